@@ -8,6 +8,7 @@ import {
   type IterateOptions,
   compareKeys,
 } from './engine.js';
+import { type Scan, aboveLower, belowUpper, checkBatch, checkBound, checkKey, resolveScan } from './internal.js';
 
 // sorted-btree ships CommonJS with the class as `exports.default`.
 const BTree = sortedBtree.default;
@@ -25,33 +26,40 @@ export class MemoryEngine implements Engine {
 
   async get(key: Uint8Array): Promise<Buffer | undefined> {
     this.assertOpen();
-    return this.tree.get(Buffer.from(key));
+    return this.tree.get(checkKey(key));
   }
 
   iterate(options: IterateOptions = {}): AsyncIterableIterator<Entry> {
-    this.assertOpen();
-    return iterateTree(this.tree.clone(), options, () => this.assertOpen());
+    // The clone happens inside the generator, at the first next(), which is
+    // when the interface says a scan's view is taken.
+    return iterateTree(() => this.tree.clone(), options, () => this.stateError());
   }
 
   async write(ops: readonly BatchOp[]): Promise<void> {
     this.assertOpen();
-    // Copy first so a bad op cannot leave the batch half-applied.
-    const copied = ops.map((op) => ({ ...op, key: Buffer.from(op.key) }));
+    // Check and copy everything first so a bad op cannot leave the batch
+    // half-applied, and later mutation of the caller's buffers cannot leak in.
+    const copied = checkBatch(ops).map((op) =>
+      op.type === 'put' ? { ...op, key: Buffer.from(op.key), value: Buffer.from(op.value) } : op,
+    );
     for (const op of copied) {
-      if (op.type === 'put') this.tree.set(op.key, Buffer.from(op.value));
+      if (op.type === 'put') this.tree.set(op.key, op.value);
       else this.tree.delete(op.key);
     }
   }
 
   snapshot(): EngineSnapshot {
     this.assertOpen();
-    return new MemorySnapshot(this.tree.clone());
+    return new MemorySnapshot(this.tree.clone(), () => this.closed);
   }
 
   async approximateSize(start: Uint8Array, end: Uint8Array): Promise<number> {
     this.assertOpen();
+    const from = checkBound(start, 'start');
+    const to = checkBound(end, 'end');
     let bytes = 0;
-    this.tree.forRange(Buffer.from(start), Buffer.from(end), false, (k, v) => {
+    if (compareKeys(from, to) >= 0) return 0;
+    this.tree.forRange(from, to, false, (k, v) => {
       bytes += k.length + v.length;
     });
     return bytes;
@@ -59,8 +67,10 @@ export class MemoryEngine implements Engine {
 
   async deleteSpan(start: Uint8Array, end: Uint8Array): Promise<void> {
     this.assertOpen();
-    if (compareKeys(start, end) >= 0) return;
-    this.tree.deleteRange(Buffer.from(start), Buffer.from(end), false);
+    const from = checkBound(start, 'start');
+    const to = checkBound(end, 'end');
+    if (compareKeys(from, to) >= 0) return;
+    this.tree.deleteRange(from, to, false);
   }
 
   async close(): Promise<void> {
@@ -72,57 +82,70 @@ export class MemoryEngine implements Engine {
     this.tree = new BTree<Buffer, Buffer>(undefined, compareKeys);
   }
 
+  private stateError(): EngineError | undefined {
+    return this.closed ? new EngineError('ENGINE_CLOSED', 'engine is closed') : undefined;
+  }
+
   private assertOpen(): void {
-    if (this.closed) throw new EngineError('ENGINE_CLOSED', 'engine is closed');
+    const err = this.stateError();
+    if (err !== undefined) throw err;
   }
 }
 
 class MemorySnapshot implements EngineSnapshot {
   private released = false;
-  constructor(private readonly tree: Tree) {}
+  constructor(
+    private readonly tree: Tree,
+    private readonly engineClosed: () => boolean,
+  ) {}
 
   async get(key: Uint8Array): Promise<Buffer | undefined> {
     this.assertLive();
-    return this.tree.get(Buffer.from(key));
+    return this.tree.get(checkKey(key));
   }
 
   iterate(options: IterateOptions = {}): AsyncIterableIterator<Entry> {
-    this.assertLive();
-    return iterateTree(this.tree, options, () => this.assertLive());
+    return iterateTree(() => this.tree, options, () => this.stateError());
   }
 
   async release(): Promise<void> {
     this.released = true;
   }
 
+  private stateError(): EngineError | undefined {
+    if (this.engineClosed()) return new EngineError('ENGINE_CLOSED', 'engine is closed');
+    if (this.released) return new EngineError('SNAPSHOT_RELEASED', 'snapshot has been released');
+    return undefined;
+  }
+
   private assertLive(): void {
-    if (this.released) throw new EngineError('SNAPSHOT_RELEASED', 'snapshot has been released');
+    const err = this.stateError();
+    if (err !== undefined) throw err;
   }
 }
 
-/** Walks a (cloned, hence frozen) tree within the bounds of `options`. */
+/**
+ * Walks a frozen tree within the bounds of `options`. `state` is consulted
+ * before every entry so a scan stops as soon as its engine or snapshot goes away.
+ */
 async function* iterateTree(
-  tree: Tree,
+  view: () => Tree,
   options: IterateOptions,
-  check: () => void,
+  state: () => EngineError | undefined,
 ): AsyncIterableIterator<Entry> {
-  const limit = options.limit !== undefined && options.limit >= 0 ? options.limit : Infinity;
-  if (limit === 0) return;
-  const lower = options.gte ?? options.gt;
-  const upper = options.lte ?? options.lt;
-  const aboveLower = (k: Buffer): boolean =>
-    lower === undefined || (options.gte !== undefined ? compareKeys(k, lower) >= 0 : compareKeys(k, lower) > 0);
-  const belowUpper = (k: Buffer): boolean =>
-    upper === undefined || (options.lte !== undefined ? compareKeys(k, upper) <= 0 : compareKeys(k, upper) < 0);
+  const before = state();
+  if (before !== undefined) throw before;
+  const scan: Scan = resolveScan(options);
+  if (scan.empty) return;
+  const tree = view();
   let count = 0;
-  const source = options.reverse
-    ? tree.entriesReversed(upper === undefined ? undefined : Buffer.from(upper))
-    : tree.entries(lower === undefined ? undefined : Buffer.from(lower));
+  const source = scan.reverse ? tree.entriesReversed(scan.upper) : tree.entries(scan.lower);
   for (const [key, value] of source) {
-    if (options.reverse ? !belowUpper(key) : !aboveLower(key)) continue;
-    if (options.reverse ? !aboveLower(key) : !belowUpper(key)) return;
-    check();
+    if (scan.reverse ? !belowUpper(scan, key) : !aboveLower(scan, key)) continue;
+    if (scan.reverse ? !aboveLower(scan, key) : !belowUpper(scan, key)) return;
+    const err = state();
+    if (err !== undefined) throw err;
     yield { key, value };
-    if (++count >= limit) return;
+    if (++count >= scan.limit) return;
   }
 }

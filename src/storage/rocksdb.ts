@@ -1,0 +1,321 @@
+import { RocksLevel, type RocksIterator } from '@nxtedition/rocksdb';
+import {
+  type BatchOp,
+  type Engine,
+  type EngineSnapshot,
+  type Entry,
+  EngineError,
+  type IterateOptions,
+  type WriteOptions,
+  compareKeys,
+} from './engine.js';
+import {
+  Mutex,
+  type Scan,
+  aboveLower,
+  belowUpper,
+  checkBatch,
+  checkBound,
+  checkKey,
+  levelRange,
+  removeDir,
+  resolveScan,
+  scanBatchEntriesMax,
+  scanBatchEntriesMin,
+  wrapError,
+} from './internal.js';
+
+/** Keys are non-empty, so deleting the empty key is a no-op write: used to force a WAL sync. */
+const syncMarkerKey = Buffer.alloc(0);
+/** Every non-empty key sorts at or after this one, so seeking here finds the first key. */
+const firstKeySeekTarget = Buffer.from([0x00]);
+
+/**
+ * A durable engine on RocksDB through `@nxtedition/rocksdb`.
+ *
+ * That binding has no explicit snapshots (`db.snapshot` does not exist and
+ * ReadOptions.snapshot is not reachable from JS). What it does have is the
+ * RocksDB guarantee that a (non-tailing) iterator reads one consistent view,
+ * fixed by the sequence number current when it was created, however long it
+ * lives and however often it seeks. So a snapshot here is a pair of pinned,
+ * unbounded iterators (one forward, one reverse, since an iterator's direction
+ * is fixed) created in the same synchronous turn: every write through this
+ * binding runs synchronously on the JS thread, so no write can land between
+ * the two, and the sequence number is checked to be unchanged to prove it.
+ * Snapshot reads seek a pinned iterator and read from it under a mutex, so
+ * concurrent scans of one snapshot interleave safely. The cost to RocksDB is
+ * that of an open iterator: the memtables and table files of the view stay
+ * pinned until release, a little more than a real snapshot pins.
+ */
+export class RocksDbEngine implements Engine {
+  readonly kind = 'rocksdb' as const;
+  private closed = false;
+  private scansOpen = 0;
+
+  private constructor(
+    /** The directory holding the database files. */
+    readonly location: string,
+    private readonly db: RocksLevel,
+  ) {}
+
+  /** Opens (creating if missing) the RocksDB database in directory `location`. */
+  static async open(location: string): Promise<RocksDbEngine> {
+    const db = new RocksLevel(location, { keyEncoding: 'buffer', valueEncoding: 'buffer' });
+    try {
+      await db.open({ createIfMissing: true });
+    } catch (err) {
+      throw wrapError(err, undefined);
+    }
+    return new RocksDbEngine(location, db);
+  }
+
+  /** Native iterators currently open for scans; for leak tests and metrics. */
+  get openScanCount(): number {
+    return this.scansOpen;
+  }
+
+  async get(key: Uint8Array): Promise<Buffer | undefined> {
+    this.assertOpen();
+    const k = checkKey(key);
+    try {
+      // getMany answers a missing key with undefined; get() would build an error.
+      const [value] = await this.db.getMany([k]);
+      return value;
+    } catch (err) {
+      throw wrapError(err, this.stateError());
+    }
+  }
+
+  async *iterate(options: IterateOptions = {}): AsyncIterableIterator<Entry> {
+    this.assertOpen();
+    const scan = resolveScan(options);
+    if (scan.empty) return;
+    // A bounded native iterator: it is its own consistent view.
+    const iterator = this.openIterator({ ...levelRange(scan), reverse: scan.reverse });
+    this.scansOpen++;
+    try {
+      let remaining = scan.limit;
+      let batchEntries = scanBatchEntriesMin;
+      while (remaining > 0) {
+        const want = Math.min(batchEntries, remaining);
+        const batch = await this.nextv(iterator, want);
+        if (batch.length === 0) return;
+        for (const [key, value] of batch) {
+          this.assertOpen();
+          yield { key, value };
+        }
+        remaining -= batch.length;
+        batchEntries = Math.min(batchEntries * 2, scanBatchEntriesMax);
+      }
+    } finally {
+      this.scansOpen--;
+      await iterator.close().catch(() => undefined);
+    }
+  }
+
+  async write(ops: readonly BatchOp[], options: WriteOptions = {}): Promise<void> {
+    this.assertOpen();
+    const checked = checkBatch(ops);
+    if (checked.length === 0) return;
+    try {
+      // One native WriteBatch: RocksDB applies it atomically.
+      await this.db.batch(checked, { sync: options.sync === true });
+    } catch (err) {
+      throw wrapError(err, this.stateError());
+    }
+  }
+
+  snapshot(): EngineSnapshot {
+    this.assertOpen();
+    const sequenceBefore = this.db.sequence;
+    const forward = this.openIterator({});
+    const reverse = this.openIterator({ reverse: true });
+    if (this.db.sequence !== sequenceBefore) {
+      // Unreachable while all writes run on this thread; fail loudly rather
+      // than hand out a view that is not one point in time.
+      void forward.close().catch(() => undefined);
+      void reverse.close().catch(() => undefined);
+      throw new EngineError('ENGINE_IO', 'a write landed while pinning a snapshot');
+    }
+    return new RocksSnapshot(this, forward, reverse);
+  }
+
+  async approximateSize(start: Uint8Array, end: Uint8Array): Promise<number> {
+    this.assertOpen();
+    const from = checkBound(start, 'start');
+    const to = checkBound(end, 'end');
+    if (compareKeys(from, to) >= 0) return 0;
+    // The binding exposes no GetApproximateSizes, so this counts the live
+    // key and value bytes of the span: exact, but it reads the span.
+    const iterator = this.openIterator({ gte: from, lt: to });
+    let bytes = 0;
+    try {
+      for (;;) {
+        const batch = await this.nextv(iterator, scanBatchEntriesMax);
+        if (batch.length === 0) return bytes;
+        for (const [key, value] of batch) bytes += key.length + value.length;
+      }
+    } finally {
+      await iterator.close().catch(() => undefined);
+    }
+  }
+
+  async deleteSpan(start: Uint8Array, end: Uint8Array, options: WriteOptions = {}): Promise<void> {
+    this.assertOpen();
+    const from = checkBound(start, 'start');
+    const to = checkBound(end, 'end');
+    if (compareKeys(from, to) >= 0) return;
+    try {
+      // A single DeleteRange tombstone, written without sync.
+      await this.db.clear({ gte: from, lt: to });
+      // A synced write behind it syncs the WAL that holds the tombstone.
+      if (options.sync === true) await this.db.batch([{ type: 'del', key: syncMarkerKey }], { sync: true });
+    } catch (err) {
+      throw wrapError(err, this.stateError());
+    }
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    try {
+      // abstract-level closes open iterators (so also pinned snapshots) first.
+      await this.db.close();
+    } catch (err) {
+      throw wrapError(err, undefined);
+    }
+  }
+
+  async destroy(): Promise<void> {
+    await this.close();
+    await removeDir(this.location);
+  }
+
+  /** @internal The error an operation should fail with given the engine's state, if any. */
+  stateError(): EngineError | undefined {
+    return this.closed ? new EngineError('ENGINE_CLOSED', 'engine is closed') : undefined;
+  }
+
+  /** @internal Reads up to `size` entries, wrapping native errors. */
+  async nextv(iterator: RocksIterator, size: number, snapshot?: RocksSnapshot): Promise<[Buffer, Buffer][]> {
+    try {
+      return await iterator.nextv(size);
+    } catch (err) {
+      throw wrapError(err, this.stateError() ?? snapshot?.stateError());
+    }
+  }
+
+  private openIterator(options: Parameters<RocksLevel['iterator']>[0]): RocksIterator {
+    try {
+      return this.db.iterator(options);
+    } catch (err) {
+      throw wrapError(err, this.stateError());
+    }
+  }
+
+  private assertOpen(): void {
+    const err = this.stateError();
+    if (err !== undefined) throw err;
+  }
+}
+
+/** A view pinned by two unbounded iterators; see {@link RocksDbEngine}. */
+class RocksSnapshot implements EngineSnapshot {
+  private released = false;
+  private readonly forwardLock = new Mutex();
+  private readonly reverseLock = new Mutex();
+
+  /**
+   * The largest key in the view (undefined: the view is empty; null: not
+   * read yet). Reverse scans without an upper bound seek to it, as there is
+   * no largest possible key to seek to. It is read from the reverse iterator
+   * before that iterator's first seek, while it still sits on the last key.
+   */
+  private lastKey: Buffer | undefined | null = null;
+
+  constructor(
+    private readonly engine: RocksDbEngine,
+    private readonly forward: RocksIterator,
+    private readonly reverse: RocksIterator,
+  ) {}
+
+  async get(key: Uint8Array): Promise<Buffer | undefined> {
+    this.assertLive();
+    const k = checkKey(key);
+    const [entry] = await this.forwardLock.run(async () => {
+      this.assertLive();
+      this.forward.seek(k);
+      return this.engine.nextv(this.forward, 1, this);
+    });
+    return entry !== undefined && compareKeys(entry[0], k) === 0 ? entry[1] : undefined;
+  }
+
+  async *iterate(options: IterateOptions = {}): AsyncIterableIterator<Entry> {
+    this.assertLive();
+    const scan = resolveScan(options);
+    if (scan.empty) return;
+    const iterator = scan.reverse ? this.reverse : this.forward;
+    const lock = scan.reverse ? this.reverseLock : this.forwardLock;
+    // Where to seek and which key there to skip: the first seek goes to the
+    // scan's start bound, every later one back to the last key yielded, since
+    // other readers may have moved the shared iterator in between.
+    const bound = scan.reverse ? scan.upper : scan.lower;
+    const boundInclusive = scan.reverse ? scan.upperInclusive : scan.lowerInclusive;
+    let target: Buffer | undefined = bound;
+    let skip = bound !== undefined && !boundInclusive ? bound : undefined;
+    let remaining = scan.limit;
+    let batchEntries = scanBatchEntriesMin;
+    while (remaining > 0) {
+      // One more than wanted, as the first entry may be the skipped one.
+      const want = Math.min(batchEntries, remaining) + 1;
+      const batch = await lock.run(async () => {
+        this.assertLive();
+        if (scan.reverse && this.lastKey === null) {
+          const [last] = await this.engine.nextv(this.reverse, 1, this);
+          this.lastKey = last?.[0];
+        }
+        const seekTo = target ?? (scan.reverse ? this.lastKey : firstKeySeekTarget);
+        if (seekTo === undefined || seekTo === null) return [];
+        iterator.seek(seekTo);
+        return this.engine.nextv(iterator, want, this);
+      });
+      let fresh = 0;
+      for (const [key, value] of batch) {
+        if (skip !== undefined && compareKeys(key, skip) === 0) continue;
+        if (!inScan(scan, key)) return;
+        this.assertLive();
+        yield { key, value };
+        fresh++;
+        target = key;
+        if (--remaining === 0) return;
+      }
+      if (fresh === 0) return;
+      skip = target;
+      batchEntries = Math.min(batchEntries * 2, scanBatchEntriesMax);
+    }
+  }
+
+  async release(): Promise<void> {
+    if (this.released) return;
+    this.released = true;
+    // Closing waits for an in-flight read; later reads fail on `released`.
+    await Promise.all([this.forward.close(), this.reverse.close()]).catch(() => undefined);
+  }
+
+  /** @internal The error a read should fail with given the current state, if any. */
+  stateError(): EngineError | undefined {
+    const engineError = this.engine.stateError();
+    if (engineError !== undefined) return engineError;
+    return this.released ? new EngineError('SNAPSHOT_RELEASED', 'snapshot has been released') : undefined;
+  }
+
+  private assertLive(): void {
+    const err = this.stateError();
+    if (err !== undefined) throw err;
+  }
+}
+
+/** True if `key`, reached by moving in the scan's direction, is still inside its far bound. */
+function inScan(scan: Scan, key: Buffer): boolean {
+  return scan.reverse ? aboveLower(scan, key) : belowUpper(scan, key);
+}
