@@ -1,0 +1,294 @@
+/**
+ * One remote node as seen by the sender: its address, a bounded queue of
+ * encoded messages, one long-lived `Send` stream, and reconnection with
+ * back-off. Snapshots to this node run on their own streams (and their own
+ * connections), at most `snapshotSendsPerPeerMax` at a time.
+ *
+ * Life cycle: idle → connecting → ready; a failed attempt or a broken stream
+ * goes to backoff, which after the delay reconnects if anything is queued and
+ * otherwise waits idle for the next message. close() is final.
+ *
+ * Queue policy (raft tolerates loss; what it needs is recent messages and to
+ * hear that a peer is unreachable):
+ * - full (message or byte bound): the newest message is dropped and counted;
+ *   the first drop of an overflow episode reports the peer unreachable;
+ * - a failed connection discards everything queued, so that a long outage
+ *   cannot deliver a backlog of stale messages later; messages queued during
+ *   a back-off period go out if the next attempt succeeds.
+ */
+import * as grpc from '@grpc/grpc-js';
+import type { Message, NodeId } from '../raft/types.js';
+import { Backoff } from './backoff.js';
+import { encodeBatch } from './codec.js';
+import type { TransportLimits } from './limits.js';
+import { SEND_METHOD_PATH, clientChannelOptions } from './service.js';
+import { sendSnapshotStream } from './snapshot-stream.js';
+import type { PeerState, PeerStatus, TransportStats } from './stats.js';
+import { countDrop } from './stats.js';
+
+/** What a peer needs from its transport. */
+export interface PeerContext {
+  readonly localNodeId: NodeId;
+  readonly limits: TransportLimits;
+  readonly stats: TransportStats;
+  /** Uniform in [0, 1), for back-off jitter. */
+  readonly random: () => number;
+  onUnreachable(nodeId: NodeId): void;
+  onSnapshotStatus(nodeId: NodeId, groupId: number, msg: Message, ok: boolean): void;
+}
+
+/** Resolves once `channel` is READY; fails on TRANSIENT_FAILURE, SHUTDOWN or the deadline. */
+function awaitReady(channel: ReturnType<grpc.Client['getChannel']>, deadlineMs: number, cb: (err?: Error) => void): void {
+  const state = channel.getConnectivityState(true);
+  if (state === grpc.connectivityState.READY) {
+    cb();
+    return;
+  }
+  if (state === grpc.connectivityState.TRANSIENT_FAILURE || state === grpc.connectivityState.SHUTDOWN) {
+    cb(new Error(`connection ${grpc.connectivityState[state]}`));
+    return;
+  }
+  channel.watchConnectivityState(state, deadlineMs, (err) => {
+    if (err !== undefined) cb(err);
+    else awaitReady(channel, deadlineMs, cb);
+  });
+}
+
+/** The sending side of one peer node. Used by the transport only. */
+export class Peer {
+  private state: PeerState = 'idle';
+  private client: grpc.Client | undefined;
+  private stream: grpc.ClientWritableStream<Buffer> | undefined;
+  /** The stream's write buffer is full; flushing resumes on 'drain'. */
+  private waitingDrain = false;
+  private backoffTimer: NodeJS.Timeout | undefined;
+  private readonly backoff: Backoff;
+  private queue: Uint8Array[] = [];
+  private queuedBytes = 0;
+  /** A drop has been reported for the current overflow episode. */
+  private overflowReported = false;
+  /** The last connection failed, so the next success counts as a reconnect. */
+  private hadFailure = false;
+  /** In-flight snapshot streams, each on its own connection, cancelled by close(). */
+  private readonly snapshots = new Map<grpc.Client, AbortController>();
+
+  constructor(
+    readonly nodeId: NodeId,
+    readonly address: string,
+    private readonly ctx: PeerContext,
+  ) {
+    this.backoff = new Backoff(ctx.limits.backoffBaseMs, ctx.limits.backoffMaxMs, ctx.random);
+  }
+
+  /** A snapshot of this peer's state (for metrics and tests). */
+  status(): PeerStatus {
+    return {
+      nodeId: this.nodeId,
+      address: this.address,
+      state: this.state,
+      queuedMessages: this.queue.length,
+      queuedBytes: this.queuedBytes,
+      snapshotsInFlight: this.snapshots.size,
+      failures: this.backoff.attempts,
+    };
+  }
+
+  /** Queues one encoded GroupMessage; false (and counted) if the queue is full. */
+  enqueue(encoded: Uint8Array): boolean {
+    if (this.state === 'closed') {
+      countDrop(this.ctx.stats, 'closed');
+      return false;
+    }
+    const { peerQueueMessagesMax, peerQueueBytesMax } = this.ctx.limits;
+    if (this.queue.length >= peerQueueMessagesMax || this.queuedBytes + encoded.length > peerQueueBytesMax) {
+      countDrop(this.ctx.stats, 'queueFull');
+      if (!this.overflowReported) {
+        this.overflowReported = true;
+        this.reportUnreachable();
+      }
+      return false;
+    }
+    this.queue.push(encoded);
+    this.queuedBytes += encoded.length;
+    return true;
+  }
+
+  /** Writes queued messages as batches while the stream accepts them; connects if idle. */
+  flush(): void {
+    if (this.queue.length === 0) return;
+    if (this.state === 'idle') {
+      this.connect();
+      return;
+    }
+    const stream = this.stream;
+    if (this.state !== 'ready' || stream === undefined || this.waitingDrain) return;
+    while (this.queue.length > 0) {
+      const batch = this.takeBatch();
+      const bytes = encodeBatch(this.ctx.localNodeId, this.nodeId, batch);
+      const stats = this.ctx.stats;
+      stats.batchesSent++;
+      stats.messagesSent += batch.length;
+      stats.bytesSent += bytes.length;
+      if (!stream.write(bytes)) {
+        this.waitingDrain = true;
+        stream.once('drain', () => {
+          if (this.stream !== stream) return;
+          this.waitingDrain = false;
+          this.flush();
+        });
+        return;
+      }
+    }
+    this.overflowReported = false;
+  }
+
+  /** Removes the longest prefix of the queue that fits one batch (at least one message). */
+  private takeBatch(): Uint8Array[] {
+    const { batchMessagesMax, batchBytesMax } = this.ctx.limits;
+    let count = 0;
+    let bytes = 0;
+    for (const m of this.queue) {
+      if (count >= batchMessagesMax || (count > 0 && bytes + m.length > batchBytesMax)) break;
+      count++;
+      bytes += m.length;
+    }
+    this.queuedBytes -= bytes;
+    return this.queue.splice(0, count);
+  }
+
+  /**
+   * Streams a 'snap' message on its own connection and reports the outcome
+   * through `onSnapshotStatus` (always exactly once, never synchronously).
+   */
+  sendSnapshot(groupId: number, msg: Message): void {
+    const snap = msg.snapshot;
+    if (snap === undefined) throw new TypeError('sendSnapshot needs a message with a snapshot');
+    const report = (ok: boolean): void => {
+      if (ok) this.ctx.stats.snapshotsSent++;
+      else this.ctx.stats.snapshotsFailed++;
+      this.ctx.onSnapshotStatus(this.nodeId, groupId, msg, ok);
+    };
+    if (this.state === 'closed' || this.snapshots.size >= this.ctx.limits.snapshotSendsPerPeerMax) {
+      // Deferred so the host never sees a status while it is still handing messages over.
+      setImmediate(() => report(false));
+      return;
+    }
+    const client = new grpc.Client(this.address, grpc.credentials.createInsecure(), clientChannelOptions(this.ctx.limits));
+    const abort = new AbortController();
+    this.snapshots.set(client, abort);
+    const header = {
+      fromNode: this.ctx.localNodeId,
+      toNode: this.nodeId,
+      groupId,
+      message: msg,
+      dataBytes: snap.data.length,
+    };
+    sendSnapshotStream(client, header, snap.data, {
+      chunkBytes: this.ctx.limits.snapshotChunkBytes,
+      timeoutMs: this.ctx.limits.snapshotTimeoutMs,
+      signal: abort.signal,
+    }).then(
+      () => {
+        this.ctx.stats.snapshotBytesSent += snap.data.length;
+        return true;
+      },
+      () => false,
+    ).then((ok) => {
+      this.snapshots.delete(client);
+      client.close();
+      report(ok);
+    });
+  }
+
+  /** Ends the stream, closes connections and drops the queue. Final. */
+  close(): void {
+    if (this.state === 'closed') return;
+    this.state = 'closed';
+    if (this.backoffTimer !== undefined) clearTimeout(this.backoffTimer);
+    this.backoffTimer = undefined;
+    countDrop(this.ctx.stats, 'closed', this.queue.length);
+    this.queue = [];
+    this.queuedBytes = 0;
+    this.dropConnection();
+    // In-flight snapshots are cancelled; each still reports its failure.
+    for (const abort of this.snapshots.values()) abort.abort();
+  }
+
+  private connect(): void {
+    this.state = 'connecting';
+    const client = new grpc.Client(this.address, grpc.credentials.createInsecure(), clientChannelOptions(this.ctx.limits));
+    this.client = client;
+    awaitReady(client.getChannel(), Date.now() + this.ctx.limits.connectTimeoutMs, (err) => {
+      if (this.client !== client || this.state !== 'connecting') return; // closed meanwhile
+      if (err !== undefined) this.fail();
+      else this.openStream(client);
+    });
+  }
+
+  private openStream(client: grpc.Client): void {
+    const stream = client.makeClientStreamRequest<Buffer, object>(
+      SEND_METHOD_PATH,
+      (b) => b,
+      (b) => b,
+      new grpc.Metadata(),
+      {},
+      () => {
+        // The call ended: the receiver went away or refused us (or we closed it).
+        if (this.stream === stream) this.fail();
+      },
+    );
+    stream.on('error', () => undefined); // reported through the callback above
+    this.ctx.stats.streamsOpened++;
+    this.stream = stream;
+    this.waitingDrain = false;
+    this.state = 'ready';
+    this.backoff.reset();
+    if (this.hadFailure) this.ctx.stats.reconnects++;
+    this.hadFailure = false;
+    this.flush();
+  }
+
+  /** A connection attempt failed or the stream broke: drop the queue, report, back off. */
+  private fail(): void {
+    if (this.state === 'closed') return;
+    this.dropConnection();
+    this.ctx.stats.connectFailures++;
+    this.hadFailure = true;
+    countDrop(this.ctx.stats, 'peerDown', this.queue.length);
+    this.queue = [];
+    this.queuedBytes = 0;
+    this.overflowReported = false;
+    this.reportUnreachable();
+    this.state = 'backoff';
+    const delay = this.backoff.next();
+    this.backoffTimer = setTimeout(() => {
+      this.backoffTimer = undefined;
+      if (this.state !== 'backoff') return;
+      this.state = 'idle';
+      this.flush();
+    }, delay);
+  }
+
+  /**
+   * Cancels rather than half-closes the stream: a graceful end would wait for
+   * a receiver that may be gone or paused, keeping the handle alive. Anything
+   * still in flight is lost, which raft tolerates.
+   */
+  private dropConnection(): void {
+    const stream = this.stream;
+    const client = this.client;
+    this.stream = undefined;
+    this.client = undefined;
+    this.waitingDrain = false;
+    stream?.cancel();
+    client?.close();
+  }
+
+  /** Deferred: the host may be in the middle of handing over a Ready's messages. */
+  private reportUnreachable(): void {
+    this.ctx.stats.unreachableReports++;
+    setImmediate(() => {
+      if (this.state !== 'closed') this.ctx.onUnreachable(this.nodeId);
+    });
+  }
+}
