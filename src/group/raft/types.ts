@@ -149,8 +149,9 @@ export interface Ready {
 
 /**
  * Read-only log access for raft. The host owns writes (it appends what
- * `Ready` says). Methods throw `RaftStorageError` with `compacted` or
- * `unavailable` for indexes outside the retained log.
+ * `Ready` says). Methods throw `StorageCompactedError` (below the first
+ * retained index) or `StorageUnavailableError` (beyond the last) — both
+ * `RaftStorageError`s, see errors.ts — for indexes outside the retained log.
  */
 export interface Storage {
   initialState(): { hardState: HardState; confState: ConfState };
