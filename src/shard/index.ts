@@ -1,0 +1,2 @@
+/** Public entry of the range replica layer (src/shard/). */
+export * from './mvcc/index.js';

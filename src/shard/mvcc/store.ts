@@ -1,0 +1,362 @@
+/**
+ * MvccStore: etcd's MVCC keyspace for one range, kept in a (possibly shared)
+ * engine under a prefix. No in-memory index: the state held in memory is the
+ * current and compacted revisions and a pending-plan flag, whatever the
+ * number of keys.
+ *
+ * Writes are planned, then made durable by the caller, then committed:
+ *
+ *   const plan = await store.planTxn(req, revision, { leaseExists });
+ *   await engine.write([...plan.ops, store.appliedIndexOp(index)], { sync });
+ *   store.commit(plan);
+ *
+ * so the raft apply loop can put its applied index (or anything else) in the
+ * same atomic batch. Only one plan may be outstanding at a time; the
+ * convenience methods (txn/put/deleteRange/compact) do all three steps on an
+ * internal queue. Revisions come from outside and may have gaps; each write
+ * revision must only be above the current one.
+ */
+import type { BatchOp, Engine, WriteOptions } from '../../storage/engine.js';
+import { readChanges } from './changes.js';
+import { compactPhysically, COMPACTION_CHUNK_OPS_MAX } from './compact.js';
+import { CompactedError, FutureRevisionError, PlanPendingError, RevisionNotIncreasingError } from './errors.js';
+import { hashHistory } from './hash.js';
+import { KeyCodec, MetaName, encodeU64, readU64 } from './keys.js';
+import { evaluateRange } from './range-query.js';
+import { scanLatest } from './scan.js';
+import { resolveSpan } from './span.js';
+import { checkDeleteRangeRequest, checkPutRequest, checkRangeRequest, checkTxnRequest } from './txn-check.js';
+import { checkReadRevision, executeTxn } from './txn.js';
+import type {
+  ChangesPage,
+  ChangesRequest,
+  DeleteRangeRequest,
+  DeleteRangeResult,
+  HashKVResult,
+  PutRequest,
+  PutResult,
+  RangeRequest,
+  RangeResult,
+  TxnRequest,
+  TxnResult,
+  WritePlan,
+} from './types.js';
+
+/** Options of MvccStore.open. */
+export interface MvccStoreOptions {
+  /** Isolates this store's keys in the engine; no prefix may prefix another. */
+  readonly prefix: Uint8Array;
+  /** Revision of a fresh store (etcd: 1). Ignored when the engine has one. */
+  readonly initialRevision?: number;
+  /** Bound on deletions per compaction batch. */
+  readonly compactionChunkOpsMax?: number;
+}
+
+/** Options of a planned write. */
+export interface PlanOptions {
+  /** The lessor's view; a put naming an unknown lease then fails with LeaseNotFoundError. */
+  readonly leaseExists?: (lease: bigint) => boolean;
+}
+
+/** Options of the convenience writes (plan + engine write + commit). */
+export interface ApplyOptions extends PlanOptions, WriteOptions {
+  /** Extra ops written in the same batch (e.g. the applied index). */
+  readonly extraOps?: readonly BatchOp[];
+}
+
+/** A planned compaction: ops that persist the new compacted revision. */
+export interface CompactPlan {
+  readonly ops: BatchOp[];
+  readonly revision: number;
+}
+
+/** The MVCC keyspace of one range. */
+export class MvccStore {
+  private current: number;
+  /** -1 until the first compaction, as etcd (which accepts Compact(0) once). */
+  private compacted: number;
+  private pending: WritePlan<unknown> | null = null;
+  /** Serializes the convenience writes. */
+  private queue: Promise<unknown> = Promise.resolve();
+  /** Physical compactions run one after another. */
+  private compaction: Promise<void> = Promise.resolve();
+  private closed = false;
+
+  private constructor(
+    readonly engine: Engine,
+    readonly codec: KeyCodec,
+    current: number,
+    compacted: number,
+    private readonly chunkOpsMax: number,
+  ) {
+    this.current = current;
+    this.compacted = compacted;
+  }
+
+  /** Opens the store under `options.prefix`, resuming an unfinished compaction. */
+  static async open(engine: Engine, options: MvccStoreOptions): Promise<MvccStore> {
+    const codec = new KeyCodec(options.prefix);
+    const readMeta = async (name: MetaName): Promise<number | undefined> => {
+      const v = await engine.get(codec.metaKey(name));
+      return v === undefined ? undefined : readU64(v, 0);
+    };
+    const current = (await readMeta(MetaName.CurrentRevision)) ?? options.initialRevision ?? 1;
+    const compacted = (await readMeta(MetaName.CompactRevision)) ?? -1;
+    const finished = (await readMeta(MetaName.CompactFinished)) ?? -1;
+    const store = new MvccStore(engine, codec, current, compacted, options.compactionChunkOpsMax ?? COMPACTION_CHUNK_OPS_MAX);
+    if (compacted > finished) store.schedulePhysicalCompaction(compacted);
+    return store;
+  }
+
+  /** The revision of the last write (or the initial revision). */
+  get currentRevision(): number {
+    return this.current;
+  }
+
+  /** The compacted revision; -1 if never compacted. */
+  get compactRevision(): number {
+    return this.compacted;
+  }
+
+  // ---- reads ----
+
+  /**
+   * etcd's Range at the current or a historical revision. Reads go to the
+   * engine without a snapshot (costly on some engines): concurrent writes
+   * only add revisions above the read revision, and the one thing that can
+   * remove data a read needs, a compaction past its revision, is detected
+   * after the read and reported as CompactedError.
+   */
+  async range(req: RangeRequest): Promise<RangeResult> {
+    checkRangeRequest(req);
+    const current = this.current;
+    checkReadRevision(req.revision ?? 0, current, this.compacted);
+    const rev = req.revision !== undefined && req.revision > 0 ? req.revision : current;
+    const span = resolveSpan(req.key, req.rangeEnd);
+    const outcome = await evaluateRange(scanLatest(this.engine, this.codec, span, rev), this.codec, req);
+    if (rev < this.compacted) throw new CompactedError(this.compacted);
+    return { ...outcome, revision: current };
+  }
+
+  /** One page of change events in [startRevision, endRevision] (see ChangesRequest). */
+  async changes(req: ChangesRequest): Promise<ChangesPage> {
+    const snap = this.engine.snapshot();
+    try {
+      return await readChanges(snap, this.codec, req, this.current, this.compacted);
+    } finally {
+      await snap.release();
+    }
+  }
+
+  /** etcd's HashKV at `revision` (0: current). */
+  async hashKV(revision = 0): Promise<HashKVResult> {
+    const snap = this.engine.snapshot();
+    const current = this.current;
+    const compacted = this.compacted;
+    try {
+      checkReadRevision(revision, current, compacted);
+      const hashRevision = revision > 0 ? revision : current;
+      const hash = await hashHistory(snap, this.codec, hashRevision, compacted);
+      return { hash, compactRevision: compacted, hashRevision };
+    } finally {
+      await snap.release();
+    }
+  }
+
+  // ---- planned writes ----
+
+  /** Plans a Txn at candidate `revision`; see the class comment for the protocol. */
+  async planTxn(req: TxnRequest, revision: number, options: PlanOptions = {}): Promise<WritePlan<TxnResult>> {
+    checkTxnRequest(req);
+    return this.plan(revision, options, req, (r) => r);
+  }
+
+  /** Plans a Put (a one-op txn). */
+  async planPut(req: PutRequest, revision: number, options: PlanOptions = {}): Promise<WritePlan<PutResult>> {
+    checkPutRequest(req);
+    return this.plan(revision, options, { success: [{ type: 'put', request: req }] }, (r) => {
+      const op = r.responses[0];
+      if (op?.type !== 'put') throw new Error('unreachable: put response missing');
+      return op.response;
+    });
+  }
+
+  /** Plans a DeleteRange (a one-op txn); deleting nothing consumes no revision. */
+  async planDeleteRange(
+    req: DeleteRangeRequest,
+    revision: number,
+    options: PlanOptions = {},
+  ): Promise<WritePlan<DeleteRangeResult>> {
+    checkDeleteRangeRequest(req);
+    return this.plan(revision, options, { success: [{ type: 'deleteRange', request: req }] }, (r) => {
+      const op = r.responses[0];
+      if (op?.type !== 'deleteRange') throw new Error('unreachable: delete response missing');
+      return op.response;
+    });
+  }
+
+  /** Makes a plan's effects visible; call after its ops are durable. */
+  commit(plan: WritePlan<unknown>): void {
+    this.assertPending(plan);
+    this.pending = null;
+    if (plan.consumed) this.current = plan.revision;
+  }
+
+  /** Drops a plan whose ops were not written. */
+  discard(plan: WritePlan<unknown>): void {
+    this.assertPending(plan);
+    this.pending = null;
+  }
+
+  /** Plans a compaction at `revision` (etcd's bounds and errors). */
+  planCompact(revision: number): CompactPlan {
+    if (revision <= this.compacted) throw new CompactedError(this.compacted);
+    if (revision > this.current) throw new FutureRevisionError(this.current);
+    return { ops: [{ type: 'put', key: this.codec.metaKey(MetaName.CompactRevision), value: encodeU64(revision) }], revision };
+  }
+
+  /**
+   * Applies a written compaction plan: reads below it fail from now on. The
+   * returned promise resolves when history is physically removed, which
+   * happens in the background in bounded chunks.
+   */
+  commitCompact(plan: CompactPlan): Promise<void> {
+    if (plan.revision <= this.compacted) throw new CompactedError(this.compacted);
+    this.compacted = plan.revision;
+    return this.schedulePhysicalCompaction(plan.revision);
+  }
+
+  /** The op that records the raft applied index, for the caller's batch. */
+  appliedIndexOp(index: number): BatchOp {
+    return { type: 'put', key: this.codec.metaKey(MetaName.AppliedIndex), value: encodeU64(index) };
+  }
+
+  /** The last recorded applied index (0 if none). */
+  async appliedIndex(): Promise<number> {
+    const v = await this.engine.get(this.codec.metaKey(MetaName.AppliedIndex));
+    return v === undefined ? 0 : readU64(v, 0);
+  }
+
+  // ---- convenience writes (plan + write + commit) ----
+
+  /** Txn at `revision`, written and committed. */
+  txn(req: TxnRequest, revision: number, options: ApplyOptions = {}): Promise<TxnResult & { consumed: boolean }> {
+    return this.apply(() => this.planTxn(req, revision, options), options);
+  }
+
+  /** Put at `revision`, written and committed. */
+  put(req: PutRequest, revision: number, options: ApplyOptions = {}): Promise<PutResult & { consumed: boolean }> {
+    return this.apply(() => this.planPut(req, revision, options), options);
+  }
+
+  /** DeleteRange at `revision`, written and committed. */
+  deleteRange(
+    req: DeleteRangeRequest,
+    revision: number,
+    options: ApplyOptions = {},
+  ): Promise<DeleteRangeResult & { consumed: boolean }> {
+    return this.apply(() => this.planDeleteRange(req, revision, options), options);
+  }
+
+  /** Compacts at `revision`; with `physical`, waits until history is removed. */
+  async compact(revision: number, options: { physical?: boolean } & WriteOptions = {}): Promise<void> {
+    // Wrapped in an object so the queue step ends at the commit, not when the
+    // background removal does (a returned promise would be adopted).
+    const run = async (): Promise<{ removed: Promise<void> }> => {
+      const plan = this.planCompact(revision);
+      await this.engine.write(plan.ops, options.sync === undefined ? {} : { sync: options.sync });
+      return { removed: this.commitCompact(plan) };
+    };
+    const step = this.queue.then(run);
+    this.queue = step.catch(() => undefined);
+    const { removed } = await step;
+    if (options.physical === true) await removed;
+  }
+
+  /** Waits for background compaction, then stops using the engine (which stays open). */
+  async close(): Promise<void> {
+    await this.queue;
+    this.closed = true;
+    await this.compaction;
+  }
+
+  // ---- internals ----
+
+  private async plan<T>(
+    revision: number,
+    options: PlanOptions,
+    req: TxnRequest,
+    pick: (r: TxnResult) => T,
+  ): Promise<WritePlan<T>> {
+    if (this.pending !== null) throw new PlanPendingError();
+    if (!Number.isSafeInteger(revision) || revision <= this.current) {
+      throw new RevisionNotIncreasingError(revision, this.current);
+    }
+    const placeholder: WritePlan<unknown> = { ops: [], result: null, consumed: false, revision };
+    this.pending = placeholder;
+    try {
+      // No snapshot: plans run one at a time, so nothing but compaction
+      // changes this store's data meanwhile, and compaction never removes a
+      // version a read at or above the compacted revision needs.
+      const exec = await executeTxn(
+        {
+          reader: this.engine,
+          codec: this.codec,
+          currentRevision: this.current,
+          compactRevision: this.compacted,
+          writeRevision: revision,
+          ...(options.leaseExists === undefined ? {} : { leaseExists: options.leaseExists }),
+        },
+        req,
+      );
+      const ops = exec.ops;
+      if (exec.consumed) {
+        ops.push({ type: 'put', key: this.codec.metaKey(MetaName.CurrentRevision), value: encodeU64(revision) });
+      }
+      const plan: WritePlan<T> = { ops, result: pick(exec.result), consumed: exec.consumed, revision };
+      this.pending = plan;
+      return plan;
+    } catch (err) {
+      this.pending = null;
+      throw err;
+    }
+  }
+
+  private apply<T extends object>(
+    makePlan: () => Promise<WritePlan<T>>,
+    options: ApplyOptions,
+  ): Promise<T & { consumed: boolean }> {
+    const run = async (): Promise<T & { consumed: boolean }> => {
+      const plan = await makePlan();
+      try {
+        const ops = options.extraOps === undefined ? plan.ops : [...plan.ops, ...options.extraOps];
+        if (ops.length > 0) await this.engine.write(ops, options.sync === undefined ? {} : { sync: options.sync });
+      } catch (err) {
+        this.discard(plan);
+        throw err;
+      }
+      this.commit(plan);
+      return { ...plan.result, consumed: plan.consumed };
+    };
+    const step = this.queue.then(run);
+    this.queue = step.catch(() => undefined);
+    return step;
+  }
+
+  private assertPending(plan: WritePlan<unknown>): void {
+    if (this.pending !== plan) throw new Error('mvcc: commit/discard of a plan that is not the pending one');
+  }
+
+  private schedulePhysicalCompaction(revision: number): Promise<void> {
+    const run = async (): Promise<void> => {
+      if (this.closed) return;
+      await compactPhysically(this.engine, this.codec, revision, {
+        chunkOpsMax: this.chunkOpsMax,
+        stopped: () => this.closed,
+      });
+    };
+    const next = this.compaction.then(run);
+    this.compaction = next.catch(() => undefined);
+    return next;
+  }
+}

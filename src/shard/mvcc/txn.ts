@@ -1,0 +1,298 @@
+/**
+ * Evaluates a Txn (and Put / DeleteRange, which are one-op txns) against the
+ * pre-txn state and produces the engine ops of its writes, all at one
+ * revision. The order follows etcd's applyTxn (reference §2.5):
+ *   1. every compare on the chosen path, nested ones included, is evaluated
+ *      against the state before the txn;
+ *   2. puts on the path are checked (ignore_value/ignore_lease need an
+ *      existing key, leases must exist), then ranges (revision bounds);
+ *   3. ops run in order; reads at the current revision see earlier writes.
+ * Nothing is written here: the caller writes the ops in one batch.
+ */
+import type { BatchOp, EngineReader } from '../../storage/engine.js';
+import { CompactedError, DuplicateKeyError, FutureRevisionError, KeyNotFoundError, LeaseNotFoundError } from './errors.js';
+import type { KeyCodec } from './keys.js';
+import { evaluateRange } from './range-query.js';
+import { getLatest, type LatestEntry, mergeOverlay, scanLatest } from './scan.js';
+import { type KeySpan, resolveSpan, spanContains } from './span.js';
+import type {
+  Compare,
+  DeleteRangeRequest,
+  KeyValue,
+  PutRequest,
+  RangeRequest,
+  RangeResult,
+  RequestOp,
+  ResponseOp,
+  TxnRequest,
+  TxnResult,
+} from './types.js';
+import { TOMBSTONE_RECORD, encodePut, isTombstoneRecord, toKeyValue } from './value.js';
+
+/** What a txn evaluation needs from the store. */
+export interface TxnEnv {
+  /** A consistent view of the state before the txn. */
+  readonly reader: EngineReader;
+  readonly codec: KeyCodec;
+  readonly currentRevision: number;
+  readonly compactRevision: number;
+  /** The candidate revision for the txn's writes (> currentRevision). */
+  readonly writeRevision: number;
+  /** The lessor's view; absent means every lease is accepted. */
+  readonly leaseExists?: (lease: bigint) => boolean;
+}
+
+/** The outcome of a txn evaluation. */
+export interface TxnExecution {
+  readonly result: TxnResult;
+  /** Data and revision-index ops (no metadata), empty if nothing was written. */
+  readonly ops: BatchOp[];
+  readonly consumed: boolean;
+}
+
+/** Which branch each txn on the path takes; children follow nested txn ops in order. */
+interface PathNode {
+  readonly succeeded: boolean;
+  readonly children: PathNode[];
+}
+
+/** Evaluates `req` (already validated by checkTxnRequest). */
+export async function executeTxn(env: TxnEnv, req: TxnRequest): Promise<TxnExecution> {
+  const path = await choosePath(env, req);
+  await checkPuts(env, req, path);
+  checkRanges(env, req, path);
+  const exec = new Executor(env);
+  const result = await exec.runTxn(req, path);
+  const consumed = exec.ops.length > 0;
+  const revision = consumed ? env.writeRevision : env.currentRevision;
+  return { result: finalizeTxn(result, revision), ops: exec.ops, consumed };
+}
+
+/** Evaluates one compare against a reader at a revision (etcd's applyCompare). */
+export async function evaluateCompare(
+  reader: EngineReader,
+  codec: KeyCodec,
+  revision: number,
+  c: Compare,
+): Promise<boolean> {
+  const span = resolveSpan(c.key, c.rangeEnd);
+  let any = false;
+  for await (const e of scanLatest(reader, codec, span, revision)) {
+    if (isTombstoneRecord(e.record)) continue;
+    any = true;
+    const kv = toKeyValue(codec.userKeyOfSegment(e.keySegment), e.revision, e.record);
+    if (kv === null || !compareKv(c, kv)) return false;
+  }
+  if (any) return true;
+  // No key: a VALUE compare fails (no way to say "missing value"); other
+  // targets compare against zero values, so create_revision == 0 means absent.
+  if (c.target === 'VALUE') return false;
+  return compareKv(c, { key: Buffer.alloc(0), createRevision: 0, modRevision: 0, version: 0, value: Buffer.alloc(0), lease: 0n });
+}
+
+function compareKv(c: Compare, kv: KeyValue): boolean {
+  let r: number;
+  switch (c.target) {
+    case 'VALUE':
+      r = Buffer.compare(kv.value, c.value);
+      break;
+    case 'VERSION':
+      r = Math.sign(kv.version - c.version);
+      break;
+    case 'CREATE':
+      r = Math.sign(kv.createRevision - c.createRevision);
+      break;
+    case 'MOD':
+      r = Math.sign(kv.modRevision - c.modRevision);
+      break;
+    case 'LEASE':
+      r = kv.lease === c.lease ? 0 : kv.lease < c.lease ? -1 : 1;
+      break;
+  }
+  switch (c.result) {
+    case 'EQUAL':
+      return r === 0;
+    case 'NOT_EQUAL':
+      return r !== 0;
+    case 'GREATER':
+      return r > 0;
+    case 'LESS':
+      return r < 0;
+  }
+}
+
+async function choosePath(env: TxnEnv, req: TxnRequest): Promise<PathNode> {
+  let succeeded = true;
+  for (const c of req.compare ?? []) {
+    if (!(await evaluateCompare(env.reader, env.codec, env.currentRevision, c))) {
+      succeeded = false;
+      break;
+    }
+  }
+  const children: PathNode[] = [];
+  for (const op of branch(req, succeeded)) {
+    if (op.type === 'txn') children.push(await choosePath(env, op.request));
+  }
+  return { succeeded, children };
+}
+
+function branch(req: TxnRequest, succeeded: boolean): readonly RequestOp[] {
+  return (succeeded ? req.success : req.failure) ?? [];
+}
+
+/** Visits the ops on the chosen path in order, descending into nested txns. */
+function* pathOps(req: TxnRequest, path: PathNode): Generator<RequestOp> {
+  let child = 0;
+  for (const op of branch(req, path.succeeded)) {
+    if (op.type === 'txn') yield* pathOps(op.request, path.children[child++] as PathNode);
+    else yield op;
+  }
+}
+
+async function checkPuts(env: TxnEnv, req: TxnRequest, path: PathNode): Promise<void> {
+  for (const op of pathOps(req, path)) {
+    if (op.type !== 'put') continue;
+    const put = op.request;
+    if (put.ignoreValue === true || put.ignoreLease === true) {
+      const e = await getLatest(env.reader, env.codec, put.key, env.currentRevision);
+      if (e === undefined || isTombstoneRecord(e.record)) throw new KeyNotFoundError();
+    }
+    const lease = put.lease ?? 0n;
+    if (lease !== 0n && env.leaseExists !== undefined && !env.leaseExists(lease)) throw new LeaseNotFoundError(lease);
+  }
+}
+
+function checkRanges(env: TxnEnv, req: TxnRequest, path: PathNode): void {
+  for (const op of pathOps(req, path)) {
+    if (op.type !== 'range') continue;
+    checkReadRevision(op.request.revision ?? 0, env.currentRevision, env.compactRevision);
+  }
+}
+
+/** etcd's revision bounds for a read: 0 is current, above current is future, below compacted is gone. */
+export function checkReadRevision(revision: number, current: number, compacted: number): void {
+  if (revision > current) throw new FutureRevisionError(current);
+  if (revision > 0 && revision < compacted) throw new CompactedError(compacted);
+}
+
+/** Runs ops, keeping the txn's own writes in an overlay for later reads. */
+class Executor {
+  readonly ops: BatchOp[] = [];
+  /** Written keys by key segment (latin1), as entries at the write revision. */
+  private readonly overlay = new Map<string, LatestEntry>();
+
+  constructor(private readonly env: TxnEnv) {}
+
+  async runTxn(req: TxnRequest, path: PathNode): Promise<TxnResult> {
+    const responses: ResponseOp[] = [];
+    let child = 0;
+    for (const op of branch(req, path.succeeded)) {
+      switch (op.type) {
+        case 'range':
+          responses.push({ type: 'range', response: await this.range(op.request) });
+          break;
+        case 'put':
+          responses.push({ type: 'put', response: await this.put(op.request) });
+          break;
+        case 'deleteRange':
+          responses.push({ type: 'deleteRange', response: await this.deleteRange(op.request) });
+          break;
+        case 'txn':
+          responses.push({ type: 'txn', response: await this.runTxn(op.request, path.children[child++] as PathNode) });
+          break;
+      }
+    }
+    return { succeeded: path.succeeded, responses, revision: 0 };
+  }
+
+  private async range(req: RangeRequest): Promise<RangeResult> {
+    const span = resolveSpan(req.key, req.rangeEnd);
+    const rev = req.revision ?? 0;
+    // A read at an explicit revision (<= the pre-txn one) cannot see this txn.
+    const entries = rev > 0 ? scanLatest(this.env.reader, this.env.codec, span, rev) : this.latest(span);
+    const outcome = await evaluateRange(entries, this.env.codec, req);
+    return { ...outcome, revision: 0 };
+  }
+
+  private async put(req: PutRequest): Promise<{ prevKv?: KeyValue; revision: number }> {
+    const { codec, writeRevision } = this.env;
+    const segment = codec.keySegment(req.key);
+    const id = segment.toString('latin1');
+    // checkTxnRequest makes this unreachable; it guards one version per key and revision.
+    if (this.overlay.has(id)) throw new DuplicateKeyError();
+    const e = await getLatest(this.env.reader, codec, req.key, this.env.currentRevision);
+    const key = Buffer.from(req.key);
+    const prev = e === undefined ? null : toKeyValue(key, e.revision, e.record);
+    if ((req.ignoreValue === true || req.ignoreLease === true) && prev === null) throw new KeyNotFoundError();
+    const value = req.ignoreValue === true && prev !== null ? prev.value : (req.value ?? Buffer.alloc(0));
+    const lease = req.ignoreLease === true && prev !== null ? prev.lease : (req.lease ?? 0n);
+    const record =
+      prev === null
+        ? encodePut(writeRevision, 1, lease, value)
+        : encodePut(prev.createRevision, prev.version + 1, lease, value);
+    this.write(key, segment, record);
+    return req.prevKv === true && prev !== null ? { prevKv: prev, revision: 0 } : { revision: 0 };
+  }
+
+  private async deleteRange(req: DeleteRangeRequest): Promise<{ deleted: number; prevKvs: KeyValue[]; revision: number }> {
+    const { codec, writeRevision } = this.env;
+    const span = resolveSpan(req.key, req.rangeEnd);
+    const live: LatestEntry[] = [];
+    for await (const e of this.latest(span)) {
+      if (isTombstoneRecord(e.record)) continue;
+      // A key this txn already put: only reachable through sibling nested
+      // txns that etcd lets through; one version per key and revision forbids it.
+      if (e.revision === writeRevision) throw new DuplicateKeyError();
+      live.push(e);
+    }
+    const prevKvs: KeyValue[] = [];
+    for (const e of live) {
+      const key = codec.userKeyOfSegment(e.keySegment);
+      this.write(key, e.keySegment, TOMBSTONE_RECORD);
+      if (req.prevKv === true) {
+        const kv = toKeyValue(key, e.revision, e.record);
+        if (kv !== null) prevKvs.push(kv);
+      }
+    }
+    return { deleted: live.length, prevKvs, revision: 0 };
+  }
+
+  /** Newest entries at the txn's point of view: pre-txn state plus own writes. */
+  private latest(span: KeySpan): AsyncIterable<LatestEntry> {
+    const base = scanLatest(this.env.reader, this.env.codec, span, this.env.currentRevision);
+    if (this.overlay.size === 0) return base;
+    const own: LatestEntry[] = [];
+    for (const e of this.overlay.values()) {
+      if (spanContains(span, this.env.codec.userKeyOfSegment(e.keySegment))) own.push(e);
+    }
+    own.sort((a, b) => Buffer.compare(a.keySegment, b.keySegment));
+    return mergeOverlay(base, own);
+  }
+
+  private write(key: Buffer, segment: Buffer, record: Buffer): void {
+    const { codec, writeRevision } = this.env;
+    this.ops.push({ type: 'put', key: codec.dataKey(key, writeRevision), value: record });
+    this.ops.push({ type: 'put', key: codec.revIndexKey(writeRevision, key), value: EMPTY });
+    this.overlay.set(segment.toString('latin1'), { keySegment: Buffer.from(segment), revision: writeRevision, record });
+  }
+}
+
+const EMPTY = Buffer.alloc(0);
+
+/** Sets every (nested) response's revision to the txn's final revision. */
+function finalizeTxn(r: TxnResult, revision: number): TxnResult {
+  return { succeeded: r.succeeded, revision, responses: r.responses.map((op) => finalizeOp(op, revision)) };
+}
+
+function finalizeOp(op: ResponseOp, revision: number): ResponseOp {
+  switch (op.type) {
+    case 'range':
+      return { type: 'range', response: { ...op.response, revision } };
+    case 'put':
+      return { type: 'put', response: { ...op.response, revision } };
+    case 'deleteRange':
+      return { type: 'deleteRange', response: { ...op.response, revision } };
+    case 'txn':
+      return { type: 'txn', response: finalizeTxn(op.response, revision) };
+  }
+}

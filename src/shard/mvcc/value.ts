@@ -1,0 +1,79 @@
+/**
+ * Encoding of one version record (the value of a data key). The revision
+ * lives in the key, so a record holds only what etcd's KeyValue adds:
+ *
+ *   put:        0x01 | createRevision u64 | version u64 | lease i64 | value bytes
+ *   tombstone:  0x00
+ *
+ * Fixed-width fields keep decoding trivial; numbers are checked as safe
+ * integers on decode (docs/integers.md).
+ */
+import { readU64, writeU64 } from './keys.js';
+import type { KeyValue } from './types.js';
+
+const TAG_TOMBSTONE = 0x00;
+const TAG_PUT = 0x01;
+const PUT_HEADER_BYTES = 1 + 8 + 8 + 8;
+
+/** A decoded version record. */
+export type VersionRecord =
+  | { readonly tombstone: true }
+  | {
+      readonly tombstone: false;
+      readonly createRevision: number;
+      readonly version: number;
+      readonly lease: bigint;
+      readonly value: Buffer;
+    };
+
+/** The encoded tombstone record (shared; never mutated). */
+export const TOMBSTONE_RECORD: Buffer = Buffer.from([TAG_TOMBSTONE]);
+
+/** Encodes a put record. */
+export function encodePut(createRevision: number, version: number, lease: bigint, value: Uint8Array): Buffer {
+  const b = Buffer.allocUnsafe(PUT_HEADER_BYTES + value.length);
+  b[0] = TAG_PUT;
+  writeU64(b, 1, createRevision);
+  writeU64(b, 9, version);
+  b.writeBigInt64BE(lease, 17);
+  b.set(value, PUT_HEADER_BYTES);
+  return b;
+}
+
+/** True if the encoded record is a tombstone (no full decode). */
+export function isTombstoneRecord(record: Uint8Array): boolean {
+  return record[0] === TAG_TOMBSTONE;
+}
+
+/** Decodes a record; the value is a view into `record`. */
+export function decodeRecord(record: Buffer): VersionRecord {
+  const tag = record[0];
+  if (tag === TAG_TOMBSTONE && record.length === 1) return { tombstone: true };
+  if (tag !== TAG_PUT || record.length < PUT_HEADER_BYTES) throw new RangeError('malformed MVCC version record');
+  return {
+    tombstone: false,
+    createRevision: readU64(record, 1),
+    version: readU64(record, 9),
+    lease: record.readBigInt64BE(17),
+    value: record.subarray(PUT_HEADER_BYTES),
+  };
+}
+
+/** Builds the KeyValue of a live record; null for a tombstone. */
+export function toKeyValue(key: Buffer, modRevision: number, record: Buffer): KeyValue | null {
+  const r = decodeRecord(record);
+  if (r.tombstone) return null;
+  return {
+    key,
+    createRevision: r.createRevision,
+    modRevision,
+    version: r.version,
+    value: Buffer.from(r.value),
+    lease: r.lease,
+  };
+}
+
+/** The KeyValue etcd puts in a DELETE event: key and mod revision only. */
+export function deletedKeyValue(key: Buffer, modRevision: number): KeyValue {
+  return { key, createRevision: 0, modRevision, version: 0, value: Buffer.alloc(0), lease: 0n };
+}
