@@ -1,0 +1,313 @@
+/**
+ * Applying committed raft entries to a range's state: the MVCC keyspace, the
+ * range descriptor and the dedupe table. Each entry's effects, its dedupe
+ * record and the new applied index go into ONE engine batch, so a restart
+ * neither re-applies nor skips an entry. The batch is not synced: the raft
+ * log (fsynced before the entry was acknowledged or committed) is the
+ * durable source, and after a crash the host replays entries above the
+ * applied index found in the engine; the applied index written here can only
+ * name entries that are already committed, hence durable in the log.
+ *
+ * Everything here is deterministic: it depends only on the entry and the
+ * replicated state, never on a clock or on which replica applies it.
+ */
+import type { BatchOp, Engine } from '../../storage/index.js';
+import type { ConfState, Entry } from '../../group/raft/index.js';
+import { decodeConfChange } from '../../group/raft/index.js';
+import {
+  CompactedError,
+  DuplicateKeyError,
+  FutureRevisionError,
+  KeyNotFoundError,
+  KeyNotProvidedError,
+  LeaseNotFoundError,
+  LeaseProvidedError,
+  MvccError,
+  ValueProvidedError,
+  type MvccStore, type WritePlan, type RequestOp, type TxnRequest, type Compare } from '../mvcc/index.js';
+import {
+  DATA_EPOCH_CHECK,
+  epochMatches,
+  spanContainsRange,
+  type RangeDescriptor,
+} from '../range/descriptor.js';
+import { EpochMismatchError, KeyNotInRangeError, ReplicaError, RevisionRejectedError, CommandInvalidError } from '../range/errors.js';
+import type { ApplyResult, CommandResult, RangeCommand, StoredError } from './command-codec.js';
+import { decodeCommand, encodeDescriptor } from './command-codec.js';
+import type { DedupeTable } from './dedupe.js';
+import type { RangeKeys } from './keys.js';
+import { descriptorAfterConfChange } from './membership.js';
+import { writeRevision } from './revision.js';
+
+/** The replicated state of one range that entries are applied to. */
+export interface RangeState {
+  readonly engine: Engine;
+  readonly keys: RangeKeys;
+  /** Replaced when a snapshot is installed. */
+  mvcc: MvccStore;
+  readonly dedupe: DedupeTable;
+  descriptor: RangeDescriptor;
+  appliedIndex: number;
+}
+
+/** What applying one entry produced, for the proposer waiting on it. */
+export interface EntryOutcome {
+  readonly index: number;
+  readonly term: number;
+  /** The command's request id (absent for no-ops and undecodable entries). */
+  readonly command?: RangeCommand;
+  /** The result, applied now or found in the dedupe table. */
+  readonly result?: ApplyResult;
+  /** A routing rejection: state unchanged, nothing recorded, a retry may apply. */
+  readonly rejection?: ReplicaError;
+  /** Whether the result came from the dedupe table. */
+  readonly duplicate?: boolean;
+  /** Compaction: resolves when history is physically removed. */
+  readonly removal?: Promise<void>;
+}
+
+/** Applies one normal (non-conf-change) entry. */
+export async function applyNormalEntry(state: RangeState, entry: Entry): Promise<EntryOutcome> {
+  const base = { index: entry.index, term: entry.term };
+  if (entry.data.length === 0) {
+    // A new leader's no-op: only the applied index moves.
+    await writeBatch(state, entry.index, []);
+    return base;
+  }
+  let cmd: RangeCommand;
+  try {
+    cmd = decodeCommand(entry.data);
+  } catch (err) {
+    // Every replica fails the same way on the same bytes; skip the entry.
+    await writeBatch(state, entry.index, []);
+    return { ...base, rejection: asReplicaError(err) };
+  }
+  const known = await state.dedupe.get(cmd.requestId);
+  if (known !== undefined) {
+    await writeBatch(state, entry.index, []);
+    return { ...base, command: cmd, result: known.result, duplicate: true };
+  }
+  const rejection = checkRouting(state.descriptor, cmd);
+  if (rejection !== undefined) {
+    await writeBatch(state, entry.index, []);
+    return { ...base, command: cmd, rejection };
+  }
+  return applyWrite(state, entry, cmd);
+}
+
+/**
+ * Applies a conf-change entry whose change raft has already applied
+ * (`confState` is the membership after it). The descriptor follows raft:
+ * its replicas become the ConfState's, with node ids from the old descriptor
+ * or the command in the entry's context, and its conf version is bumped.
+ */
+export async function applyConfChangeEntry(state: RangeState, entry: Entry, confState: ConfState): Promise<EntryOutcome> {
+  const base = { index: entry.index, term: entry.term };
+  const cc = decodeConfChange(entry.data);
+  let cmd: RangeCommand | undefined;
+  if (cc.context !== undefined && cc.context.length > 0) {
+    try {
+      cmd = decodeCommand(cc.context);
+    } catch {
+      cmd = undefined; // a conf change proposed by someone else (e.g. raft's auto-leave): no waiter
+    }
+  }
+  const change = cmd?.body.type === 'changeReplicas' ? cmd.body.request : undefined;
+  const next = descriptorAfterConfChange(state.descriptor, confState, change);
+  const result: ApplyResult = { raftTerm: entry.term, ok: true, result: { type: 'changeReplicas', response: next } };
+  const ops: BatchOp[] = [{ type: 'put', key: state.keys.descriptor, value: encodeDescriptor(next) }];
+  const dedupe = cmd === undefined ? undefined : state.dedupe.add(cmd.requestId, { index: entry.index, result });
+  if (dedupe !== undefined) ops.push(...dedupe.ops);
+  await writeBatch(state, entry.index, ops);
+  dedupe?.commit();
+  state.descriptor = next;
+  return cmd === undefined ? { ...base, result } : { ...base, command: cmd, result };
+}
+
+/** Epoch and key-span checks of a data command against the applying replica's descriptor. */
+export function checkRouting(desc: RangeDescriptor, cmd: RangeCommand): ReplicaError | undefined {
+  if (cmd.body.type === 'changeReplicas') return new CommandInvalidError('a membership change must travel in a conf-change entry');
+  if (!epochMatches(cmd.epoch, desc.epoch, DATA_EPOCH_CHECK)) return new EpochMismatchError(desc);
+  for (const [key, rangeEnd] of commandKeys(cmd)) {
+    if (!spanContainsRange(desc, key, rangeEnd)) return new KeyNotInRangeError(key, desc.rangeId, desc.start, desc.end);
+  }
+  return undefined;
+}
+
+/** Every `[key, rangeEnd)` a command reads or writes (nested txns included). */
+export function* commandKeys(cmd: RangeCommand): Generator<[Uint8Array, Uint8Array | undefined]> {
+  switch (cmd.body.type) {
+    case 'put':
+      yield [cmd.body.request.key, undefined];
+      return;
+    case 'deleteRange':
+      yield [cmd.body.request.key, cmd.body.request.rangeEnd];
+      return;
+    case 'txn':
+      yield* txnKeys(cmd.body.request);
+      return;
+    case 'compact':
+    case 'changeReplicas':
+      return;
+  }
+}
+
+function* txnKeys(txn: TxnRequest): Generator<[Uint8Array, Uint8Array | undefined]> {
+  for (const c of txn.compare ?? []) yield compareKey(c);
+  for (const op of [...(txn.success ?? []), ...(txn.failure ?? [])]) yield* opKeys(op);
+}
+
+function compareKey(c: Compare): [Uint8Array, Uint8Array | undefined] {
+  return [c.key, c.rangeEnd];
+}
+
+function* opKeys(op: RequestOp): Generator<[Uint8Array, Uint8Array | undefined]> {
+  switch (op.type) {
+    case 'range':
+      yield [op.request.key, op.request.rangeEnd];
+      return;
+    case 'put':
+      yield [op.request.key, undefined];
+      return;
+    case 'deleteRange':
+      yield [op.request.key, op.request.rangeEnd];
+      return;
+    case 'txn':
+      yield* txnKeys(op.request);
+      return;
+  }
+}
+
+async function applyWrite(state: RangeState, entry: Entry, cmd: RangeCommand): Promise<EntryOutcome> {
+  const base = { index: entry.index, term: entry.term, command: cmd };
+  const body = cmd.body;
+  if (body.type === 'compact') return applyCompact(state, entry, cmd, body.request.revision);
+  let revision: number;
+  try {
+    revision = writeRevision(cmd, state.mvcc.currentRevision);
+  } catch (err) {
+    if (!(err instanceof RevisionRejectedError)) throw err;
+    // Not recorded: the proposer retries the same request with a new revision.
+    await writeBatch(state, entry.index, []);
+    return { ...base, rejection: err };
+  }
+  let plan: WritePlan<unknown>;
+  let toResult: (r: unknown) => CommandResult;
+  try {
+    switch (body.type) {
+      case 'put':
+        plan = await state.mvcc.planPut(body.request, revision);
+        toResult = (r) => ({ type: 'put', response: r as never });
+        break;
+      case 'deleteRange':
+        plan = await state.mvcc.planDeleteRange(body.request, revision);
+        toResult = (r) => ({ type: 'deleteRange', response: r as never });
+        break;
+      case 'txn':
+        plan = await state.mvcc.planTxn(body.request, revision);
+        toResult = (r) => ({ type: 'txn', response: r as never });
+        break;
+      case 'changeReplicas':
+        throw new Error('unreachable: changeReplicas rejected by checkRouting');
+    }
+  } catch (err) {
+    if (!(err instanceof MvccError)) throw err;
+    return recordFailure(state, entry, cmd, err);
+  }
+  const result: ApplyResult = { raftTerm: entry.term, ok: true, result: toResult(plan.result) };
+  const dedupe = state.dedupe.add(cmd.requestId, { index: entry.index, result });
+  try {
+    await writeBatch(state, entry.index, [...plan.ops, ...dedupe.ops]);
+  } catch (err) {
+    state.mvcc.discard(plan);
+    throw err;
+  }
+  state.mvcc.commit(plan);
+  dedupe.commit();
+  return { ...base, result };
+}
+
+async function applyCompact(state: RangeState, entry: Entry, cmd: RangeCommand, revision: number): Promise<EntryOutcome> {
+  let plan;
+  try {
+    plan = state.mvcc.planCompact(revision);
+  } catch (err) {
+    if (!(err instanceof MvccError)) throw err;
+    return recordFailure(state, entry, cmd, err);
+  }
+  const result: ApplyResult = {
+    raftTerm: entry.term,
+    ok: true,
+    result: { type: 'compact', response: { revision: state.mvcc.currentRevision } },
+  };
+  const dedupe = state.dedupe.add(cmd.requestId, { index: entry.index, result });
+  await writeBatch(state, entry.index, [...plan.ops, ...dedupe.ops]);
+  // Physical removal runs in the background in bounded chunks (MvccStore).
+  const removal = state.mvcc.commitCompact(plan);
+  removal.catch(() => undefined); // observed by the proposer if it waits; never unhandled
+  dedupe.commit();
+  return { index: entry.index, term: entry.term, command: cmd, result, removal };
+}
+
+/** A command that failed deterministically (an MVCC error): the failure is the result, recorded for retries. */
+async function recordFailure(state: RangeState, entry: Entry, cmd: RangeCommand, err: MvccError): Promise<EntryOutcome> {
+  const result: ApplyResult = { raftTerm: entry.term, ok: false, error: storedError(err) };
+  const dedupe = state.dedupe.add(cmd.requestId, { index: entry.index, result });
+  await writeBatch(state, entry.index, dedupe.ops);
+  dedupe.commit();
+  return { index: entry.index, term: entry.term, command: cmd, result };
+}
+
+/** The stored form of an MVCC error (its code, wire text and recovery data). */
+export function storedError(err: MvccError): StoredError {
+  const e: { code: string; message: string; revision?: number; lease?: bigint } = { code: err.code, message: err.message };
+  if ('compactRevision' in err && typeof err.compactRevision === 'number') e.revision = err.compactRevision;
+  if ('currentRevision' in err && typeof err.currentRevision === 'number') e.revision = err.currentRevision;
+  if ('lease' in err && typeof err.lease === 'bigint') e.lease = err.lease;
+  return e;
+}
+
+async function writeBatch(state: RangeState, index: number, ops: readonly BatchOp[]): Promise<void> {
+  if (index <= state.appliedIndex) throw new Error(`apply: entry ${index} at or below applied index ${state.appliedIndex}`);
+  await state.engine.write([...ops, state.mvcc.appliedIndexOp(index)]);
+  state.appliedIndex = index;
+}
+
+function asReplicaError(err: unknown): ReplicaError {
+  return err instanceof ReplicaError ? err : new CommandInvalidError(String(err), { cause: err });
+}
+
+/** A stored failure whose code this build does not know (written by a newer version). */
+export class StoredCommandError extends Error {
+  override readonly name = 'StoredCommandError';
+  constructor(
+    readonly code: string,
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
+/** Rebuilds the typed MVCC error of a stored failure, so a retry fails exactly as the first attempt. */
+export function errorFromStored(e: StoredError): Error {
+  switch (e.code) {
+    case 'COMPACTED':
+      return new CompactedError(e.revision ?? -1);
+    case 'FUTURE_REVISION':
+      return new FutureRevisionError(e.revision ?? 0);
+    case 'KEY_NOT_PROVIDED':
+      return new KeyNotProvidedError();
+    case 'KEY_NOT_FOUND':
+      return new KeyNotFoundError();
+    case 'VALUE_PROVIDED':
+      return new ValueProvidedError();
+    case 'LEASE_PROVIDED':
+      return new LeaseProvidedError();
+    case 'DUPLICATE_KEY':
+      return new DuplicateKeyError();
+    case 'LEASE_NOT_FOUND':
+      return new LeaseNotFoundError(e.lease ?? 0n);
+    default:
+      return new StoredCommandError(e.code, e.message);
+  }
+}

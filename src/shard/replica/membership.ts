@@ -1,0 +1,73 @@
+/**
+ * Membership changes of a range: building the raft conf change for a
+ * placement-driver request, and the descriptor that results when raft has
+ * applied one.
+ *
+ * The host applies every committed conf change to raft before handing the
+ * entry to the state machine (the GroupStateMachine contract), so the state
+ * machine cannot refuse one at apply time; the epoch check for membership
+ * commands is done when the leader proposes them. Raft allows only one
+ * unapplied conf change in the leader's log, and the conf version is bumped
+ * by each applied change, so a change proposed against conf version v can
+ * only apply on a descriptor at v.
+ */
+import type { ConfChange, ConfState } from '../../group/raft/index.js';
+import type { RangeDescriptor, ReplicaDescriptor } from '../range/descriptor.js';
+import type { ChangeReplicas } from './command-codec.js';
+
+/** The raft conf change for a replica change; `context` carries the encoded command. */
+export function confChangeFor(change: ChangeReplicas, context: Uint8Array): ConfChange {
+  switch (change.changeType) {
+    case 'addLearner':
+      return { changes: [{ type: 'addLearner', nodeId: change.replicaId }], transition: 'auto', context };
+    case 'promote':
+      return { changes: [{ type: 'addNode', nodeId: change.replicaId }], transition: 'auto', context };
+    case 'remove':
+      return { changes: [{ type: 'removeNode', nodeId: change.replicaId }], transition: 'auto', context };
+  }
+}
+
+/**
+ * The descriptor after a conf change: replicas as in `confState` (voters,
+ * outgoing voters → voter; learners, next learners → learner), node ids from
+ * the old descriptor or from `change` for a new replica, conf version + 1.
+ */
+export function descriptorAfterConfChange(
+  desc: RangeDescriptor,
+  confState: ConfState,
+  change: ChangeReplicas | undefined,
+): RangeDescriptor {
+  const nodeOf = (replicaId: number): number => {
+    const known = desc.replicas.find((r) => r.replicaId === replicaId);
+    if (known !== undefined) return known.nodeId;
+    return change !== undefined && change.replicaId === replicaId ? change.nodeId : 0;
+  };
+  const voters = new Set([...confState.voters, ...confState.votersOutgoing]);
+  const learners = new Set([...confState.learners, ...confState.learnersNext].filter((id) => !voters.has(id)));
+  const replicas: ReplicaDescriptor[] = [
+    ...[...voters].map((id) => ({ nodeId: nodeOf(id), replicaId: id, role: 'voter' as const })),
+    ...[...learners].map((id) => ({ nodeId: nodeOf(id), replicaId: id, role: 'learner' as const })),
+  ].sort((a, b) => a.replicaId - b.replicaId);
+  return {
+    ...desc,
+    replicas,
+    epoch: { confVersion: desc.epoch.confVersion + 1, spanVersion: desc.epoch.spanVersion },
+  };
+}
+
+/**
+ * Why a change cannot be proposed against `desc`, or undefined if it can
+ * (the same checks etcd makes for member add/promote/remove).
+ */
+export function invalidChangeReason(desc: RangeDescriptor, change: ChangeReplicas): string | undefined {
+  const current = desc.replicas.find((r) => r.replicaId === change.replicaId);
+  switch (change.changeType) {
+    case 'addLearner':
+      return current === undefined ? undefined : `replica ${change.replicaId} is already a member`;
+    case 'promote':
+      if (current === undefined) return `replica ${change.replicaId} is not a member`;
+      return current.role === 'learner' ? undefined : `replica ${change.replicaId} is not a learner`;
+    case 'remove':
+      return current === undefined ? `replica ${change.replicaId} is not a member` : undefined;
+  }
+}
