@@ -1,0 +1,886 @@
+/**
+ * MultiRaftHost: one per node process. It owns the node's LogStore, its
+ * transport and its clock, hosts every raft group of the node, and drives
+ * all of them from ONE loop (docs/host.md):
+ *
+ *   turn: tick the active (non-quiesced) groups
+ *         → collect a Ready from every dirty group that has one (bounded)
+ *         → stage each Ready's hard state / entries / snapshot in the LogStore
+ *         → ONE flush (one fsync) for all of them
+ *         → send every Ready's messages (the transport batches per peer)
+ *         → install snapshots, apply committed entries (conf changes first
+ *           through raft, their ConfState made durable before the state
+ *           machine passes them), hand over read states, advance
+ *         → truncate long logs, build wanted snapshots, quiesce idle leaders.
+ *
+ * Node ids and replica ids: a group's raft replica id IS the node id (a node
+ * holds at most one replica of a range), so a message's `to` is the
+ * transport's node id. See docs/host.md for the trade-off.
+ */
+import {
+  type ConfChange,
+  type ConfState,
+  type Entry,
+  type Message,
+  type NodeId,
+  type RaftConfig,
+  type RaftStatus,
+  type RandomSource,
+  type Ready,
+  type SoftState,
+  RaftInvariantError,
+  RawNode,
+  decodeConfChange,
+  isEmptySnapshot,
+} from '../raft/index.js';
+import { type GroupLog, type LogStore, LogStoreError, type SnapshotSource } from '../log-store/index.js';
+import type { Transport, TransportHandlers } from '../transport/index.js';
+import type { AppliedEntry, GroupHandle, GroupStateMachine } from './state-machine.js';
+import { HostError, TooManyRequestsError } from './errors.js';
+import { HostedGroup } from './group.js';
+import { DriveLoop } from './loop.js';
+import { HostMetrics } from './metrics.js';
+import { PROPOSAL_BYTES_PENDING_MAX_DEFAULT, PROPOSALS_PENDING_MAX_DEFAULT } from './backpressure.js';
+import { canQuiesce, isQuiesceMessage, quiesceHeartbeat } from './quiesce.js';
+import { IntervalTicker, type Ticker } from './ticker.js';
+import { LIVENESS_GROUP_ID, NodeLiveness, livenessPing } from './liveness.js';
+import {
+  COALESCED_HEARTBEATS_PER_MESSAGE_MAX,
+  type HeartbeatPart,
+  decodeCoalesced,
+  encodeCoalesced,
+  isCoalescable,
+  isCoalesced,
+} from './coalesce.js';
+
+/** The raft knobs the host sets for every group (overridable per host and per group). */
+export interface HostRaftConfig {
+  readonly electionTick: number;
+  readonly heartbeatTick: number;
+  readonly preVote: boolean;
+  readonly checkQuorum: boolean;
+  readonly maxSizePerMsg: number;
+  readonly maxInflightMsgs: number;
+  readonly maxUncommittedEntriesSize: number;
+  readonly maxCommittedSizePerReady: number;
+}
+
+/** Defaults: etcd's timing at a 100 ms tick; byte caps that keep one group from hogging a turn. */
+export const HOST_RAFT_DEFAULTS: HostRaftConfig = Object.freeze({
+  electionTick: 10,
+  heartbeatTick: 1,
+  // Pre-vote + check-quorum: a follower that wakes from quiescence and campaigns cannot depose a live leader.
+  preVote: true,
+  checkQuorum: true,
+  maxSizePerMsg: 1024 * 1024,
+  maxInflightMsgs: 256,
+  maxUncommittedEntriesSize: 16 * 1024 * 1024,
+  maxCommittedSizePerReady: 4 * 1024 * 1024,
+});
+
+/**
+ * The index (and term) at which a bootstrapped group's log starts; entries
+ * begin at GROUP_INIT_INDEX + 1. See MultiRaftHost.bootstrap.
+ */
+export const GROUP_INIT_INDEX = 5;
+
+/** Bounds of the host (all per node unless said otherwise). */
+export interface HostLimits {
+  /** In-flight proposals per group (backpressure). */
+  readonly proposalsPendingMax: number;
+  /** In-flight proposal payload bytes per group (backpressure). */
+  readonly proposalBytesPendingMax: number;
+  /** Unanswered ReadIndex requests per group. */
+  readonly readsPendingMax: number;
+  /** Readys handled per loop turn; the rest wait for the next turn. */
+  readonly readysPerTurnMax: number;
+  /** Bytes staged in the log store per turn before the turn stops collecting. */
+  readonly stageBytesPerTurnMax: number;
+  /** State-machine snapshots built per turn (for truncation or for a follower). */
+  readonly snapshotBuildsPerTurnMax: number;
+  /** Truncate a group's log once it retains more entries than this... */
+  readonly logTruncateEntries: number;
+  /** ...or more bytes than this. */
+  readonly logTruncateBytes: number;
+  /** Entries kept below the snapshot index at truncation, for slightly lagging followers. */
+  readonly logKeepEntries: number;
+}
+
+/** Default bounds; see docs/host.md. */
+export const HOST_LIMITS_DEFAULTS: HostLimits = Object.freeze({
+  proposalsPendingMax: PROPOSALS_PENDING_MAX_DEFAULT,
+  proposalBytesPendingMax: PROPOSAL_BYTES_PENDING_MAX_DEFAULT,
+  readsPendingMax: 1024,
+  readysPerTurnMax: 4096,
+  stageBytesPerTurnMax: 32 * 1024 * 1024,
+  snapshotBuildsPerTurnMax: 4,
+  logTruncateEntries: 10_000,
+  logTruncateBytes: 16 * 1024 * 1024,
+  logKeepEntries: 1_000,
+});
+
+/** Options of {@link MultiRaftHost}. */
+export interface HostOptions {
+  /** This node's id (also its raft replica id in every group). */
+  readonly nodeId: NodeId;
+  /** The node's log store, already open; the host closes it on stop (the engine stays the caller's). */
+  readonly logStore: LogStore;
+  /** Builds the transport around the host's handlers (GrpcTransport or FaultyTransport). */
+  readonly transport: (handlers: TransportHandlers) => Transport;
+  /** The clock (default: a 100 ms IntervalTicker). */
+  readonly ticker?: Ticker;
+  /** Election jitter (default: a PRNG seeded from the node id). */
+  readonly random?: RandomSource;
+  readonly raft?: Partial<HostRaftConfig>;
+  readonly limits?: Partial<HostLimits>;
+  /** A message arrived for a group this node does not host (e.g. the first snapshot of a new replica). */
+  readonly onUnknownGroup?: (groupId: number, msg: Message, fromNode: NodeId) => void;
+  /** The loop stopped on an unrecoverable error (log store failure, broken raft invariant). */
+  readonly onFatal?: (e: unknown) => void;
+  /** Extra labels on every metric (e.g. { node: '1' }). */
+  readonly metricsLabels?: Record<string, string>;
+}
+
+/** How a group's state machine is supplied: an instance, or a factory given the group's handle. */
+export type StateMachineSupplier =
+  | GroupStateMachine
+  | ((handle: GroupHandle) => GroupStateMachine | Promise<GroupStateMachine>);
+
+/** Options of {@link MultiRaftHost.createGroup}. */
+export interface HostGroupOptions {
+  /** The replica id; must equal the node id (the id mapping, docs/host.md). Default: the node id. */
+  readonly replicaId?: NodeId;
+  /** Initial membership of a NEW group (voter ids, or a ConfState); ignored when the group is reopened. Empty: a replica waiting for a snapshot. */
+  readonly peers?: readonly NodeId[] | ConfState;
+  readonly stateMachine: StateMachineSupplier;
+  readonly raft?: Partial<HostRaftConfig>;
+  /** Campaign at once (bootstrap of a new group: saves an election timeout). */
+  readonly campaign?: boolean;
+}
+
+/** Plain counters for tests and the metrics layer. */
+export interface HostStats {
+  turns: number;
+  ticks: number;
+  /** Sum over ticks of groups ticked (0 per tick once everything is quiesced). */
+  groupTicks: number;
+  readys: number;
+  flushes: number;
+  /** The most Readys one flush covered. */
+  readysPerFlushMax: number;
+  heartbeatsSent: number;
+  /** Messages that carried several groups' heartbeats. */
+  coalescedMessages: number;
+  /** Heartbeats that travelled inside those. */
+  coalescedHeartbeats: number;
+  quiesced: number;
+  unquiesced: number;
+  truncations: number;
+  snapshotsSent: number;
+  snapshotsReceived: number;
+}
+
+/** A tiny PRNG (mulberry32) so election jitter is reproducible per node. */
+function seededRandom(seed: number): RandomSource {
+  let s = seed >>> 0 || 0x9e3779b9;
+  return {
+    intn(n: number): number {
+      s = (s + 0x6d2b79f5) >>> 0;
+      let t = s;
+      t = Math.imul(t ^ (t >>> 15), t | 1);
+      t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+      return Math.floor((((t ^ (t >>> 14)) >>> 0) / 4294967296) * n);
+    },
+  };
+}
+
+function toConfState(peers: readonly NodeId[] | ConfState | undefined): ConfState {
+  if (peers === undefined) return { voters: [], learners: [], votersOutgoing: [], learnersNext: [], autoLeave: false };
+  if ('voters' in peers) return peers;
+  return { voters: [...peers], learners: [], votersOutgoing: [], learnersNext: [], autoLeave: false };
+}
+
+/**
+ * Does this message wake a quiesced group? Heartbeat responses and
+ * successful append responses do not: the leader's last ordinary heartbeats
+ * and commit-carrying appends are answered after it quiesced, and a leader
+ * only quiesces when every follower has matched its last index, so those
+ * answers change nothing (CockroachDB ignores them likewise). Everything
+ * else (appends, votes, rejections, snapshots, reads, transfers) wakes it.
+ */
+function wakes(m: Message): boolean {
+  if (m.type === 'heartbeatResp') return false;
+  if (m.type === 'appResp' && !m.reject) return false;
+  return true;
+}
+
+/** The multi-raft host of one node. */
+export class MultiRaftHost {
+  readonly nodeId: NodeId;
+  readonly logStore: LogStore;
+  readonly transport: Transport;
+  readonly metrics: HostMetrics;
+  readonly stats: HostStats = {
+    turns: 0, ticks: 0, groupTicks: 0, readys: 0, flushes: 0, readysPerFlushMax: 0, heartbeatsSent: 0, coalescedMessages: 0, coalescedHeartbeats: 0,
+    quiesced: 0, unquiesced: 0, truncations: 0, snapshotsSent: 0, snapshotsReceived: 0,
+  };
+  private readonly ticker: Ticker;
+  private readonly random: RandomSource;
+  private readonly raftDefaults: HostRaftConfig;
+  private readonly limits: HostLimits;
+  private readonly groups = new Map<number, HostedGroup>();
+  /** Groups that tick: not quiesced. */
+  private readonly active = new Set<HostedGroup>();
+  /** Groups that may have a Ready (stepped, ticked, proposed to, or left over by a bound). */
+  private readonly dirty = new Set<HostedGroup>();
+  /** Groups whose snapshot source asked for an image. */
+  private readonly snapshotWanted = new Set<HostedGroup>();
+  private readonly loop: DriveLoop;
+  private readonly liveness: NodeLiveness;
+  /** Heartbeats (and responses) of this turn, per peer node, sent coalesced at the end of the turn. */
+  private readonly heartbeatsOut = new Map<NodeId, HeartbeatPart[]>();
+  /** Every other node that is a member of some hosted group (recomputed when memberships change). */
+  private memberNodes: NodeId[] = [];
+  private memberNodesStale = true;
+  private tickPending = false;
+  private tickCount = 0;
+  private stopped = false;
+  private fatal: unknown = undefined;
+
+  constructor(private readonly options: HostOptions) {
+    if (!Number.isSafeInteger(options.nodeId) || options.nodeId <= 0) {
+      throw new HostError('INVALID_ARGUMENT', `node id ${options.nodeId} must be a positive safe integer`);
+    }
+    this.nodeId = options.nodeId;
+    this.logStore = options.logStore;
+    this.ticker = options.ticker ?? new IntervalTicker();
+    this.random = options.random ?? seededRandom(options.nodeId * 2654435761);
+    this.raftDefaults = { ...HOST_RAFT_DEFAULTS, ...options.raft };
+    this.limits = { ...HOST_LIMITS_DEFAULTS, ...options.limits };
+    // Ping at a quarter of the election timeout; silence after a full one (in ticks, as raft counts).
+    const et = this.raftDefaults.electionTick;
+    this.liveness = new NodeLiveness(Math.max(1, Math.floor(et / 4)), et);
+    this.loop = new DriveLoop(() => this.turn(), (e) => this.fail(e));
+    this.transport = options.transport({
+      onMessage: (groupId, msg, fromNode) => this.onMessage(groupId, msg, fromNode),
+      isKnownGroup: (groupId) => groupId === LIVENESS_GROUP_ID || this.groups.has(groupId),
+      onUnknownGroup: (groupId, msg, fromNode) => this.options.onUnknownGroup?.(groupId, msg, fromNode),
+      onUnreachable: (nodeId) => this.onUnreachable(nodeId),
+      onSnapshotStatus: (toNode, groupId, _msg, ok) => this.onSnapshotStatus(toNode, groupId, ok),
+    });
+    this.metrics = new HostMetrics(
+      {
+        proposalsPending: () => {
+          let n = 0;
+          for (const g of this.groups.values()) n += g.proposals.count;
+          return n;
+        },
+        hasLeader: () => {
+          for (const g of this.groups.values()) if (g.lead === 0) return 0;
+          return 1;
+        },
+        groups: () => ({ total: this.groups.size, active: this.active.size, quiesced: this.groups.size - this.active.size }),
+      },
+      () => this.transport.stats,
+      () => this.logStore.counters,
+      options.metricsLabels,
+    );
+  }
+
+  // ---- life cycle ----
+
+  /** Starts the transport server and the clock; resolves with the bound port. */
+  async start(): Promise<number> {
+    if (this.stopped) throw new HostError('STOPPED', 'start() after stop()');
+    const port = await this.transport.start();
+    this.ticker.start(() => {
+      this.tickPending = true;
+      this.loop.wake();
+    });
+    this.loop.wake();
+    return port;
+  }
+
+  /** Stops the clock and the loop (after its current turn), closes the transport and the log store. Idempotent. */
+  async stop(): Promise<void> {
+    if (this.stopped) return;
+    this.stopped = true;
+    this.ticker.stop();
+    await this.loop.stop();
+    await this.transport.close();
+    if (!this.logStore.failed) await this.logStore.close();
+  }
+
+  /** Resolves when the loop has nothing running or scheduled (tests). */
+  idle(): Promise<void> {
+    return this.loop.idle();
+  }
+
+  /** The error that stopped the loop, if any. */
+  get fatalError(): unknown {
+    return this.fatal;
+  }
+
+  // ---- groups ----
+
+  /**
+   * Hosts a group: reopens it from the log store if it exists there (a
+   * restart: hard state, log and conf state come back; the state machine's
+   * applied index tells raft what not to hand out again), else creates it
+   * with `peers` as its initial membership. Returns the group's handle.
+   */
+  async createGroup(groupId: number, options: HostGroupOptions): Promise<GroupHandle> {
+    this.checkRunning();
+    if (this.groups.has(groupId)) throw new HostError('GROUP_EXISTS', `group ${groupId} is already hosted`);
+    const replicaId = options.replicaId ?? this.nodeId;
+    if (replicaId !== this.nodeId) {
+      throw new HostError('INVALID_ARGUMENT', `replica id ${replicaId} must equal the node id ${this.nodeId} (docs/host.md)`);
+    }
+    const log = this.logStore.has(groupId) ? this.logStore.group(groupId) : this.bootstrap(groupId, toConfState(options.peers));
+    const handle = this.makeHandle(groupId, replicaId);
+    const supplier = options.stateMachine;
+    const sm = typeof supplier === 'function' ? await supplier(handle) : supplier;
+    if (this.groups.has(groupId)) throw new HostError('GROUP_EXISTS', `group ${groupId} is already hosted`);
+    // A fresh state machine (applied 0) of a bootstrapped group starts at the initial index.
+    const smApplied = sm.appliedIndex();
+    const applied = smApplied === 0 && log.snapshotMeta.index === GROUP_INIT_INDEX ? GROUP_INIT_INDEX : smApplied;
+    if (applied < log.snapshotMeta.index) {
+      throw new RaftInvariantError(`group ${groupId}: state machine applied ${applied} is below the log's snapshot ${log.snapshotMeta.index}`);
+    }
+    const rc = { ...this.raftDefaults, ...options.raft };
+    const config: RaftConfig = {
+      id: replicaId,
+      electionTick: rc.electionTick,
+      heartbeatTick: rc.heartbeatTick,
+      random: this.random,
+      applied: Math.min(applied, log.hardState.commit),
+      preVote: rc.preVote,
+      checkQuorum: rc.checkQuorum,
+      maxSizePerMsg: rc.maxSizePerMsg,
+      maxInflightMsgs: rc.maxInflightMsgs,
+      maxUncommittedEntriesSize: rc.maxUncommittedEntriesSize,
+      maxCommittedSizePerReady: rc.maxCommittedSizePerReady,
+    };
+    const raw = new RawNode(config, log);
+    const g = new HostedGroup(groupId, replicaId, raw, log, sm, this.limits);
+    log.setSnapshotSource(this.snapshotSource(g));
+    this.groups.set(groupId, g);
+    this.active.add(g);
+    this.memberNodesStale = true;
+    if (options.campaign === true) raw.campaign();
+    this.markDirty(g);
+    return handle;
+  }
+
+  /**
+   * Creates a group's raft state. A group with members starts with its log
+   * truncated at GROUP_INIT_INDEX (term GROUP_INIT_INDEX), so the initial
+   * membership lives in snapshot metadata, not in log entries: a replica
+   * added later (created with no members) can only be initialized by a
+   * snapshot, never by replaying a log that lacks the initial membership.
+   * This is TiKV's RAFT_INIT_LOG_INDEX. A group with no members is an
+   * uninitialized replica waiting for that snapshot.
+   */
+  private bootstrap(groupId: number, confState: ConfState): GroupLog {
+    if (confState.voters.length === 0) return this.logStore.createGroup(groupId, { confState });
+    return this.logStore.createGroup(groupId, {
+      confState,
+      truncatedState: { index: GROUP_INIT_INDEX, term: GROUP_INIT_INDEX },
+      hardState: { term: GROUP_INIT_INDEX, vote: 0, commit: GROUP_INIT_INDEX },
+    });
+  }
+
+  /**
+   * Stops hosting a group and destroys its raft state in the log store
+   * (the state machine's data is its owner's to delete). Resolves when the
+   * group's keys are durably gone.
+   */
+  async removeGroup(groupId: number): Promise<void> {
+    const g = this.groups.get(groupId);
+    if (g === undefined) throw new HostError('GROUP_NOT_FOUND', `group ${groupId} is not hosted`);
+    g.removed = true;
+    g.log.setSnapshotSource(undefined);
+    this.groups.delete(groupId);
+    this.active.delete(g);
+    this.dirty.delete(g);
+    this.memberNodesStale = true;
+    // The running turn may hold this group's Ready; let it finish before the records go
+    // (later turns no longer see the group).
+    await this.loop.settle();
+    await this.logStore.destroyGroup(groupId);
+  }
+
+  /** The handle of a hosted group. */
+  handle(groupId: number): GroupHandle {
+    const g = this.groups.get(groupId);
+    if (g === undefined) throw new HostError('GROUP_NOT_FOUND', `group ${groupId} is not hosted`);
+    return this.makeHandle(groupId, g.replicaId);
+  }
+
+  /** Ids of the hosted groups. */
+  groupIds(): number[] {
+    return [...this.groups.keys()];
+  }
+
+  /** Is the group quiesced (not ticking)? Undefined if not hosted. */
+  isQuiesced(groupId: number): boolean | undefined {
+    return this.groups.get(groupId)?.quiesced;
+  }
+
+  // ---- the handle ----
+
+  private makeHandle(groupId: number, replicaId: NodeId): GroupHandle {
+    const get = (): HostedGroup => {
+      this.checkRunning();
+      const g = this.groups.get(groupId);
+      if (g === undefined) throw new HostError('GROUP_NOT_FOUND', `group ${groupId} is not hosted`);
+      return g;
+    };
+    return {
+      groupId,
+      replicaId,
+      propose: (data: Uint8Array) => this.propose(get(), data),
+      proposeConfChange: (cc: ConfChange) => {
+        const g = get();
+        this.unquiesce(g);
+        g.raw.proposeConfChange(cc);
+        this.markDirty(g);
+      },
+      readIndex: (ctx: Uint8Array) => {
+        const g = get();
+        if (g.readsPending >= this.limits.readsPendingMax) {
+          throw new TooManyRequestsError(groupId, `group ${groupId}: ${g.readsPending} reads pending`);
+        }
+        this.unquiesce(g);
+        g.raw.readIndex(ctx);
+        if (g.readsPending === 0) g.readsSinceTick = this.tickCount;
+        g.readsPending++;
+        this.markDirty(g);
+      },
+      transferLeader: (to: NodeId) => {
+        const g = get();
+        this.unquiesce(g);
+        g.raw.transferLeader(to);
+        this.markDirty(g);
+      },
+      status: (): RaftStatus => get().raw.status(),
+    };
+  }
+
+  private propose(g: HostedGroup, data: Uint8Array): void {
+    try {
+      g.proposals.check(data.byteLength);
+      this.unquiesce(g);
+      g.raw.propose(data);
+    } catch (e) {
+      this.metrics.proposalsFailed.inc();
+      throw e;
+    }
+    const st = g.raw.status();
+    // On the leader the entry is at lastIndex now; a forwarded one lands after our lastIndex at the earliest.
+    g.proposals.add(data.byteLength, st.role === 'leader' ? st.lastIndex : st.lastIndex + 1);
+    this.markDirty(g);
+  }
+
+  // ---- transport handlers ----
+
+  private onMessage(groupId: number, msg: Message, fromNode: NodeId): void {
+    if (this.stopped) return;
+    this.liveness.heard(fromNode, this.tickCount);
+    if (groupId !== LIVENESS_GROUP_ID) {
+      this.onGroupMessage(groupId, msg);
+      return;
+    }
+    // Node-level: a liveness ping (hearing it was the point) or a pack of coalesced heartbeats.
+    if (!isCoalesced(msg)) return;
+    const parts = decodeCoalesced(msg, fromNode, this.nodeId);
+    if (parts === undefined) return; // malformed: dropped like a lost message
+    for (const p of parts) this.onGroupMessage(p.groupId, p.msg);
+  }
+
+  private onGroupMessage(groupId: number, msg: Message): void {
+    const g = this.groups.get(groupId);
+    if (g === undefined) return;
+    const quiesceMsg = isQuiesceMessage(msg);
+    if (!quiesceMsg && wakes(msg)) this.unquiesce(g);
+    try {
+      g.raw.step(msg);
+    } catch (e) {
+      if (e instanceof RaftInvariantError) {
+        this.fail(e);
+        return;
+      }
+      return; // a malformed or local-only message from a peer: nothing to do with it
+    }
+    if (quiesceMsg && msg.type === 'heartbeat' && !g.quiesced) {
+      const st = g.raw.status();
+      // Only the current leader at the current term may quiesce us.
+      if (st.role === 'follower' && st.lead === msg.from && st.term === msg.term) this.quiesce(g);
+    }
+    this.markDirty(g);
+  }
+
+  private onUnreachable(nodeId: NodeId): void {
+    if (this.stopped) return;
+    for (const g of this.groups.values()) {
+      if (!g.hasMember(nodeId)) continue;
+      g.raw.reportUnreachable(nodeId);
+      // A quiesced leader must resume probing; a quiesced follower may have lost its leader
+      // (the only way it learns of that while quiesced: docs/host.md, limitation).
+      if (g.quiesced && (g.role === 'leader' || g.lead === nodeId)) this.unquiesce(g);
+      this.markDirty(g);
+    }
+  }
+
+  private onSnapshotStatus(toNode: NodeId, groupId: number, ok: boolean): void {
+    const g = this.groups.get(groupId);
+    if (g === undefined || this.stopped) return;
+    g.raw.reportSnapshot(toNode, ok);
+    g.snapshotCache = undefined; // the image has been streamed (or failed); build afresh if needed again
+    this.unquiesce(g);
+    this.markDirty(g);
+  }
+
+  // ---- quiescence ----
+
+  private quiesce(g: HostedGroup): void {
+    if (g.quiesced) return;
+    g.quiesced = true;
+    this.active.delete(g);
+    this.stats.quiesced++;
+    this.metrics.quiesceEvents.inc();
+  }
+
+  private unquiesce(g: HostedGroup): void {
+    if (!g.quiesced || g.removed) return;
+    g.quiesced = false;
+    this.active.add(g);
+    this.stats.unquiesced++;
+  }
+
+  /** Leader side: quiesce the group and tell every follower to, if it is idle. */
+  private maybeQuiesceLeader(g: HostedGroup): void {
+    if (g.readsPending > 0 && this.tickCount - g.readsSinceTick > 2 * this.raftDefaults.electionTick) {
+      g.readsPending = 0; // lost in transit (raft drops forwarded reads silently): stop waiting for them
+    }
+    const st = g.raw.status();
+    const ok = canQuiesce(st, {
+      hasReady: g.raw.hasReady(),
+      proposalsPending: g.proposals.count,
+      readsPending: g.readsPending,
+    });
+    if (!ok) return;
+    for (const id of st.progress!.keys()) {
+      if (id !== st.id) this.send(g, quiesceHeartbeat(st, id));
+    }
+    this.quiesce(g);
+  }
+
+  // ---- the loop ----
+
+  private markDirty(g: HostedGroup): void {
+    this.dirty.add(g);
+    this.loop.wake();
+  }
+
+  /** One loop turn; resolves true if work was left for another turn. */
+  private async turn(): Promise<boolean> {
+    this.stats.turns++;
+    this.metrics.loopTurns.inc();
+    const ticked = this.tickPending;
+    if (ticked) this.tickActive();
+
+    const batch: { g: HostedGroup; rd: Ready }[] = [];
+    for (const g of this.dirty) {
+      if (batch.length >= this.limits.readysPerTurnMax || this.logStore.pendingBytes >= this.limits.stageBytesPerTurnMax) break;
+      this.dirty.delete(g);
+      if (g.removed || !g.raw.hasReady()) continue;
+      const rd = g.raw.ready();
+      await this.stage(g, rd);
+      batch.push({ g, rd });
+    }
+
+    // Also flush for staged truncations and for truncated keys still to delete (each flush deletes a bounded chunk).
+    if (batch.length > 0 || this.logStore.pendingOps > 0 || this.logStore.garbageKeys > 0) {
+      const t0 = performance.now();
+      await this.logStore.flush({ sync: true });
+      this.metrics.fsyncDuration.observe((performance.now() - t0) / 1000);
+      this.stats.flushes++;
+      this.stats.readysPerFlushMax = Math.max(this.stats.readysPerFlushMax, batch.length);
+    }
+    this.stats.readys += batch.length;
+    this.metrics.readysHandled.inc(batch.length);
+
+    // Durable: messages may leave now. The transport sends each peer's share as one batch.
+    for (const { g, rd } of batch) for (const m of rd.messages) this.send(g, m);
+    // Heartbeats leave now too, not after a possibly slow apply: late heartbeats cause elections.
+    this.flushHeartbeats();
+
+    await Promise.all(batch.map(({ g, rd }) => this.applyReady(g, rd)));
+
+    await this.maintain(batch.map((b) => b.g));
+    if (ticked) {
+      for (const g of this.active) if (g.role === 'leader' && !g.removed) this.maybeQuiesceLeader(g);
+    }
+    this.flushHeartbeats(); // the quiesce heartbeats
+    return this.dirty.size > 0;
+  }
+
+  private tickActive(): void {
+    this.tickPending = false;
+    this.tickCount++;
+    this.stats.ticks++;
+    this.tickLiveness();
+    this.stats.groupTicks += this.active.size;
+    for (const g of this.active) {
+      g.raw.tick();
+      this.dirty.add(g);
+    }
+  }
+
+  /**
+   * Node liveness (liveness.ts): ping peers while some group is quiesced,
+   * and wake the quiesced groups of a node that fell silent.
+   */
+  private tickLiveness(): void {
+    if (this.active.size === this.groups.size) return; // nothing quiesced: raft's own heartbeats suffice
+    if (this.memberNodesStale) {
+      const nodes = new Set<NodeId>();
+      for (const g of this.groups.values()) {
+        const cs = g.log.confState;
+        for (const list of [cs.voters, cs.learners, cs.votersOutgoing, cs.learnersNext]) for (const n of list) nodes.add(n);
+      }
+      nodes.delete(this.nodeId);
+      this.memberNodes = [...nodes];
+      this.memberNodesStale = false;
+    }
+    if (this.liveness.shouldPing(this.tickCount)) {
+      for (const n of this.memberNodes) this.transport.send(n, LIVENESS_GROUP_ID, livenessPing(this.nodeId, n));
+    }
+    for (const n of this.liveness.newlySilent(this.memberNodes, this.tickCount)) {
+      for (const g of this.groups.values()) {
+        if (g.quiesced && g.hasMember(n)) {
+          this.unquiesce(g);
+          this.dirty.add(g);
+        }
+      }
+    }
+  }
+
+  /** Stages a Ready; a full pending batch is flushed first (durability only comes earlier). */
+  private async stage(g: HostedGroup, rd: Ready): Promise<void> {
+    const ops = {
+      entries: rd.entries,
+      ...(rd.hardState !== undefined ? { hardState: rd.hardState } : {}),
+      ...(rd.snapshot !== undefined && !isEmptySnapshot(rd.snapshot) ? { snapshot: rd.snapshot } : {}),
+    };
+    try {
+      this.logStore.stage(g.groupId, ops);
+    } catch (e) {
+      if (!(e instanceof LogStoreError) || e.code !== 'BATCH_FULL') throw e;
+      await this.logStore.flush({ sync: true });
+      this.logStore.stage(g.groupId, ops);
+    }
+  }
+
+  private send(g: HostedGroup, m: Message): void {
+    if (m.type === 'heartbeat') {
+      this.stats.heartbeatsSent++;
+      this.metrics.heartbeatsSent.inc();
+    } else if (m.type === 'snap') {
+      this.stats.snapshotsSent++;
+      this.metrics.snapshotsSent.inc();
+    }
+    // Replica id = node id (docs/host.md).
+    if (!isCoalescable(m)) {
+      this.transport.send(m.to, g.groupId, m);
+      return;
+    }
+    let parts = this.heartbeatsOut.get(m.to);
+    if (parts === undefined) {
+      parts = [];
+      this.heartbeatsOut.set(m.to, parts);
+    }
+    parts.push({ groupId: g.groupId, msg: m });
+  }
+
+  /** Sends this turn's heartbeats: one coalesced message per peer (per COALESCED_HEARTBEATS_PER_MESSAGE_MAX). */
+  private flushHeartbeats(): void {
+    for (const [to, parts] of this.heartbeatsOut) {
+      if (parts.length === 1) {
+        const p = parts[0]!;
+        this.transport.send(to, p.groupId, p.msg);
+        continue;
+      }
+      for (let i = 0; i < parts.length; i += COALESCED_HEARTBEATS_PER_MESSAGE_MAX) {
+        const chunk = parts.slice(i, i + COALESCED_HEARTBEATS_PER_MESSAGE_MAX);
+        this.transport.send(to, LIVENESS_GROUP_ID, encodeCoalesced(this.nodeId, to, chunk));
+        this.stats.coalescedMessages++;
+        this.metrics.coalescedMessages.inc();
+        this.stats.coalescedHeartbeats += chunk.length;
+      }
+    }
+    this.heartbeatsOut.clear();
+  }
+
+  private async applyReady(g: HostedGroup, rd: Ready): Promise<void> {
+    if (g.removed) return;
+    if (rd.softState !== undefined) this.onSoftState(g, rd.softState);
+    if (rd.snapshot !== undefined && !isEmptySnapshot(rd.snapshot)) {
+      await g.sm.installSnapshot(rd.snapshot);
+      g.snapshotCache = undefined;
+      this.stats.snapshotsReceived++;
+      this.metrics.snapshotsReceived.inc();
+    }
+    if (rd.committedEntries.length > 0) await this.applyCommitted(g, rd.committedEntries);
+    if (g.removed) return;
+    if (rd.readStates.length > 0) {
+      g.readsPending = Math.max(0, g.readsPending - rd.readStates.length);
+      g.readsSinceTick = this.tickCount;
+      g.sm.onReadStates?.(rd.readStates);
+    }
+    g.raw.advance(rd);
+    const last = rd.committedEntries[rd.committedEntries.length - 1];
+    const applied = last?.index ?? rd.snapshot?.meta.index ?? 0;
+    if (applied > 0) g.proposals.release(applied);
+    // More committed entries than one Ready carries, or steps that arrived during the turn.
+    if (g.raw.hasReady()) this.dirty.add(g);
+  }
+
+  /**
+   * Applies committed entries. Conf changes go through raft first, in log
+   * order, and their resulting ConfState is flushed BEFORE the state machine
+   * records an applied index past them: on restart raft reads its membership
+   * from the log store and will not hand those entries out again.
+   */
+  private async applyCommitted(g: HostedGroup, entries: readonly Entry[]): Promise<void> {
+    const applied: AppliedEntry[] = [];
+    let confChanged = false;
+    let proposals = 0;
+    for (const entry of entries) {
+      if (entry.type === 'confChange') {
+        let cs: ConfState | undefined;
+        try {
+          cs = g.raw.applyConfChange(decodeConfChange(entry.data));
+        } catch (e) {
+          if (e instanceof RaftInvariantError) throw e;
+          cs = undefined; // refused by raft (e.g. invalid now): the entry is a no-op
+        }
+        if (cs !== undefined) {
+          this.logStore.stage(g.groupId, { confState: cs });
+          confChanged = true;
+          this.memberNodesStale = true;
+          applied.push({ entry, confState: cs });
+          continue;
+        }
+      } else if (entry.data.byteLength > 0) {
+        proposals++;
+      }
+      applied.push({ entry });
+    }
+    this.metrics.proposalsCommitted.inc(proposals);
+    if (confChanged) await this.logStore.flush({ sync: true });
+    const t0 = performance.now();
+    await g.sm.applyEntries(applied);
+    this.metrics.applyDuration.observe((performance.now() - t0) / 1000);
+    this.metrics.proposalsApplied.inc(proposals);
+  }
+
+  private onSoftState(g: HostedGroup, soft: SoftState): void {
+    if (soft.leader !== g.lead) {
+      if (soft.leader !== 0) this.metrics.leaderChanges.inc();
+      // Proposals in flight under the old leader are failed by the state machine (or lost): stop counting them.
+      g.proposals.clear();
+      g.readsPending = 0;
+    }
+    g.lead = soft.leader;
+    g.role = soft.role;
+    if (soft.role !== 'follower') this.unquiesce(g);
+    g.sm.onSoftState?.(soft);
+  }
+
+  // ---- log truncation and snapshots ----
+
+  /**
+   * Truncates the long logs among the groups that applied this turn and
+   * builds the snapshots followers wait for, at most snapshotBuildsPerTurnMax
+   * per turn (the rest wait: a group stays long, a wanted one stays wanted).
+   */
+  private async maintain(applied: readonly HostedGroup[]): Promise<void> {
+    let builds = 0;
+    const candidates = new Set<HostedGroup>(this.snapshotWanted);
+    for (const g of applied) candidates.add(g);
+    for (const g of candidates) {
+      if (g.removed) {
+        this.snapshotWanted.delete(g);
+        continue;
+      }
+      const long = g.log.retainedEntries > this.limits.logTruncateEntries || g.log.retainedBytes > this.limits.logTruncateBytes;
+      if (!long && !g.snapshotWanted) continue;
+      if (builds >= this.limits.snapshotBuildsPerTurnMax) {
+        this.dirty.add(g); // come back next turn
+        continue;
+      }
+      builds++;
+      this.snapshotWanted.delete(g);
+      await this.buildSnapshot(g, long);
+    }
+  }
+
+  /**
+   * Asks the state machine for an image at its applied index (= raft's: the
+   * loop applied everything it handed out), records it as the group's
+   * snapshot and, if `truncate`, compacts the log below it minus
+   * logKeepEntries. The image is cached only when a follower wants it.
+   */
+  private async buildSnapshot(g: HostedGroup, truncate: boolean): Promise<void> {
+    const wanted = g.snapshotWanted;
+    g.snapshotWanted = false;
+    const img = await g.sm.buildSnapshot();
+    if (g.removed) return;
+    const log = g.log;
+    if (img.index > log.snapshotMeta.index && img.index <= log.lastIndex() && img.index >= log.truncatedState.index) {
+      this.logStore.createSnapshot(g.groupId, img.index, g.raw.status().config);
+    }
+    if (wanted && img.index === log.snapshotMeta.index) {
+      g.snapshotCache = img;
+      this.markDirty(g);
+    }
+    if (!truncate) return;
+    const to = Math.min(log.snapshotMeta.index, img.index) - this.limits.logKeepEntries;
+    if (to > log.truncatedState.index) {
+      this.logStore.truncate(g.groupId, to, log.term(to));
+      this.stats.truncations++;
+      this.metrics.logTruncations.inc();
+    }
+  }
+
+  /** Raft asks for the snapshot at the recorded metadata: served from the cache, else built next turn. */
+  private snapshotSource(g: HostedGroup): SnapshotSource {
+    return (meta) => {
+      const img = g.snapshotCache;
+      if (img !== undefined && img.index === meta.index) return { meta, data: img.data };
+      if (!g.snapshotWanted) {
+        g.snapshotWanted = true;
+        this.snapshotWanted.add(g);
+        this.loop.wake();
+      }
+      return undefined;
+    };
+  }
+
+  // ---- failure ----
+
+  private checkRunning(): void {
+    if (this.stopped) throw new HostError('STOPPED', 'the host is stopped');
+    if (this.fatal !== undefined) throw new HostError('STOPPED', 'the host stopped on an error', { cause: this.fatal });
+  }
+
+  private fail(e: unknown): void {
+    if (this.fatal !== undefined) return;
+    this.fatal = e;
+    this.ticker.stop();
+    void this.loop.stop();
+    this.options.onFatal?.(e);
+  }
+}

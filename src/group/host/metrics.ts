@@ -1,0 +1,125 @@
+/**
+ * The host's Prometheus metrics, in a registry of its own (never the global
+ * default one), so several nodes in one process keep separate figures.
+ * etcd's names are used where a counterpart exists; the rest are keyspan_*.
+ * Transport and log-store counters are plain fields in those modules and
+ * are read at scrape time.
+ */
+import { Counter, Gauge, Histogram, Registry } from 'prom-client';
+import type { LogStoreCounters } from '../log-store/index.js';
+import type { TransportStats } from '../transport/index.js';
+
+/** Bucket bounds of etcd's etcd_disk_wal_fsync_duration_seconds (0.001 s .. ~4 s, doubling). */
+const FSYNC_BUCKETS = Array.from({ length: 14 }, (_, i) => 0.001 * 2 ** i);
+/** Bucket bounds of apply durations (0.1 ms .. ~1.6 s). */
+const APPLY_BUCKETS = Array.from({ length: 15 }, (_, i) => 0.0001 * 2 ** i);
+
+/** Values the host computes at scrape time. */
+export interface HostGauges {
+  proposalsPending(): number;
+  /** 1 if every local group knows a leader. */
+  hasLeader(): number;
+  groups(): { total: number; active: number; quiesced: number };
+}
+
+/** The metrics of one host. */
+export class HostMetrics {
+  /** The node's registry: expose `registry.metrics()` on /metrics. */
+  readonly registry: Registry;
+  readonly proposalsCommitted: Counter;
+  readonly proposalsApplied: Counter;
+  readonly proposalsFailed: Counter;
+  readonly leaderChanges: Counter;
+  readonly fsyncDuration: Histogram;
+  readonly applyDuration: Histogram;
+  readonly snapshotsSent: Counter;
+  readonly snapshotsReceived: Counter;
+  readonly loopTurns: Counter;
+  readonly readysHandled: Counter;
+  readonly heartbeatsSent: Counter;
+  readonly coalescedMessages: Counter;
+  readonly quiesceEvents: Counter;
+  readonly logTruncations: Counter;
+
+  constructor(gauges: HostGauges, transport: () => TransportStats, logStore: () => LogStoreCounters, labels: Record<string, string> = {}) {
+    const registry = new Registry();
+    if (Object.keys(labels).length > 0) registry.setDefaultLabels(labels);
+    this.registry = registry;
+    const counter = (name: string, help: string): Counter => new Counter({ name, help, registers: [registry] });
+    this.proposalsCommitted = counter('etcd_server_proposals_committed_total', 'Proposals (normal entries with data) committed, all groups.');
+    this.proposalsApplied = counter('etcd_server_proposals_applied_total', 'Proposals (normal entries with data) applied, all groups.');
+    this.proposalsFailed = counter('etcd_server_proposals_failed_total', 'Proposals refused by raft or by backpressure.');
+    this.leaderChanges = counter('etcd_server_leader_changes_seen_total', 'Leader changes seen, all groups.');
+    this.snapshotsSent = counter('keyspan_snapshots_sent_total', 'Raft snapshots handed to the transport.');
+    this.snapshotsReceived = counter('keyspan_snapshots_received_total', 'Raft snapshots installed.');
+    this.loopTurns = counter('keyspan_host_loop_turns_total', 'Turns of the driving loop.');
+    this.readysHandled = counter('keyspan_host_readys_total', 'Readys handled (persisted in a shared flush).');
+    this.heartbeatsSent = counter('keyspan_host_heartbeats_sent_total', 'Raft heartbeats sent (quiesce heartbeats included).');
+    this.coalescedMessages = counter('keyspan_host_coalesced_heartbeat_messages_total', 'Messages that carried several groups\' heartbeats to one peer.');
+    this.quiesceEvents = counter('keyspan_host_quiesce_total', 'Times a group quiesced.');
+    this.logTruncations = counter('keyspan_host_log_truncations_total', 'Raft log truncations after a state-machine snapshot.');
+    this.fsyncDuration = new Histogram({
+      name: 'etcd_disk_wal_fsync_duration_seconds',
+      help: 'Duration of log store flushes (one fsync for every group of a loop turn).',
+      buckets: FSYNC_BUCKETS,
+      registers: [registry],
+    });
+    this.applyDuration = new Histogram({
+      name: 'keyspan_apply_duration_seconds',
+      help: 'Duration of one applyEntries call of a group state machine.',
+      buckets: APPLY_BUCKETS,
+      registers: [registry],
+    });
+    new Gauge({
+      name: 'etcd_server_proposals_pending',
+      help: 'Proposals of this node in flight (proposed, not yet applied).',
+      registers: [registry],
+      collect() {
+        this.set(gauges.proposalsPending());
+      },
+    });
+    new Gauge({
+      name: 'etcd_server_has_leader',
+      help: '1 if every group on this node has a leader, else 0.',
+      registers: [registry],
+      collect() {
+        this.set(gauges.hasLeader());
+      },
+    });
+    new Gauge({
+      name: 'keyspan_groups',
+      help: 'Raft groups on this node, by state.',
+      labelNames: ['state'],
+      registers: [registry],
+      collect() {
+        const g = gauges.groups();
+        this.set({ state: 'total' }, g.total);
+        this.set({ state: 'active' }, g.active);
+        this.set({ state: 'quiesced' }, g.quiesced);
+      },
+    });
+    const mirrored = (name: string, help: string, read: () => number): void => {
+      new Counter({
+        name,
+        help,
+        registers: [registry],
+        collect() {
+          this.reset();
+          this.inc(read());
+        },
+      });
+    };
+    mirrored('keyspan_transport_messages_sent_total', 'Raft messages sent by the transport.', () => transport().messagesSent);
+    mirrored('keyspan_transport_messages_received_total', 'Raft messages received by the transport.', () => transport().messagesReceived);
+    mirrored('keyspan_transport_messages_dropped_total', 'Raft messages the transport dropped.', () => transport().messagesDropped);
+    mirrored('keyspan_transport_batches_sent_total', 'Message batches sent (one per peer per loop turn at most).', () => transport().batchesSent);
+    mirrored('keyspan_transport_bytes_sent_total', 'Bytes of message batches sent.', () => transport().bytesSent);
+    mirrored('keyspan_transport_bytes_received_total', 'Bytes of message batches received.', () => transport().bytesReceived);
+    mirrored('keyspan_transport_unreachable_reports_total', 'Peers reported unreachable.', () => transport().unreachableReports);
+    mirrored('keyspan_logstore_flushes_total', 'Log store batches flushed.', () => logStore().batchesFlushed);
+    mirrored('keyspan_logstore_fsyncs_total', 'Log store fsyncs.', () => logStore().fsyncs);
+    mirrored('keyspan_logstore_entries_written_total', 'Raft entries written by the log store.', () => logStore().entriesWritten);
+    mirrored('keyspan_logstore_bytes_written_total', 'Bytes written by the log store.', () => logStore().bytesWritten);
+    mirrored('keyspan_logstore_garbage_keys_deleted_total', 'Truncated entry keys deleted.', () => logStore().garbageKeysDeleted);
+  }
+}
