@@ -1,0 +1,106 @@
+/**
+ * The node's data directory (docs/node.md):
+ *
+ *   <dataDir>/node.json   identity and bootstrap marker (NodeMeta), replaced atomically
+ *   <dataDir>/engine/     the node's engine: raft log (log store) and every range's data
+ *
+ * node.json guards against the two operator mistakes that silently corrupt a
+ * cluster: starting a node on another node's directory (its raft state would
+ * be taken for this node's), and switching the engine kind under existing data.
+ */
+import { mkdir, open, readFile, rename } from 'node:fs/promises';
+import { join } from 'node:path';
+import type { EngineKind } from '../storage/index.js';
+
+/** Version of node.json's format. */
+export const NODE_META_FORMAT = 1;
+/** File name of the node's identity record. */
+export const NODE_META_FILE = 'node.json';
+/** Directory name of the node's engine. */
+export const ENGINE_DIR = 'engine';
+/** node.json is tiny; refuse to parse anything bigger (a wrong file). */
+const NODE_META_BYTES_MAX = 64 * 1024;
+
+/** What node.json records. */
+export interface NodeMeta {
+  readonly format: number;
+  readonly nodeId: number;
+  readonly engineKind: EngineKind;
+  /** True once the bootstrap ranges were created and their raft state made durable. */
+  readonly bootstrapped: boolean;
+}
+
+/** A data directory that belongs to another node, another engine, or is unreadable. */
+export class DataDirError extends Error {
+  override readonly name = 'DataDirError';
+}
+
+/** Path of the engine directory under `dataDir`. */
+export function enginePath(dataDir: string): string {
+  return join(dataDir, ENGINE_DIR);
+}
+
+/** Reads node.json; undefined for a new directory. */
+export async function readNodeMeta(dataDir: string): Promise<NodeMeta | undefined> {
+  let text: string;
+  try {
+    const buf = await readFile(join(dataDir, NODE_META_FILE));
+    if (buf.byteLength > NODE_META_BYTES_MAX) throw new DataDirError(`${NODE_META_FILE} is larger than ${NODE_META_BYTES_MAX} bytes`);
+    text = buf.toString('utf8');
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+    throw e;
+  }
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(text);
+  } catch (e) {
+    throw new DataDirError(`${join(dataDir, NODE_META_FILE)} is not JSON: ${e instanceof Error ? e.message : String(e)}`);
+  }
+  const m = parsed as Partial<NodeMeta> | null;
+  if (
+    m === null ||
+    typeof m !== 'object' ||
+    m.format !== NODE_META_FORMAT ||
+    typeof m.nodeId !== 'number' ||
+    typeof m.engineKind !== 'string' ||
+    typeof m.bootstrapped !== 'boolean'
+  ) {
+    throw new DataDirError(`${join(dataDir, NODE_META_FILE)}: unsupported or malformed node record`);
+  }
+  return { format: m.format, nodeId: m.nodeId, engineKind: m.engineKind, bootstrapped: m.bootstrapped };
+}
+
+/**
+ * Writes node.json atomically and durably: temp file, fsync, rename, fsync
+ * of the directory — a crash leaves the old record or the new one.
+ */
+export async function writeNodeMeta(dataDir: string, meta: NodeMeta): Promise<void> {
+  await mkdir(dataDir, { recursive: true });
+  const final = join(dataDir, NODE_META_FILE);
+  const tmp = `${final}.tmp`;
+  const fh = await open(tmp, 'w');
+  try {
+    await fh.writeFile(`${JSON.stringify(meta, null, 2)}\n`);
+    await fh.sync();
+  } finally {
+    await fh.close();
+  }
+  await rename(tmp, final);
+  const dir = await open(dataDir, 'r');
+  try {
+    await dir.sync();
+  } finally {
+    await dir.close();
+  }
+}
+
+/** Refuses a directory recorded for another node id or engine kind. */
+export function checkNodeMeta(dataDir: string, meta: NodeMeta, nodeId: number, engineKind: EngineKind): void {
+  if (meta.nodeId !== nodeId) {
+    throw new DataDirError(`${dataDir} belongs to node ${meta.nodeId}, not node ${nodeId}`);
+  }
+  if (meta.engineKind !== engineKind) {
+    throw new DataDirError(`${dataDir} holds a '${meta.engineKind}' engine, not '${engineKind}'`);
+  }
+}

@@ -1,0 +1,26 @@
+/**
+ * The store node: one process's composition of engine, log store,
+ * multi-raft host, transport and range replicas. See docs/node.md.
+ */
+export { StoreNode, type RangeStatus } from './store-node.js';
+export {
+  BOOTSTRAP_RANGES_MAX,
+  NODE_ENGINE_KIND_DEFAULT,
+  NODE_TICK_MS_DEFAULT,
+  PEERS_MAX,
+  NodeConfigError,
+  bootstrapDescriptor,
+  validateOptions,
+  wholeKeyspaceRange,
+  type BootstrapRange,
+  type StoreNodeOptions,
+} from './config.js';
+export {
+  DataDirError,
+  ENGINE_DIR,
+  NODE_META_FILE,
+  NODE_META_FORMAT,
+  enginePath,
+  readNodeMeta,
+  type NodeMeta,
+} from './data-dir.js';
