@@ -8,3 +8,18 @@ export * from './messages.js';
 export * from './errors.js';
 export * from './validate.js';
 export * from './http-paths.js';
+export { EtcdServer, type EtcdServerOptions } from './server.js';
+export {
+  LocalRangeRouter,
+  routed,
+  ROUTING_ATTEMPTS_MAX,
+  ROUTING_DEADLINE_MS,
+  type RangeRouter,
+  type RangeTarget,
+  type RangeRaftStatus,
+  type LocalRanges,
+} from './router.js';
+export type { GatewayContext, MemberInfo } from './context.js';
+export { ETCD_VERSION_REPORTED, ETCD_CLUSTER_VERSION_REPORTED } from './maintenance-service.js';
+export { parseUrlList, UrlFlagError, type ListenUrl } from './urls.js';
+export { startEmbedded, clusterIdOf, memberIdOfNode, EMBEDDED_NODE_ID, type Embedded, type EmbeddedOptions } from './embedded.js';

@@ -634,6 +634,9 @@ export class Replica implements GroupStateMachine {
       handle.readIndex(ctx);
     } catch (err) {
       const hint = this.leaderHint(handle.status().lead);
+      // The waiter is abandoned here (the error is thrown below): without a
+      // handler its rejection would be unhandled and crash the process.
+      indexPromise.catch(() => undefined);
       this.reads.cancelIndex(ctx, new NotLeaderError(this.rangeId, hint));
       if (err instanceof ProposalDroppedError) throw new NotLeaderError(this.rangeId, hint);
       throw err;

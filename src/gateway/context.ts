@@ -1,0 +1,131 @@
+/**
+ * What every etcd service handler shares: the router, the cluster and member
+ * identity that goes into each ResponseHeader, the limits, and the one
+ * wrapper that gives each unary handler etcd's shape —
+ * validate → call → fill header → map error.
+ */
+import type * as grpc from '@grpc/grpc-js';
+import { EtcdError, GrpcStatus, toEtcdError } from './errors.js';
+import type { ResponseHeader } from './messages.js';
+import type { EtcdMessage } from './proto.js';
+import type { RangeRouter } from './router.js';
+
+/** The node as one etcd member (member = node, docs/compatibility.md). */
+export interface MemberInfo {
+  /** etcd member id (uint64). */
+  readonly id: bigint;
+  readonly name: string;
+  readonly peerURLs: readonly string[];
+  readonly clientURLs: readonly string[];
+}
+
+/** Shared state of the gateway's service handlers. */
+export interface GatewayContext {
+  readonly router: RangeRouter;
+  /** etcd cluster id (uint64) in every ResponseHeader. */
+  readonly clusterId: bigint;
+  /** This node as an etcd member. */
+  readonly member: MemberInfo;
+  /** The member id etcd clients see for the node with raft id `nodeId` (Status.leader). */
+  memberIdOfNode(nodeId: number): bigint;
+  /** etcd's --max-request-bytes. */
+  readonly maxRequestBytes: number;
+  /** etcd's --max-txn-ops. */
+  readonly maxTxnOps: number;
+  /** Approximate bytes the node's engine holds (Status.dbSize). */
+  dbSizeBytes(): Promise<number>;
+  /** Called with server-side failures (INTERNAL / UNKNOWN answers) for the operator's log. */
+  readonly onInternalError?: (method: string, err: unknown) => void;
+}
+
+/** What a handler knows about its call besides the request. */
+export interface CallInfo {
+  /** Fires when the client cancels or the call's deadline passes. */
+  readonly signal: AbortSignal;
+  readonly metadata: grpc.Metadata;
+}
+
+/** gRPC metadata key clientv3.WithRequireLeader sets (etcd's rpctypes.MetadataRequireLeaderKey). */
+export const REQUIRE_LEADER_METADATA_KEY = 'hasleader';
+
+/** A ResponseHeader for a reply at `revision` in raft term `raftTerm`. */
+export function responseHeader(ctx: GatewayContext, revision: number, raftTerm: number): ResponseHeader {
+  return { cluster_id: ctx.clusterId, member_id: ctx.member.id, revision, raft_term: raftTerm };
+}
+
+/**
+ * The header of a reply that reads no range (Status, MemberList, Alarm, ...):
+ * etcd puts the store's current revision and the raft term there. With one
+ * range that is the range's; across ranges the largest.
+ */
+export function nodeHeader(ctx: GatewayContext): ResponseHeader {
+  let revision = 0;
+  let term = 0;
+  for (const t of ctx.router.ranges()) {
+    if (t.replica.isInitialized) revision = Math.max(revision, t.replica.currentRevision);
+    term = Math.max(term, t.raftStatus().term);
+  }
+  return responseHeader(ctx, revision, term);
+}
+
+/**
+ * etcd's require-leader rule: a request with metadata `hasleader=true` fails
+ * with `etcdserver: no leader` while this node knows no leader (of any of
+ * its ranges: each range is a raft group of its own).
+ */
+export function checkRequireLeader(ctx: GatewayContext, metadata: grpc.Metadata): void {
+  const v = metadata.get(REQUIRE_LEADER_METADATA_KEY);
+  if (v.length === 0 || String(v[0]) !== 'true') return;
+  const ranges = ctx.router.ranges();
+  if (ranges.length === 0 || ranges.some((t) => t.raftStatus().leader === 0)) throw EtcdError.of('NO_LEADER');
+}
+
+/** A unary handler in the gateway's shape: request in, response out, errors thrown. */
+export type UnaryHandler = (request: EtcdMessage, call: CallInfo) => Promise<EtcdMessage>;
+
+/** A service's implemented unary RPCs, keyed by RPC name as in the .proto (`Range`). */
+export type ServiceHandlers = Readonly<Record<string, UnaryHandler>>;
+
+/**
+ * Runs a handler as the edge does for every transport (gRPC and JSON):
+ * require-leader check first, then the handler; errors come back mapped to
+ * etcd's code and text, server-side failures reported to the log.
+ */
+export async function invoke(
+  ctx: GatewayContext,
+  method: string,
+  handler: UnaryHandler,
+  request: EtcdMessage,
+  call: CallInfo,
+): Promise<EtcdMessage> {
+  try {
+    checkRequireLeader(ctx, call.metadata);
+    return await handler(request, call);
+  } catch (err) {
+    const e = toEtcdError(err);
+    if (e.grpcCode === GrpcStatus.INTERNAL || e.grpcCode === GrpcStatus.UNKNOWN) ctx.onInternalError?.(method, err);
+    throw e;
+  }
+}
+
+/**
+ * Wraps a handler for grpc-js: an abort signal that fires on cancellation
+ * (or deadline), and every error answered with etcd's code and text.
+ */
+export function unary(ctx: GatewayContext, method: string, handler: UnaryHandler): grpc.handleUnaryCall<EtcdMessage, EtcdMessage> {
+  return (call, callback) => {
+    const abort = new AbortController();
+    const onCancel = (): void => abort.abort();
+    call.once('cancelled', onCancel);
+    invoke(ctx, method, handler, call.request, { signal: abort.signal, metadata: call.metadata }).then(
+      (response) => {
+        call.removeListener('cancelled', onCancel);
+        callback(null, response);
+      },
+      (err: EtcdError) => {
+        call.removeListener('cancelled', onCancel);
+        callback(err.toServiceError());
+      },
+    );
+  };
+}

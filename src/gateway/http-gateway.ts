@@ -1,0 +1,176 @@
+/**
+ * The HTTP/1.1 side of the client port: etcd's JSON gateway (POST
+ * /v3/kv/range, ... with the routes and codec of http-paths.ts) for the
+ * unary RPCs the gRPC server implements, plus `/health`, `/version` and
+ * `/metrics`. It calls the very same handlers as gRPC (context.ts `invoke`),
+ * so validation, routing and errors are identical on both.
+ *
+ * Streaming routes (/v3/watch, lease keepalive, snapshot, observe) and RPCs
+ * not implemented yet answer gRPC Unimplemented (HTTP 501) in the gateway's
+ * error shape.
+ */
+import * as http from 'node:http';
+import * as grpc from '@grpc/grpc-js';
+import type { Registry } from 'prom-client';
+import { invoke, type CallInfo, type GatewayContext, type ServiceHandlers } from './context.js';
+import { EtcdError, GrpcStatus } from './errors.js';
+import { findGatewayRoute, gatewayErrorResponse, jsonToMessage, messageToJson } from './http-paths.js';
+import { ETCD_CLUSTER_VERSION_REPORTED, ETCD_VERSION_REPORTED } from './maintenance-service.js';
+import { etcdMethods, type EtcdServiceName } from './proto.js';
+import { grpcMaxReceiveBytes } from './validate.js';
+
+/** Options of {@link createHttpGateway}. */
+export interface HttpGatewayOptions {
+  readonly ctx: GatewayContext;
+  /** Implemented unary RPCs per service. */
+  readonly services: ReadonlyMap<EtcdServiceName, ServiceHandlers>;
+  /** The node's Prometheus registry for `/metrics`; absent: 404. */
+  readonly metrics?: Registry;
+}
+
+/**
+ * Largest request body: a JSON body carries bytes as base64 (4/3 larger) plus
+ * field names, so twice gRPC's receive limit leaves room for any request gRPC
+ * would take, and no more.
+ */
+function bodyBytesMax(maxRequestBytes: number): number {
+  return 2 * grpcMaxReceiveBytes(maxRequestBytes);
+}
+
+/** Time a request may take to send its body, so a slow client cannot hold a socket forever. */
+export const HTTP_REQUEST_TIMEOUT_MS = 30_000;
+
+/** Key etcd's /health reads (linearizable), as etcdctl's `endpoint health`. */
+const HEALTH_KEY = Buffer.from('health');
+
+/** The HTTP/1.1 server of the JSON gateway (not listening: the client port hands it connections). */
+export function createHttpGateway(options: HttpGatewayOptions): http.Server {
+  const { ctx } = options;
+  const responseTypes = new Map<string, string>();
+  for (const service of options.services.keys()) {
+    for (const m of etcdMethods(service)) responseTypes.set(`${service}/${m.method}`, m.responseType);
+  }
+  const server = http.createServer({ requestTimeout: HTTP_REQUEST_TIMEOUT_MS }, (req, res) => {
+    handle(req, res).catch((err: unknown) => {
+      ctx.onInternalError?.(`HTTP ${req.url ?? ''}`, err);
+      if (!res.headersSent) sendJson(res, 500, { error: 'internal error', message: 'internal error', code: GrpcStatus.INTERNAL });
+      else res.destroy();
+    });
+  });
+
+  const handle = async (req: http.IncomingMessage, res: http.ServerResponse): Promise<void> => {
+    const path = (req.url ?? '/').split('?')[0] ?? '/';
+    if (req.method === 'GET' && path === '/version') {
+      return sendJson(res, 200, { etcdserver: ETCD_VERSION_REPORTED, etcdcluster: ETCD_CLUSTER_VERSION_REPORTED });
+    }
+    if (req.method === 'GET' && path === '/health') return health(res);
+    if (req.method === 'GET' && path === '/metrics') {
+      if (options.metrics === undefined) return sendText(res, 404, 'no metrics\n');
+      const text = await options.metrics.metrics();
+      res.writeHead(200, { 'content-type': options.metrics.contentType });
+      res.end(text);
+      return;
+    }
+    const route = findGatewayRoute(path);
+    if (route === undefined) return sendText(res, 404, '404 page not found\n');
+    if (req.method !== 'POST') return sendText(res, 405, 'Method Not Allowed\n');
+    const handler = options.services.get(route.service)?.[route.method];
+    const responseType = responseTypes.get(`${route.service}/${route.method}`);
+    if (route.kind !== 'unary' || handler === undefined || responseType === undefined) {
+      return sendError(res, new EtcdError('UNKNOWN', `${route.service}/${route.method} is not implemented by keyspan yet`, GrpcStatus.UNIMPLEMENTED));
+    }
+    const body = await readBody(req, bodyBytesMax(ctx.maxRequestBytes));
+    if (body === undefined) return sendError(res, EtcdError.of('REQUEST_TOO_LARGE'));
+    const requestType = etcdMethods(route.service).find((m) => m.method === route.method)?.requestType ?? '';
+    let request;
+    try {
+      request = jsonToMessage(requestType, body.length === 0 ? {} : JSON.parse(body.toString('utf8')));
+    } catch (err) {
+      if (err instanceof EtcdError) return sendError(res, err);
+      return sendError(res, new EtcdError('BAD_REQUEST', (err as Error).message, GrpcStatus.INVALID_ARGUMENT));
+    }
+    const abort = new AbortController();
+    res.once('close', () => abort.abort());
+    const call: CallInfo = { signal: abort.signal, metadata: metadataOf(req) };
+    try {
+      const response = await invoke(ctx, `HTTP ${route.path}`, handler, request, call);
+      sendJson(res, 200, messageToJson(responseType, response));
+    } catch (err) {
+      sendError(res, err instanceof EtcdError ? err : new EtcdError('INTERNAL', String(err), GrpcStatus.INTERNAL));
+    }
+  };
+
+  /** etcd's /health: healthy when a leader is known and a linearizable read of "health" succeeds. */
+  const health = async (res: http.ServerResponse): Promise<void> => {
+    const range = options.services.get('etcdserverpb.KV')?.['Range'];
+    const ranges = ctx.router.ranges();
+    let ok = range !== undefined && ranges.length > 0 && ranges.every((t) => t.raftStatus().leader !== 0);
+    if (ok && range !== undefined) {
+      const call: CallInfo = { signal: AbortSignal.timeout(HEALTH_READ_TIMEOUT_MS), metadata: new grpc.Metadata() };
+      ok = await range({ ...EMPTY_RANGE, key: HEALTH_KEY }, call).then(
+        () => true,
+        () => false,
+      );
+    }
+    sendJson(res, ok ? 200 : 503, { health: ok ? 'true' : 'false' });
+  };
+
+  return server;
+}
+
+/** How long /health waits for its read (etcd: the request timeout). */
+export const HEALTH_READ_TIMEOUT_MS = 5_000;
+
+/** A RangeRequest with every field at its default. */
+const EMPTY_RANGE = {
+  key: Buffer.alloc(0),
+  range_end: Buffer.alloc(0),
+  limit: 0,
+  revision: 0,
+  sort_order: 0,
+  sort_target: 0,
+  serializable: false,
+  keys_only: false,
+  count_only: false,
+  min_mod_revision: 0,
+  max_mod_revision: 0,
+  min_create_revision: 0,
+  max_create_revision: 0,
+};
+
+/** gRPC-style metadata from HTTP headers: the auth token (grpc-gateway maps Authorization to `token`). */
+function metadataOf(req: http.IncomingMessage): grpc.Metadata {
+  const md = new grpc.Metadata();
+  const auth = req.headers['authorization'];
+  if (typeof auth === 'string' && auth !== '') md.set('token', auth);
+  return md;
+}
+
+/** The whole body, or undefined once it exceeds `max` bytes (the rest is not read). */
+async function readBody(req: http.IncomingMessage, max: number): Promise<Buffer | undefined> {
+  const chunks: Buffer[] = [];
+  let size = 0;
+  for await (const chunk of req) {
+    const b = chunk as Buffer;
+    size += b.length;
+    if (size > max) return undefined;
+    chunks.push(b);
+  }
+  return Buffer.concat(chunks);
+}
+
+function sendJson(res: http.ServerResponse, status: number, body: unknown): void {
+  const text = JSON.stringify(body);
+  res.writeHead(status, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(text) });
+  res.end(text);
+}
+
+function sendText(res: http.ServerResponse, status: number, text: string): void {
+  res.writeHead(status, { 'content-type': 'text/plain; charset=utf-8', 'content-length': Buffer.byteLength(text) });
+  res.end(text);
+}
+
+function sendError(res: http.ServerResponse, err: EtcdError): void {
+  const { status, body } = gatewayErrorResponse(err);
+  sendJson(res, status, body);
+}

@@ -1,0 +1,176 @@
+/**
+ * Routing from the gateway to range replicas (DESIGN property 7). The gateway
+ * asks a {@link RangeRouter} for the range that holds a key (or key span) and
+ * sends the request there with the epoch it was routed with; a replica that
+ * disagrees answers with a typed routing error (not leader, epoch mismatch,
+ * key not in range, ...), and {@link routed} refreshes the route and retries,
+ * bounded, so clients never see those errors unless routing keeps failing.
+ *
+ * Today one implementation exists, {@link LocalRangeRouter}: the ranges this
+ * node hosts (the embedded default has one range over the whole keyspace).
+ * The placement driver's range cache implements the same interface later.
+ */
+import { setTimeout as sleep } from 'node:timers/promises';
+import {
+  EpochMismatchError,
+  KeyNotInRangeError,
+  NotLeaderError,
+  RangeNotInitializedError,
+  ReplicaError,
+  type Epoch,
+  type Replica,
+} from '../shard/replica/index.js';
+import { spanContainsRange } from '../shard/range/descriptor.js';
+
+/** Raft state of the local replica of a range, as the gateway needs it. */
+export interface RangeRaftStatus {
+  /** Node id of the leader this replica knows; 0 when there is none. */
+  readonly leader: number;
+  readonly term: number;
+  /** Raft's commit index on this replica. */
+  readonly commit: number;
+  /** The replica's applied index. */
+  readonly applied: number;
+  /** Raft role of this replica ('leader', 'follower', 'learner', ...). */
+  readonly role: string;
+}
+
+/** Where a request goes: a replica handle plus the epoch the request is routed with. */
+export interface RangeTarget {
+  readonly rangeId: number;
+  readonly replica: Replica;
+  readonly epoch: Epoch;
+  /** The local replica's raft state (header raft_term, Status, `hasleader`). */
+  raftStatus(): RangeRaftStatus;
+}
+
+/** Finds the range of a key span. */
+export interface RangeRouter {
+  /**
+   * The range holding `[key, rangeEnd)` (`rangeEnd` empty: the single key;
+   * "\0": every key from `key`). A span that crosses ranges is refused with
+   * KeyNotInRangeError until cross-range requests exist.
+   */
+  route(key: Uint8Array, rangeEnd?: Uint8Array): RangeTarget;
+  /** Every range this router knows, in key order (node-wide RPCs: Status, HashKV). */
+  ranges(): readonly RangeTarget[];
+  /** Called after `err` refused a request routed to `target`: drop what is stale. */
+  invalidate(target: RangeTarget, err: ReplicaError): void;
+}
+
+/** What {@link LocalRangeRouter} needs of a node (a StoreNode satisfies it). */
+export interface LocalRanges {
+  range(rangeId: number): Replica;
+  rangeIds(): number[];
+  status(rangeId: number): RangeRaftStatus;
+}
+
+/**
+ * Routes to the ranges hosted on this node, reading each replica's current
+ * descriptor, so a route is always fresh (invalidate has nothing to drop).
+ * With one range over the whole keyspace every key routes to it.
+ */
+export class LocalRangeRouter implements RangeRouter {
+  constructor(private readonly node: LocalRanges) {}
+
+  route(key: Uint8Array, rangeEnd: Uint8Array = new Uint8Array()): RangeTarget {
+    let first: RangeTarget | undefined;
+    for (const t of this.ranges()) {
+      first ??= t;
+      if (spanContainsRange(t.replica.descriptor, key, rangeEnd)) return t;
+    }
+    if (first === undefined) throw new RangeNotInitializedError(0);
+    const d = first.replica.descriptor;
+    throw new KeyNotInRangeError(key, d.rangeId, d.start, d.end);
+  }
+
+  ranges(): readonly RangeTarget[] {
+    return this.node.rangeIds().map((rangeId) => this.target(rangeId));
+  }
+
+  invalidate(): void {
+    // Nothing cached: every route reads the replica's descriptor afresh.
+  }
+
+  private target(rangeId: number): RangeTarget {
+    const replica = this.node.range(rangeId);
+    return {
+      rangeId,
+      replica,
+      epoch: replica.descriptor.epoch,
+      raftStatus: () => this.node.status(rangeId),
+    };
+  }
+}
+
+/** Attempts of one request across routing errors (the first try included). */
+export const ROUTING_ATTEMPTS_MAX = 30;
+/** First back-off after a routing error whose fix takes time (no leader yet). */
+export const ROUTING_BACKOFF_MS_MIN = 10;
+/** Largest back-off between two attempts. */
+export const ROUTING_BACKOFF_MS_MAX = 200;
+/**
+ * Total time a request may spend retrying routing errors: about etcd's
+ * election-bound request timeout, so a request sent during a leader election
+ * waits it out as with etcd, instead of failing at once.
+ */
+export const ROUTING_DEADLINE_MS = 5_000;
+
+/** Options of {@link routed}. */
+export interface RoutedOptions {
+  /** Aborts the retries (client cancelled or deadline passed). */
+  readonly signal?: AbortSignal;
+  readonly attemptsMax?: number;
+  readonly deadlineMs?: number;
+}
+
+/**
+ * Whether a routing error can heal by retrying: a stale route (epoch, span)
+ * heals at once with a fresh route, a missing leader or uninitialized
+ * replica after a back-off.
+ */
+function retryable(err: unknown): err is ReplicaError {
+  return (
+    err instanceof NotLeaderError ||
+    err instanceof EpochMismatchError ||
+    err instanceof KeyNotInRangeError ||
+    err instanceof RangeNotInitializedError
+  );
+}
+
+/**
+ * Runs `send` against the route of `[key, rangeEnd)`, re-routing and retrying
+ * on routing errors, bounded by attempts and time. Writes must pass the same
+ * request id on every attempt (the replica's dedupe table makes a retry of a
+ * write that did commit answer with its first result). The last routing
+ * error is rethrown when the bound is reached (the gateway maps it to
+ * `etcdserver: leader changed`, which clientv3 retries).
+ */
+export async function routed<T>(
+  router: RangeRouter,
+  key: Uint8Array,
+  rangeEnd: Uint8Array | undefined,
+  send: (target: RangeTarget) => Promise<T>,
+  options: RoutedOptions = {},
+): Promise<T> {
+  const attemptsMax = options.attemptsMax ?? ROUTING_ATTEMPTS_MAX;
+  const deadline = Date.now() + (options.deadlineMs ?? ROUTING_DEADLINE_MS);
+  let backoffMs = ROUTING_BACKOFF_MS_MIN;
+  for (let attempt = 1; ; attempt++) {
+    let target: RangeTarget | undefined;
+    try {
+      target = router.route(key, rangeEnd);
+      return await send(target);
+    } catch (err) {
+      if (!retryable(err) || attempt >= attemptsMax || Date.now() >= deadline || options.signal?.aborted === true) throw err;
+      if (target !== undefined) router.invalidate(target, err);
+      // A stale epoch or span heals with the fresh route at once; a missing
+      // leader or replica needs time (an election, a snapshot).
+      if (err instanceof NotLeaderError || err instanceof RangeNotInitializedError) {
+        const waitMs = Math.min(backoffMs, Math.max(0, deadline - Date.now()));
+        await sleep(waitMs, undefined, options.signal === undefined ? {} : { signal: options.signal }).catch(() => undefined);
+        backoffMs = Math.min(backoffMs * 2, ROUTING_BACKOFF_MS_MAX);
+      }
+    }
+  }
+}

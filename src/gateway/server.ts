@@ -1,0 +1,184 @@
+/**
+ * The etcd v3 client server: gRPC (KV, Maintenance, Cluster, grpc.health.v1)
+ * and the JSON gateway on the same client port, as etcd does.
+ *
+ * One port, two protocols: etcd multiplexes with cmux. Here each listener is
+ * a plain `net.Server`; the first bytes of a connection decide: the HTTP/2
+ * client preface (`PRI * HTTP/2.0...`, what every gRPC client sends first)
+ * hands the socket to grpc-js through its connection injector, anything else
+ * to the HTTP/1.1 server of the JSON gateway. (A JSON-gateway client speaking
+ * HTTP/2 with prior knowledge would reach gRPC instead; etcd's cmux routes
+ * by the same preface, so it behaves the same.)
+ */
+import * as net from 'node:net';
+import type * as http from 'node:http';
+import * as grpc from '@grpc/grpc-js';
+import type { Registry } from 'prom-client';
+import { clusterService } from './cluster-service.js';
+import { type GatewayContext, type ServiceHandlers, unary } from './context.js';
+import { HEALTH_SERVICE_DEFINITION, healthService } from './health-service.js';
+import { createHttpGateway } from './http-gateway.js';
+import { kvService } from './kv-service.js';
+import { maintenanceService } from './maintenance-service.js';
+import { etcdServiceDefinition, type EtcdServiceName } from './proto.js';
+import { hostPort } from './urls.js';
+import { DEFAULT_MAX_REQUEST_BYTES, DEFAULT_MAX_TXN_OPS, GRPC_MAX_SEND_BYTES, grpcMaxReceiveBytes } from './validate.js';
+
+/** The HTTP/2 connection preface every gRPC client sends first (RFC 9113 §3.4). */
+const HTTP2_PREFACE = Buffer.from('PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n', 'latin1');
+/** A connection that sends nothing for this long before we can tell its protocol is closed. */
+export const PROTOCOL_SNIFF_TIMEOUT_MS = 10_000;
+/** Time a graceful close waits for in-flight calls before cutting connections. */
+export const SHUTDOWN_GRACE_MS = 5_000;
+/** Most client connections open at once per listener (each holds buffers and a session). */
+export const CLIENT_CONNECTIONS_MAX = 10_000;
+/**
+ * gRPC keepalive enforcement: etcdctl and clientv3 ping every 2 s by default
+ * (`--keepalive-time`); grpc-js' default policy would answer such pings with
+ * GOAWAY "too_many_pings". etcd allows pings every 5 s
+ * (--grpc-keepalive-min-time); 1 s tolerates clients' defaults.
+ */
+const KEEPALIVE_PING_INTERVAL_MS_MIN = 1_000;
+
+/** Options of {@link EtcdServer.start}. */
+export interface EtcdServerOptions extends Omit<GatewayContext, 'maxRequestBytes' | 'maxTxnOps'> {
+  /** `host:port` pairs to listen on (port 0: ephemeral). */
+  readonly listen: readonly { host: string; port: number }[];
+  /** etcd's --max-request-bytes; default 1.5 MiB. */
+  readonly maxRequestBytes?: number;
+  /** etcd's --max-txn-ops; default 128. */
+  readonly maxTxnOps?: number;
+  /** The node's Prometheus registry, served on /metrics. */
+  readonly metrics?: Registry;
+}
+
+/** The running client server. */
+export class EtcdServer {
+  private closing: Promise<void> | undefined;
+  private readonly sockets = new Set<net.Socket>();
+
+  private constructor(
+    private readonly grpcServer: grpc.Server,
+    private readonly injector: ReturnType<grpc.Server['createConnectionInjector']>,
+    private readonly httpServer: http.Server,
+    private readonly listeners: net.Server[],
+    /** Bound addresses, in the order given (`host:port`, ports resolved). */
+    readonly addresses: readonly string[],
+  ) {}
+
+  /** Binds every listen address and serves until {@link close}. */
+  static async start(options: EtcdServerOptions): Promise<EtcdServer> {
+    const maxRequestBytes = options.maxRequestBytes ?? DEFAULT_MAX_REQUEST_BYTES;
+    const ctx: GatewayContext = {
+      ...options,
+      maxRequestBytes,
+      maxTxnOps: options.maxTxnOps ?? DEFAULT_MAX_TXN_OPS,
+    };
+    const services = new Map<EtcdServiceName, ServiceHandlers>([
+      ['etcdserverpb.KV', kvService(ctx)],
+      ['etcdserverpb.Maintenance', maintenanceService(ctx)],
+      ['etcdserverpb.Cluster', clusterService(ctx)],
+    ]);
+    const grpcServer = new grpc.Server({
+      'grpc.max_receive_message_length': grpcMaxReceiveBytes(maxRequestBytes),
+      'grpc.max_send_message_length': GRPC_MAX_SEND_BYTES,
+      'grpc.keepalive_permit_without_calls': 1,
+      'grpc.http2.min_ping_interval_without_data_ms': KEEPALIVE_PING_INTERVAL_MS_MIN,
+    });
+    for (const [name, handlers] of services) {
+      const impl: grpc.UntypedServiceImplementation = {};
+      for (const [method, handler] of Object.entries(handlers)) impl[method] = unary(ctx, `${name}/${method}`, handler);
+      grpcServer.addService(etcdServiceDefinition(name), impl);
+    }
+    grpcServer.addService(HEALTH_SERVICE_DEFINITION, healthService(ctx));
+    const injector = grpcServer.createConnectionInjector(grpc.ServerCredentials.createInsecure());
+    const httpServer = createHttpGateway({ ctx, services, ...(options.metrics !== undefined ? { metrics: options.metrics } : {}) });
+
+    const listeners: net.Server[] = [];
+    const addresses: string[] = [];
+    const server = new EtcdServer(grpcServer, injector, httpServer, listeners, addresses);
+    try {
+      for (const l of options.listen) {
+        const ln = net.createServer({ pauseOnConnect: true }, (socket) => server.accept(socket));
+        ln.maxConnections = CLIENT_CONNECTIONS_MAX;
+        await new Promise<void>((resolve, reject) => {
+          ln.once('error', reject);
+          ln.listen(l.port, l.host, () => {
+            ln.removeListener('error', reject);
+            resolve();
+          });
+        });
+        listeners.push(ln);
+        const a = ln.address() as net.AddressInfo;
+        addresses.push(hostPort(l.host, a.port));
+      }
+    } catch (err) {
+      await server.close();
+      throw err;
+    }
+    return server;
+  }
+
+  /** The first bound port (tests listen on port 0). */
+  get port(): number {
+    const a = this.addresses[0];
+    return a === undefined ? 0 : Number(a.slice(a.lastIndexOf(':') + 1));
+  }
+
+  /** Reads a connection's first bytes and hands it to gRPC or to the HTTP/1.1 gateway. */
+  private accept(socket: net.Socket): void {
+    if (this.closing !== undefined) {
+      socket.destroy();
+      return;
+    }
+    this.sockets.add(socket);
+    socket.once('close', () => this.sockets.delete(socket));
+    let buffered = Buffer.alloc(0);
+    const timer = setTimeout(() => socket.destroy(), PROTOCOL_SNIFF_TIMEOUT_MS);
+    const decide = (http2: boolean): void => {
+      clearTimeout(timer);
+      socket.removeListener('data', onData);
+      socket.removeListener('error', onError);
+      socket.pause();
+      socket.unshift(buffered);
+      if (http2) this.injector.injectConnection(socket);
+      else {
+        this.httpServer.emit('connection', socket);
+        // http's connection handler reads through 'data' events but leaves an
+        // explicitly paused socket paused.
+        socket.resume();
+      }
+    };
+    const onData = (chunk: Buffer): void => {
+      buffered = Buffer.concat([buffered, chunk]);
+      const n = Math.min(buffered.length, HTTP2_PREFACE.length);
+      if (!buffered.subarray(0, n).equals(HTTP2_PREFACE.subarray(0, n))) decide(false);
+      else if (n === HTTP2_PREFACE.length) decide(true);
+    };
+    const onError = (): void => {
+      clearTimeout(timer);
+      socket.destroy();
+    };
+    socket.on('data', onData);
+    socket.on('error', onError);
+    socket.resume();
+  }
+
+  /**
+   * Stops accepting, lets in-flight calls finish for up to SHUTDOWN_GRACE_MS,
+   * then cuts what is left. Idempotent.
+   */
+  close(graceMs = SHUTDOWN_GRACE_MS): Promise<void> {
+    this.closing ??= (async () => {
+      for (const ln of this.listeners) ln.close();
+      this.httpServer.closeIdleConnections();
+      const graceful = new Promise<void>((resolve) => this.grpcServer.tryShutdown(() => resolve()));
+      const timer = new Promise<'timeout'>((resolve) => setTimeout(() => resolve('timeout'), graceMs).unref());
+      if ((await Promise.race([graceful, timer])) === 'timeout') this.grpcServer.forceShutdown();
+      this.injector.destroy();
+      this.httpServer.closeAllConnections();
+      for (const s of this.sockets) s.destroy();
+    })();
+    return this.closing;
+  }
+}

@@ -1,0 +1,126 @@
+/**
+ * routed(): routing errors are retried with a fresh route, bounded; other
+ * errors pass through at once; a retried write keeps its request id.
+ */
+import { describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { routed, LocalRangeRouter, type RangeRouter, type RangeTarget } from '../../src/gateway/router.js';
+import {
+  EpochMismatchError,
+  INITIAL_EPOCH,
+  KeyNotInRangeError,
+  NotLeaderError,
+  type RangeDescriptor,
+  type Replica,
+} from '../../src/shard/replica/index.js';
+import { KeyNotFoundError } from '../../src/shard/mvcc/index.js';
+
+const DESC: RangeDescriptor = {
+  rangeId: 1,
+  start: new Uint8Array(),
+  end: new Uint8Array(),
+  replicas: [{ nodeId: 1, replicaId: 1, role: 'voter' }],
+  epoch: INITIAL_EPOCH,
+};
+
+function countingRouter(): RangeRouter & { routes: number; invalidations: number } {
+  const target: RangeTarget = {
+    rangeId: 1,
+    replica: {} as Replica,
+    epoch: INITIAL_EPOCH,
+    raftStatus: () => ({ leader: 1, term: 1, commit: 0, applied: 0, role: 'leader' }),
+  };
+  const r = {
+    routes: 0,
+    invalidations: 0,
+    route: () => {
+      r.routes++;
+      return target;
+    },
+    ranges: () => [target],
+    invalidate: () => {
+      r.invalidations++;
+    },
+  };
+  return r;
+}
+
+describe('routed()', () => {
+  it('retries an epoch mismatch and a missing leader invisibly, re-routing each time', async () => {
+    const router = countingRouter();
+    const errors = [new EpochMismatchError(DESC), new NotLeaderError(1, undefined), new NotLeaderError(1, { replicaId: 1, nodeId: 1 })];
+    const seen: number[] = [];
+    const out = await routed(router, Buffer.from('k'), undefined, async () => {
+      seen.push(router.routes);
+      const e = errors.shift();
+      if (e !== undefined) throw e;
+      return 'done';
+    });
+    assert.equal(out, 'done');
+    assert.deepEqual(seen, [1, 2, 3, 4], 'a fresh route per attempt');
+    assert.equal(router.invalidations, 3);
+  });
+
+  it('passes non-routing errors through at once', async () => {
+    const router = countingRouter();
+    await assert.rejects(
+      routed(router, Buffer.from('k'), undefined, async () => {
+        throw new KeyNotFoundError();
+      }),
+      KeyNotFoundError,
+    );
+    assert.equal(router.routes, 1);
+  });
+
+  it('gives up after the attempt bound with the last routing error', async () => {
+    const router = countingRouter();
+    await assert.rejects(
+      routed(
+        router,
+        Buffer.from('k'),
+        undefined,
+        async () => {
+          throw new KeyNotInRangeError(Buffer.from('k'), 1, new Uint8Array(), new Uint8Array());
+        },
+        { attemptsMax: 4 },
+      ),
+      KeyNotInRangeError,
+    );
+    assert.equal(router.routes, 4);
+  });
+
+  it('stops waiting for a leader when the deadline passes', async () => {
+    const router = countingRouter();
+    const t0 = Date.now();
+    await assert.rejects(
+      routed(
+        router,
+        Buffer.from('k'),
+        undefined,
+        async () => {
+          throw new NotLeaderError(1, undefined);
+        },
+        { deadlineMs: 150 },
+      ),
+      NotLeaderError,
+    );
+    assert.ok(Date.now() - t0 < 2_000);
+  });
+});
+
+describe('LocalRangeRouter', () => {
+  it('routes to the range whose span holds the key, with its current epoch', () => {
+    const replica = { descriptor: { ...DESC, start: Buffer.from('a'), end: Buffer.from('m') } } as unknown as Replica;
+    const router = new LocalRangeRouter({
+      range: () => replica,
+      rangeIds: () => [1],
+      status: () => ({ leader: 1, term: 2, commit: 3, applied: 3, role: 'leader' }),
+    });
+    const t = router.route(Buffer.from('b'), Buffer.from('c'));
+    assert.equal(t.rangeId, 1);
+    assert.deepEqual(t.epoch, INITIAL_EPOCH);
+    assert.equal(t.raftStatus().term, 2);
+    assert.throws(() => router.route(Buffer.from('z')), KeyNotInRangeError);
+    assert.throws(() => router.route(Buffer.from('b'), Buffer.of(0)), KeyNotInRangeError, 'a from-key span leaves the range');
+  });
+});
