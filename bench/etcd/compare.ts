@@ -1,0 +1,426 @@
+/**
+ * `npm run bench:compare -- [flags]`: the side-by-side suite. For each system
+ * (etcd with 1 member, etcd with 3 members on the ports of etcd's Procfile,
+ * keyspan with 1 node, or any running target), it starts the system with a
+ * fresh data directory, runs the workload matrix through the load generator's
+ * CLI (`--json`), stops the system and deletes its data. It writes
+ * `results.jsonl`, `summary.md` (tables and keyspan/etcd ratios) and two SVG
+ * charts (throughput, p99) into --out.
+ *
+ * Flags:
+ *   --systems etcd1,etcd3,keyspan1   systems to start (default etcd1,etcd3,keyspan1)
+ *   --target name=host:port[+host:port]  an already running system (repeatable; not started or stopped)
+ *   --scale quick|full               request counts: quick is a tenth (default full)
+ *   --out DIR                        output directory (default dist/bench-compare, which git ignores)
+ *   --only put,range-l,...           cases to run (default all)
+ *   --from a.jsonl[,b.jsonl]         run nothing: render summary and charts from earlier results
+ *
+ * Systems are started only when all of their ports are free: the Procfile
+ * ports are shared with anyone else's local cluster.
+ */
+import { spawn, execFile, type ChildProcess } from 'node:child_process';
+import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { cpus, loadavg, tmpdir } from 'node:os';
+import { createServer } from 'node:net';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { Conn } from './client.js';
+import { barChartSvg } from './chart.js';
+
+/** One load setting: conns × clients, requests, worker processes. */
+export interface Setting {
+  readonly conns: number;
+  readonly clients: number;
+  readonly total: number;
+  readonly workers: number;
+}
+
+/** The three settings of the issue: 1×1, 10×100, 100×1000. */
+export const SETTINGS: readonly Setting[] = [
+  { conns: 1, clients: 1, total: 2_000, workers: 1 },
+  { conns: 10, clients: 100, total: 20_000, workers: 1 },
+  { conns: 100, clients: 1000, total: 50_000, workers: 2 },
+];
+
+/** One benchmark case: a workload and its flags; `fixed` replaces --total for cases bounded otherwise. */
+export interface Case {
+  readonly name: string;
+  readonly workload: string;
+  readonly args: readonly string[];
+  readonly fixed?: readonly string[];
+}
+
+/** The cases: etcd's published put/range settings (8-byte keys, 256-byte values), then the rest. */
+export const CASES: readonly Case[] = [
+  { name: 'put', workload: 'put', args: ['--key-size', '8', '--val-size', '256', '--sequential-keys', '--key-space-size', '100000'] },
+  { name: 'range-l', workload: 'range', args: ['--key-size', '8', '--val-size', '256', '--consistency', 'l'] },
+  { name: 'range-s', workload: 'range', args: ['--key-size', '8', '--val-size', '256', '--consistency', 's'] },
+  { name: 'txn-put', workload: 'txn-put', args: ['--key-size', '8', '--val-size', '256', '--key-space-size', '10000'] },
+  { name: 'lease-keepalive', workload: 'lease-keepalive', args: [] },
+  { name: 'watch-latency', workload: 'watch-latency', args: ['--val-size', '256', '--put-rate', '200'], fixed: ['--total', '1000'] },
+  { name: 'mixed', workload: 'mixed', args: ['--val-size', '1024', '--key-space-size', '10000'], fixed: ['--duration', '10'] },
+];
+
+/** A system under test. */
+interface System {
+  readonly name: string;
+  readonly endpoints: readonly string[];
+  /** Starts it; undefined for a target that is already running. */
+  readonly start?: () => Promise<Started>;
+}
+
+interface Started {
+  stop(): Promise<void>;
+}
+
+const ETCD = process.env['ETCD'] ?? 'etcd';
+const PROCFILE = [
+  { name: 'infra1', client: 2379, peer: 12380 },
+  { name: 'infra2', client: 22379, peer: 22380 },
+  { name: 'infra3', client: 32379, peer: 32380 },
+] as const;
+
+function portFree(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const srv = createServer();
+    srv.once('error', () => resolve(false));
+    srv.listen(port, '127.0.0.1', () => srv.close(() => resolve(true)));
+  });
+}
+
+async function stopChild(child: ChildProcess): Promise<void> {
+  if (child.exitCode !== null || child.pid === undefined) return;
+  const exited = new Promise((r) => child.once('exit', r));
+  child.kill('SIGTERM');
+  const timer = setTimeout(() => child.kill('SIGKILL'), 10_000);
+  await exited;
+  clearTimeout(timer);
+}
+
+/** Waits until a Range answers on `endpoint` (works for etcd and keyspan alike). */
+async function waitServing(endpoint: string, deadlineMs: number): Promise<void> {
+  let last: unknown;
+  while (Date.now() < deadlineMs) {
+    const conn = new Conn(endpoint);
+    try {
+      await conn.ready(2_000);
+      await conn.unary('etcdserverpb.KV', 'Range', { key: Buffer.from('bench-health') });
+      return;
+    } catch (err) {
+      last = err;
+      await new Promise((r) => setTimeout(r, 250));
+    } finally {
+      conn.close();
+    }
+  }
+  throw new Error(`${endpoint} is not serving: ${last instanceof Error ? last.message : String(last)}`);
+}
+
+function etcdSystem(members: 1 | 3): System {
+  const ms = PROCFILE.slice(0, members);
+  return {
+    name: `etcd ${members} member${members > 1 ? 's' : ''}`,
+    endpoints: ms.map((m) => `127.0.0.1:${m.client}`),
+    start: async () => {
+      const dirs: string[] = [];
+      const children: ChildProcess[] = [];
+      const cluster = ms.map((m) => `${m.name}=http://127.0.0.1:${m.peer}`).join(',');
+      for (const m of ms) {
+        const dir = await mkdtemp(join(tmpdir(), `bench-etcd-${m.name}-`));
+        dirs.push(dir);
+        const c = `http://127.0.0.1:${m.client}`;
+        const p = `http://127.0.0.1:${m.peer}`;
+        children.push(
+          spawn(ETCD, ['--name', m.name, '--data-dir', dir, '--listen-client-urls', c, '--advertise-client-urls', c, '--listen-peer-urls', p,
+            '--initial-advertise-peer-urls', p, '--initial-cluster-token', 'bench-cluster', '--initial-cluster', cluster,
+            '--initial-cluster-state', 'new', '--log-level', 'error'], { stdio: 'ignore' }),
+        );
+      }
+      const stop = async (): Promise<void> => {
+        await Promise.all(children.map(stopChild));
+        await Promise.all(dirs.map((d) => rm(d, { recursive: true, force: true })));
+      };
+      try {
+        for (const m of ms) await waitServing(`127.0.0.1:${m.client}`, Date.now() + 30_000);
+      } catch (err) {
+        await stop();
+        throw err;
+      }
+      return { stop };
+    },
+  };
+}
+
+function keyspanSystem(): System {
+  const bin = fileURLToPath(new URL('../../../bin/keyspan.js', import.meta.url));
+  return {
+    name: 'keyspan 1 node',
+    endpoints: ['127.0.0.1:2379'],
+    start: async () => {
+      const dir = await mkdtemp(join(tmpdir(), 'bench-keyspan-'));
+      const child = spawn(process.execPath, [bin, 'start', '--data-dir', dir, '--listen-client-urls', 'http://127.0.0.1:2379',
+        '--listen-peer-urls', 'http://127.0.0.1:12380'], { stdio: 'ignore' });
+      const stop = async (): Promise<void> => {
+        await stopChild(child);
+        await rm(dir, { recursive: true, force: true });
+      };
+      try {
+        await waitServing('127.0.0.1:2379', Date.now() + 30_000);
+      } catch (err) {
+        await stop();
+        throw err;
+      }
+      return { stop };
+    },
+  };
+}
+
+function systemPorts(name: string): number[] {
+  switch (name) {
+    case 'etcd1':
+      return [2379, 12380];
+    case 'etcd3':
+      return PROCFILE.flatMap((m) => [m.client, m.peer]);
+    case 'keyspan1':
+      return [2379, 12380];
+    default:
+      return [];
+  }
+}
+
+/** One run's JSON line, as far as the suite reads it. */
+interface RunOutput {
+  ops: Record<string, { count: number; errors: number; throughput: number; avgMs: number; p50Ms: number; p99Ms: number; p999Ms: number }>;
+  generator: { cpuPercentOfMachine: number };
+  counters: Record<string, number>;
+}
+
+/** One row of the results. */
+interface Row {
+  readonly system: string;
+  readonly caseName: string;
+  readonly setting: string;
+  readonly op: string;
+  readonly output: RunOutput | undefined;
+  readonly error?: string;
+}
+
+const CLI = fileURLToPath(new URL(`../cli.${import.meta.url.endsWith('.ts') ? 'ts' : 'js'}`, import.meta.url));
+
+function runCli(args: readonly string[]): Promise<RunOutput> {
+  return new Promise((resolve, reject) => {
+    execFile(process.execPath, [...(CLI.endsWith('.ts') ? ['--import', 'tsx'] : []), CLI, ...args], { timeout: 10 * 60_000, maxBuffer: 16 << 20 }, (err, stdout, stderr) => {
+      if (err !== null) reject(new Error(stderr.trim() || err.message));
+      else resolve(JSON.parse(stdout.trim().split('\n').pop() ?? '{}') as RunOutput);
+    });
+  });
+}
+
+/** The op whose figures represent a case (its main request type). */
+function mainOp(c: Case): string {
+  switch (c.name) {
+    case 'range-l':
+    case 'range-s':
+      return c.name;
+    case 'lease-keepalive':
+      return 'keepalive';
+    case 'watch-latency':
+      return 'watch-event';
+    case 'mixed':
+      return 'update';
+    default:
+      return c.name;
+  }
+}
+
+function settingLabel(s: Setting): string {
+  return `${s.conns}×${s.clients}`;
+}
+
+async function runSuite(system: System, cases: readonly Case[], scale: number, log: (s: string) => void): Promise<Row[]> {
+  const rows: Row[] = [];
+  for (const c of cases) {
+    for (const s of SETTINGS) {
+      const total = Math.max(100, Math.round(s.total * scale));
+      const bound = c.fixed ?? ['--total', String(total)];
+      const args = [c.workload, '--endpoints', system.endpoints.join(','), '--conns', String(s.conns), '--clients', String(s.clients),
+        '--workers', String(s.workers), ...bound, ...c.args, '--json'];
+      log(`${system.name}: ${c.name} ${settingLabel(s)}: bench ${args.join(' ')}`);
+      try {
+        const output = await runCli(args);
+        rows.push({ system: system.name, caseName: c.name, setting: settingLabel(s), op: mainOp(c), output });
+      } catch (err) {
+        const error = err instanceof Error ? err.message : String(err);
+        log(`  failed: ${error}`);
+        rows.push({ system: system.name, caseName: c.name, setting: settingLabel(s), op: mainOp(c), output: undefined, error });
+      }
+    }
+  }
+  return rows;
+}
+
+function summaryMarkdown(rows: readonly Row[], systems: readonly string[]): string {
+  const lines: string[] = [];
+  lines.push(`Machine: ${cpus().length} × ${cpus()[0]?.model ?? '?'}, Node ${process.version}, load average ${loadavg().map((l) => l.toFixed(1)).join(' ')} at the end.`, '');
+  lines.push('| system | case | conns×clients | op | req/s | avg ms | p50 ms | p99 ms | p99.9 ms | errors | generator CPU % |');
+  lines.push('|---|---|---|---|---:|---:|---:|---:|---:|---:|---:|');
+  for (const r of rows) {
+    const o = r.output?.ops[r.op];
+    if (o === undefined) {
+      lines.push(`| ${r.system} | ${r.caseName} | ${r.setting} | ${r.op} | failed: ${r.error ?? 'no data'} | | | | | | |`);
+      continue;
+    }
+    lines.push(`| ${r.system} | ${r.caseName} | ${r.setting} | ${r.op} | ${o.throughput.toFixed(0)} | ${o.avgMs.toFixed(2)} | ${o.p50Ms.toFixed(2)} | ${o.p99Ms.toFixed(2)} | ${o.p999Ms.toFixed(2)} | ${o.errors} | ${r.output?.generator.cpuPercentOfMachine ?? ''} |`);
+  }
+  const base = systems.find((s) => s.startsWith('etcd'));
+  const others = systems.filter((s) => s !== base);
+  if (base !== undefined && others.length > 0) {
+    lines.push('', `Ratios against ${base} (throughput ratio > 1 and p99 ratio < 1 favour the other system):`, '');
+    lines.push('| case | conns×clients | system | req/s ratio | p99 ratio |', '|---|---|---|---:|---:|');
+    for (const r of rows.filter((x) => x.system !== base)) {
+      const b = rows.find((x) => x.system === base && x.caseName === r.caseName && x.setting === r.setting)?.output?.ops[r.op];
+      const o = r.output?.ops[r.op];
+      if (b === undefined || o === undefined || b.throughput === 0 || b.p99Ms === 0) continue;
+      lines.push(`| ${r.caseName} | ${r.setting} | ${r.system} | ${(o.throughput / b.throughput).toFixed(2)} | ${(o.p99Ms / b.p99Ms).toFixed(2)} |`);
+    }
+  }
+  return `${lines.join('\n')}\n`;
+}
+
+function charts(rows: readonly Row[], systems: readonly string[]): { throughput: string; p99: string } {
+  const keys: string[] = [];
+  for (const r of rows) {
+    const k = `${r.caseName} ${r.setting}`;
+    if (!keys.includes(k)) keys.push(k);
+  }
+  const value = (k: string, s: string, f: (o: RunOutput['ops'][string]) => number): number | undefined => {
+    const r = rows.find((x) => `${x.caseName} ${x.setting}` === k && x.system === s);
+    const o = r?.output?.ops[r.op];
+    return o === undefined ? undefined : f(o);
+  };
+  return {
+    throughput: barChartSvg({
+      title: 'Throughput (higher is better)',
+      unit: 'req/s',
+      series: systems,
+      groups: keys.map((k) => ({ label: k, values: systems.map((s) => value(k, s, (o) => o.throughput)) })),
+    }),
+    p99: barChartSvg({
+      title: 'p99 latency (lower is better)',
+      unit: 'ms',
+      series: systems,
+      groups: keys.map((k) => ({ label: k, values: systems.map((s) => value(k, s, (o) => o.p99Ms)) })),
+    }),
+  };
+}
+
+async function main(argv: readonly string[]): Promise<number> {
+  let systemsArg = 'etcd1,etcd3,keyspan1';
+  const targets: System[] = [];
+  let scale = 1;
+  let out = join('dist', 'bench-compare');
+  let only: string[] | undefined;
+  let from: string[] | undefined;
+  for (let i = 0; i < argv.length; i++) {
+    const flag = argv[i];
+    const value = argv[i + 1];
+    if (value === undefined) {
+      process.stderr.write(`bench:compare: ${flag} needs a value\n`);
+      return 2;
+    }
+    i++;
+    switch (flag) {
+      case '--systems':
+        systemsArg = value;
+        break;
+      case '--target': {
+        const [name, eps] = value.split('=');
+        if (name === undefined || eps === undefined || eps === '') {
+          process.stderr.write(`bench:compare: --target must be name=host:port[+host:port], got "${value}"\n`);
+          return 2;
+        }
+        targets.push({ name, endpoints: eps.split('+') });
+        break;
+      }
+      case '--scale':
+        if (value !== 'quick' && value !== 'full') {
+          process.stderr.write(`bench:compare: --scale must be quick or full, got "${value}"\n`);
+          return 2;
+        }
+        scale = value === 'quick' ? 0.1 : 1;
+        break;
+      case '--out':
+        out = value;
+        break;
+      case '--only':
+        only = value.split(',');
+        break;
+      case '--from':
+        from = value.split(',');
+        break;
+      default:
+        process.stderr.write(`bench:compare: unknown flag ${flag}\n`);
+        return 2;
+    }
+  }
+  const cases = only === undefined ? CASES : CASES.filter((c) => only?.includes(c.name));
+  const systems: System[] = [];
+  for (const s of systemsArg.split(',').filter((x) => x !== '')) {
+    if (s === 'etcd1') systems.push(etcdSystem(1));
+    else if (s === 'etcd3') systems.push(etcdSystem(3));
+    else if (s === 'keyspan1') systems.push(keyspanSystem());
+    else {
+      process.stderr.write(`bench:compare: unknown system ${s} (etcd1, etcd3, keyspan1)\n`);
+      return 2;
+    }
+  }
+  const log = (s: string): void => void process.stderr.write(`${s}\n`);
+  const rows: Row[] = [];
+  const measured: string[] = [];
+  if (from !== undefined) {
+    for (const f of from) {
+      for (const line of (await readFile(f, 'utf8')).split('\n')) {
+        if (line.trim() === '') continue;
+        const r = JSON.parse(line) as Row;
+        rows.push(r);
+        if (!measured.includes(r.system)) measured.push(r.system);
+      }
+    }
+    systems.length = 0;
+  }
+  const names = systemsArg.split(',').filter((x) => x !== '');
+  for (const [i, system] of [...systems, ...(from === undefined ? targets : [])].entries()) {
+    let started: Started | undefined;
+    if (system.start !== undefined) {
+      const ports = systemPorts(names[i] ?? '');
+      const busy: number[] = [];
+      for (const p of ports) if (!(await portFree(p))) busy.push(p);
+      if (busy.length > 0) {
+        log(`${system.name}: skipped, ports in use: ${busy.join(', ')}`);
+        continue;
+      }
+      try {
+        started = await system.start();
+      } catch (err) {
+        log(`${system.name}: skipped, did not start: ${err instanceof Error ? err.message : String(err)}`);
+        continue;
+      }
+    }
+    try {
+      rows.push(...(await runSuite(system, cases, scale, log)));
+      measured.push(system.name);
+    } finally {
+      await started?.stop();
+    }
+  }
+  await mkdir(out, { recursive: true });
+  await writeFile(join(out, 'results.jsonl'), rows.map((r) => JSON.stringify(r)).join('\n') + '\n');
+  await writeFile(join(out, 'summary.md'), summaryMarkdown(rows, measured));
+  const c = charts(rows, measured);
+  await writeFile(join(out, 'throughput.svg'), c.throughput);
+  await writeFile(join(out, 'p99.svg'), c.p99);
+  log(`wrote ${join(out, 'results.jsonl')}, summary.md, throughput.svg, p99.svg`);
+  return 0;
+}
+
+process.exitCode = await main(process.argv.slice(2));
