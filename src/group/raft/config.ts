@@ -28,6 +28,16 @@ export interface RaftConfig {
   preVote?: boolean;
   /** 'safe' (heartbeat round per read, default) or 'leaseBased' (requires checkQuorum). */
   readOnlyOption?: 'safe' | 'leaseBased';
+  /**
+   * Lease-based reads only: ticks the leader's lease ends before the followers' vote-refusal
+   * window (electionTick ticks after they last heard from it), to absorb clock-rate differences
+   * between nodes and the phase of the tick. A lease confirmed by heartbeats sent at leader tick
+   * s serves reads while now < s + electionTick - leaseDriftMarginTicks. Safe when every pair of
+   * nodes satisfies leaderTickPeriod / followerTickPeriod <= (electionTick - 1) / (electionTick -
+   * leaseDriftMarginTicks). In [1, electionTick - 1]; default min(electionTick - 1, 1 +
+   * ceil(electionTick / 10)) (about 10% of rate difference).
+   */
+  leaseDriftMarginTicks?: number;
   /** Followers drop proposals instead of forwarding them to the leader. */
   disableProposalForwarding?: boolean;
   /** Byte cap on committed entries per Ready (at least one entry is always returned). Default unbounded. */
@@ -49,6 +59,7 @@ export interface ResolvedRaftConfig {
   readonly checkQuorum: boolean;
   readonly preVote: boolean;
   readonly readOnlyOption: 'safe' | 'leaseBased';
+  readonly leaseDriftMarginTicks: number;
   readonly disableProposalForwarding: boolean;
   readonly maxCommittedSizePerReady: number;
   readonly stepDownOnRemoval: boolean;
@@ -56,6 +67,15 @@ export interface ResolvedRaftConfig {
 
 export const DEFAULT_MAX_SIZE_PER_MSG = 1024 * 1024;
 export const DEFAULT_MAX_INFLIGHT_MSGS = 256;
+
+/**
+ * The default lease margin: one tick for the tick phase (a heartbeat is stamped with the tick it
+ * follows, so it may leave up to one leader tick later) plus about 10% of electionTick for
+ * tick-rate differences; always leaves at least one tick of lease.
+ */
+export function defaultLeaseDriftMarginTicks(electionTick: number): number {
+  return Math.max(1, Math.min(electionTick - 1, 1 + Math.ceil(electionTick / 10)));
+}
 
 /** Validates and fills defaults; throws RaftConfigError. */
 export function resolveConfig(c: RaftConfig): ResolvedRaftConfig {
@@ -72,6 +92,12 @@ export function resolveConfig(c: RaftConfig): ResolvedRaftConfig {
   if (readOnlyOption === 'leaseBased' && !checkQuorum) {
     throw new RaftConfigError("readOnlyOption 'leaseBased' requires checkQuorum");
   }
+  const leaseDriftMarginTicks = c.leaseDriftMarginTicks ?? defaultLeaseDriftMarginTicks(c.electionTick);
+  int('leaseDriftMarginTicks', leaseDriftMarginTicks, 1);
+  if (leaseDriftMarginTicks >= c.electionTick) {
+    // A margin of electionTick or more leaves no lease at all (every lease read would take the safe path).
+    throw new RaftConfigError(`leaseDriftMarginTicks must be < electionTick (${c.electionTick}), got ${leaseDriftMarginTicks}`);
+  }
   const maxUncommitted = c.maxUncommittedEntriesSize ?? 0;
   const maxCommitted = c.maxCommittedSizePerReady ?? 0;
   return {
@@ -86,6 +112,7 @@ export function resolveConfig(c: RaftConfig): ResolvedRaftConfig {
     checkQuorum,
     preVote: c.preVote ?? false,
     readOnlyOption,
+    leaseDriftMarginTicks,
     disableProposalForwarding: c.disableProposalForwarding ?? false,
     maxCommittedSizePerReady: int('maxCommittedSizePerReady', maxCommitted, 0) === 0 ? Infinity : maxCommitted,
     stepDownOnRemoval: c.stepDownOnRemoval ?? true,

@@ -28,6 +28,12 @@ export class Progress {
   msgAppFlowPaused = false;
   inflights: Inflights;
   isLearner: boolean;
+  /**
+   * Lease-based reads: the leader's clock stamp (Raft.clock at send) of the newest heartbeat
+   * this follower acknowledged in the current term; 0 = none. Only acknowledged stamps count,
+   * so a lost, delayed or duplicated message can only make the lease shorter.
+   */
+  leaseAckStamp = 0;
 
   constructor(opts: { match: number; next: number; maxInflight: number; isLearner: boolean; recentActive: boolean }) {
     this.match = opts.match;
@@ -47,6 +53,7 @@ export class Progress {
     p.pendingSnapshot = this.pendingSnapshot;
     p.msgAppFlowPaused = this.msgAppFlowPaused;
     p.inflights = this.inflights;
+    p.leaseAckStamp = this.leaseAckStamp;
     return p;
   }
 

@@ -67,6 +67,28 @@ export class Raft {
   electionElapsed = 0;
   heartbeatElapsed = 0;
   randomizedElectionTimeout = 0;
+  /**
+   * This node's logical clock: 1 + ticks since construction (0 means "never" in stamps). The
+   * leader stamps heartbeats with it (`index`), followers echo the stamp, and the lease is
+   * measured in it (see leaseValid).
+   */
+  clock = 1;
+  /**
+   * This leader sent `timeoutNow` in its term: the transferee may campaign (bypassing leases)
+   * whenever that message arrives, even after the transfer was abandoned, so no lease holds
+   * until the term ends.
+   */
+  private leaseForfeited = false;
+  /**
+   * Lease-based reads: ticks since we last heard from a leader (an append, heartbeat or
+   * snapshot). Unlike electionElapsed it is not reset by term changes or vote grants, and
+   * unlike `lead` it survives learning a higher term from a stray message (e.g. a delayed
+   * response to our own old campaign), so the promise behind a lease we acknowledged can't be
+   * dropped early. A node (re)starting with a persisted term starts at 0: it may have
+   * acknowledged a heartbeat before a crash. A node at term 0 has acknowledged nothing (acks
+   * leave only after the term is durable), so it starts expired.
+   */
+  private leaderContactElapsed: number;
   /** Entries were appended by proposals and not yet broadcast (batched until the next Ready). */
   private pendingBcast = false;
   readonly drops: RaftDropCounters = { forwardedProposals: 0, forwardedReadIndex: 0, readIndexOnLeadershipLoss: 0 };
@@ -89,6 +111,7 @@ export class Raft {
     }
     if (cfg.applied > 0) this.log.appliedTo(cfg.applied);
     this.becomeFollower(this.term, NONE);
+    this.leaderContactElapsed = this.term > 0 ? 0 : cfg.electionTick;
   }
 
   private loadState(hs: HardState): void {
@@ -174,7 +197,9 @@ export class Raft {
     const pr = this.trk.progress.get(to)!;
     // Never tell a follower to commit beyond what it is known to have.
     const commit = Math.min(pr.match, this.log.committed);
-    const f: MessageFields = { commit };
+    // `index` carries our clock at send (heartbeats use no index otherwise); the follower echoes
+    // it, which tells us exactly which heartbeat an ack answers, even when delayed or duplicated.
+    const f: MessageFields = { commit, index: this.clock };
     if (ctx !== undefined) f.context = ctx;
     this.send('heartbeat', to, f);
   }
@@ -228,12 +253,14 @@ export class Raft {
       pr.pendingSnapshot = 0;
       pr.msgAppFlowPaused = false;
       pr.recentActive = false;
+      pr.leaseAckStamp = 0;
       pr.match = id === this.id ? last : 0;
       pr.next = last + 1;
     }
     this.pendingConfIndex = 0;
     this.uncommittedSize = 0;
     this.pendingBcast = false;
+    this.leaseForfeited = false;
     if (this.readOnly.size() > 0 || this.pendingReadIndexMessages.length > 0) {
       this.drops.readIndexOnLeadershipLoss += this.readOnly.size() + this.pendingReadIndexMessages.length;
     }
@@ -304,6 +331,8 @@ export class Raft {
   // ------------------------------------------------------------------ ticks
 
   tick(): void {
+    this.clock++;
+    if (this.leaderContactElapsed < this.cfg.electionTick) this.leaderContactElapsed++; // capped: only `< electionTick` matters
     if (this.state === 'leader') this.tickHeartbeat();
     else this.tickElection();
   }
@@ -334,6 +363,8 @@ export class Raft {
 
   private stepCheckQuorum(): void {
     if (this.state !== 'leader') return;
+    // Deliberately not the lease: check-quorum runs once per election timeout, so a partitioned
+    // leader may stay leader for up to two election timeouts (lease reads use leaseValid).
     if (!this.trk.quorumActive(this.id)) {
       this.becomeFollower(this.term, NONE);
       return;
@@ -408,8 +439,14 @@ export class Raft {
     } else if (m.term > this.term) {
       if (m.type === 'vote' || m.type === 'preVote') {
         const force = m.context !== undefined && bytesEqual(m.context, CAMPAIGN_TRANSFER_CTX);
-        const inLease = this.cfg.checkQuorum && this.lead !== NONE && this.electionElapsed < this.cfg.electionTick;
-        // Leader lease: we heard from a live leader recently, so a disruptive candidate is ignored.
+        const inLease =
+          this.cfg.checkQuorum &&
+          ((this.lead !== NONE && this.electionElapsed < this.cfg.electionTick) ||
+            (this.cfg.readOnlyOption === 'leaseBased' && this.leaderContactElapsed < this.cfg.electionTick));
+        // Leader lease: we heard from a live leader recently (with leaseBased: or may have, before
+        // a restart or a term change), so a disruptive candidate is ignored. Measured with
+        // cfg.electionTick, not the randomized timeout, which is never shorter: lease reads rely
+        // on this exact bound (leaseValid).
         if (!force && inLease) return;
       }
       if (m.type === 'preVote') {
@@ -616,10 +653,32 @@ export class Raft {
     return this.log.termOrZero(this.log.committed) === this.term;
   }
 
+  /**
+   * Lease-based reads: do we certainly still lead? A quorum acknowledged heartbeats we sent at
+   * clock s_q or later (quorumLeaseStamp); each of those followers reset its election timer when
+   * the heartbeat arrived (no earlier than its send) and refuses (pre-)votes for electionTick of
+   * its ticks after that (the `inLease` rule in step; randomization only lengthens it), and every
+   * election quorum includes one of them. So no other leader can exist before s_q +
+   * electionTick follower ticks. We stop at s_q + electionTick - leaseDriftMarginTicks of our
+   * ticks: the margin covers the tick phase (a message stamped s is created after our tick s,
+   * and a read at clock t happens before tick t+1) and the bounded difference in tick rates
+   * between nodes (docs/raft.md gives the exact condition). A follower that restarts or learns
+   * a higher term forgets the leader: leaderContactElapsed keeps its promise. Only drift beyond the margin (e.g. a paused
+   * leader process whose ticks stop) breaks the lease, as it breaks any tick-based lease.
+   */
+  private leaseValid(): boolean {
+    if (this.leadTransferee !== NONE || this.leaseForfeited) return false;
+    const s = this.trk.quorumLeaseStamp(this.id, this.clock);
+    if (s === Infinity || s <= 0) return false; // no voters, or a quorum never acked
+    invariant(s <= this.clock, () => `lease stamp ${s} ahead of clock ${this.clock}`);
+    return this.clock < s + this.cfg.electionTick - this.cfg.leaseDriftMarginTicks;
+  }
+
   private sendReadIndexResponse(m: Message): void {
-    // During a leadership transfer the transferee may win at any moment, bypassing the
-    // followers' leases: the lease no longer proves we lead, so confirm with a quorum instead.
-    const option = this.leadTransferee !== NONE ? 'safe' : this.cfg.readOnlyOption;
+    // Without a valid lease (none confirmed recently enough, or a leadership transfer under
+    // way: the transferee's campaign bypasses the followers' leases) a lease-based read falls
+    // back to the safe path: confirm leadership with a heartbeat quorum.
+    const option = this.cfg.readOnlyOption === 'leaseBased' && this.leaseValid() ? 'leaseBased' : 'safe';
     switch (option) {
       case 'safe': {
         const ctx = m.context ?? EMPTY_BYTES;
@@ -694,15 +753,17 @@ export class Raft {
     while (this.maybeSendAppend(m.from, false)) {
       // loop
     }
-    if (m.from === this.leadTransferee && pr.match === this.log.lastIndex()) {
-      this.send('timeoutNow', m.from, {});
-    }
+    if (m.from === this.leadTransferee && pr.match === this.log.lastIndex()) this.sendTimeoutNow(m.from);
   }
 
   private handleHeartbeatResponse(m: Message): void {
     const pr = this.trk.progress.get(m.from)!;
     pr.recentActive = true;
     pr.msgAppFlowPaused = false;
+    // The echoed stamp of the heartbeat this answers (0 from a host that drops it, e.g. coalesced
+    // heartbeats: then the lease never forms and lease reads take the safe path). A stamp from
+    // the future can only be corruption: ignore it rather than extend the lease.
+    if (m.index > pr.leaseAckStamp && m.index <= this.clock) pr.leaseAckStamp = m.index;
     if (pr.match < this.log.lastIndex() || pr.state === 'probe') this.sendAppend(m.from);
     if (m.context === undefined) return;
     const acks = this.readOnly.recvAck(m.from, m.context);
@@ -726,8 +787,13 @@ export class Raft {
     // The transfer must finish within an election timeout (tickHeartbeat aborts it).
     this.electionElapsed = 0;
     this.leadTransferee = transferee;
-    if (pr.match === this.log.lastIndex()) this.send('timeoutNow', transferee, {});
+    if (pr.match === this.log.lastIndex()) this.sendTimeoutNow(transferee);
     else this.sendAppend(transferee);
+  }
+
+  private sendTimeoutNow(to: NodeId): void {
+    this.leaseForfeited = true;
+    this.send('timeoutNow', to, {});
   }
 
   private stepCandidate(m: Message, local: boolean): void {
@@ -844,6 +910,7 @@ export class Raft {
   // ------------------------------------------------------- follower handlers
 
   private handleAppendEntries(m: Message): void {
+    this.leaderContactElapsed = 0;
     if (m.index < this.log.committed) {
       // Everything up to our commit is settled; tell the leader where we are.
       this.send('appResp', m.from, { index: this.log.committed });
@@ -861,14 +928,17 @@ export class Raft {
   }
 
   private handleHeartbeat(m: Message): void {
+    this.leaderContactElapsed = 0;
     // The leader sends commit <= our match, so this never points past our log.
     this.log.commitTo(Math.min(m.commit, this.log.lastIndex()));
-    const f: MessageFields = {};
+    // Echo the leader's send stamp: it measures its lease from the heartbeats a quorum answered.
+    const f: MessageFields = { index: m.index };
     if (m.context !== undefined) f.context = m.context;
     this.send('heartbeatResp', m.from, f);
   }
 
   private handleSnapshot(m: Message): void {
+    this.leaderContactElapsed = 0;
     invariant(m.snapshot !== undefined, 'snap message without snapshot');
     if (this.restore(m.snapshot)) {
       this.send('appResp', m.from, { index: this.log.lastIndex() });

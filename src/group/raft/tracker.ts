@@ -113,6 +113,17 @@ export class ProgressTracker {
     return jointVoteResult(this.incomingArr, this.outgoingArr, votes) === 'won';
   }
 
+  /**
+   * Lease-based reads: the newest leader-clock stamp s such that a (joint) quorum of voters
+   * acknowledged heartbeats sent at s or later (the leader itself counts with `now`). Every
+   * member of that quorum heard from the leader no earlier than s, so refuses votes until
+   * electionTick of its own ticks after s; any election quorum contains one of them.
+   */
+  quorumLeaseStamp(selfId: NodeId, now: number): number {
+    const prs = this.progress;
+    return jointCommitted(this.incomingArr, this.outgoingArr, (id) => (id === selfId ? now : prs.get(id)!.leaseAckStamp));
+  }
+
   resetVotes(): void {
     this.votes.clear();
   }

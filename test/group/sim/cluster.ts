@@ -18,7 +18,7 @@ import { NodeHost } from './node-host.js';
 import type { HostBugs, HostEnv } from './node-host.js';
 import type { ConfChange, ConfState, Message, MessageType, NodeId } from './raft.js';
 import { SimRandom } from './random.js';
-import { FAULT_KINDS, describeScenario, drawFault, drawScenario } from './scenario.js';
+import { FAULT_KINDS, describeScenario, drawFault, drawScenario, withLeaseMargin } from './scenario.js';
 import type { FaultKind, Scenario } from './scenario.js';
 
 /** Node ids one run may create (initial members plus replacements). */
@@ -149,7 +149,7 @@ class Cluster implements HostEnv {
 
   constructor(private readonly opts: SimOptions) {
     const root = new SimRandom(opts.seed);
-    this.scenario = { ...drawScenario(root.fork()), ...opts.scenario };
+    this.scenario = withLeaseMargin({ ...drawScenario(root.fork()), ...opts.scenario });
     this.faultR = root.fork();
     this.network = new Network(root.fork());
     this.diskR = root.fork();
@@ -186,7 +186,7 @@ class Cluster implements HostEnv {
     const stats: Record<string, number> = { ...this.counters };
     stats['leaders'] = this.checker.leadersElected;
     stats['readsChecked'] = this.checker.readsChecked;
-    stats['leaseStaleReads'] = this.checker.leaseStaleReads;
+    stats['leaseStaleReadsClockStopped'] = this.checker.leaseStaleReadsClockStopped;
     stats['learnerGrants'] = this.checker.learnerGrants;
     stats['duplicates'] = this.network.duplicates;
     for (const [k, v] of Object.entries(this.network.drops)) stats[`drop.${k}`] = v;
@@ -434,6 +434,15 @@ class Cluster implements HostEnv {
     h.crash();
     h.retired = true;
     this.counters.retired++;
+  }
+
+  leaseClockStopped(leader: NodeId): boolean {
+    const h = this.hosts.get(leader);
+    if (h === undefined || h.pausedUntilMs === 0) return false;
+    // A lease stamped before the pause lasts at most electionTick of the leader's ticks after it
+    // resumes; twice that, at the slowest tick rate, is a generous bound.
+    const windowMs = 2 * this.scenario.knobs.electionTick * (this.scenario.tickMs + this.scenario.tickDriftMs);
+    return this.nowMs >= h.pausedUntilMs && this.nowMs - h.pausedUntilMs <= windowMs;
   }
 
   /** Running, non-retired, non-paused hosts (the ones clients and the operator can reach). */

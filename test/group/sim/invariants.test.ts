@@ -86,6 +86,10 @@ test('readIndex: a read misses a write acknowledged before it was issued', () =>
   c.onReadIssued(1, 2, false);
   violates('readIndex', () => c.onReadServed(1, 9, 12));
   c.onReadIssued(2, 2, true);
-  c.onReadServed(2, 9, 9); // lease-based: counted, not fatal
-  assert.equal(c.leaseStaleReads, 1);
+  violates('readIndex', () => c.onReadServed(2, 9, 9)); // lease-based, clocks within the margin
+  c.onReadIssued(3, 2, true);
+  c.onReadServed(3, 9, 9, true); // lease-based, answered by a leader whose clock stopped: counted
+  assert.equal(c.leaseStaleReadsClockStopped, 1);
+  c.onReadIssued(4, 2, false);
+  violates('readIndex', () => c.onReadServed(4, 9, 9, true)); // the safe path has no such excuse
 });

@@ -49,6 +49,8 @@ export interface RaftKnobs {
   readonly preVote: boolean;
   readonly checkQuorum: boolean;
   readonly readOnlyOption: 'safe' | 'leaseBased';
+  /** Lease margin, derived from the scenario's tick drift so that drift stays within it (scenario.ts). */
+  readonly leaseDriftMarginTicks: number;
   readonly maxSizePerMsg: number;
   readonly maxInflightMsgs: number;
   /** 0 = no cap. */
@@ -87,6 +89,12 @@ export interface HostEnv {
   onConfApplied(host: NodeHost, index: number, cs: ConfState): void;
   /** A notable host event for the trace. */
   note(host: NodeHost, what: string): void;
+  /**
+   * Did `leader`'s clock stop (a process pause) recently enough that a lease it measured in
+   * its own ticks may have outlived the followers' vote refusal? That is drift beyond any
+   * margin: a stale lease-based read answered by it is counted, not a violation.
+   */
+  leaseClockStopped(leader: NodeId): boolean;
 }
 
 /** Counters a host keeps for the run summary. */
@@ -98,6 +106,14 @@ export interface HostStats {
 }
 
 const EMPTY_CONF: ConfState = { voters: [], learners: [], votersOutgoing: [], learnersNext: [], autoLeave: false };
+
+/** A read raft answered, waiting for the state machine to reach its index. */
+interface PendingRead {
+  readonly readId: number;
+  readonly index: number;
+  /** The answering leader's clock had stopped recently (HostEnv.leaseClockStopped). */
+  readonly leaseClockStopped: boolean;
+}
 
 /** Decoding of read-request contexts: 8-byte big-endian float64 ids. */
 export function encodeReadCtx(id: number): Uint8Array {
@@ -145,7 +161,9 @@ export class NodeHost {
   readonly stats: HostStats = { proposalsDropped: 0, snapshotsTaken: 0, snapshotsInstalled: 0, readsServed: 0 };
   private readonly grants = new Map<number, Set<NodeId>>();
   private readonly proposed = new Set<number>();
-  private pendingReads: { readId: number; index: number }[] = [];
+  private pendingReads: PendingRead[] = [];
+  /** Reads answered by a leader's readIndexResp: whether that leader's clock had stopped (see HostEnv). */
+  private readonly remoteAnswers = new Map<number, boolean>();
   private messagesSent = false;
 
   constructor(
@@ -189,6 +207,7 @@ export class NodeHost {
         checkQuorum: this.knobs.checkQuorum,
         preVote: this.knobs.preVote,
         readOnlyOption: this.knobs.readOnlyOption,
+        leaseDriftMarginTicks: this.knobs.leaseDriftMarginTicks,
         maxSizePerMsg: this.knobs.maxSizePerMsg,
         maxInflightMsgs: this.knobs.maxInflightMsgs,
         maxUncommittedEntriesSize: this.knobs.maxUncommittedEntriesSize,
@@ -215,6 +234,7 @@ export class NodeHost {
     this.disk.crash();
     this.proposed.clear();
     this.pendingReads = [];
+    this.remoteAnswers.clear();
     this.role = 'follower';
     this.lead = 0;
     this.env.checker.onCrash(this.id);
@@ -255,6 +275,10 @@ export class NodeHost {
     if (m.type === 'voteResp' && !m.reject) this.recordGrant(m.term, m.from);
     let msg = m;
     if (this.env.bugs.grantAllVotes === true && m.type === 'voteResp' && m.reject) msg = { ...m, reject: false };
+    if (m.type === 'readIndexResp' && m.context !== undefined) {
+      if (this.remoteAnswers.size >= READS_PENDING_MAX) this.remoteAnswers.delete(this.remoteAnswers.keys().next().value!);
+      this.remoteAnswers.set(decodeReadCtx(m.context), this.env.leaseClockStopped(m.from));
+    }
     if (this.env.bugs.staleReadIndex === true && m.type === 'readIndexResp') msg = { ...m, index: Math.max(0, m.index - 5) };
     node.step(msg);
     this.pump();
@@ -438,16 +462,20 @@ export class NodeHost {
   private queueReads(rd: Ready): void {
     for (const rs of rd.readStates) {
       if (this.pendingReads.length >= READS_PENDING_MAX) this.pendingReads.shift();
-      this.pendingReads.push({ readId: decodeReadCtx(rs.requestCtx), index: rs.index });
+      const readId = decodeReadCtx(rs.requestCtx);
+      // Answered by the leader we forwarded to, or by us (as leader) just now.
+      const remote = this.remoteAnswers.get(readId);
+      this.remoteAnswers.delete(readId);
+      this.pendingReads.push({ readId, index: rs.index, leaseClockStopped: remote ?? this.env.leaseClockStopped(this.id) });
     }
     if (this.pendingReads.length === 0) return;
     const applied = this.sm.appliedIndex;
     const early = this.env.bugs.serveReadsEarly === true;
-    const still: { readId: number; index: number }[] = [];
+    const still: PendingRead[] = [];
     for (const r of this.pendingReads) {
       if (r.index <= applied || early) {
         this.stats.readsServed++;
-        this.env.checker.onReadServed(r.readId, r.index, applied);
+        this.env.checker.onReadServed(r.readId, r.index, applied, r.leaseClockStopped);
       } else still.push(r);
     }
     this.pendingReads = still;

@@ -100,6 +100,7 @@ export function drawScenario(r: SimRandom): Scenario {
       // Lease-based reads require check-quorum (the core refuses otherwise).
       checkQuorum: readOnlyOption === 'leaseBased' || r.chance(0.5),
       readOnlyOption,
+      leaseDriftMarginTicks: 1, // set by withLeaseMargin once the drift is final
       maxSizePerMsg: r.pick([64, 1024, 1024 * 1024]),
       maxInflightMsgs: r.pick([1, 4, 256]),
       maxUncommittedEntriesSize: r.pick([0, 0, 200, 4096]),
@@ -132,6 +133,29 @@ export function drawScenario(r: SimRandom): Scenario {
   };
 }
 
+/**
+ * The smallest lease margin that keeps the scenario's tick drift within bounds. Node tick
+ * periods lie in [tickMs - drift, tickMs + drift]. A lease read at leader clock t < s +
+ * electionTick - m happens less than (electionTick - m) leader periods after the heartbeat
+ * stamped s left; a follower that got it refuses votes for at least (electionTick - 1) of its
+ * periods after receipt. So m must satisfy (electionTick - m) * slowest <= (electionTick - 1) *
+ * fastest. Scenario overrides (--set tickDriftMs=...) keep this derived, so drift is always
+ * within the margin; only pauses (a stopped clock) break leases (see leaseClockStopped).
+ */
+export function leaseMarginTicks(electionTick: number, tickMs: number, tickDriftMs: number): number {
+  const fastest = tickMs - tickDriftMs;
+  const slowest = tickMs + tickDriftMs;
+  if (fastest <= 0) throw new Error(`tickDriftMs ${tickDriftMs} must be below tickMs ${tickMs}`);
+  const m = electionTick - Math.floor(((electionTick - 1) * fastest) / slowest);
+  if (m >= electionTick) throw new Error(`tick drift ${tickDriftMs}ms too large for a lease with electionTick ${electionTick}`);
+  return Math.max(1, m);
+}
+
+/** The scenario with its lease margin derived from its (possibly overridden) timing. */
+export function withLeaseMargin(s: Scenario): Scenario {
+  return { ...s, knobs: { ...s.knobs, leaseDriftMarginTicks: leaseMarginTicks(s.knobs.electionTick, s.tickMs, s.tickDriftMs) } };
+}
+
 /** Draws the next fault kind by weight. */
 export function drawFault(r: SimRandom): FaultKind {
   let total = 0;
@@ -151,7 +175,7 @@ export function describeScenario(s: Scenario): string {
     `nodes=${s.clusterSize} preVote=${k.preVote} checkQuorum=${k.checkQuorum} readOnly=${k.readOnlyOption} ` +
     `election=${k.electionTick} heartbeat=${k.heartbeatTick} maxSizePerMsg=${k.maxSizePerMsg} inflight=${k.maxInflightMsgs} ` +
     `maxUncommitted=${k.maxUncommittedEntriesSize} maxCommittedPerReady=${k.maxCommittedSizePerReady === 0 ? 'inf' : k.maxCommittedSizePerReady} ` +
-    `noForwarding=${k.disableProposalForwarding} stepDownOnRemoval=${k.stepDownOnRemoval} ` +
+    `noForwarding=${k.disableProposalForwarding} stepDownOnRemoval=${k.stepDownOnRemoval} leaseMargin=${k.leaseDriftMarginTicks} ` +
     `tickDrift=${s.tickDriftMs} snapEvery=${s.snapshots.everyEntries} keep=${s.snapshots.keepEntries} snapAfterAdd=${s.snapshots.afterAddingNode} ` +
     `crashAfterVote=${s.crashAfterVoteRate} crashMidWrite=${s.crashMidWriteRate}`
   );
