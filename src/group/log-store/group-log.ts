@@ -22,12 +22,13 @@ import {
   type Snapshot,
   type SnapshotMeta,
   type Storage,
-  ENTRY_OVERHEAD_BYTES,
   RaftInvariantError,
   SnapshotTemporarilyUnavailableError,
   StorageCompactedError,
   StorageUnavailableError,
   cloneConfState,
+  entrySize,
+  limitSize,
 } from '../raft/index.js';
 import {
   type TruncatedState,
@@ -64,22 +65,6 @@ export interface GroupState {
 
 const EMPTY_DATA = new Uint8Array(0);
 
-/** Size of an entry as the raft core counts it (payload plus a fixed header). */
-export function entrySize(e: Entry): number {
-  return e.data.byteLength + ENTRY_OVERHEAD_BYTES;
-}
-
-/** A prefix of `ents` of at most `maxBytes` (always at least one entry), as the raft core's limitSize. */
-function limitSize(ents: Entry[], maxBytes: number): Entry[] {
-  if (ents.length === 0 || maxBytes === Infinity) return ents;
-  let size = entrySize(ents[0]!);
-  let limit = 1;
-  for (; limit < ents.length; limit++) {
-    size += entrySize(ents[limit]!);
-    if (size > maxBytes) break;
-  }
-  return limit === ents.length ? ents : ents.slice(0, limit);
-}
 
 /** One group's raft log, hard state, conf state and snapshot metadata. Raft reads; the LogStore writes. */
 export class GroupLog implements Storage {

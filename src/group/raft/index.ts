@@ -11,7 +11,7 @@ export type { ProgressState } from './progress.js';
 export type { RaftDropCounters } from './raft.js';
 export { CAMPAIGN_TRANSFER_CTX } from './raft.js';
 export { READ_INDEX_QUEUE_MAX } from './read-only.js';
-export { ENTRY_OVERHEAD_BYTES, EMPTY_CONF_STATE, isEmptySnapshot } from './util.js';
+export { ENTRY_OVERHEAD_BYTES, EMPTY_CONF_STATE, entrySize, isEmptySnapshot, limitSize } from './util.js';
 export {
   RaftError,
   ProposalDroppedError,
