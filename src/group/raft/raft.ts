@@ -459,9 +459,14 @@ export class Raft {
         this.becomeFollower(m.term, NONE);
       }
     } else if (m.term < this.term) {
-      if ((this.cfg.checkQuorum || this.cfg.preVote) && (m.type === 'heartbeat' || m.type === 'app')) {
+      const answer = this.cfg.checkQuorum || this.cfg.preVote || !this.promotable();
+      if (answer && (m.type === 'heartbeat' || m.type === 'app')) {
         // A stale leader (e.g. partitioned, or whose term we inflated by pre-vote-less elections)
         // learns the new term from this and steps down, instead of staying isolated forever.
+        // Without checkQuorum/preVote etcd ignores the message, counting on our own campaign to
+        // spread the term; but a node that can't campaign (uninitialized, e.g. a just-added voter
+        // that granted a vote to a candidate which then died or retired, or a learner) would stay
+        // above the leader's term forever, never getting the log (sim seed 50993). So it answers.
         this.send('appResp', m.from, {});
       } else if (m.type === 'preVote') {
         this.send('preVoteResp', m.from, { term: this.term, reject: true });

@@ -252,3 +252,38 @@ test('shrinking two voters to one by removing the leader does not wedge when the
   assert.equal(net.node(2).status().role, 'leader');
   assert.deepEqual(net.node(2).status().config.voters, [2]);
 });
+
+test('an uninitialized new voter at a higher term deposes the stale leader and then catches up (no checkQuorum, no preVote)', () => {
+  // Sim seed 50993: a just-added, still-empty voter granted a vote to a candidate at a higher term,
+  // and the candidate then retired. The new voter can't campaign (it is not in its own empty
+  // config), so unless it answers the leader's lower-term messages nobody ever tells the leader
+  // about the higher term, and the new voter never gets the log.
+  const net = new Net([1, 2, 3]);
+  net.elect(1);
+  net.propose(1, 'a');
+  net.add(4, new MemoryStorage());
+  // 4 joins the config while cut off, so it stays empty.
+  net.isolate(4);
+  net.node(1).proposeConfChange(add(4));
+  net.stabilize();
+  assert.deepEqual(net.node(3).status().config.voters, [1, 2, 3, 4]);
+  // 3 campaigns at term 2, cut off from 1 and 2; only 4 hears it and grants its vote.
+  net.heal();
+  net.cutLink(3, 1);
+  net.cutLink(3, 2);
+  net.cutLink(4, 1);
+  net.cutLink(4, 2);
+  net.elect(3);
+  assert.equal(net.node(4).status().term, 2, "the empty node adopted the candidate's term");
+  assert.equal(net.node(1).status().term, 1);
+  // 3 goes away for good; 4 now hears the leader of term 1.
+  net.heal();
+  net.isolate(3);
+  net.tick(60, [1, 2, 4]);
+  const leader = net.leaderIds().filter((id) => id !== 3);
+  assert.equal(leader.length, 1, 'one leader among 1, 2, 4');
+  assert.ok(net.node(leader[0]!).status().term > 2, 'the cluster re-elected above the stray term');
+  net.propose(leader[0]!, 'b');
+  assert.equal(net.node(4).status().term, net.node(leader[0]!).status().term, 'the new voter follows the leader');
+  assert.equal(net.node(4).status().commit, net.node(leader[0]!).status().commit, 'and has caught up');
+});

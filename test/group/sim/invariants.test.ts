@@ -64,6 +64,29 @@ test('committedDurable: a stale leader may append where others committed (no vio
   write(c, 2, new SimDisk(), [entry(1, 1, 1), entry(2, 1, 7)], 0, 1);
 });
 
+test('committedDurable: a leader of the commit term overwrites an entry above the node commit', () => {
+  const c = new InvariantChecker();
+  // 2@1 committed in term 3 (node 1 in term 3 durably commits it); node 2 holds it uncommitted.
+  write(c, 1, new SimDisk(), [entry(1, 1, 1), entry(2, 1, 2)], 2, 3);
+  const d = new SimDisk();
+  write(c, 2, d, [entry(1, 1, 1), entry(2, 1, 2)], 1, 1);
+  violates('committedDurable', () => write(c, 2, d, [entry(2, 3, 9)], 1, 3));
+});
+
+test('committedDurable: a leader older than the commit term may overwrite it above the node commit (seed 80705)', () => {
+  const c = new InvariantChecker();
+  // Term 5's leader appended 2@1 but only committed it in term 9; node 2 (commit 1) is paused
+  // in term 1, and a leader of term 2, elected without 2@1, overwrites it there: legal raft.
+  write(c, 1, new SimDisk(), [entry(1, 1, 1), entry(2, 1, 2), entry(3, 9, 0)], 3, 9);
+  const d = new SimDisk();
+  write(c, 2, d, [entry(1, 1, 1), entry(2, 1, 2)], 1, 1);
+  write(c, 2, d, [entry(2, 2, 9)], 1, 2);
+  // ...but not below the node's own commit index.
+  const e = new SimDisk();
+  write(c, 3, e, [entry(1, 1, 1), entry(2, 1, 2)], 2, 1);
+  violates('committedDurable', () => write(c, 3, e, [entry(2, 2, 9)], 2, 2));
+});
+
 test('stateMachineSafety: two nodes reach different states at one index', () => {
   const c = new InvariantChecker();
   c.onApply(1, 1, 4, 1, 0xabc, 111);

@@ -12,7 +12,9 @@
  * - logMatching: two durable logs holding an entry with the same index and
  *   term hold identical prefixes (chain hashes agree);
  * - committedDurable: a durable log never truncates an entry known committed
- *   (applied anywhere, or under a durable commit index), no durable commit
+ *   (applied anywhere, or under a durable commit index) unless a leader of an
+ *   earlier term than its commit term overwrites it above the node's own
+ *   commit index (legal: see onDurable), no durable commit
  *   index points past the durable log, and nothing is applied before it is
  *   durable;
  * - leaderCompleteness: a leader of term T holds every entry committed in an
@@ -149,10 +151,20 @@ export class InvariantChecker {
     // (Writing a different entry where this node never held the committed one is
     // fine: a stale leader or its followers append at indexes the new leader
     // has long committed; those entries are truncated later.)
+    // Nor is it a violation when the node held the entry without knowing it was
+    // committed (it is above the node's durable commit) and the replacing leader's
+    // term is below the term the entry was committed in: raft only promises that
+    // leaders of the commit term and later hold it (the quorum that committed it
+    // is at that term and refuses older leaders). Seed 80705: 58@5 was appended
+    // by term 5's leader, acknowledged only by learner 6, and committed in term 9
+    // by the same leader's no-op; node 3, paused mid-election in term 6, then won
+    // term 6 with grants sent before its pause and overwrote 58 on node 6, paused
+    // since term 5 with commit 57. The node's term bounds the replacing leader's.
     for (const t of r.truncated) {
       const c = this.committed.get(t.index);
       const replacement = r.entries.find((e) => e.index === t.index);
-      if (c !== undefined && c.chain === t.chain && replacement?.chain !== t.chain) {
+      const mayBeOverwritten = c !== undefined && r.hardState.term < c.commitTerm && r.hardState.commit < t.index;
+      if (c !== undefined && c.chain === t.chain && replacement?.chain !== t.chain && !mayBeOverwritten) {
         throw new InvariantViolation(
           'committedDurable',
           `node ${id} truncated committed entry ${t.index}@${t.term}${replacement === undefined ? '' : ` (replaced by ${t.index}@${replacement.term})`}${this.lost(t.index)}`,

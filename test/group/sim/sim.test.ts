@@ -63,6 +63,17 @@ if (envSeed !== undefined) {
     });
   });
 
+  describe('regression seeds', () => {
+    test('seed 80705: a stale term-6 leader overwrites, on a node paused since term 5, an entry committed only in term 9 (legal)', () => {
+      const r = runSeed({ seed: 80705 });
+      assert.ok(r.ok, formatFailure(r));
+    });
+    test('seed 50993: a new empty voter at a higher term (it granted a vote to a retired node) deposes the leader and catches up', () => {
+      const r = runSeed({ seed: 50993 });
+      assert.ok(r.ok, formatFailure(r));
+    });
+  });
+
   describe('determinism', () => {
     test('a seed replays the identical event sequence', () => {
       for (const seed of [7, 4242]) {
