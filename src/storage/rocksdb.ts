@@ -1,32 +1,17 @@
 import { RocksLevel, type RocksIterator } from '@nxtedition/rocksdb';
-import {
-  type BatchOp,
-  type Engine,
-  type EngineSnapshot,
-  type Entry,
-  EngineError,
-  type IterateOptions,
-  type WriteOptions,
-  compareKeys,
-} from './engine.js';
+import { type Engine, type EngineSnapshot, type Entry, EngineError, type IterateOptions, compareKeys } from './engine.js';
+import { AbstractLevelEngine, openNative } from './abstract-level-engine.js';
 import {
   Mutex,
   type Scan,
   aboveLower,
   belowUpper,
-  checkBatch,
-  checkBound,
   checkKey,
-  levelRange,
-  removeDir,
   resolveScan,
   scanBatchEntriesMax,
   scanBatchEntriesMin,
-  wrapError,
 } from './internal.js';
 
-/** Keys are non-empty, so deleting the empty key is a no-op write: used to force a WAL sync. */
-const syncMarkerKey = Buffer.alloc(0);
 /** Every non-empty key sorts at or after this one, so seeking here finds the first key. */
 const firstKeySeekTarget = Buffer.from([0x00]);
 
@@ -45,84 +30,33 @@ const firstKeySeekTarget = Buffer.from([0x00]);
  * Snapshot reads seek a pinned iterator and read from it under a mutex, so
  * concurrent scans of one snapshot interleave safely. The cost to RocksDB is
  * that of an open iterator: the memtables and table files of the view stay
- * pinned until release, a little more than a real snapshot pins.
+ * pinned until release, a little more than a real snapshot pins. What this
+ * engine shares with LevelEngine lives in {@link AbstractLevelEngine}.
  */
-export class RocksDbEngine implements Engine {
+export class RocksDbEngine extends AbstractLevelEngine<RocksLevel> implements Engine {
   readonly kind = 'rocksdb' as const;
-  private closed = false;
-  private scansOpen = 0;
 
-  private constructor(
-    /** The directory holding the database files. */
-    readonly location: string,
-    private readonly db: RocksLevel,
-  ) {}
+  private constructor(location: string, db: RocksLevel) {
+    super(location, db);
+  }
 
   /** Opens (creating if missing) the RocksDB database in directory `location`. */
   static async open(location: string): Promise<RocksDbEngine> {
     const db = new RocksLevel(location, { keyEncoding: 'buffer', valueEncoding: 'buffer' });
-    try {
-      await db.open({ createIfMissing: true });
-    } catch (err) {
-      throw wrapError(err, undefined);
-    }
-    return new RocksDbEngine(location, db);
-  }
-
-  /** Native iterators currently open for scans; for leak tests and metrics. */
-  get openScanCount(): number {
-    return this.scansOpen;
+    return new RocksDbEngine(location, await openNative(db));
   }
 
   async get(key: Uint8Array): Promise<Buffer | undefined> {
     this.assertOpen();
     const k = checkKey(key);
-    try {
-      // getMany answers a missing key with undefined; get() would build an error.
-      const [value] = await this.db.getMany([k]);
-      return value;
-    } catch (err) {
-      throw wrapError(err, this.stateError());
-    }
+    // getMany answers a missing key with undefined; get() would build an error.
+    const [value] = await this.guard(() => this.db.getMany([k]));
+    return value;
   }
 
-  async *iterate(options: IterateOptions = {}): AsyncIterableIterator<Entry> {
-    this.assertOpen();
-    const scan = resolveScan(options);
-    if (scan.empty) return;
+  iterate(options: IterateOptions = {}): AsyncIterableIterator<Entry> {
     // A bounded native iterator: it is its own consistent view.
-    const iterator = this.openIterator({ ...levelRange(scan), reverse: scan.reverse });
-    this.scansOpen++;
-    try {
-      let remaining = scan.limit;
-      let batchEntries = scanBatchEntriesMin;
-      while (remaining > 0) {
-        const want = Math.min(batchEntries, remaining);
-        const batch = await this.nextv(iterator, want);
-        if (batch.length === 0) return;
-        for (const [key, value] of batch) {
-          this.assertOpen();
-          yield { key, value };
-        }
-        remaining -= batch.length;
-        batchEntries = Math.min(batchEntries * 2, scanBatchEntriesMax);
-      }
-    } finally {
-      this.scansOpen--;
-      await iterator.close().catch(() => undefined);
-    }
-  }
-
-  async write(ops: readonly BatchOp[], options: WriteOptions = {}): Promise<void> {
-    this.assertOpen();
-    const checked = checkBatch(ops);
-    if (checked.length === 0) return;
-    try {
-      // One native WriteBatch: RocksDB applies it atomically.
-      await this.db.batch(checked, { sync: options.sync === true });
-    } catch (err) {
-      throw wrapError(err, this.stateError());
-    }
+    return this.scanNative(options, () => this.stateError(), (range) => this.db.iterator(range));
   }
 
   snapshot(): EngineSnapshot {
@@ -141,13 +75,11 @@ export class RocksDbEngine implements Engine {
   }
 
   async approximateSize(start: Uint8Array, end: Uint8Array): Promise<number> {
-    this.assertOpen();
-    const from = checkBound(start, 'start');
-    const to = checkBound(end, 'end');
-    if (compareKeys(from, to) >= 0) return 0;
+    const span = this.checkSpan(start, end);
+    if (span === undefined) return 0;
     // The binding exposes no GetApproximateSizes, so this counts the live
     // key and value bytes of the span: exact, but it reads the span.
-    const iterator = this.openIterator({ gte: from, lt: to });
+    const iterator = this.openIterator({ gte: span.from, lt: span.to });
     let bytes = 0;
     try {
       for (;;) {
@@ -160,62 +92,16 @@ export class RocksDbEngine implements Engine {
     }
   }
 
-  async deleteSpan(start: Uint8Array, end: Uint8Array, options: WriteOptions = {}): Promise<void> {
-    this.assertOpen();
-    const from = checkBound(start, 'start');
-    const to = checkBound(end, 'end');
-    if (compareKeys(from, to) >= 0) return;
-    try {
-      // A single DeleteRange tombstone, written without sync.
-      await this.db.clear({ gte: from, lt: to });
-      // A synced write behind it syncs the WAL that holds the tombstone.
-      if (options.sync === true) await this.db.batch([{ type: 'del', key: syncMarkerKey }], { sync: true });
-    } catch (err) {
-      throw wrapError(err, this.stateError());
-    }
-  }
-
-  async close(): Promise<void> {
-    if (this.closed) return;
-    this.closed = true;
-    try {
-      // abstract-level closes open iterators (so also pinned snapshots) first.
-      await this.db.close();
-    } catch (err) {
-      throw wrapError(err, undefined);
-    }
-  }
-
-  async destroy(): Promise<void> {
-    await this.close();
-    await removeDir(this.location);
-  }
-
-  /** @internal The error an operation should fail with given the engine's state, if any. */
-  stateError(): EngineError | undefined {
-    return this.closed ? new EngineError('ENGINE_CLOSED', 'engine is closed') : undefined;
-  }
-
   /** @internal Reads up to `size` entries, wrapping native errors. */
-  async nextv(iterator: RocksIterator, size: number, snapshot?: RocksSnapshot): Promise<[Buffer, Buffer][]> {
-    try {
-      return await iterator.nextv(size);
-    } catch (err) {
-      throw wrapError(err, this.stateError() ?? snapshot?.stateError());
-    }
+  nextv(iterator: RocksIterator, size: number, snapshot?: RocksSnapshot): Promise<[Buffer, Buffer][]> {
+    return this.guard(
+      () => iterator.nextv(size),
+      () => this.stateError() ?? snapshot?.stateError(),
+    );
   }
 
   private openIterator(options: Parameters<RocksLevel['iterator']>[0]): RocksIterator {
-    try {
-      return this.db.iterator(options);
-    } catch (err) {
-      throw wrapError(err, this.stateError());
-    }
-  }
-
-  private assertOpen(): void {
-    const err = this.stateError();
-    if (err !== undefined) throw err;
+    return this.guardSync(() => this.db.iterator(options));
   }
 }
 
