@@ -7,6 +7,7 @@
 import type * as grpc from '@grpc/grpc-js';
 import { EtcdError, GrpcStatus, toEtcdError } from './errors.js';
 import type { ResponseHeader } from './messages.js';
+import type { GatewayMetrics, MethodMetrics } from './metrics.js';
 import type { EtcdMessage } from './proto.js';
 import type { RangeRouter } from './router.js';
 
@@ -36,6 +37,8 @@ export interface GatewayContext {
   dbSizeBytes(): Promise<number>;
   /** Called with server-side failures (INTERNAL / UNKNOWN answers) for the operator's log. */
   readonly onInternalError?: (method: string, err: unknown) => void;
+  /** The gateway's Prometheus metrics (absent: nothing is counted). */
+  readonly rpcMetrics?: GatewayMetrics;
 }
 
 /** What a handler knows about its call besides the request. */
@@ -89,7 +92,9 @@ export type ServiceHandlers = Readonly<Record<string, UnaryHandler>>;
 /**
  * Runs a handler as the edge does for every transport (gRPC and JSON):
  * require-leader check first, then the handler; errors come back mapped to
- * etcd's code and text, server-side failures reported to the log.
+ * etcd's code and text, server-side failures reported to the log. With
+ * `metrics` (the method's pre-resolved children) the call is counted as
+ * go-grpc-prometheus counts it: started, handled by code, handling time.
  */
 export async function invoke(
   ctx: GatewayContext,
@@ -97,15 +102,26 @@ export async function invoke(
   handler: UnaryHandler,
   request: EtcdMessage,
   call: CallInfo,
+  metrics?: MethodMetrics,
 ): Promise<EtcdMessage> {
+  const start = metrics?.start() ?? 0;
   try {
     checkRequireLeader(ctx, call.metadata);
-    return await handler(request, call);
+    const response = await handler(request, call);
+    metrics?.done(start, GrpcStatus.OK);
+    return response;
   } catch (err) {
     const e = toEtcdError(err);
     if (e.grpcCode === GrpcStatus.INTERNAL || e.grpcCode === GrpcStatus.UNKNOWN) ctx.onInternalError?.(method, err);
+    metrics?.done(start, e.grpcCode);
     throw e;
   }
+}
+
+/** `service/method` split at its last slash (`etcdserverpb.KV/Range`). */
+function splitMethod(method: string): { service: string; name: string } {
+  const i = method.lastIndexOf('/');
+  return { service: method.slice(0, i), name: method.slice(i + 1) };
 }
 
 /**
@@ -113,11 +129,13 @@ export async function invoke(
  * (or deadline), and every error answered with etcd's code and text.
  */
 export function unary(ctx: GatewayContext, method: string, handler: UnaryHandler): grpc.handleUnaryCall<EtcdMessage, EtcdMessage> {
+  const { service, name } = splitMethod(method);
+  const metrics = ctx.rpcMetrics?.method(service, name, 'unary');
   return (call, callback) => {
     const abort = new AbortController();
     const onCancel = (): void => abort.abort();
     call.once('cancelled', onCancel);
-    invoke(ctx, method, handler, call.request, { signal: abort.signal, metadata: call.metadata }).then(
+    invoke(ctx, method, handler, call.request, { signal: abort.signal, metadata: call.metadata }, metrics).then(
       (response) => {
         call.removeListener('cancelled', onCancel);
         callback(null, response);

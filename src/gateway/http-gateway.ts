@@ -61,7 +61,8 @@ export function createHttpGateway(options: HttpGatewayOptions): http.Server {
   const handle = async (req: http.IncomingMessage, res: http.ServerResponse): Promise<void> => {
     const path = (req.url ?? '/').split('?')[0] ?? '/';
     if (req.method === 'GET' && path === '/version') {
-      return sendJson(res, 200, { etcdserver: ETCD_VERSION_REPORTED, etcdcluster: ETCD_CLUSTER_VERSION_REPORTED });
+      sendJson(res, 200, { etcdserver: ETCD_VERSION_REPORTED, etcdcluster: ETCD_CLUSTER_VERSION_REPORTED });
+      return;
     }
     if (req.method === 'GET' && path === '/health') return health(res);
     if (req.method === 'GET' && path === '/metrics') {
@@ -92,34 +93,62 @@ export function createHttpGateway(options: HttpGatewayOptions): http.Server {
     const abort = new AbortController();
     res.once('close', () => abort.abort());
     const call: CallInfo = { signal: abort.signal, metadata: metadataOf(req) };
+    // Counted as the gRPC call it stands for (etcd's gateway calls its gRPC server).
+    const rpcMetrics = ctx.rpcMetrics;
+    rpcMetrics?.receivedBytes.inc(body.length);
+    const metrics = rpcMetrics?.method(route.service, route.method, 'unary');
     try {
-      const response = await invoke(ctx, `HTTP ${route.path}`, handler, request, call);
-      sendJson(res, 200, messageToJson(responseType, response));
+      const response = await invoke(ctx, `HTTP ${route.path}`, handler, request, call, metrics);
+      const sent = sendJson(res, 200, messageToJson(responseType, response));
+      rpcMetrics?.sentBytes.inc(sent);
     } catch (err) {
       sendError(res, err instanceof EtcdError ? err : new EtcdError('INTERNAL', String(err), GrpcStatus.INTERNAL));
     }
   };
 
-  /** etcd's /health: healthy when a leader is known and a linearizable read of "health" succeeds. */
+  /**
+   * etcd's /health: healthy when every local range knows a leader and a
+   * linearizable read of "health" succeeds within HEALTH_READ_TIMEOUT_MS;
+   * else 503 with etcd 3.5's reason text.
+   */
   const health = async (res: http.ServerResponse): Promise<void> => {
+    const reason = await unhealthyReason();
+    if (reason === undefined) ctx.rpcMetrics?.healthSuccess.inc();
+    else ctx.rpcMetrics?.healthFailures.inc();
+    sendJson(res, reason === undefined ? 200 : 503, reason === undefined ? { health: 'true' } : { health: 'false', reason });
+  };
+
+  /** Why the node is unhealthy, or undefined if it is healthy. */
+  const unhealthyReason = async (): Promise<string | undefined> => {
     const range = options.services.get('etcdserverpb.KV')?.['Range'];
     const ranges = ctx.router.ranges();
-    let ok = range !== undefined && ranges.length > 0 && ranges.every((t) => t.raftStatus().leader !== 0);
-    if (ok && range !== undefined) {
-      const call: CallInfo = { signal: AbortSignal.timeout(HEALTH_READ_TIMEOUT_MS), metadata: new grpc.Metadata() };
-      ok = await range({ ...EMPTY_RANGE, key: HEALTH_KEY }, call).then(
-        () => true,
-        () => false,
-      );
+    if (ranges.length === 0 || ranges.some((t) => t.raftStatus().leader === 0)) return 'RAFT NO LEADER';
+    if (range === undefined) return 'QGET ERROR:KV service not served';
+    const abort = new AbortController();
+    let timer: NodeJS.Timeout | undefined;
+    const timeout = new Promise<string>((resolve) => {
+      timer = setTimeout(() => {
+        abort.abort();
+        resolve(`QGET ERROR:${EtcdError.of('TIMEOUT').message}`);
+      }, HEALTH_READ_TIMEOUT_MS);
+    });
+    const call: CallInfo = { signal: abort.signal, metadata: new grpc.Metadata() };
+    const read = range({ ...EMPTY_RANGE, key: HEALTH_KEY }, call).then(
+      () => undefined,
+      (err: unknown) => `QGET ERROR:${err instanceof Error ? err.message : String(err)}`,
+    );
+    try {
+      return await Promise.race([read, timeout]);
+    } finally {
+      clearTimeout(timer);
     }
-    sendJson(res, ok ? 200 : 503, { health: ok ? 'true' : 'false' });
   };
 
   return server;
 }
 
-/** How long /health waits for its read (etcd: the request timeout). */
-export const HEALTH_READ_TIMEOUT_MS = 5_000;
+/** How long /health waits for its linearizable read (etcd 3.4: 1 s; a little more for loaded hosts). */
+export const HEALTH_READ_TIMEOUT_MS = 2_000;
 
 /** A RangeRequest with every field at its default. */
 const EMPTY_RANGE = {
@@ -159,10 +188,13 @@ async function readBody(req: http.IncomingMessage, max: number): Promise<Buffer 
   return Buffer.concat(chunks);
 }
 
-function sendJson(res: http.ServerResponse, status: number, body: unknown): void {
+/** Sends `body` as JSON; returns the body's size in bytes. */
+function sendJson(res: http.ServerResponse, status: number, body: unknown): number {
   const text = JSON.stringify(body);
-  res.writeHead(status, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(text) });
+  const length = Buffer.byteLength(text);
+  res.writeHead(status, { 'content-type': 'application/json', 'content-length': length });
   res.end(text);
+  return length;
 }
 
 function sendText(res: http.ServerResponse, status: number, text: string): void {

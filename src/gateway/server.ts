@@ -19,6 +19,7 @@ import { type GatewayContext, type ServiceHandlers, unary } from './context.js';
 import { HEALTH_SERVICE_DEFINITION, healthService } from './health-service.js';
 import { createHttpGateway } from './http-gateway.js';
 import { kvService } from './kv-service.js';
+import { GatewayMetrics } from './metrics.js';
 import { maintenanceService } from './maintenance-service.js';
 import { etcdServiceDefinition, type EtcdServiceName } from './proto.js';
 import { hostPort } from './urls.js';
@@ -41,14 +42,14 @@ export const CLIENT_CONNECTIONS_MAX = 10_000;
 const KEEPALIVE_PING_INTERVAL_MS_MIN = 1_000;
 
 /** Options of {@link EtcdServer.start}. */
-export interface EtcdServerOptions extends Omit<GatewayContext, 'maxRequestBytes' | 'maxTxnOps'> {
+export interface EtcdServerOptions extends Omit<GatewayContext, 'maxRequestBytes' | 'maxTxnOps' | 'rpcMetrics'> {
   /** `host:port` pairs to listen on (port 0: ephemeral). */
   readonly listen: readonly { host: string; port: number }[];
   /** etcd's --max-request-bytes; default 1.5 MiB. */
   readonly maxRequestBytes?: number;
   /** etcd's --max-txn-ops; default 128. */
   readonly maxTxnOps?: number;
-  /** The node's Prometheus registry, served on /metrics. */
+  /** The node's Prometheus registry, served on /metrics; the gateway's own metrics (metrics.ts) are added to it. */
   readonly metrics?: Registry;
 }
 
@@ -69,11 +70,13 @@ export class EtcdServer {
   /** Binds every listen address and serves until {@link close}. */
   static async start(options: EtcdServerOptions): Promise<EtcdServer> {
     const maxRequestBytes = options.maxRequestBytes ?? DEFAULT_MAX_REQUEST_BYTES;
-    const ctx: GatewayContext = {
+    const base: GatewayContext = {
       ...options,
       maxRequestBytes,
       maxTxnOps: options.maxTxnOps ?? DEFAULT_MAX_TXN_OPS,
     };
+    const rpcMetrics = options.metrics === undefined ? undefined : GatewayMetrics.of(options.metrics, base);
+    const ctx: GatewayContext = rpcMetrics === undefined ? base : { ...base, rpcMetrics };
     const services = new Map<EtcdServiceName, ServiceHandlers>([
       ['etcdserverpb.KV', kvService(ctx)],
       ['etcdserverpb.Maintenance', maintenanceService(ctx)],
@@ -88,9 +91,13 @@ export class EtcdServer {
     for (const [name, handlers] of services) {
       const impl: grpc.UntypedServiceImplementation = {};
       for (const [method, handler] of Object.entries(handlers)) impl[method] = unary(ctx, `${name}/${method}`, handler);
-      grpcServer.addService(etcdServiceDefinition(name), impl);
+      const def = etcdServiceDefinition(name);
+      grpcServer.addService(rpcMetrics === undefined ? def : rpcMetrics.countBytes(def), impl);
     }
-    grpcServer.addService(HEALTH_SERVICE_DEFINITION, healthService(ctx));
+    grpcServer.addService(
+      rpcMetrics === undefined ? HEALTH_SERVICE_DEFINITION : rpcMetrics.countBytes(HEALTH_SERVICE_DEFINITION),
+      rpcMetrics === undefined ? healthService(ctx) : countedHealth(healthService(ctx), rpcMetrics),
+    );
     const injector = grpcServer.createConnectionInjector(grpc.ServerCredentials.createInsecure());
     const httpServer = createHttpGateway({ ctx, services, ...(options.metrics !== undefined ? { metrics: options.metrics } : {}) });
 
@@ -181,4 +188,18 @@ export class EtcdServer {
     })();
     return this.closing;
   }
+}
+
+/** The health service's Check, counted like the etcd services' calls (go-grpc-prometheus counts it too). */
+function countedHealth(impl: grpc.UntypedServiceImplementation, metrics: GatewayMetrics): grpc.UntypedServiceImplementation {
+  const check = impl['Check'] as grpc.handleUnaryCall<unknown, unknown>;
+  const m = metrics.method('grpc.health.v1.Health', 'Check', 'unary');
+  const counted: grpc.handleUnaryCall<unknown, unknown> = (call, callback) => {
+    const start = m.start();
+    check(call, (err, value) => {
+      m.done(start, err === null || err === undefined ? grpc.status.OK : (err.code ?? grpc.status.UNKNOWN));
+      callback(err, value);
+    });
+  };
+  return { ...impl, Check: counted };
 }
