@@ -781,7 +781,13 @@ export class MultiRaftHost {
     this.metrics.proposalsCommitted.inc(proposals);
     if (confChanged) await this.logStore.flush({ sync: true });
     const t0 = performance.now();
-    await g.sm.applyEntries(applied);
+    // Release the window per applied entry, not per Ready: a Ready can carry
+    // a whole window of committed entries, and the state machine answers
+    // each proposer as its entry applies, so those proposers come back
+    // while the rest of the batch is still applying.
+    await g.sm.applyEntries(applied, (index) => {
+      if (!g.removed) g.proposals.release(index);
+    });
     this.metrics.applyDuration.observe((performance.now() - t0) / 1000);
     this.metrics.proposalsApplied.inc(proposals);
   }

@@ -29,8 +29,15 @@ export interface GroupStateMachine {
    * applyConfChange and passes the resulting ConfState). Resolves once the
    * effects and the applied index are written. Must not read a clock: time
    * decisions were made by the proposer and travel in the entry.
+   *
+   * `onApplied(index)`, when given, should be called as soon as the entries
+   * up to `index` are applied and durable, before their proposers are
+   * answered: the host releases this node's proposal window (backpressure)
+   * on it. A state machine that never calls it has its proposals released
+   * only when the whole batch is applied, so answered proposers could be
+   * refused with TooManyRequestsError while a long batch is still applying.
    */
-  applyEntries(entries: readonly AppliedEntry[]): Promise<void>;
+  applyEntries(entries: readonly AppliedEntry[], onApplied?: (index: number) => void): Promise<void>;
 
   /** A point-in-time image of the state at its applied index, for a lagging or new replica. */
   buildSnapshot(): Promise<StateMachineSnapshot>;

@@ -378,7 +378,7 @@ export class Replica implements GroupStateMachine {
   }
 
   /** Applies committed entries in order: one engine batch per entry. */
-  async applyEntries(entries: readonly AppliedEntry[]): Promise<void> {
+  async applyEntries(entries: readonly AppliedEntry[], onApplied?: (index: number) => void): Promise<void> {
     this.assertOpen();
     for (const { entry, confState } of entries) {
       // Already applied (e.g. handed out again after a restart): skip, never re-apply.
@@ -393,6 +393,8 @@ export class Replica implements GroupStateMachine {
       } else {
         outcome = await applyNormalEntry(this.state, entry);
       }
+      // Durable now: the host may release its proposal window before the proposer is answered.
+      onApplied?.(entry.index);
       this.settle(outcome, entry.data.length === 0 && entry.type === 'normal');
     }
     this.reads.notifyApplied(this.state.appliedIndex);
