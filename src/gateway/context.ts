@@ -86,8 +86,39 @@ export function checkRequireLeader(ctx: GatewayContext, metadata: grpc.Metadata)
 /** A unary handler in the gateway's shape: request in, response out, errors thrown. */
 export type UnaryHandler = (request: EtcdMessage, call: CallInfo) => Promise<EtcdMessage>;
 
-/** A service's implemented unary RPCs, keyed by RPC name as in the .proto (`Range`). */
-export type ServiceHandlers = Readonly<Record<string, UnaryHandler>>;
+/**
+ * One side of a streaming call as a handler sees it, the same for gRPC and
+ * the JSON gateway: the client's messages in, a flow-controlled sink out.
+ */
+export interface RpcStream {
+  /** The client's requests in order (one for a server-streaming RPC); ends when the client half-closes or the call ends. */
+  readonly requests: AsyncIterable<EtcdMessage>;
+  /**
+   * Sends one response. Resolves once the transport can take more, so a
+   * handler that awaits it never buffers without bound for a slow client;
+   * rejects once the call is over.
+   */
+  send(response: EtcdMessage): Promise<void>;
+  readonly call: CallInfo;
+}
+
+/**
+ * A streaming RPC (Watch, LeaseKeepAlive, Snapshot, Election.Observe). `run`
+ * resolving ends the call with OK; throwing ends it with the error mapped to
+ * etcd's code and text.
+ */
+export interface StreamHandler {
+  readonly streaming: 'bidi' | 'server';
+  run(stream: RpcStream): Promise<void>;
+}
+
+/** A service's implemented RPCs, keyed by RPC name as in the .proto (`Range`). */
+export type ServiceHandlers = Readonly<Record<string, UnaryHandler | StreamHandler>>;
+
+/** Whether a service handler is a streaming one. */
+export function isStreamHandler(h: UnaryHandler | StreamHandler): h is StreamHandler {
+  return typeof h !== 'function';
+}
 
 /**
  * Runs a handler as the edge does for every transport (gRPC and JSON):
@@ -115,6 +146,86 @@ export async function invoke(
     if (e.grpcCode === GrpcStatus.INTERNAL || e.grpcCode === GrpcStatus.UNKNOWN) ctx.onInternalError?.(method, err);
     metrics?.done(start, e.grpcCode);
     throw e;
+  }
+}
+
+/**
+ * Wraps a streaming handler for grpc-js: flow-controlled sends, an abort
+ * signal on cancellation, the require-leader check before the first
+ * message, errors answered as the call's status with etcd's code and text.
+ */
+export function streaming(ctx: GatewayContext, method: string, handler: StreamHandler): grpc.UntypedHandleCall {
+  const { service, name } = splitMethod(method);
+  const metrics = ctx.rpcMetrics?.method(service, name, handler.streaming === 'bidi' ? 'bidi_stream' : 'server_stream');
+  const serve = (call: grpc.ServerWritableStream<EtcdMessage, EtcdMessage> | grpc.ServerDuplexStream<EtcdMessage, EtcdMessage>, requests: AsyncIterable<EtcdMessage>): void => {
+    const abort = new AbortController();
+    const onCancel = (): void => abort.abort();
+    call.once('cancelled', onCancel);
+    const send = (response: EtcdMessage): Promise<void> => {
+      if (abort.signal.aborted || call.writableEnded) return Promise.reject(EtcdError.of('CANCELED'));
+      if (call.write(response)) return Promise.resolve();
+      return new Promise<void>((resolve, reject) => {
+        const done = (): void => {
+          call.removeListener('drain', done);
+          abort.signal.removeEventListener('abort', done);
+          if (abort.signal.aborted) reject(EtcdError.of('CANCELED'));
+          else resolve();
+        };
+        call.on('drain', done);
+        abort.signal.addEventListener('abort', done);
+      });
+    };
+    const info: CallInfo = { signal: abort.signal, metadata: call.metadata };
+    void runStream(ctx, method, handler, { requests, send, call: info }, metrics).then((err) => {
+      call.removeListener('cancelled', onCancel);
+      if (call.writableEnded) return;
+      if (err === undefined) call.end();
+      else call.emit('error', err.toServiceError());
+    });
+  };
+  if (handler.streaming === 'server') {
+    return ((call: grpc.ServerWritableStream<EtcdMessage, EtcdMessage>) => serve(call, oneMessage(call.request))) as grpc.handleServerStreamingCall<EtcdMessage, EtcdMessage>;
+  }
+  return ((call: grpc.ServerDuplexStream<EtcdMessage, EtcdMessage>) => serve(call, readMessages(call))) as grpc.handleBidiStreamingCall<EtcdMessage, EtcdMessage>;
+}
+
+/**
+ * Runs a streaming handler as the edge does for every transport: the
+ * require-leader check, the handler, the call counted, server-side failures
+ * reported. Resolves with the error to end the call with (undefined: OK).
+ */
+export async function runStream(
+  ctx: GatewayContext,
+  method: string,
+  handler: StreamHandler,
+  stream: RpcStream,
+  metrics?: MethodMetrics,
+): Promise<EtcdError | undefined> {
+  const start = metrics?.start() ?? 0;
+  try {
+    checkRequireLeader(ctx, stream.call.metadata);
+    await handler.run(stream);
+    metrics?.done(start, GrpcStatus.OK);
+    return undefined;
+  } catch (err) {
+    const e = toEtcdError(err);
+    if (e.grpcCode === GrpcStatus.INTERNAL || e.grpcCode === GrpcStatus.UNKNOWN) ctx.onInternalError?.(method, err);
+    metrics?.done(start, stream.call.signal.aborted ? GrpcStatus.CANCELLED : e.grpcCode);
+    return e;
+  }
+}
+
+/** A one-message request sequence (server-streaming RPCs). */
+export async function* oneMessage(m: EtcdMessage): AsyncGenerator<EtcdMessage> {
+  yield m;
+}
+
+/** The client's messages on a duplex call; a cancelled or broken call simply ends the sequence. */
+async function* readMessages(call: grpc.ServerDuplexStream<EtcdMessage, EtcdMessage>): AsyncGenerator<EtcdMessage> {
+  try {
+    for await (const m of call) yield m as EtcdMessage;
+  } catch {
+    return;
   }
 }
 

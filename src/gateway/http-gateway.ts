@@ -12,9 +12,11 @@
 import * as http from 'node:http';
 import * as grpc from '@grpc/grpc-js';
 import type { Registry } from 'prom-client';
-import { invoke, type CallInfo, type GatewayContext, type ServiceHandlers } from './context.js';
+import { invoke, isStreamHandler, oneMessage, runStream, type CallInfo, type GatewayContext, type ServiceHandlers, type StreamHandler } from './context.js';
 import { EtcdError, GrpcStatus } from './errors.js';
-import { findGatewayRoute, gatewayErrorResponse, jsonToMessage, messageToJson } from './http-paths.js';
+import { findGatewayRoute, gatewayErrorResponse, jsonToMessage, messageToJson, streamErrorJson, streamResultJson, type GatewayRoute } from './http-paths.js';
+import { JsonValueSplitter } from './json-stream.js';
+import type { EtcdMessage } from './proto.js';
 import { ETCD_CLUSTER_VERSION_REPORTED, ETCD_VERSION_REPORTED } from './maintenance-service.js';
 import { etcdMethods, type EtcdServiceName } from './proto.js';
 import { grpcMaxReceiveBytes } from './validate.js';
@@ -77,18 +79,18 @@ export function createHttpGateway(options: HttpGatewayOptions): http.Server {
     if (req.method !== 'POST') return sendText(res, 405, 'Method Not Allowed\n');
     const handler = options.services.get(route.service)?.[route.method];
     const responseType = responseTypes.get(`${route.service}/${route.method}`);
-    if (route.kind !== 'unary' || handler === undefined || responseType === undefined) {
+    if (handler === undefined || responseType === undefined || isStreamHandler(handler) !== (route.kind !== 'unary')) {
       return sendError(res, new EtcdError('UNKNOWN', `${route.service}/${route.method} is not implemented by keyspan yet`, GrpcStatus.UNIMPLEMENTED));
     }
+    const requestType = etcdMethods(route.service).find((m) => m.method === route.method)?.requestType ?? '';
+    if (isStreamHandler(handler)) return serveStream(req, res, route, handler, requestType, responseType);
     const body = await readBody(req, bodyBytesMax(ctx.maxRequestBytes));
     if (body === undefined) return sendError(res, EtcdError.of('REQUEST_TOO_LARGE'));
-    const requestType = etcdMethods(route.service).find((m) => m.method === route.method)?.requestType ?? '';
     let request;
     try {
-      request = jsonToMessage(requestType, body.length === 0 ? {} : JSON.parse(body.toString('utf8')));
+      request = parseRequest(requestType, body.length === 0 ? {} : JSON.parse(body.toString('utf8')));
     } catch (err) {
-      if (err instanceof EtcdError) return sendError(res, err);
-      return sendError(res, new EtcdError('BAD_REQUEST', (err as Error).message, GrpcStatus.INVALID_ARGUMENT));
+      return sendError(res, err as EtcdError);
     }
     const abort = new AbortController();
     res.once('close', () => abort.abort());
@@ -104,6 +106,70 @@ export function createHttpGateway(options: HttpGatewayOptions): http.Server {
     } catch (err) {
       sendError(res, err instanceof EtcdError ? err : new EtcdError('INTERNAL', String(err), GrpcStatus.INTERNAL));
     }
+  };
+
+  /**
+   * A streaming route as grpc-gateway v1 serves it: the request body is a
+   * sequence of JSON objects (one for a server-streaming RPC), the response
+   * a chunked 200 of newline-separated `{"result": ...}` objects, an error
+   * as a final `{"error": ...}` object.
+   */
+  const serveStream = async (
+    req: http.IncomingMessage,
+    res: http.ServerResponse,
+    route: GatewayRoute,
+    handler: StreamHandler,
+    requestType: string,
+    responseType: string,
+  ): Promise<void> => {
+    const abort = new AbortController();
+    res.once('close', () => abort.abort());
+    const maxBytes = bodyBytesMax(ctx.maxRequestBytes);
+    let requests: AsyncIterable<EtcdMessage>;
+    if (handler.streaming === 'server') {
+      const body = await readBody(req, maxBytes);
+      if (body === undefined) return sendError(res, EtcdError.of('REQUEST_TOO_LARGE'));
+      let request;
+      try {
+        request = parseRequest(requestType, body.length === 0 ? {} : JSON.parse(body.toString('utf8')));
+      } catch (err) {
+        return sendError(res, err as EtcdError);
+      }
+      requests = oneMessage(request);
+    } else {
+      requests = streamedRequests(req, requestType, maxBytes);
+    }
+    const rpcMetrics = ctx.rpcMetrics;
+    const started = (): void => {
+      if (!res.headersSent) res.writeHead(200, { 'content-type': 'application/json' });
+    };
+    const writeLine = (obj: unknown): boolean => {
+      started();
+      const line = `${JSON.stringify(obj)}\n`;
+      rpcMetrics?.sentBytes.inc(Buffer.byteLength(line));
+      return res.write(line);
+    };
+    const send = async (msg: EtcdMessage): Promise<void> => {
+      if (abort.signal.aborted || res.writableEnded) throw EtcdError.of('CANCELED');
+      if (writeLine(streamResultJson(responseType, msg))) return;
+      await new Promise<void>((resolve, reject) => {
+        const done = (): void => {
+          res.removeListener('drain', done);
+          abort.signal.removeEventListener('abort', done);
+          if (abort.signal.aborted) reject(EtcdError.of('CANCELED'));
+          else resolve();
+        };
+        res.on('drain', done);
+        abort.signal.addEventListener('abort', done);
+      });
+    };
+    const call: CallInfo = { signal: abort.signal, metadata: metadataOf(req) };
+    const metrics = rpcMetrics?.method(route.service, route.method, handler.streaming === 'bidi' ? 'bidi_stream' : 'server_stream');
+    const err = await runStream(ctx, `HTTP ${route.path}`, handler, { requests, send, call }, metrics);
+    if (res.writableEnded || abort.signal.aborted) return;
+    if (err !== undefined) writeLine(streamErrorJson(err));
+    started();
+    res.end();
   };
 
   /**
@@ -123,7 +189,7 @@ export function createHttpGateway(options: HttpGatewayOptions): http.Server {
     const range = options.services.get('etcdserverpb.KV')?.['Range'];
     const ranges = ctx.router.ranges();
     if (ranges.length === 0 || ranges.some((t) => t.raftStatus().leader === 0)) return 'RAFT NO LEADER';
-    if (range === undefined) return 'QGET ERROR:KV service not served';
+    if (range === undefined || isStreamHandler(range)) return 'QGET ERROR:KV service not served';
     const abort = new AbortController();
     let timer: NodeJS.Timeout | undefined;
     const timeout = new Promise<string>((resolve) => {
@@ -173,6 +239,35 @@ function metadataOf(req: http.IncomingMessage): grpc.Metadata {
   const auth = req.headers['authorization'];
   if (typeof auth === 'string' && auth !== '') md.set('token', auth);
   return md;
+}
+
+/** A request from its parsed JSON; errors are etcd's (a bad body is InvalidArgument, as grpc-gateway). */
+function parseRequest(requestType: string, json: unknown): EtcdMessage {
+  try {
+    return jsonToMessage(requestType, json);
+  } catch (err) {
+    if (err instanceof EtcdError) throw err;
+    throw new EtcdError('BAD_REQUEST', (err as Error).message, GrpcStatus.INVALID_ARGUMENT);
+  }
+}
+
+/** The request messages of a bidi route's body, as they arrive; a malformed body ends the call with InvalidArgument. */
+async function* streamedRequests(req: http.IncomingMessage, requestType: string, maxBytes: number): AsyncGenerator<EtcdMessage> {
+  const splitter = new JsonValueSplitter(maxBytes);
+  let values: unknown[];
+  try {
+    for await (const chunk of req) {
+      try {
+        values = splitter.push(chunk as Buffer);
+      } catch (err) {
+        throw new EtcdError('BAD_REQUEST', (err as Error).message, GrpcStatus.INVALID_ARGUMENT);
+      }
+      for (const v of values) yield parseRequest(requestType, v);
+    }
+  } catch (err) {
+    if (err instanceof EtcdError) throw err;
+    return; // the client went away
+  }
 }
 
 /** The whole body, or undefined once it exceeds `max` bytes (the rest is not read). */

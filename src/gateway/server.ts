@@ -15,7 +15,7 @@ import type * as http from 'node:http';
 import * as grpc from '@grpc/grpc-js';
 import type { Registry } from 'prom-client';
 import { clusterService } from './cluster-service.js';
-import { type GatewayContext, type ServiceHandlers, unary } from './context.js';
+import { type GatewayContext, type ServiceHandlers, isStreamHandler, streaming, unary } from './context.js';
 import { HEALTH_SERVICE_DEFINITION, healthService } from './health-service.js';
 import { createHttpGateway } from './http-gateway.js';
 import { kvService } from './kv-service.js';
@@ -90,7 +90,9 @@ export class EtcdServer {
     });
     for (const [name, handlers] of services) {
       const impl: grpc.UntypedServiceImplementation = {};
-      for (const [method, handler] of Object.entries(handlers)) impl[method] = unary(ctx, `${name}/${method}`, handler);
+      for (const [method, handler] of Object.entries(handlers)) {
+        impl[method] = isStreamHandler(handler) ? streaming(ctx, `${name}/${method}`, handler) : unary(ctx, `${name}/${method}`, handler);
+      }
       const def = etcdServiceDefinition(name);
       grpcServer.addService(rpcMetrics === undefined ? def : rpcMetrics.countBytes(def), impl);
     }

@@ -24,6 +24,8 @@ import {
 } from '../../group/raft/index.js';
 import {
   MvccStore,
+  type ChangesPage,
+  type ChangesRequest,
   type DeleteRangeRequest,
   type DeleteRangeResult,
   type HashKVResult,
@@ -170,6 +172,7 @@ export class Replica implements GroupStateMachine {
   private waiterCount = 0;
   private readonly reads: ReadTracker;
   private transfers: TransferWaiter[] = [];
+  private readonly revisionListeners = new Set<(revision: number) => void>();
   private seq = 0;
   private readSeq = 0;
   private closed = false;
@@ -319,6 +322,31 @@ export class Replica implements GroupStateMachine {
     return { header: { revision: result.revision, raftTerm: this.handle?.status().term ?? 0 }, result };
   }
 
+  /**
+   * A page of this replica's local change history (what a watch replays):
+   * committed and applied here, possibly behind the leader, never
+   * uncommitted. Throws CompactedError below the compacted revision.
+   */
+  async changes(req: ChangesRequest): Promise<ChangesPage> {
+    this.assertUsable();
+    return this.readLocal((mvcc) => mvcc.changes(req));
+  }
+
+  /** The revision below which this replica's history is compacted. */
+  get compactRevision(): number {
+    return this.state.mvcc.compactRevision;
+  }
+
+  /**
+   * Calls `listener` with the range's current revision whenever applied
+   * entries or an installed snapshot may have moved it (watchers then read
+   * the new history with {@link changes}). Returns the unsubscribe function.
+   */
+  onRevision(listener: (revision: number) => void): () => void {
+    this.revisionListeners.add(listener);
+    return () => this.revisionListeners.delete(listener);
+  }
+
   /** etcd HashKV of this replica's local state (0: current revision). */
   async hashKV(revision = 0): Promise<HashKVResult> {
     this.assertUsable();
@@ -398,6 +426,12 @@ export class Replica implements GroupStateMachine {
       this.settle(outcome, entry.data.length === 0 && entry.type === 'normal');
     }
     this.reads.notifyApplied(this.state.appliedIndex);
+    this.notifyRevision();
+  }
+
+  private notifyRevision(): void {
+    const revision = this.state.mvcc.currentRevision;
+    for (const l of this.revisionListeners) l(revision);
   }
 
   /** A consistent image of the range at its applied index (see snapshot.ts). */
@@ -435,6 +469,7 @@ export class Replica implements GroupStateMachine {
       done();
     }
     this.reads.notifyApplied(this.state.appliedIndex);
+    this.notifyRevision();
   }
 
   /** The body of installSnapshot, run while reads are held back. */
