@@ -177,7 +177,13 @@ export const ETCD_RAW_MESSAGES = {
   ELECTION_NOT_LEADER: 'election: not leader',
   ELECTION_NO_LEADER: 'election: no leader',
   ELECTION_MISSING_LEADER_KEY: '"leader" field must be provided',
+  MUTEX_SESSION_EXPIRED: 'mutex: session is expired',
 } as const;
+
+/** An etcd error outside the rpctypes table: gRPC code Unknown with etcd's text. */
+export function rawEtcdError(name: keyof typeof ETCD_RAW_MESSAGES): EtcdError {
+  return new EtcdError('UNKNOWN', ETCD_RAW_MESSAGES[name], GrpcStatus.UNKNOWN);
+}
 
 /** An error as etcd returns it: a fixed message and gRPC code, plus a stable `code`. */
 export class EtcdError extends Error {

@@ -18,7 +18,9 @@ import { clusterService } from './cluster-service.js';
 import { type GatewayContext, type ServiceHandlers, isStreamHandler, streaming, unary } from './context.js';
 import { HEALTH_SERVICE_DEFINITION, healthService } from './health-service.js';
 import { createHttpGateway } from './http-gateway.js';
+import { electionService } from './election-service.js';
 import { kvService } from './kv-service.js';
+import { lockService } from './lock-service.js';
 import { GatewayMetrics } from './metrics.js';
 import { maintenanceService } from './maintenance-service.js';
 import { etcdServiceDefinition, type EtcdServiceName } from './proto.js';
@@ -82,6 +84,9 @@ export class EtcdServer {
       ['etcdserverpb.Maintenance', maintenanceService(ctx)],
       ['etcdserverpb.Cluster', clusterService(ctx)],
     ]);
+    // Lock and Election run over the other services' handlers, as etcd's do over its in-process client.
+    services.set('v3lockpb.Lock', lockService(ctx, services));
+    services.set('v3electionpb.Election', electionService(ctx, services));
     const grpcServer = new grpc.Server({
       'grpc.max_receive_message_length': grpcMaxReceiveBytes(maxRequestBytes),
       'grpc.max_send_message_length': GRPC_MAX_SEND_BYTES,
