@@ -203,6 +203,16 @@ export class GatewayMetrics {
       },
     });
     new Gauge({
+      name: 'etcd_debugging_mvcc_keys_total',
+      help: 'Total number of keys (live keys of the node\'s ranges).',
+      registers,
+      collect() {
+        let keys = 0;
+        for (const t of self.source?.router.ranges() ?? []) if (t.replica.isInitialized) keys += t.replica.keyCount;
+        this.set(keys);
+      },
+    });
+    new Gauge({
       name: 'etcd_server_is_leader',
       help: 'Whether or not this member is a leader (of the range Status reports). 1 if is, 0 otherwise.',
       registers,

@@ -116,6 +116,9 @@ describe('gateway metrics and /health on the embedded server', () => {
     assert.ok(one(s, 'etcd_mvcc_db_total_size_in_bytes') > 0);
     assert.ok(one(s, 'etcd_debugging_mvcc_db_total_size_in_bytes') > 0);
     assert.equal(one(s, 'etcd_debugging_mvcc_current_revision'), rev);
+    assert.equal(one(s, 'etcd_debugging_mvcc_keys_total'), 4, 'm0, m1, m2 and mjson');
+    await kv.call('DeleteRange', { key: b('m0') });
+    assert.equal(one(await scrape(base), 'etcd_debugging_mvcc_keys_total'), 3, 'a delete lowers the key count');
     // The node's registry: its labels are on the gateway's series too.
     assert.equal(find(s, 'grpc_server_started_total', put_)[0]?.labels['node'], '1');
   });

@@ -184,6 +184,10 @@ test(`MVCC store matches the reference model on every engine (seed ${seed})`, { 
       });
     return { compare: Array.from({ length: int(3) }, compare), success: ops(), failure: ops() };
   };
+  const liveKeys = (): number => {
+    const r = model.range({ key: Buffer.of(0), rangeEnd: Buffer.of(0), countOnly: true });
+    return 'ok' in r ? (r.ok as { count: number }).count : -1;
+  };
   const nextRevision = (): number => model.current + 1 + (int(4) === 0 ? int(5) : 0);
   let noiseRev = 1;
 
@@ -285,6 +289,7 @@ test(`MVCC store matches the reference model on every engine (seed ${seed})`, { 
         entry.store = await MvccStore.open(entry.store.engine, { prefix: Buffer.from('r1'), compactionChunkOpsMax: 5 });
         assert.equal(entry.store.currentRevision, model.current);
         assert.equal(entry.store.compactRevision, model.compacted);
+        assert.equal(entry.store.keyCount, liveKeys(), `live key count after reopen (seed ${seed})`);
       }
       counts[kind] = (counts[kind] ?? 0) + 1;
       continue;
@@ -301,6 +306,7 @@ test(`MVCC store matches the reference model on every engine (seed ${seed})`, { 
     for (const { kind: engineKind, store, noise } of stores) {
       const actual = await capture(() => run(store));
       assert.deepEqual(actual, expected, `op ${i} (${kind}) on ${engineKind} differs from the model (seed ${seed})`);
+      assert.equal(store.keyCount, liveKeys(), `live key count after op ${i} (${kind}) on ${engineKind} (seed ${seed})`);
       if (i % 7 === 0) await noise.put({ key: Buffer.from('a'), value: Buffer.from('noise') }, noiseRev + 1);
     }
     if (i % 7 === 0) noiseRev++;

@@ -33,6 +33,8 @@ export const MetaName = {
   CompactFinished: 0x66, // 'f'
   /** The raft applied index the layer above stores with each apply batch. */
   AppliedIndex: 0x61, // 'a'
+  /** Live keys (etcd's etcd_debugging_mvcc_keys_total), kept in each write batch. */
+  KeyCount: 0x6e, // 'n'
 } as const;
 
 /** One of the meta record names. */

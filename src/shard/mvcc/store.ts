@@ -73,6 +73,8 @@ export interface CompactPlan {
 /** The MVCC keyspace of one range. */
 export class MvccStore {
   private current: number;
+  /** Live keys at the current revision. */
+  private keys = 0;
   /** -1 until the first compaction, as etcd (which accepts Compact(0) once). */
   private compacted: number;
   private pending: WritePlan<unknown> | null = null;
@@ -104,6 +106,8 @@ export class MvccStore {
     const compacted = (await readMeta(MetaName.CompactRevision)) ?? -1;
     const finished = (await readMeta(MetaName.CompactFinished)) ?? -1;
     const store = new MvccStore(engine, codec, current, compacted, options.compactionChunkOpsMax ?? COMPACTION_CHUNK_OPS_MAX);
+    // Stores written before the count was kept count once; every write batch keeps it from then on.
+    store.keys = (await readMeta(MetaName.KeyCount)) ?? (await store.range({ key: Uint8Array.of(0), rangeEnd: Uint8Array.of(0), countOnly: true })).count;
     if (compacted > finished) store.schedulePhysicalCompaction(compacted);
     return store;
   }
@@ -111,6 +115,11 @@ export class MvccStore {
   /** The revision of the last write (or the initial revision). */
   get currentRevision(): number {
     return this.current;
+  }
+
+  /** Live keys at the current revision (etcd's etcd_debugging_mvcc_keys_total). */
+  get keyCount(): number {
+    return this.keys;
   }
 
   /** The compacted revision; -1 if never compacted. */
@@ -199,7 +208,10 @@ export class MvccStore {
   commit(plan: WritePlan<unknown>): void {
     this.assertPending(plan);
     this.pending = null;
-    if (plan.consumed) this.current = plan.revision;
+    if (plan.consumed) {
+      this.current = plan.revision;
+      this.keys += plan.keysDelta;
+    }
   }
 
   /** Drops a plan whose ops were not written. */
@@ -292,7 +304,7 @@ export class MvccStore {
     if (!Number.isSafeInteger(revision) || revision <= this.current) {
       throw new RevisionNotIncreasingError(revision, this.current);
     }
-    const placeholder: WritePlan<unknown> = { ops: [], result: null, consumed: false, revision };
+    const placeholder: WritePlan<unknown> = { ops: [], result: null, consumed: false, revision, keysDelta: 0 };
     this.pending = placeholder;
     try {
       // No snapshot: plans run one at a time, so nothing but compaction
@@ -312,8 +324,9 @@ export class MvccStore {
       const ops = exec.ops;
       if (exec.consumed) {
         ops.push({ type: 'put', key: this.codec.metaKey(MetaName.CurrentRevision), value: encodeU64(revision) });
+        if (exec.keysDelta !== 0) ops.push({ type: 'put', key: this.codec.metaKey(MetaName.KeyCount), value: encodeU64(this.keys + exec.keysDelta) });
       }
-      const plan: WritePlan<T> = { ops, result: pick(exec.result), consumed: exec.consumed, revision };
+      const plan: WritePlan<T> = { ops, result: pick(exec.result), consumed: exec.consumed, revision, keysDelta: exec.keysDelta };
       this.pending = plan;
       return plan;
     } catch (err) {

@@ -48,6 +48,8 @@ export interface TxnExecution {
   /** Data and revision-index ops (no metadata), empty if nothing was written. */
   readonly ops: BatchOp[];
   readonly consumed: boolean;
+  /** Live keys created minus live keys deleted. */
+  readonly keysDelta: number;
 }
 
 /** Which branch each txn on the path takes; children follow nested txn ops in order. */
@@ -65,7 +67,7 @@ export async function executeTxn(env: TxnEnv, req: TxnRequest): Promise<TxnExecu
   const result = await exec.runTxn(req, path);
   const consumed = exec.ops.length > 0;
   const revision = consumed ? env.writeRevision : env.currentRevision;
-  return { result: finalizeTxn(result, revision), ops: exec.ops, consumed };
+  return { result: finalizeTxn(result, revision), ops: exec.ops, consumed, keysDelta: exec.keysDelta };
 }
 
 /** Evaluates one compare against a reader at a revision (etcd's applyCompare). */
@@ -178,6 +180,8 @@ export function checkReadRevision(revision: number, current: number, compacted: 
 /** Runs ops, keeping the txn's own writes in an overlay for later reads. */
 class Executor {
   readonly ops: BatchOp[] = [];
+  /** Live keys created minus live keys deleted so far. */
+  keysDelta = 0;
   /** Written keys by key segment (latin1), as entries at the write revision. */
   private readonly overlay = new Map<string, LatestEntry>();
 
@@ -231,6 +235,7 @@ class Executor {
         ? encodePut(writeRevision, 1, lease, value)
         : encodePut(prev.createRevision, prev.version + 1, lease, value);
     this.write(key, segment, record);
+    if (prev === null) this.keysDelta++;
     return req.prevKv === true && prev !== null ? { prevKv: prev, revision: 0 } : { revision: 0 };
   }
 
@@ -254,6 +259,7 @@ class Executor {
         if (kv !== null) prevKvs.push(kv);
       }
     }
+    this.keysDelta -= live.length;
     return { deleted: live.length, prevKvs, revision: 0 };
   }
 

@@ -147,6 +147,8 @@ export interface WritePlan<T> {
   readonly consumed: boolean;
   /** The candidate revision handed in. */
   readonly revision: number;
+  /** Live keys created minus live keys deleted by the write. */
+  readonly keysDelta: number;
 }
 
 /** One change event, as etcd's `mvccpb.Event`. */

@@ -337,6 +337,11 @@ export class Replica implements GroupStateMachine {
     return this.state.mvcc.compactRevision;
   }
 
+  /** Live keys in the range at its applied state. */
+  get keyCount(): number {
+    return this.state.mvcc.keyCount;
+  }
+
   /**
    * Calls `listener` with the range's current revision whenever applied
    * entries or an installed snapshot may have moved it (watchers then read
