@@ -5,6 +5,7 @@
  */
 import type { EngineReader } from '../../storage/engine.js';
 import { Family, type KeyCodec } from './keys.js';
+import type { LatestCache } from './latest-cache.js';
 import type { KeySpan } from './span.js';
 
 /** The newest version at or before the read revision of one user key. */
@@ -29,7 +30,17 @@ export async function getLatest(
   codec: KeyCodec,
   userKey: Uint8Array,
   revision: number,
+  cache?: LatestCache,
 ): Promise<LatestEntry | undefined> {
+  if (cache !== undefined) {
+    // Only for the store's own engine: a snapshot reader may be older than the cache.
+    const segment = codec.keySegment(userKey);
+    const hit = cache.lookup(segment, revision);
+    if (hit !== undefined) return hit ?? undefined;
+    const e = await getLatest(reader, codec, userKey, revision);
+    cache.fill(segment, e ?? null, revision);
+    return e;
+  }
   for await (const e of reader.iterate({
     gte: codec.dataKey(userKey, revision),
     lt: codec.dataKeyCeiling(userKey),
@@ -51,10 +62,11 @@ export async function* scanLatest(
   codec: KeyCodec,
   span: KeySpan,
   revision: number,
+  cache?: LatestCache,
 ): AsyncGenerator<LatestEntry> {
   if (span.kind === 'empty') return;
   if (span.kind === 'single') {
-    const e = await getLatest(reader, codec, span.key, revision);
+    const e = await getLatest(reader, codec, span.key, revision, cache);
     if (e !== undefined) yield e;
     return;
   }

@@ -23,6 +23,7 @@ import { CompactedError, FutureRevisionError, PlanPendingError, RevisionNotIncre
 import { hashHistory } from './hash.js';
 import { KeyCodec, MetaName, encodeU64, readU64 } from './keys.js';
 import { evaluateRange } from './range-query.js';
+import { LATEST_CACHE_BYTES_MAX, LatestCache } from './latest-cache.js';
 import { scanLatest } from './scan.js';
 import { resolveSpan } from './span.js';
 import { checkDeleteRangeRequest, checkPutRequest, checkRangeRequest, checkTxnRequest } from './txn-check.js';
@@ -50,6 +51,8 @@ export interface MvccStoreOptions {
   readonly initialRevision?: number;
   /** Bound on deletions per compaction batch. */
   readonly compactionChunkOpsMax?: number;
+  /** Bound on the hot-key cache's bytes (latest-cache.ts); 0 disables it. */
+  readonly latestCacheBytes?: number;
 }
 
 /** Options of a planned write. */
@@ -75,6 +78,8 @@ export class MvccStore {
   private current: number;
   /** Live keys at the current revision. */
   private keys = 0;
+  /** Newest versions of hot keys at the current revision. */
+  private readonly cache: LatestCache;
   /** -1 until the first compaction, as etcd (which accepts Compact(0) once). */
   private compacted: number;
   private pending: WritePlan<unknown> | null = null;
@@ -90,9 +95,11 @@ export class MvccStore {
     current: number,
     compacted: number,
     private readonly chunkOpsMax: number,
+    cacheBytesMax: number,
   ) {
     this.current = current;
     this.compacted = compacted;
+    this.cache = new LatestCache(current, cacheBytesMax);
   }
 
   /** Opens the store under `options.prefix`, resuming an unfinished compaction. */
@@ -105,7 +112,14 @@ export class MvccStore {
     const current = (await readMeta(MetaName.CurrentRevision)) ?? options.initialRevision ?? 1;
     const compacted = (await readMeta(MetaName.CompactRevision)) ?? -1;
     const finished = (await readMeta(MetaName.CompactFinished)) ?? -1;
-    const store = new MvccStore(engine, codec, current, compacted, options.compactionChunkOpsMax ?? COMPACTION_CHUNK_OPS_MAX);
+    const store = new MvccStore(
+      engine,
+      codec,
+      current,
+      compacted,
+      options.compactionChunkOpsMax ?? COMPACTION_CHUNK_OPS_MAX,
+      options.latestCacheBytes ?? LATEST_CACHE_BYTES_MAX,
+    );
     // Stores written before the count was kept count once; every write batch keeps it from then on.
     store.keys = (await readMeta(MetaName.KeyCount)) ?? (await store.range({ key: Uint8Array.of(0), rangeEnd: Uint8Array.of(0), countOnly: true })).count;
     if (compacted > finished) store.schedulePhysicalCompaction(compacted);
@@ -115,6 +129,11 @@ export class MvccStore {
   /** The revision of the last write (or the initial revision). */
   get currentRevision(): number {
     return this.current;
+  }
+
+  /** Hits and misses of the hot-key cache, and what it holds. */
+  get cacheStats(): { hits: number; misses: number; keys: number; bytes: number } {
+    return this.cache.stats;
   }
 
   /** Live keys at the current revision (etcd's etcd_debugging_mvcc_keys_total). */
@@ -142,7 +161,7 @@ export class MvccStore {
     checkReadRevision(req.revision ?? 0, current, this.compacted);
     const rev = req.revision !== undefined && req.revision > 0 ? req.revision : current;
     const span = resolveSpan(req.key, req.rangeEnd);
-    const outcome = await evaluateRange(scanLatest(this.engine, this.codec, span, rev), this.codec, req);
+    const outcome = await evaluateRange(scanLatest(this.engine, this.codec, span, rev, this.cache), this.codec, req);
     if (rev < this.compacted) throw new CompactedError(this.compacted);
     return { ...outcome, revision: current };
   }
@@ -211,6 +230,7 @@ export class MvccStore {
     if (plan.consumed) {
       this.current = plan.revision;
       this.keys += plan.keysDelta;
+      this.cache.commit(plan.revision, plan.written);
     }
   }
 
@@ -304,7 +324,7 @@ export class MvccStore {
     if (!Number.isSafeInteger(revision) || revision <= this.current) {
       throw new RevisionNotIncreasingError(revision, this.current);
     }
-    const placeholder: WritePlan<unknown> = { ops: [], result: null, consumed: false, revision, keysDelta: 0 };
+    const placeholder: WritePlan<unknown> = { ops: [], result: null, consumed: false, revision, keysDelta: 0, written: [] };
     this.pending = placeholder;
     try {
       // No snapshot: plans run one at a time, so nothing but compaction
@@ -317,6 +337,7 @@ export class MvccStore {
           currentRevision: this.current,
           compactRevision: this.compacted,
           writeRevision: revision,
+          cache: this.cache,
           ...(options.leaseExists === undefined ? {} : { leaseExists: options.leaseExists }),
         },
         req,
@@ -326,7 +347,14 @@ export class MvccStore {
         ops.push({ type: 'put', key: this.codec.metaKey(MetaName.CurrentRevision), value: encodeU64(revision) });
         if (exec.keysDelta !== 0) ops.push({ type: 'put', key: this.codec.metaKey(MetaName.KeyCount), value: encodeU64(this.keys + exec.keysDelta) });
       }
-      const plan: WritePlan<T> = { ops, result: pick(exec.result), consumed: exec.consumed, revision, keysDelta: exec.keysDelta };
+      const plan: WritePlan<T> = {
+        ops,
+        result: pick(exec.result),
+        consumed: exec.consumed,
+        revision,
+        keysDelta: exec.keysDelta,
+        written: exec.written,
+      };
       this.pending = plan;
       return plan;
     } catch (err) {

@@ -14,6 +14,7 @@ import { CompactedError, DuplicateKeyError, FutureRevisionError, KeyNotFoundErro
 import type { KeyCodec } from './keys.js';
 import { evaluateRange } from './range-query.js';
 import { getLatest, type LatestEntry, mergeOverlay, scanLatest } from './scan.js';
+import type { LatestCache } from './latest-cache.js';
 import { type KeySpan, resolveSpan, spanContains } from './span.js';
 import type {
   Compare,
@@ -40,6 +41,8 @@ export interface TxnEnv {
   readonly writeRevision: number;
   /** The lessor's view; absent means every lease is accepted. */
   readonly leaseExists?: (lease: bigint) => boolean;
+  /** Newest versions of hot keys at currentRevision (only with the store's own engine as reader). */
+  readonly cache?: LatestCache;
 }
 
 /** The outcome of a txn evaluation. */
@@ -50,6 +53,8 @@ export interface TxnExecution {
   readonly consumed: boolean;
   /** Live keys created minus live keys deleted. */
   readonly keysDelta: number;
+  /** The newest version of every key written, for the store's cache. */
+  readonly written: LatestEntry[];
 }
 
 /** Which branch each txn on the path takes; children follow nested txn ops in order. */
@@ -67,7 +72,7 @@ export async function executeTxn(env: TxnEnv, req: TxnRequest): Promise<TxnExecu
   const result = await exec.runTxn(req, path);
   const consumed = exec.ops.length > 0;
   const revision = consumed ? env.writeRevision : env.currentRevision;
-  return { result: finalizeTxn(result, revision), ops: exec.ops, consumed, keysDelta: exec.keysDelta };
+  return { result: finalizeTxn(result, revision), ops: exec.ops, consumed, keysDelta: exec.keysDelta, written: exec.written() };
 }
 
 /** Evaluates one compare against a reader at a revision (etcd's applyCompare). */
@@ -76,10 +81,11 @@ export async function evaluateCompare(
   codec: KeyCodec,
   revision: number,
   c: Compare,
+  cache?: LatestCache,
 ): Promise<boolean> {
   const span = resolveSpan(c.key, c.rangeEnd);
   let any = false;
-  for await (const e of scanLatest(reader, codec, span, revision)) {
+  for await (const e of scanLatest(reader, codec, span, revision, cache)) {
     if (isTombstoneRecord(e.record)) continue;
     any = true;
     const kv = toKeyValue(codec.userKeyOfSegment(e.keySegment), e.revision, e.record);
@@ -126,7 +132,7 @@ function compareKv(c: Compare, kv: KeyValue): boolean {
 async function choosePath(env: TxnEnv, req: TxnRequest): Promise<PathNode> {
   let succeeded = true;
   for (const c of req.compare ?? []) {
-    if (!(await evaluateCompare(env.reader, env.codec, env.currentRevision, c))) {
+    if (!(await evaluateCompare(env.reader, env.codec, env.currentRevision, c, env.cache))) {
       succeeded = false;
       break;
     }
@@ -156,7 +162,7 @@ async function checkPuts(env: TxnEnv, req: TxnRequest, path: PathNode): Promise<
     if (op.type !== 'put') continue;
     const put = op.request;
     if (put.ignoreValue === true || put.ignoreLease === true) {
-      const e = await getLatest(env.reader, env.codec, put.key, env.currentRevision);
+      const e = await getLatest(env.reader, env.codec, put.key, env.currentRevision, env.cache);
       if (e === undefined || isTombstoneRecord(e.record)) throw new KeyNotFoundError();
     }
     const lease = put.lease ?? 0n;
@@ -213,7 +219,7 @@ class Executor {
     const span = resolveSpan(req.key, req.rangeEnd);
     const rev = req.revision ?? 0;
     // A read at an explicit revision (<= the pre-txn one) cannot see this txn.
-    const entries = rev > 0 ? scanLatest(this.env.reader, this.env.codec, span, rev) : this.latest(span);
+    const entries = rev > 0 ? scanLatest(this.env.reader, this.env.codec, span, rev, this.env.cache) : this.latest(span);
     const outcome = await evaluateRange(entries, this.env.codec, req);
     return { ...outcome, revision: 0 };
   }
@@ -224,7 +230,7 @@ class Executor {
     const id = segment.toString('latin1');
     // checkTxnRequest makes this unreachable; it guards one version per key and revision.
     if (this.overlay.has(id)) throw new DuplicateKeyError();
-    const e = await getLatest(this.env.reader, codec, req.key, this.env.currentRevision);
+    const e = await getLatest(this.env.reader, codec, req.key, this.env.currentRevision, this.env.cache);
     const key = Buffer.from(req.key);
     const prev = e === undefined ? null : toKeyValue(key, e.revision, e.record);
     if ((req.ignoreValue === true || req.ignoreLease === true) && prev === null) throw new KeyNotFoundError();
@@ -265,7 +271,7 @@ class Executor {
 
   /** Newest entries at the txn's point of view: pre-txn state plus own writes. */
   private latest(span: KeySpan): AsyncIterable<LatestEntry> {
-    const base = scanLatest(this.env.reader, this.env.codec, span, this.env.currentRevision);
+    const base = scanLatest(this.env.reader, this.env.codec, span, this.env.currentRevision, this.env.cache);
     if (this.overlay.size === 0) return base;
     const own: LatestEntry[] = [];
     for (const e of this.overlay.values()) {
@@ -273,6 +279,11 @@ class Executor {
     }
     own.sort((a, b) => Buffer.compare(a.keySegment, b.keySegment));
     return mergeOverlay(base, own);
+  }
+
+  /** The newest version of every key this txn wrote. */
+  written(): LatestEntry[] {
+    return [...this.overlay.values()];
   }
 
   private write(key: Buffer, segment: Buffer, record: Buffer): void {

@@ -5,6 +5,7 @@
  * numbers, lease ids bigint (docs/integers.md). Absent optional fields mean
  * etcd's proto default (0, empty, false).
  */
+import type { LatestEntry } from './scan.js';
 import type { BatchOp } from '../../storage/engine.js';
 
 /** One version of a key, as etcd's `mvccpb.KeyValue`. */
@@ -149,6 +150,8 @@ export interface WritePlan<T> {
   readonly revision: number;
   /** Live keys created minus live keys deleted by the write. */
   readonly keysDelta: number;
+  /** The newest version of every key written (the store's cache takes them on commit). */
+  readonly written: readonly LatestEntry[];
 }
 
 /** One change event, as etcd's `mvccpb.Event`. */

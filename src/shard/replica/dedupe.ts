@@ -33,8 +33,14 @@ interface OrderEntry {
 
 /** The dedupe table of one range. */
 export class DedupeTable {
-  /** Oldest first; mirrors the order family (at most recordsMax + 1 entries). */
-  private order: OrderEntry[];
+  /** Oldest first from `head`; mirrors the order family (live entries at most recordsMax). */
+  private order: OrderEntry[] = [];
+  private head = 0;
+  /**
+   * Record keys held (latin1), so the common case — a request never seen —
+   * is answered without an engine read.
+   */
+  private readonly present = new Set<string>();
 
   private constructor(
     private readonly engine: Engine,
@@ -42,7 +48,7 @@ export class DedupeTable {
     private readonly recordsMax: number,
     order: OrderEntry[],
   ) {
-    this.order = order;
+    this.reset(order);
   }
 
   /** Loads the order of the stored records (one bounded scan of the order family). */
@@ -53,12 +59,18 @@ export class DedupeTable {
 
   /** Number of records held. */
   get size(): number {
-    return this.order.length;
+    return this.order.length - this.head;
   }
 
-  /** The stored record of `id`, if it was applied and not yet evicted. */
+  /**
+   * The stored record of `id`, if it was applied and not yet evicted. With
+   * the table's own engine the in-memory key set answers misses; another
+   * reader (a snapshot) is always asked.
+   */
   async get(id: RequestId, reader: EngineReader = this.engine): Promise<DedupeRecord | undefined> {
-    const v = await reader.get(this.keys.dedupeRecord(id));
+    const recordKey = this.keys.dedupeRecord(id);
+    if (reader === this.engine && !this.present.has(recordKey.toString('latin1'))) return undefined;
+    const v = await reader.get(recordKey);
     return v === undefined ? undefined : decodeDedupeRecord(v);
   }
 
@@ -69,23 +81,37 @@ export class DedupeTable {
       { type: 'put', key: recordKey, value: encodeDedupeRecord(record) },
       { type: 'put', key: this.keys.dedupeOrder(record.index), value: recordKey },
     ];
-    const evictCount = Math.max(0, this.order.length + 1 - this.recordsMax);
+    const evictCount = Math.max(0, this.size + 1 - this.recordsMax);
     for (let i = 0; i < evictCount; i++) {
-      const old = this.order[i]!;
+      const old = this.order[this.head + i]!;
       ops.push({ type: 'del', key: old.recordKey }, { type: 'del', key: this.keys.dedupeOrder(old.index) });
     }
     return {
       ops,
       commit: () => {
-        this.order = this.order.slice(evictCount);
+        for (let i = 0; i < evictCount; i++) this.present.delete(this.order[this.head + i]!.recordKey.toString('latin1'));
+        this.head += evictCount;
+        // Drop the evicted prefix once it is as long as what is kept (amortized O(1)).
+        if (this.head > 0 && this.head >= this.order.length - this.head) {
+          this.order = this.order.slice(this.head);
+          this.head = 0;
+        }
         this.order.push({ index: record.index, recordKey });
+        this.present.add(recordKey.toString('latin1'));
       },
     };
   }
 
   /** Re-reads the order after the range's keys were replaced (snapshot install). */
   async reload(): Promise<void> {
-    this.order = await readOrder(this.engine, this.keys);
+    this.reset(await readOrder(this.engine, this.keys));
+  }
+
+  private reset(order: OrderEntry[]): void {
+    this.order = order;
+    this.head = 0;
+    this.present.clear();
+    for (const e of order) this.present.add(Buffer.from(e.recordKey).toString('latin1'));
   }
 }
 

@@ -1,0 +1,107 @@
+/**
+ * An in-memory cache of the newest version of recently used keys at the
+ * store's current revision, so a write's plan and a current-revision read
+ * of a hot key need no engine seek (etcd keeps its whole key index in
+ * memory; this keeps a bounded working set instead).
+ *
+ * Exactness: an entry is only ever looked up or filled for a read at the
+ * revision the cache is current at. Writes update it in the same step
+ * that moves the store's current revision (commit), so a read that began
+ * before a commit can neither see the commit's entries nor fill the cache
+ * with what it read before them. A deleted key may be cached as its
+ * tombstone or as absent: every reader treats both as "no live key".
+ */
+import type { LatestEntry } from './scan.js';
+
+/** Default bound on cached bytes per store. */
+export const LATEST_CACHE_BYTES_MAX = 16 * 1024 * 1024;
+/** Fixed bytes charged per cached key besides its key and record. */
+const ENTRY_OVERHEAD_BYTES = 96;
+
+/** Newest versions of recently used keys, least recently used evicted first. */
+export class LatestCache {
+  /** keySegment (latin1) → newest entry, or null for "no version". Map order is LRU order. */
+  private readonly entries = new Map<string, LatestEntry | null>();
+  private bytes = 0;
+  private hitCount = 0;
+  private missCount = 0;
+
+  /**
+   * @param revision the store's current revision when the cache is created
+   * @param bytesMax bound on the bytes held (0 disables the cache)
+   */
+  constructor(
+    private revision: number,
+    private readonly bytesMax: number = LATEST_CACHE_BYTES_MAX,
+  ) {}
+
+  /** The revision the cached entries are newest at. */
+  get currentRevision(): number {
+    return this.revision;
+  }
+
+  /** Lookups answered from memory and those that were not. */
+  get stats(): { hits: number; misses: number; keys: number; bytes: number } {
+    return { hits: this.hitCount, misses: this.missCount, keys: this.entries.size, bytes: this.bytes };
+  }
+
+  /**
+   * The newest entry of `segment` at `revision`: an entry, null for "no
+   * version", or undefined when not cached (or `revision` is not current).
+   */
+  lookup(segment: Buffer, revision: number): LatestEntry | null | undefined {
+    if (revision !== this.revision || this.bytesMax === 0) return undefined;
+    const id = segment.toString('latin1');
+    const e = this.entries.get(id);
+    if (e === undefined) {
+      this.missCount++;
+      return undefined;
+    }
+    this.hitCount++;
+    // Move to the most recently used end.
+    this.entries.delete(id);
+    this.entries.set(id, e);
+    return e;
+  }
+
+  /** Records what a read at `revision` found for `segment`, if `revision` is still current. */
+  fill(segment: Buffer, entry: LatestEntry | null, revision: number): void {
+    if (revision !== this.revision) return;
+    this.set(segment.toString('latin1'), entry);
+  }
+
+  /** A write committed at `revision` made `written` the newest versions of their keys. */
+  commit(revision: number, written: readonly LatestEntry[]): void {
+    this.revision = revision;
+    for (const e of written) this.set(e.keySegment.toString('latin1'), e);
+  }
+
+  /** Forgets everything (the store's data was replaced). */
+  clear(revision: number): void {
+    this.entries.clear();
+    this.bytes = 0;
+    this.revision = revision;
+  }
+
+  private set(id: string, entry: LatestEntry | null): void {
+    if (this.bytesMax === 0) return;
+    const old = this.entries.get(id);
+    if (old !== undefined) {
+      this.bytes -= sizeOf(id, old);
+      this.entries.delete(id);
+    }
+    const size = sizeOf(id, entry);
+    if (size > this.bytesMax) return;
+    this.entries.set(id, entry);
+    this.bytes += size;
+    for (const [k, v] of this.entries) {
+      if (this.bytes <= this.bytesMax) break;
+      this.entries.delete(k);
+      this.bytes -= sizeOf(k, v);
+    }
+  }
+}
+
+function sizeOf(id: string, e: LatestEntry | null): number {
+  return ENTRY_OVERHEAD_BYTES + 2 * id.length + (e === null ? 0 : e.record.length);
+}
