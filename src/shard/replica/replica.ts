@@ -15,8 +15,10 @@
  */
 import { randomBytes } from 'node:crypto';
 import type { Engine } from '../../storage/index.js';
+import { WriteBehindEngine } from '../../storage/write-behind.js';
 import type { AppliedEntry, GroupHandle, GroupStateMachine, StateMachineSnapshot } from '../../group/host/state-machine.js';
 import {
+  ConfChangePendingError,
   ProposalDroppedError,
   type ReadState,
   type Snapshot,
@@ -97,6 +99,9 @@ const READ_ATTEMPTS_MAX = 3;
 const PROPOSER_ID_BYTES = 8;
 /** etcd promotes a learner only if its match index is at least this share of the leader's. */
 export const PROMOTE_MATCH_RATIO_MIN = 0.9;
+/** Waits for raft to learn that the previous conf change was applied, before a new one is refused for good. */
+const CONF_CHANGE_APPLY_WAITS_MAX = 100;
+const CONF_CHANGE_APPLY_WAIT_MS = 5;
 
 /** Options of Replica.open. */
 export interface ReplicaOptions {
@@ -199,8 +204,14 @@ export class Replica implements GroupStateMachine {
     this.handle = handle;
   }
 
-  /** Opens (or bootstraps) the replica of `options.rangeId` stored in `engine`. */
-  static async open(engine: Engine, options: ReplicaOptions): Promise<Replica> {
+  /**
+   * Opens (or bootstraps) the replica of `options.rangeId` stored in
+   * `engine`. The range writes through a write-behind view of the engine
+   * (storage/write-behind.ts): the entries of one apply batch become one
+   * engine write, and every read of the range still sees every applied entry.
+   */
+  static async open(sharedEngine: Engine, options: ReplicaOptions): Promise<Replica> {
+    const engine = new WriteBehindEngine(sharedEngine);
     const keys = new RangeKeys(options.rangeId);
     const proposerId = options.proposerId ?? randomBytes(PROPOSER_ID_BYTES);
     if (proposerId.length === 0 || proposerId.length > PROPOSER_ID_BYTES_MAX) {
@@ -430,6 +441,8 @@ export class Replica implements GroupStateMachine {
       onApplied?.(entry.index);
       this.settle(outcome, entry.data.length === 0 && entry.type === 'normal');
     }
+    // One engine write for the whole batch (see open); its failure stops the host.
+    if (this.state.engine instanceof WriteBehindEngine) await this.state.engine.flush();
     this.reads.notifyApplied(this.state.appliedIndex);
     this.notifyRevision();
   }
@@ -529,6 +542,8 @@ export class Replica implements GroupStateMachine {
     for (const t of this.transfers) t.reject(err());
     this.transfers = [];
     await this.state.mvcc.close();
+    // The write-behind view writes what is queued; the shared engine stays open.
+    if (this.state.engine instanceof WriteBehindEngine) await this.state.engine.close();
   }
 
   // ---------------------------------------------------------------- internals
@@ -573,8 +588,18 @@ export class Replica implements GroupStateMachine {
     const requestId = options.requestId ?? this.nextRequestId();
     const cmd: RangeCommand = { requestId, epoch: options.epoch, body: { type: 'changeReplicas', request: change } };
     const cc = confChangeFor(change, encodeCommand(cmd));
-    const outcome = await this.proposeWith(handle, requestId, () => handle.proposeConfChange(cc));
-    return toReply(outcome, (r) => (r.type === 'changeReplicas' ? r.response : unexpected(r))).result;
+    for (let attempt = 1; ; attempt++) {
+      try {
+        const outcome = await this.proposeWith(handle, requestId, () => handle.proposeConfChange(cc));
+        return toReply(outcome, (r) => (r.type === 'changeReplicas' ? r.response : unexpected(r))).result;
+      } catch (err) {
+        // The previous change is applied here and its proposer answered, but the host
+        // tells raft so only when the apply batch ends: wait for that, briefly.
+        const lagging = err instanceof ConfChangePendingError && err.pendingIndex <= this.state.appliedIndex;
+        if (!lagging || attempt >= CONF_CHANGE_APPLY_WAITS_MAX) throw err;
+        await new Promise((resolve) => setTimeout(resolve, CONF_CHANGE_APPLY_WAIT_MS));
+      }
+    }
   }
 
   /** Registers a waiter for `requestId`, then proposes; a refused proposal removes it again. */

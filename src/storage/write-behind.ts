@@ -1,0 +1,132 @@
+/**
+ * A write-behind view of an engine for one writer whose writes need not be
+ * durable on return (a range's apply loop: the raft log is the durable
+ * record, and a restart re-applies what the engine lost). Unsynced writes
+ * are queued and coalesced into one engine batch, written on the next
+ * macrotask, by {@link WriteBehindEngine.flush}, or before any read through
+ * this view — so every read sees every earlier write, as with the engine
+ * itself, while a burst of small writes (one per applied raft entry) costs
+ * one native batch instead of one each.
+ *
+ * A failed background write poisons the view: every later call rejects
+ * with that error (the caller crashes rather than run on a state that lost
+ * a write).
+ */
+import type { BatchOp, Engine, EngineKind, EngineSnapshot, Entry, IterateOptions, WriteOptions } from './engine.js';
+import { checkBatch } from './internal.js';
+
+/** Ops queued before a write is started even without a flush (bounds memory). */
+export const WRITE_BEHIND_OPS_MAX = 65_536;
+
+/** See the module comment. The underlying engine stays open when this view closes. */
+export class WriteBehindEngine implements Engine {
+  private pending: BatchOp[] = [];
+  /** The chain of background writes; every flush waits for it. */
+  private writing: Promise<void> = Promise.resolve();
+  private scheduled = false;
+  private failure: unknown;
+
+  constructor(readonly inner: Engine) {}
+
+  get kind(): EngineKind {
+    return this.inner.kind;
+  }
+
+  /** Ops queued and not yet handed to the engine. */
+  get pendingOps(): number {
+    return this.pending.length;
+  }
+
+  /**
+   * Queues `ops` (checked now, so an invalid batch is refused whole); with
+   * `sync`, writes everything queued plus `ops` and resolves once durable.
+   */
+  async write(ops: readonly BatchOp[], options: WriteOptions = {}): Promise<void> {
+    this.assertHealthy();
+    checkBatch(ops);
+    for (const op of ops) this.pending.push(op);
+    if (options.sync === true) return this.flush({ sync: true });
+    if (this.pending.length >= WRITE_BEHIND_OPS_MAX) return this.flush();
+    if (!this.scheduled) {
+      this.scheduled = true;
+      setImmediate(() => {
+        this.scheduled = false;
+        this.flush().catch(() => undefined); // recorded in `failure`, reported by the next call
+      });
+    }
+  }
+
+  /** Writes everything queued as one batch and waits for all earlier writes. */
+  async flush(options: WriteOptions = {}): Promise<void> {
+    this.assertHealthy();
+    if (this.pending.length > 0 || options.sync === true) {
+      const ops = this.pending;
+      this.pending = [];
+      this.writing = this.writing.then(() => this.inner.write(ops, options));
+      this.writing.catch((err: unknown) => {
+        this.failure ??= err;
+      });
+    }
+    await this.writing;
+    this.assertHealthy();
+  }
+
+  async get(key: Uint8Array): Promise<Buffer | undefined> {
+    await this.flush();
+    return this.inner.get(key);
+  }
+
+  async *iterate(options: IterateOptions = {}): AsyncIterableIterator<Entry> {
+    await this.flush();
+    yield* this.inner.iterate(options);
+  }
+
+  /**
+   * A consistent view including every write queued so far. The engine's
+   * snapshot is taken when the view is first read, after the queue is
+   * written, so it may also include writes made in between — still one
+   * consistent point of the engine.
+   */
+  snapshot(): EngineSnapshot {
+    this.assertHealthy();
+    let inner: Promise<EngineSnapshot> | undefined;
+    let released = false;
+    const open = (): Promise<EngineSnapshot> => (inner ??= this.flush().then(() => this.inner.snapshot()));
+    return {
+      get: async (key) => (await open()).get(key),
+      iterate: (options) =>
+        (async function* () {
+          yield* (await open()).iterate(options);
+        })(),
+      release: async () => {
+        if (released) return;
+        released = true;
+        if (inner !== undefined) await (await inner.catch(() => undefined))?.release();
+      },
+    };
+  }
+
+  async approximateSize(start: Uint8Array, end: Uint8Array): Promise<number> {
+    await this.flush();
+    return this.inner.approximateSize(start, end);
+  }
+
+  async deleteSpan(start: Uint8Array, end: Uint8Array, options?: WriteOptions): Promise<void> {
+    await this.flush();
+    return this.inner.deleteSpan(start, end, options);
+  }
+
+  /** Writes what is queued; the engine itself stays open (it is shared). */
+  async close(): Promise<void> {
+    if (this.failure === undefined) await this.flush();
+  }
+
+  /** Not supported: the view does not own the engine. */
+  async destroy(): Promise<void> {
+    throw new Error('a write-behind view does not own its engine');
+  }
+
+  private assertHealthy(): void {
+    if (this.failure !== undefined) throw this.failure;
+  }
+}

@@ -1,0 +1,81 @@
+/**
+ * The write-behind view: reads through it see every earlier write, queued
+ * writes coalesce into one engine batch, sync writes flush, invalid batches
+ * are refused whole, and a failed background write poisons the view.
+ */
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { setImmediate as tick } from 'node:timers/promises';
+import { MemoryEngine, type BatchOp } from '../../src/storage/index.js';
+import { WriteBehindEngine } from '../../src/storage/write-behind.js';
+
+/** A memory engine that counts the batches it is given. */
+class CountingEngine extends MemoryEngine {
+  batches = 0;
+  override async write(ops: readonly BatchOp[]): Promise<void> {
+    this.batches++;
+    return super.write(ops);
+  }
+}
+
+const k = (s: string): Buffer => Buffer.from(s);
+
+test('reads see queued writes; a burst of writes becomes one engine batch', async () => {
+  const inner = new CountingEngine();
+  const wb = new WriteBehindEngine(inner);
+  for (let i = 0; i < 100; i++) await wb.write([{ type: 'put', key: k(`k${i}`), value: k(`v${i}`) }]);
+  assert.equal(inner.batches, 0, 'nothing written yet');
+  assert.equal(await inner.get(k('k5')), undefined);
+  assert.deepEqual(await wb.get(k('k5')), k('v5'), 'a read through the view writes the queue first');
+  assert.equal(inner.batches, 1, 'one batch for 100 writes');
+  await wb.write([{ type: 'del', key: k('k1') }, { type: 'put', key: k('k2'), value: k('x') }]);
+  const all = [];
+  for await (const e of wb.iterate({ gte: k('k1'), lt: k('k2') })) all.push(e.key.toString());
+  assert.deepEqual(all, ['k10', 'k11', 'k12', 'k13', 'k14', 'k15', 'k16', 'k17', 'k18', 'k19'], 'the queued delete of k1 is seen');
+  assert.deepEqual(await wb.get(k('k2')), k('x'), 'later ops on a key win');
+});
+
+test('queued writes reach the engine on the next macrotask without any read', async () => {
+  const inner = new CountingEngine();
+  const wb = new WriteBehindEngine(inner);
+  await wb.write([{ type: 'put', key: k('a'), value: k('1') }]);
+  await wb.write([{ type: 'put', key: k('b'), value: k('2') }]);
+  await tick();
+  await tick();
+  assert.deepEqual(await inner.get(k('b')), k('2'));
+  assert.equal(inner.batches, 1);
+});
+
+test('a sync write flushes the queue with it; snapshots include queued writes', async () => {
+  const inner = new CountingEngine();
+  const wb = new WriteBehindEngine(inner);
+  await wb.write([{ type: 'put', key: k('a'), value: k('1') }]);
+  await wb.write([{ type: 'put', key: k('b'), value: k('2') }], { sync: true });
+  assert.deepEqual(await inner.get(k('a')), k('1'));
+  await wb.write([{ type: 'put', key: k('c'), value: k('3') }]);
+  const snap = wb.snapshot();
+  assert.deepEqual(await snap.get(k('c')), k('3'));
+  await wb.write([{ type: 'put', key: k('c'), value: k('4') }]);
+  assert.deepEqual(await snap.get(k('c')), k('3'), 'the snapshot is a fixed view once read');
+  await snap.release();
+  assert.deepEqual(await wb.get(k('c')), k('4'));
+});
+
+test('an invalid batch is refused whole and queues nothing', async () => {
+  const wb = new WriteBehindEngine(new MemoryEngine());
+  await assert.rejects(wb.write([{ type: 'put', key: k('ok'), value: k('1') }, { type: 'put', key: Buffer.alloc(0), value: k('x') }]), {
+    code: 'INVALID_ARGUMENT',
+  });
+  assert.equal(wb.pendingOps, 0);
+  assert.equal(await wb.get(k('ok')), undefined);
+});
+
+test('a failed background write poisons the view', async () => {
+  const inner = new MemoryEngine();
+  const wb = new WriteBehindEngine(inner);
+  await inner.close();
+  await wb.write([{ type: 'put', key: k('a'), value: k('1') }]);
+  await assert.rejects(wb.flush(), { code: 'ENGINE_CLOSED' });
+  await assert.rejects(wb.get(k('a')), { code: 'ENGINE_CLOSED' });
+  await assert.rejects(wb.write([{ type: 'put', key: k('b'), value: k('1') }]), { code: 'ENGINE_CLOSED' });
+});
