@@ -17,7 +17,7 @@ import { EtcdError, GrpcStatus } from './errors.js';
 import { findGatewayRoute, gatewayErrorResponse, jsonToMessage, messageToJson, streamErrorJson, streamResultJson, type GatewayRoute } from './http-paths.js';
 import { JsonValueSplitter } from './json-stream.js';
 import type { EtcdMessage } from './proto.js';
-import { ETCD_CLUSTER_VERSION_REPORTED, ETCD_VERSION_REPORTED } from './maintenance-service.js';
+import { opsEndpoints, sendJson, sendText } from './ops-endpoints.js';
 import { etcdMethods, type EtcdServiceName } from './proto.js';
 import { grpcMaxReceiveBytes } from './validate.js';
 
@@ -42,12 +42,11 @@ function bodyBytesMax(maxRequestBytes: number): number {
 /** Time a request may take to send its body, so a slow client cannot hold a socket forever. */
 export const HTTP_REQUEST_TIMEOUT_MS = 30_000;
 
-/** Key etcd's /health reads (linearizable), as etcdctl's `endpoint health`. */
-const HEALTH_KEY = Buffer.from('health');
 
 /** The HTTP/1.1 server of the JSON gateway (not listening: the client port hands it connections). */
 export function createHttpGateway(options: HttpGatewayOptions): http.Server {
   const { ctx } = options;
+  const ops = opsEndpoints(ctx, options.services, options.metrics);
   const responseTypes = new Map<string, string>();
   for (const service of options.services.keys()) {
     for (const m of etcdMethods(service)) responseTypes.set(`${service}/${m.method}`, m.responseType);
@@ -62,18 +61,7 @@ export function createHttpGateway(options: HttpGatewayOptions): http.Server {
 
   const handle = async (req: http.IncomingMessage, res: http.ServerResponse): Promise<void> => {
     const path = (req.url ?? '/').split('?')[0] ?? '/';
-    if (req.method === 'GET' && path === '/version') {
-      sendJson(res, 200, { etcdserver: ETCD_VERSION_REPORTED, etcdcluster: ETCD_CLUSTER_VERSION_REPORTED });
-      return;
-    }
-    if (req.method === 'GET' && path === '/health') return health(res);
-    if (req.method === 'GET' && path === '/metrics') {
-      if (options.metrics === undefined) return sendText(res, 404, 'no metrics\n');
-      const text = await options.metrics.metrics();
-      res.writeHead(200, { 'content-type': options.metrics.contentType });
-      res.end(text);
-      return;
-    }
+    if (await ops(req, res)) return;
     const route = findGatewayRoute(path);
     if (route === undefined) return sendText(res, 404, '404 page not found\n');
     if (req.method !== 'POST') return sendText(res, 405, 'Method Not Allowed\n');
@@ -172,66 +160,8 @@ export function createHttpGateway(options: HttpGatewayOptions): http.Server {
     res.end();
   };
 
-  /**
-   * etcd's /health: healthy when every local range knows a leader and a
-   * linearizable read of "health" succeeds within HEALTH_READ_TIMEOUT_MS;
-   * else 503 with etcd 3.5's reason text.
-   */
-  const health = async (res: http.ServerResponse): Promise<void> => {
-    const reason = await unhealthyReason();
-    if (reason === undefined) ctx.rpcMetrics?.healthSuccess.inc();
-    else ctx.rpcMetrics?.healthFailures.inc();
-    sendJson(res, reason === undefined ? 200 : 503, reason === undefined ? { health: 'true' } : { health: 'false', reason });
-  };
-
-  /** Why the node is unhealthy, or undefined if it is healthy. */
-  const unhealthyReason = async (): Promise<string | undefined> => {
-    const range = options.services.get('etcdserverpb.KV')?.['Range'];
-    const ranges = ctx.router.ranges();
-    if (ranges.length === 0 || ranges.some((t) => t.raftStatus().leader === 0)) return 'RAFT NO LEADER';
-    if (range === undefined || isStreamHandler(range)) return 'QGET ERROR:KV service not served';
-    const abort = new AbortController();
-    let timer: NodeJS.Timeout | undefined;
-    const timeout = new Promise<string>((resolve) => {
-      timer = setTimeout(() => {
-        abort.abort();
-        resolve(`QGET ERROR:${EtcdError.of('TIMEOUT').message}`);
-      }, HEALTH_READ_TIMEOUT_MS);
-    });
-    const call: CallInfo = { signal: abort.signal, metadata: new grpc.Metadata() };
-    const read = range({ ...EMPTY_RANGE, key: HEALTH_KEY }, call).then(
-      () => undefined,
-      (err: unknown) => `QGET ERROR:${err instanceof Error ? err.message : String(err)}`,
-    );
-    try {
-      return await Promise.race([read, timeout]);
-    } finally {
-      clearTimeout(timer);
-    }
-  };
-
   return server;
 }
-
-/** How long /health waits for its linearizable read (etcd 3.4: 1 s; a little more for loaded hosts). */
-export const HEALTH_READ_TIMEOUT_MS = 2_000;
-
-/** A RangeRequest with every field at its default. */
-const EMPTY_RANGE = {
-  key: Buffer.alloc(0),
-  range_end: Buffer.alloc(0),
-  limit: 0,
-  revision: 0,
-  sort_order: 0,
-  sort_target: 0,
-  serializable: false,
-  keys_only: false,
-  count_only: false,
-  min_mod_revision: 0,
-  max_mod_revision: 0,
-  min_create_revision: 0,
-  max_create_revision: 0,
-};
 
 /** gRPC-style metadata from HTTP headers: the auth token (grpc-gateway maps Authorization to `token`). */
 function metadataOf(req: http.IncomingMessage): grpc.Metadata {
@@ -281,20 +211,6 @@ async function readBody(req: http.IncomingMessage, max: number): Promise<Buffer 
     chunks.push(b);
   }
   return Buffer.concat(chunks);
-}
-
-/** Sends `body` as JSON; returns the body's size in bytes. */
-function sendJson(res: http.ServerResponse, status: number, body: unknown): number {
-  const text = JSON.stringify(body);
-  const length = Buffer.byteLength(text);
-  res.writeHead(status, { 'content-type': 'application/json', 'content-length': length });
-  res.end(text);
-  return length;
-}
-
-function sendText(res: http.ServerResponse, status: number, text: string): void {
-  res.writeHead(status, { 'content-type': 'text/plain; charset=utf-8', 'content-length': Buffer.byteLength(text) });
-  res.end(text);
 }
 
 function sendError(res: http.ServerResponse, err: EtcdError): void {

@@ -11,13 +11,14 @@
  * by the same preface, so it behaves the same.)
  */
 import * as net from 'node:net';
-import type * as http from 'node:http';
+import * as http from 'node:http';
 import * as grpc from '@grpc/grpc-js';
 import type { Registry } from 'prom-client';
 import { clusterService } from './cluster-service.js';
 import { type GatewayContext, type ServiceHandlers, isStreamHandler, streaming, unary } from './context.js';
 import { HEALTH_SERVICE_DEFINITION, healthService } from './health-service.js';
-import { createHttpGateway } from './http-gateway.js';
+import { createHttpGateway, HTTP_REQUEST_TIMEOUT_MS } from './http-gateway.js';
+import { opsEndpoints, sendText } from './ops-endpoints.js';
 import { electionService } from './election-service.js';
 import { kvService } from './kv-service.js';
 import { lockService } from './lock-service.js';
@@ -53,6 +54,8 @@ export interface EtcdServerOptions extends Omit<GatewayContext, 'maxRequestBytes
   readonly maxTxnOps?: number;
   /** The node's Prometheus registry, served on /metrics; the gateway's own metrics (metrics.ts) are added to it. */
   readonly metrics?: Registry;
+  /** etcd's --listen-metrics-urls: extra plain-HTTP listeners serving only /metrics, /health and /version. */
+  readonly listenMetrics?: readonly { host: string; port: number }[];
 }
 
 /** The running client server. */
@@ -67,6 +70,8 @@ export class EtcdServer {
     private readonly listeners: net.Server[],
     /** Bound addresses, in the order given (`host:port`, ports resolved). */
     readonly addresses: readonly string[],
+    /** Bound metrics listener addresses (`--listen-metrics-urls`), in the order given. */
+    readonly metricsAddresses: readonly string[],
   ) {}
 
   /** Binds every listen address and serves until {@link close}. */
@@ -110,7 +115,8 @@ export class EtcdServer {
 
     const listeners: net.Server[] = [];
     const addresses: string[] = [];
-    const server = new EtcdServer(grpcServer, injector, httpServer, listeners, addresses);
+    const metricsAddresses: string[] = [];
+    const server = new EtcdServer(grpcServer, injector, httpServer, listeners, addresses, metricsAddresses);
     try {
       for (const l of options.listen) {
         const ln = net.createServer({ pauseOnConnect: true }, (socket) => server.accept(socket));
@@ -125,6 +131,29 @@ export class EtcdServer {
         listeners.push(ln);
         const a = ln.address() as net.AddressInfo;
         addresses.push(hostPort(l.host, a.port));
+      }
+      const ops = opsEndpoints(ctx, services, options.metrics);
+      for (const l of options.listenMetrics ?? []) {
+        const ln = http.createServer({ requestTimeout: HTTP_REQUEST_TIMEOUT_MS }, (req, res) => {
+          ops(req, res).then(
+            (handled) => {
+              if (!handled) sendText(res, 404, '404 page not found\n');
+            },
+            (err: unknown) => {
+              ctx.onInternalError?.(`metrics ${req.url ?? ''}`, err);
+              res.destroy();
+            },
+          );
+        });
+        await new Promise<void>((resolve, reject) => {
+          ln.once('error', reject);
+          ln.listen(l.port, l.host, () => {
+            ln.removeListener('error', reject);
+            resolve();
+          });
+        });
+        listeners.push(ln);
+        metricsAddresses.push(hostPort(l.host, (ln.address() as net.AddressInfo).port));
       }
     } catch (err) {
       await server.close();
@@ -184,7 +213,10 @@ export class EtcdServer {
    */
   close(graceMs = SHUTDOWN_GRACE_MS): Promise<void> {
     this.closing ??= (async () => {
-      for (const ln of this.listeners) ln.close();
+      for (const ln of this.listeners) {
+        ln.close();
+        if (ln instanceof http.Server) ln.closeAllConnections();
+      }
       this.httpServer.closeIdleConnections();
       const graceful = new Promise<void>((resolve) => this.grpcServer.tryShutdown(() => resolve()));
       const timer = new Promise<'timeout'>((resolve) => setTimeout(() => resolve('timeout'), graceMs).unref());

@@ -1,0 +1,114 @@
+/**
+ * The operator's HTTP endpoints, served on the client URLs (with the JSON
+ * gateway) and on `--listen-metrics-urls`, as etcd does: `/metrics`
+ * (Prometheus text), `/health` (etcd's JSON, 503 with a reason when
+ * unhealthy) and `/version`.
+ */
+import type * as http from 'node:http';
+import * as grpc from '@grpc/grpc-js';
+import type { Registry } from 'prom-client';
+import { isStreamHandler, type CallInfo, type GatewayContext, type ServiceHandlers } from './context.js';
+import { EtcdError } from './errors.js';
+import { ETCD_CLUSTER_VERSION_REPORTED, ETCD_VERSION_REPORTED } from './maintenance-service.js';
+import type { EtcdServiceName } from './proto.js';
+
+/** Key etcd's /health reads (linearizable), as etcdctl's `endpoint health`. */
+const HEALTH_KEY = Buffer.from('health');
+
+/** How long /health waits for its linearizable read (etcd 3.4: 1 s; a little more for loaded hosts). */
+export const HEALTH_READ_TIMEOUT_MS = 2_000;
+
+/** A RangeRequest with every field at its default. */
+const EMPTY_RANGE = {
+  key: Buffer.alloc(0),
+  range_end: Buffer.alloc(0),
+  limit: 0,
+  revision: 0,
+  sort_order: 0,
+  sort_target: 0,
+  serializable: false,
+  keys_only: false,
+  count_only: false,
+  min_mod_revision: 0,
+  max_mod_revision: 0,
+  min_create_revision: 0,
+  max_create_revision: 0,
+};
+
+/** Handles a request if it is one of the operator endpoints; resolves whether it did. */
+export type OpsHandler = (req: http.IncomingMessage, res: http.ServerResponse) => Promise<boolean>;
+
+/** The operator endpoints over the gateway's services and the node's registry (absent: /metrics is 404). */
+export function opsEndpoints(ctx: GatewayContext, services: ReadonlyMap<EtcdServiceName, ServiceHandlers>, metrics?: Registry): OpsHandler {
+  /** Why the node is unhealthy, or undefined if it is healthy. */
+  const unhealthyReason = async (): Promise<string | undefined> => {
+    const range = services.get('etcdserverpb.KV')?.['Range'];
+    const ranges = ctx.router.ranges();
+    if (ranges.length === 0 || ranges.some((t) => t.raftStatus().leader === 0)) return 'RAFT NO LEADER';
+    if (range === undefined || isStreamHandler(range)) return 'QGET ERROR:KV service not served';
+    const abort = new AbortController();
+    let timer: NodeJS.Timeout | undefined;
+    const timeout = new Promise<string>((resolve) => {
+      timer = setTimeout(() => {
+        abort.abort();
+        resolve(`QGET ERROR:${EtcdError.of('TIMEOUT').message}`);
+      }, HEALTH_READ_TIMEOUT_MS);
+    });
+    const call: CallInfo = { signal: abort.signal, metadata: new grpc.Metadata() };
+    const read = range({ ...EMPTY_RANGE, key: HEALTH_KEY }, call).then(
+      () => undefined,
+      (err: unknown) => `QGET ERROR:${err instanceof Error ? err.message : String(err)}`,
+    );
+    try {
+      return await Promise.race([read, timeout]);
+    } finally {
+      clearTimeout(timer);
+    }
+  };
+
+  return async (req, res) => {
+    if (req.method !== 'GET') return false;
+    const path = (req.url ?? '/').split('?')[0] ?? '/';
+    switch (path) {
+      case '/version':
+        sendJson(res, 200, { etcdserver: ETCD_VERSION_REPORTED, etcdcluster: ETCD_CLUSTER_VERSION_REPORTED });
+        return true;
+      case '/health': {
+        // Healthy when every local range knows a leader and a linearizable
+        // read of "health" succeeds in time; else 503 with etcd 3.5's reason text.
+        const reason = await unhealthyReason();
+        if (reason === undefined) ctx.rpcMetrics?.healthSuccess.inc();
+        else ctx.rpcMetrics?.healthFailures.inc();
+        sendJson(res, reason === undefined ? 200 : 503, reason === undefined ? { health: 'true' } : { health: 'false', reason });
+        return true;
+      }
+      case '/metrics': {
+        if (metrics === undefined) {
+          sendText(res, 404, 'no metrics\n');
+          return true;
+        }
+        const text = await metrics.metrics();
+        res.writeHead(200, { 'content-type': metrics.contentType });
+        res.end(text);
+        return true;
+      }
+      default:
+        return false;
+    }
+  };
+}
+
+/** Sends `body` as JSON; returns the body's size in bytes. */
+export function sendJson(res: http.ServerResponse, status: number, body: unknown): number {
+  const text = JSON.stringify(body);
+  const length = Buffer.byteLength(text);
+  res.writeHead(status, { 'content-type': 'application/json', 'content-length': length });
+  res.end(text);
+  return length;
+}
+
+/** Sends plain text. */
+export function sendText(res: http.ServerResponse, status: number, text: string): void {
+  res.writeHead(status, { 'content-type': 'text/plain; charset=utf-8', 'content-length': Buffer.byteLength(text) });
+  res.end(text);
+}
