@@ -14,6 +14,7 @@ import * as grpc from '@grpc/grpc-js';
 import type { Registry } from 'prom-client';
 import { invoke, isStreamHandler, oneMessage, runStream, type CallInfo, type GatewayContext, type ServiceHandlers, type StreamHandler } from './context.js';
 import { EtcdError, GrpcStatus } from './errors.js';
+import { AuthError } from '../shard/auth/errors.js';
 import { findGatewayRoute, gatewayErrorResponse, jsonToMessage, messageToJson, streamErrorJson, streamResultJson, type GatewayRoute } from './http-paths.js';
 import { JsonValueSplitter } from './json-stream.js';
 import type { EtcdMessage } from './proto.js';
@@ -201,7 +202,8 @@ export function createHttpGateway(options: HttpGatewayOptions): http.Server {
     const call: CallInfo = { signal: abort.signal, metadata: new grpc.Metadata() };
     const read = range({ ...EMPTY_RANGE, key: HEALTH_KEY }, call).then(
       () => undefined,
-      (err: unknown) => `QGET ERROR:${err instanceof Error ? err.message : String(err)}`,
+      // With auth enabled the anonymous read is refused, yet it reached the store (etcd 3.5 counts that as healthy).
+      (err: unknown) => (isAuthRefusal(err) ? undefined : `QGET ERROR:${err instanceof Error ? err.message : String(err)}`),
     );
     try {
       return await Promise.race([read, timeout]);
@@ -300,4 +302,9 @@ function sendText(res: http.ServerResponse, status: number, text: string): void 
 function sendError(res: http.ServerResponse, err: EtcdError): void {
   const { status, body } = gatewayErrorResponse(err);
   sendJson(res, status, body);
+}
+
+/** An auth refusal of the health read: no user, or a user without READ on the health key. */
+function isAuthRefusal(err: unknown): boolean {
+  return err instanceof AuthError && (err.code === 'USER_EMPTY' || err.code === 'PERMISSION_DENIED');
 }
