@@ -23,6 +23,8 @@ import {
   type Permission,
 } from '../../../src/shard/auth/index.js';
 import { lookupRangeType } from '../../../src/shard/replica/proto.js';
+import { decodeCommand, encodeCommand, type RangeCommand } from '../../../src/shard/replica/index.js';
+import { decodeDedupeRecord, encodeDedupeRecord } from '../../../src/shard/replica/command-codec.js';
 
 const b = (s: string): Buffer => Buffer.from(s, 'latin1');
 
@@ -233,5 +235,19 @@ describe('auth encoding', () => {
       const back = authRequestFromWire(wire as Record<string, unknown>);
       assert.deepEqual(JSON.stringify(back), JSON.stringify(req), req.type);
     }
+  });
+
+  it('range commands carry an auth body or the auth revision they were checked at; results round-trip in dedupe records', () => {
+    const requestId = { proposer: b('gw'), seq: 7 };
+    const epoch = { confVersion: 1, spanVersion: 0 };
+    const auth: RangeCommand = { requestId, epoch, authRevision: 12, body: { type: 'auth', request: { type: 'roleAdd', name: 'r' } } };
+    assert.deepEqual(decodeCommand(encodeCommand(auth)), auth);
+    const put: RangeCommand = { requestId, epoch, authRevision: 3, body: { type: 'put', request: { key: b('k'), value: b('v') } } };
+    const back = decodeCommand(encodeCommand(put));
+    assert.equal(back.authRevision, 3);
+    const unchecked = decodeCommand(encodeCommand({ requestId, epoch, body: put.body }));
+    assert.equal('authRevision' in unchecked, false, 'no auth revision when none was checked');
+    const record = { index: 9, result: { raftTerm: 2, ok: true as const, result: { type: 'auth' as const, response: { revision: 5, authRevision: 13, index: 9 } } } };
+    assert.deepEqual(decodeDedupeRecord(encodeDedupeRecord(record)), record);
   });
 });
