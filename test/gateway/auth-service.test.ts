@@ -11,6 +11,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import * as grpc from '@grpc/grpc-js';
 import type { Embedded } from '../../src/gateway/embedded.js';
+import { ETCD_ERRORS, toEtcdError } from '../../src/gateway/errors.js';
+import { AUTH_ERROR_MESSAGES, AuthError, type AuthErrorCode } from '../../src/shard/auth/index.js';
 import { b, client, failure, keysOf, startTestServer, type EtcdTestClient } from './server-harness.js';
 
 const PERM = { READ: 0, WRITE: 1, READWRITE: 2 } as const;
@@ -220,5 +222,17 @@ describe('Auth store across a restart', () => {
     } finally {
       await rm(dir, { recursive: true, force: true });
     }
+  });
+});
+
+describe('auth errors', () => {
+  it('every auth error maps to the etcd table row with the same code, text and gRPC code', () => {
+    for (const code of Object.keys(AUTH_ERROR_MESSAGES) as AuthErrorCode[]) {
+      const e = toEtcdError(new AuthError(code));
+      assert.equal(e.code, code);
+      assert.equal(e.message, ETCD_ERRORS[code].message);
+      assert.equal(e.grpcCode, ETCD_ERRORS[code].grpcCode);
+    }
+    assert.equal(toEtcdError(new AuthError('AUTH_OLD_REVISION')).grpcCode, grpc.status.INVALID_ARGUMENT);
   });
 });

@@ -105,13 +105,11 @@ function toSpan(key: Uint8Array, rangeEnd: Uint8Array): Span {
 
 /** Whether the union of `granted` (sorted by start) covers `want`. */
 function spanCovered(granted: readonly Span[], want: Span): boolean {
-  let reach: Buffer | undefined = want.start; // everything below `reach` (from want.start) is covered
+  let reach = want.start; // [want.start, reach) is covered
   for (const g of granted) {
-    if (reach === undefined) return true;
     if (Buffer.compare(g.start, reach) > 0) break; // a gap at `reach`
-    if (g.end === undefined) return true;
+    if (g.end === undefined) return true; // covered to the end of the keyspace
     if (Buffer.compare(g.end, reach) > 0) reach = g.end;
   }
-  if (reach === undefined) return true;
   return want.end !== undefined && Buffer.compare(reach, want.end) >= 0;
 }
