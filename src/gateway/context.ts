@@ -5,6 +5,7 @@
  * validate → call → fill header → map error.
  */
 import type * as grpc from '@grpc/grpc-js';
+import type { AuthGuard } from './auth-guard.js';
 import { EtcdError, GrpcStatus, toEtcdError } from './errors.js';
 import type { ResponseHeader } from './messages.js';
 import type { GatewayMetrics, MethodMetrics } from './metrics.js';
@@ -39,6 +40,8 @@ export interface GatewayContext {
   readonly onInternalError?: (method: string, err: unknown) => void;
   /** The gateway's Prometheus metrics (absent: nothing is counted). */
   readonly rpcMetrics?: GatewayMetrics;
+  /** Auth enforcement: every handler checks its request here first (auth-guard.ts). */
+  readonly auth: AuthGuard;
 }
 
 /** What a handler knows about its call besides the request. */
@@ -143,7 +146,7 @@ export async function invoke(
     return response;
   } catch (err) {
     const e = toEtcdError(err);
-    if (e.grpcCode === GrpcStatus.INTERNAL || e.grpcCode === GrpcStatus.UNKNOWN) ctx.onInternalError?.(method, err);
+    if (isServerFailure(err, e)) ctx.onInternalError?.(method, err);
     metrics?.done(start, e.grpcCode);
     throw e;
   }
@@ -209,10 +212,21 @@ export async function runStream(
     return undefined;
   } catch (err) {
     const e = toEtcdError(err);
-    if (e.grpcCode === GrpcStatus.INTERNAL || e.grpcCode === GrpcStatus.UNKNOWN) ctx.onInternalError?.(method, err);
+    if (isServerFailure(err, e)) ctx.onInternalError?.(method, err);
     metrics?.done(start, stream.call.signal.aborted ? GrpcStatus.CANCELLED : e.grpcCode);
     return e;
   }
+}
+
+/**
+ * Whether an answer reports a server-side failure for the operator's log:
+ * INTERNAL or UNKNOWN, except an EtcdError a handler threw on purpose with
+ * one of etcd's raw texts (etcd answers some refusals, such as the
+ * maintenance server's `auth: permission denied`, with gRPC Unknown).
+ */
+function isServerFailure(thrown: unknown, e: EtcdError): boolean {
+  if (thrown instanceof EtcdError && thrown.code === 'UNKNOWN') return false;
+  return e.grpcCode === GrpcStatus.INTERNAL || e.grpcCode === GrpcStatus.UNKNOWN;
 }
 
 /** A one-message request sequence (server-streaming RPCs). */

@@ -12,6 +12,7 @@ import { RaftError, ProposalDroppedError } from '../group/raft/errors.js';
 import { HostError } from '../group/host/errors.js';
 import { MvccError } from '../shard/mvcc/errors.js';
 import { ReplicaError } from '../shard/range/errors.js';
+import { AuthError } from '../shard/auth/errors.js';
 import { EngineError } from '../storage/engine.js';
 import { WireFormatError } from './proto.js';
 
@@ -326,6 +327,8 @@ function builtIn(err: unknown): EtcdError | undefined {
   if (err instanceof EtcdError) return err;
   if (err instanceof MvccError) return fromMvcc(err);
   if (err instanceof ReplicaError) return fromReplica(err);
+  // Auth error codes are rows of the table (src/shard/auth/errors.ts).
+  if (err instanceof AuthError) return EtcdError.of(err.code, { cause: err });
   if (err instanceof RaftError) return fromRaft(err);
   if (err instanceof HostError) return fromHost(err);
   if (err instanceof EngineError) {

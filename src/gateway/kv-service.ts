@@ -57,6 +57,7 @@ export function kvService(ctx: GatewayContext): ServiceHandlers {
   const range = async (m: EtcdMessage, call: CallInfo): Promise<EtcdMessage> => {
     const req = m as unknown as RangeRequest;
     checkRangeRequest(req);
+    ctx.auth.checkRange(call.metadata, req);
     const reply = await routed(
       ctx.router,
       req.key,
@@ -76,6 +77,7 @@ export function kvService(ctx: GatewayContext): ServiceHandlers {
     const req = m as unknown as PutRequest;
     checkPutRequest(req);
     checkRequestSize(encodeEtcdMessage('etcdserverpb.PutRequest', m).length, ctx.maxRequestBytes);
+    const authRevision = ctx.auth.checkPut(call.metadata, req);
     // No lessor exists yet, so every lease is unknown (etcd checks this before writing).
     if (!req.ignore_lease && req.lease !== 0n) throw EtcdError.of('LEASE_NOT_FOUND');
     const requestId = ids.next();
@@ -83,7 +85,7 @@ export function kvService(ctx: GatewayContext): ServiceHandlers {
       ctx.router,
       req.key,
       undefined,
-      (t) => t.replica.put(putToMvcc(req), { epoch: t.epoch, requestId }),
+      (t) => t.replica.put(putToMvcc(req), { epoch: t.epoch, requestId, authRevision }),
       withSignal(call),
     );
     return putResultToWire(reply.result, responseHeader(ctx, reply.header.revision, reply.header.raftTerm)) as EtcdMessage;
@@ -93,12 +95,13 @@ export function kvService(ctx: GatewayContext): ServiceHandlers {
     const req = m as unknown as DeleteRangeRequest;
     checkDeleteRangeRequest(req);
     checkRequestSize(encodeEtcdMessage('etcdserverpb.DeleteRangeRequest', m).length, ctx.maxRequestBytes);
+    const authRevision = ctx.auth.checkDeleteRange(call.metadata, req);
     const requestId = ids.next();
     const reply = await routed(
       ctx.router,
       req.key,
       req.range_end,
-      (t) => t.replica.deleteRange(deleteRangeToMvcc(req), { epoch: t.epoch, requestId }),
+      (t) => t.replica.deleteRange(deleteRangeToMvcc(req), { epoch: t.epoch, requestId, authRevision }),
       withSignal(call),
     );
     return deleteRangeResultToWire(reply.result, responseHeader(ctx, reply.header.revision, reply.header.raftTerm)) as EtcdMessage;
@@ -108,6 +111,7 @@ export function kvService(ctx: GatewayContext): ServiceHandlers {
     const req = m as unknown as TxnRequest;
     checkTxnRequest(req, { maxTxnOps: ctx.maxTxnOps });
     checkRequestSize(encodeEtcdMessage('etcdserverpb.TxnRequest', m).length, ctx.maxRequestBytes);
+    const authRevision = ctx.auth.checkTxn(call.metadata, req);
     // No lessor yet: a put with a lease can never succeed. etcd refuses only
     // when the branch that runs has such a put; without leases we refuse any
     // (docs/compatibility.md, "Where keyspan differs").
@@ -118,7 +122,7 @@ export function kvService(ctx: GatewayContext): ServiceHandlers {
       ctx.router,
       span.key,
       span.rangeEnd,
-      (t) => t.replica.txn(txnToMvcc(req), { epoch: t.epoch, requestId }),
+      (t) => t.replica.txn(txnToMvcc(req), { epoch: t.epoch, requestId, authRevision }),
       withSignal(call),
     );
     return txnResultToWire(reply.result, responseHeader(ctx, reply.header.revision, reply.header.raftTerm)) as EtcdMessage;
@@ -126,6 +130,7 @@ export function kvService(ctx: GatewayContext): ServiceHandlers {
 
   const compact = async (m: EtcdMessage, call: CallInfo): Promise<EtcdMessage> => {
     const req = m as unknown as CompactionRequest;
+    ctx.auth.checkToken(call.metadata); // etcd needs no permission to compact, only a valid token
     const requestId = ids.next();
     // Compaction is keyspace-wide; with one range that is the range's (every
     // range would have to compact at the same revision once there are several).

@@ -5,7 +5,7 @@
  * registered, so grpc-js answers them with UNIMPLEMENTED.
  */
 import { crc32c } from '../shard/mvcc/index.js';
-import { type GatewayContext, nodeHeader, responseHeader, type ServiceHandlers } from './context.js';
+import { type CallInfo, type GatewayContext, nodeHeader, responseHeader, type ServiceHandlers } from './context.js';
 import { EtcdError, GrpcStatus } from './errors.js';
 import type { EtcdMessage } from './proto.js';
 
@@ -45,7 +45,8 @@ export function maintenanceService(ctx: GatewayContext): ServiceHandlers {
     };
   };
 
-  const hashKV = async (m: EtcdMessage): Promise<EtcdMessage> => {
+  const hashKV = async (m: EtcdMessage, call: CallInfo): Promise<EtcdMessage> => {
+    ctx.auth.checkMaintenanceAdmin(call.metadata);
     const revision = Number(m['revision'] ?? 0);
     const ranges = ctx.router.ranges();
     const results = [];
@@ -66,7 +67,8 @@ export function maintenanceService(ctx: GatewayContext): ServiceHandlers {
     };
   };
 
-  const alarm = async (m: EtcdMessage): Promise<EtcdMessage> => {
+  const alarm = async (m: EtcdMessage, call: CallInfo): Promise<EtcdMessage> => {
+    ctx.auth.checkMaintenanceAdmin(call.metadata); // etcd 3.4: every alarm action, GET included
     const action = Number(m['action'] ?? 0);
     // No quota or corruption checker exists yet, so no alarm is ever active:
     // GET and DEACTIVATE answer an empty list, as etcd does with none raised.
@@ -77,7 +79,10 @@ export function maintenanceService(ctx: GatewayContext): ServiceHandlers {
   // The LSM engines reclaim space by their own background compaction, so
   // there is nothing to defragment; answering success keeps `etcdctl defrag`
   // (and operators' cron jobs) working.
-  const defragment = async (): Promise<EtcdMessage> => ({ header: nodeHeader(ctx) });
+  const defragment = async (_m: EtcdMessage, call: CallInfo): Promise<EtcdMessage> => {
+    ctx.auth.checkMaintenanceAdmin(call.metadata);
+    return { header: nodeHeader(ctx) };
+  };
 
   return {
     Status: status,

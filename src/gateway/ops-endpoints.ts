@@ -9,6 +9,7 @@ import * as grpc from '@grpc/grpc-js';
 import type { Registry } from 'prom-client';
 import { isStreamHandler, type CallInfo, type GatewayContext, type ServiceHandlers } from './context.js';
 import { EtcdError } from './errors.js';
+import { AuthError } from '../shard/auth/errors.js';
 import { ETCD_CLUSTER_VERSION_REPORTED, ETCD_VERSION_REPORTED } from './maintenance-service.js';
 import type { EtcdServiceName } from './proto.js';
 
@@ -57,7 +58,8 @@ export function opsEndpoints(ctx: GatewayContext, services: ReadonlyMap<EtcdServ
     const call: CallInfo = { signal: abort.signal, metadata: new grpc.Metadata() };
     const read = range({ ...EMPTY_RANGE, key: HEALTH_KEY }, call).then(
       () => undefined,
-      (err: unknown) => `QGET ERROR:${err instanceof Error ? err.message : String(err)}`,
+      // With auth enabled the anonymous read is refused, yet it reached the store (etcd 3.5 counts that as healthy).
+      (err: unknown) => (isAuthRefusal(err) ? undefined : `QGET ERROR:${err instanceof Error ? err.message : String(err)}`),
     );
     try {
       return await Promise.race([read, timeout]);
@@ -111,4 +113,9 @@ export function sendJson(res: http.ServerResponse, status: number, body: unknown
 export function sendText(res: http.ServerResponse, status: number, text: string): void {
   res.writeHead(status, { 'content-type': 'text/plain; charset=utf-8', 'content-length': Buffer.byteLength(text) });
   res.end(text);
+}
+
+/** An auth refusal of the health read: no user, or a user without READ on the health key. */
+function isAuthRefusal(err: unknown): boolean {
+  return err instanceof AuthError && (err.code === 'USER_EMPTY' || err.code === 'PERMISSION_DENIED');
 }

@@ -1,5 +1,5 @@
 /**
- * The etcd v3 client server: gRPC (KV, Maintenance, Cluster, grpc.health.v1)
+ * The etcd v3 client server: gRPC (KV, Maintenance, Cluster, Auth, grpc.health.v1)
  * and the JSON gateway on the same client port, as etcd does.
  *
  * One port, two protocols: etcd multiplexes with cmux. Here each listener is
@@ -14,6 +14,9 @@ import * as net from 'node:net';
 import * as http from 'node:http';
 import * as grpc from '@grpc/grpc-js';
 import type { Registry } from 'prom-client';
+import { AuthGuard } from './auth-guard.js';
+import { authService } from './auth-service.js';
+import { SimpleTokenStore } from './auth-tokens.js';
 import { clusterService } from './cluster-service.js';
 import { type GatewayContext, type ServiceHandlers, isStreamHandler, streaming, unary } from './context.js';
 import { HEALTH_SERVICE_DEFINITION, healthService } from './health-service.js';
@@ -45,7 +48,7 @@ export const CLIENT_CONNECTIONS_MAX = 10_000;
 const KEEPALIVE_PING_INTERVAL_MS_MIN = 1_000;
 
 /** Options of {@link EtcdServer.start}. */
-export interface EtcdServerOptions extends Omit<GatewayContext, 'maxRequestBytes' | 'maxTxnOps' | 'rpcMetrics'> {
+export interface EtcdServerOptions extends Omit<GatewayContext, 'maxRequestBytes' | 'maxTxnOps' | 'rpcMetrics' | 'auth'> {
   /** `host:port` pairs to listen on (port 0: ephemeral). */
   readonly listen: readonly { host: string; port: number }[];
   /** etcd's --max-request-bytes; default 1.5 MiB. */
@@ -81,6 +84,7 @@ export class EtcdServer {
       ...options,
       maxRequestBytes,
       maxTxnOps: options.maxTxnOps ?? DEFAULT_MAX_TXN_OPS,
+      auth: new AuthGuard(options.router, new SimpleTokenStore()),
     };
     const rpcMetrics = options.metrics === undefined ? undefined : GatewayMetrics.of(options.metrics, base);
     const ctx: GatewayContext = rpcMetrics === undefined ? base : { ...base, rpcMetrics };
@@ -88,6 +92,7 @@ export class EtcdServer {
       ['etcdserverpb.KV', kvService(ctx)],
       ['etcdserverpb.Maintenance', maintenanceService(ctx)],
       ['etcdserverpb.Cluster', clusterService(ctx)],
+      ['etcdserverpb.Auth', authService(ctx, ctx.auth)],
     ]);
     // Lock and Election run over the other services' handlers, as etcd's do over its in-process client.
     services.set('v3lockpb.Lock', lockService(ctx, services));

@@ -38,6 +38,7 @@ import type { DedupeTable } from './dedupe.js';
 import type { RangeKeys } from './keys.js';
 import { descriptorAfterConfChange } from './membership.js';
 import { writeRevision } from './revision.js';
+import { AuthError, isAuthErrorCode, planAuthCommand, staleAuthRevision, type AuthRequest, type AuthState } from '../auth/index.js';
 
 /** The replicated state of one range that entries are applied to. */
 export interface RangeState {
@@ -48,6 +49,8 @@ export interface RangeState {
   readonly dedupe: DedupeTable;
   descriptor: RangeDescriptor;
   appliedIndex: number;
+  /** The auth store (used on range 1; see src/shard/auth). */
+  auth: AuthState;
 }
 
 /** What applying one entry produced, for the proposer waiting on it. */
@@ -92,6 +95,9 @@ export async function applyNormalEntry(state: RangeState, entry: Entry): Promise
     await writeBatch(state, entry.index, []);
     return { ...base, command: cmd, rejection };
   }
+  const staleAuth = staleAuthRevision(state.auth, cmd.authRevision);
+  if (staleAuth !== undefined) return recordFailure(state, entry, cmd, staleAuth);
+  if (cmd.body.type === 'auth') return applyAuth(state, entry, cmd, cmd.body.request);
   return applyWrite(state, entry, cmd);
 }
 
@@ -148,6 +154,7 @@ export function* commandKeys(cmd: RangeCommand): Generator<[Uint8Array, Uint8Arr
       return;
     case 'compact':
     case 'changeReplicas':
+    case 'auth':
       return;
   }
 }
@@ -209,6 +216,8 @@ async function applyWrite(state: RangeState, entry: Entry, cmd: RangeCommand): P
         break;
       case 'changeReplicas':
         throw new Error('unreachable: changeReplicas rejected by checkRouting');
+      case 'auth':
+        throw new Error('unreachable: auth commands are applied by applyAuth');
     }
   } catch (err) {
     if (!(err instanceof MvccError)) throw err;
@@ -249,8 +258,21 @@ async function applyCompact(state: RangeState, entry: Entry, cmd: RangeCommand, 
   return { index: entry.index, term: entry.term, command: cmd, result, removal };
 }
 
-/** A command that failed deterministically (an MVCC error): the failure is the result, recorded for retries. */
-async function recordFailure(state: RangeState, entry: Entry, cmd: RangeCommand, err: MvccError): Promise<EntryOutcome> {
+/** An auth command (src/shard/auth/apply-auth.ts plans it): the new auth state, stored with the applied index. */
+async function applyAuth(state: RangeState, entry: Entry, cmd: RangeCommand, req: AuthRequest): Promise<EntryOutcome> {
+  const plan = planAuthCommand(state.auth, req, state.keys.authState);
+  if (!plan.ok) return recordFailure(state, entry, cmd, plan.error);
+  const response = { revision: state.mvcc.currentRevision, authRevision: plan.next.revision, index: entry.index };
+  const result: ApplyResult = { raftTerm: entry.term, ok: true, result: { type: 'auth', response } };
+  const dedupe = state.dedupe.add(cmd.requestId, { index: entry.index, result });
+  await writeBatch(state, entry.index, [...plan.ops, ...dedupe.ops]);
+  dedupe.commit();
+  state.auth = plan.next;
+  return { index: entry.index, term: entry.term, command: cmd, result };
+}
+
+/** A command that failed deterministically (an MVCC or auth error): the failure is the result, recorded for retries. */
+async function recordFailure(state: RangeState, entry: Entry, cmd: RangeCommand, err: MvccError | AuthError): Promise<EntryOutcome> {
   const result: ApplyResult = { raftTerm: entry.term, ok: false, error: storedError(err) };
   const dedupe = state.dedupe.add(cmd.requestId, { index: entry.index, result });
   await writeBatch(state, entry.index, dedupe.ops);
@@ -259,7 +281,7 @@ async function recordFailure(state: RangeState, entry: Entry, cmd: RangeCommand,
 }
 
 /** The stored form of an MVCC error (its code, wire text and recovery data). */
-export function storedError(err: MvccError): StoredError {
+export function storedError(err: MvccError | AuthError): StoredError {
   const e: { code: string; message: string; revision?: number; lease?: bigint } = { code: err.code, message: err.message };
   if ('compactRevision' in err && typeof err.compactRevision === 'number') e.revision = err.compactRevision;
   if ('currentRevision' in err && typeof err.currentRevision === 'number') e.revision = err.currentRevision;
@@ -308,6 +330,7 @@ export function errorFromStored(e: StoredError): Error {
     case 'LEASE_NOT_FOUND':
       return new LeaseNotFoundError(e.lease ?? 0n);
     default:
+      if (isAuthErrorCode(e.code)) return new AuthError(e.code);
       return new StoredCommandError(e.code, e.message);
   }
 }

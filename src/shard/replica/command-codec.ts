@@ -26,6 +26,7 @@ import type {
   TxnResult,
 } from '../mvcc/index.js';
 import { lookupRangeType } from './proto.js';
+import { authRequestFromWire, authRequestToWire, authResultFromWire, authResultToWire, type AuthRequest, type AuthResult } from '../auth/index.js';
 
 /** Longest proposer id in a request id (a 16-byte UUID fits). */
 export const PROPOSER_ID_BYTES_MAX = 16;
@@ -63,7 +64,8 @@ export type CommandBody =
   | { readonly type: 'deleteRange'; readonly request: DeleteRangeRequest }
   | { readonly type: 'txn'; readonly request: TxnRequest }
   | { readonly type: 'compact'; readonly request: CompactionRequest }
-  | { readonly type: 'changeReplicas'; readonly request: ChangeReplicas };
+  | { readonly type: 'changeReplicas'; readonly request: ChangeReplicas }
+  | { readonly type: 'auth'; readonly request: AuthRequest };
 
 /** One entry of a range's raft log. */
 export interface RangeCommand {
@@ -72,6 +74,8 @@ export interface RangeCommand {
   readonly epoch: Epoch;
   /** A revision handed in by the PD's TSO; absent = the range's counter picks current + 1. */
   readonly revision?: number;
+  /** The auth revision the request's permissions were checked at (src/shard/auth). */
+  readonly authRevision?: number;
   readonly body: CommandBody;
 }
 
@@ -81,7 +85,8 @@ export type CommandResult =
   | { readonly type: 'deleteRange'; readonly response: DeleteRangeResult }
   | { readonly type: 'txn'; readonly response: TxnResult }
   | { readonly type: 'compact'; readonly response: CompactionResult }
-  | { readonly type: 'changeReplicas'; readonly response: RangeDescriptor };
+  | { readonly type: 'changeReplicas'; readonly response: RangeDescriptor }
+  | { readonly type: 'auth'; readonly response: AuthResult };
 
 /** A failed command as stored: the error's stable code, message and recovery data. */
 export interface StoredError {
@@ -425,6 +430,8 @@ function bodyToWire(body: CommandBody): Wire {
           replica_id: body.request.replicaId,
         },
       };
+    case 'auth':
+      return { auth: authRequestToWire(body.request) };
   }
 }
 
@@ -449,6 +456,8 @@ function bodyFromWire(w: Wire): CommandBody {
         request: { changeType, nodeId: uint(c['node_id'], 'node_id'), replicaId: uint(c['replica_id'], 'replica_id') },
       };
     }
+    case 'auth':
+      return { type: 'auth', request: authRequestFromWire(msg(w['auth'], 'auth')) };
     default:
       throw new CommandInvalidError(`unknown command ${String(w['command'])}`);
   }
@@ -462,6 +471,7 @@ function commandToWire(cmd: RangeCommand): Wire {
     request_id: { proposer: cmd.requestId.proposer, seq: cmd.requestId.seq },
     epoch: epochToWire(cmd.epoch),
     revision: cmd.revision ?? 0,
+    auth_revision: cmd.authRevision ?? 0,
     ...bodyToWire(cmd.body),
   };
 }
@@ -478,7 +488,9 @@ function commandFromWire(w: Wire): RangeCommand {
     body: bodyFromWire(w),
   };
   const revision = uint(w['revision'], 'revision');
-  return revision > 0 ? { ...cmd, revision } : cmd;
+  const authRevision = uint(w['auth_revision'], 'auth_revision');
+  const withAuth = authRevision > 0 ? { ...cmd, authRevision } : cmd;
+  return revision > 0 ? { ...withAuth, revision } : withAuth;
 }
 
 // ---------------------------------------------------------------- results
@@ -611,6 +623,9 @@ function applyResultToWire(res: ApplyResult): Wire {
     case 'changeReplicas':
       w['change_replicas'] = descriptorToWire(r.response);
       break;
+    case 'auth':
+      w['auth'] = authResultToWire(r.response);
+      break;
   }
   return w;
 }
@@ -628,6 +643,8 @@ function applyResultFromWire(w: Wire): ApplyResult {
       return { raftTerm, ok: true, result: { type: 'compact', response: { revision: int(msg(w['compact'], 'compact')['revision'], 'revision') } } };
     case 'change_replicas':
       return { raftTerm, ok: true, result: { type: 'changeReplicas', response: descriptorFromWire(msg(w['change_replicas'], 'change_replicas')) } };
+    case 'auth':
+      return { raftTerm, ok: true, result: { type: 'auth', response: authResultFromWire(msg(w['auth'], 'auth')) } };
     case 'error': {
       const e = msg(w['error'], 'error');
       const error = { code: String(e['code'] ?? ''), message: String(e['message'] ?? '') };

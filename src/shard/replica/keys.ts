@@ -7,6 +7,7 @@
  *   'r' | rangeId u64 BE | 'l' | 'd'               range descriptor (RangeDescriptor proto)
  *   'r' | rangeId u64 BE | 'l' | 'q' | n | proposer(n) | seq u64   dedupe record
  *   'r' | rangeId u64 BE | 'l' | 'o' | index u64   dedupe order (value: the record's key)
+ *   'r' | rangeId u64 BE | 'l' | 'a'               auth store state (range 1; AuthStoreState proto)
  *
  * The fixed-width range id means no range's prefix is a prefix of another's.
  */
@@ -19,6 +20,7 @@ const LOCAL_TAG = 0x6c; // 'l'
 const DESCRIPTOR_TAG = 0x64; // 'd'
 const DEDUPE_RECORD_TAG = 0x71; // 'q'
 const DEDUPE_ORDER_TAG = 0x6f; // 'o'
+const AUTH_STATE_TAG = 0x61; // 'a'
 
 /** The engine keys of one range. */
 export class RangeKeys {
@@ -33,6 +35,8 @@ export class RangeKeys {
   /** Bounds of the dedupe order family. */
   readonly dedupeOrderStart: Buffer;
   readonly dedupeOrderEnd: Buffer;
+  /** Key of the auth store's state (docs/auth.md). */
+  readonly authState: Buffer;
 
   constructor(readonly rangeId: number) {
     this.start = Buffer.concat([Buffer.from([RANGE_TAG]), encodeU64(rangeId)]);
@@ -41,6 +45,7 @@ export class RangeKeys {
     this.descriptor = Buffer.concat([this.start, Buffer.from([LOCAL_TAG, DESCRIPTOR_TAG])]);
     this.dedupeOrderStart = Buffer.concat([this.start, Buffer.from([LOCAL_TAG, DEDUPE_ORDER_TAG])]);
     this.dedupeOrderEnd = Buffer.from(prefixEnd(this.dedupeOrderStart));
+    this.authState = Buffer.concat([this.start, Buffer.from([LOCAL_TAG, AUTH_STATE_TAG])]);
   }
 
   /** Key of the dedupe record of `id`. */

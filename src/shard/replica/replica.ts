@@ -81,6 +81,7 @@ import { confChangeFor, invalidChangeReason } from './membership.js';
 import { READS_PENDING_MAX, ReadTracker } from './reads.js';
 import { RANGE_COUNTER_REVISION_SOURCE, type RevisionSource } from './revision.js';
 import { buildImage, imageOps, parseImage, type SnapshotImage } from './snapshot.js';
+import { loadAuthState, type AuthRequest, type AuthResult, type AuthState } from '../auth/index.js';
 
 /** Default bound on proposals (writes and membership changes) waiting for apply. */
 export const PROPOSALS_PENDING_MAX = 1024;
@@ -135,6 +136,8 @@ export interface RequestOptions {
   readonly epoch: Epoch;
   /** A retry passes the id of the first attempt; default: a fresh id of this replica. */
   readonly requestId?: RequestId;
+  /** The auth revision the request's permissions were checked at; apply refuses it if the auth store moved. */
+  readonly authRevision?: number;
 }
 
 /** Options of a read. */
@@ -239,6 +242,7 @@ export class Replica implements GroupStateMachine {
       dedupe: await DedupeTable.load(engine, keys, options.dedupeRecordsMax ?? DEDUPE_RECORDS_MAX),
       descriptor: descriptor ?? uninitializedDescriptor(options.rangeId),
       appliedIndex: await mvcc.appliedIndex(),
+      auth: await loadAuthState(engine, keys.authState),
     };
     return new Replica(
       state,
@@ -317,6 +321,16 @@ export class Replica implements GroupStateMachine {
     const reply = toReply(outcome, (r) => (r.type === 'compact' ? r.response : unexpected(r)));
     if (req.physical === true && outcome.removal !== undefined) await outcome.removal;
     return reply;
+  }
+
+  /** An auth store command through raft (src/shard/auth); the store lives in range 1. */
+  async auth(req: AuthRequest, options: RequestOptions): Promise<Reply<AuthResult>> {
+    return this.write({ type: 'auth', request: req }, options, (r) => (r.type === 'auth' ? r.response : unexpected(r)));
+  }
+
+  /** The auth store as of the last applied entry. */
+  get authState(): AuthState {
+    return this.state.auth;
   }
 
   // ---------------------------------------------------------------- reads
@@ -503,6 +517,7 @@ export class Replica implements GroupStateMachine {
       ...(this.compactionChunkOpsMax === undefined ? {} : { compactionChunkOpsMax: this.compactionChunkOpsMax }),
     });
     await this.state.dedupe.reload();
+    this.state.auth = await loadAuthState(engine, keys.authState);
     this.state.descriptor = descriptor;
     this.state.appliedIndex = image.appliedIndex;
     this.initialized = true;
@@ -567,7 +582,13 @@ export class Replica implements GroupStateMachine {
       const requestId = options.requestId ?? this.nextRequestId();
       const revision = this.revisionSource.allocate();
       const propose = (rev: number | undefined): Promise<EntryOutcome> => {
-        const cmd: RangeCommand = { requestId, epoch: options.epoch, body, ...(rev === undefined ? {} : { revision: rev }) };
+        const cmd: RangeCommand = {
+          requestId,
+          epoch: options.epoch,
+          body,
+          ...(rev === undefined ? {} : { revision: rev }),
+          ...(options.authRevision === undefined ? {} : { authRevision: options.authRevision }),
+        };
         const data = encodeCommand(cmd);
         if (data.length > this.requestBytesMax) throw new RequestTooLargeError(data.length, this.requestBytesMax);
         return this.proposeWith(handle, requestId, () => handle.propose(data));
