@@ -14,6 +14,7 @@ import * as net from 'node:net';
 import type * as http from 'node:http';
 import * as grpc from '@grpc/grpc-js';
 import type { Registry } from 'prom-client';
+import { AlarmStore } from './alarm.js';
 import { clusterService } from './cluster-service.js';
 import { type GatewayContext, type ServiceHandlers, isStreamHandler, streaming, unary } from './context.js';
 import { HEALTH_SERVICE_DEFINITION, healthService } from './health-service.js';
@@ -22,6 +23,7 @@ import { kvService } from './kv-service.js';
 import { GatewayMetrics } from './metrics.js';
 import { maintenanceService } from './maintenance-service.js';
 import { etcdServiceDefinition, type EtcdServiceName } from './proto.js';
+import { guardServices, resolveQuotaBytes, SpaceQuota } from './quota.js';
 import { hostPort } from './urls.js';
 import { DEFAULT_MAX_REQUEST_BYTES, DEFAULT_MAX_TXN_OPS, GRPC_MAX_SEND_BYTES, grpcMaxReceiveBytes } from './validate.js';
 
@@ -42,13 +44,17 @@ export const CLIENT_CONNECTIONS_MAX = 10_000;
 const KEEPALIVE_PING_INTERVAL_MS_MIN = 1_000;
 
 /** Options of {@link EtcdServer.start}. */
-export interface EtcdServerOptions extends Omit<GatewayContext, 'maxRequestBytes' | 'maxTxnOps' | 'rpcMetrics'> {
+export interface EtcdServerOptions extends Omit<GatewayContext, 'maxRequestBytes' | 'maxTxnOps' | 'rpcMetrics' | 'alarms' | 'spaceQuota'> {
   /** `host:port` pairs to listen on (port 0: ephemeral). */
   readonly listen: readonly { host: string; port: number }[];
   /** etcd's --max-request-bytes; default 1.5 MiB. */
   readonly maxRequestBytes?: number;
   /** etcd's --max-txn-ops; default 128. */
   readonly maxTxnOps?: number;
+  /** etcd's --quota-backend-bytes: 0 or unset = 2 GiB, negative = no quota. */
+  readonly quotaBackendBytes?: number;
+  /** The node's alarm state; default a fresh, empty one. */
+  readonly alarms?: AlarmStore;
   /** The node's Prometheus registry, served on /metrics; the gateway's own metrics (metrics.ts) are added to it. */
   readonly metrics?: Registry;
 }
@@ -74,14 +80,19 @@ export class EtcdServer {
       ...options,
       maxRequestBytes,
       maxTxnOps: options.maxTxnOps ?? DEFAULT_MAX_TXN_OPS,
+      alarms: options.alarms ?? new AlarmStore(),
+      spaceQuota: new SpaceQuota(resolveQuotaBytes(options.quotaBackendBytes), () => options.dbSizeBytes()),
     };
     const rpcMetrics = options.metrics === undefined ? undefined : GatewayMetrics.of(options.metrics, base);
     const ctx: GatewayContext = rpcMetrics === undefined ? base : { ...base, rpcMetrics };
-    const services = new Map<EtcdServiceName, ServiceHandlers>([
-      ['etcdserverpb.KV', kvService(ctx)],
-      ['etcdserverpb.Maintenance', maintenanceService(ctx)],
-      ['etcdserverpb.Cluster', clusterService(ctx)],
-    ]);
+    const services = guardServices(
+      new Map<EtcdServiceName, ServiceHandlers>([
+        ['etcdserverpb.KV', kvService(ctx)],
+        ['etcdserverpb.Maintenance', maintenanceService(ctx)],
+        ['etcdserverpb.Cluster', clusterService(ctx)],
+      ]),
+      { alarms: ctx.alarms, spaceQuota: ctx.spaceQuota, memberId: ctx.member.id },
+    );
     const grpcServer = new grpc.Server({
       'grpc.max_receive_message_length': grpcMaxReceiveBytes(maxRequestBytes),
       'grpc.max_send_message_length': GRPC_MAX_SEND_BYTES,
