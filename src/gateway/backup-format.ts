@@ -13,12 +13,16 @@
  *   (× rangeCount) | startLen u32 | start | endLen u32 | end          (the range's user-key span)
  *            | { keyLen u32 | key | valueLen u32 | value }*           (MVCC records)
  *            | 0xFFFFFFFF | recordCount u64
- *   end      'E' | totalRecords u64
+ *   end      'E' | totalRecords u64 | zero bytes up to a multiple of 512 of the content
  *
  * A record's key is the engine key with the range's MVCC prefix removed, so a
  * restore can only write inside the MVCC store of the range it restores, and
  * the records are engine-independent. Revisions are the ranges' MVCC
  * revisions (compactRevision 0: never compacted).
+ *
+ * The content is padded to a multiple of 512 bytes because `etcdctl snapshot
+ * save` (clientv3) refuses a download whose size is not 512·n + 32 (a bolt
+ * file is whole pages plus the sha256).
  */
 
 /** First bytes of every backup. */
@@ -31,6 +35,8 @@ export const BACKUP_SHA256_BYTES = 32;
 export const BACKUP_HEADER_BYTES = 8 + 2 + 2 + 8 + 8 + 8 + 4;
 /** Largest key or value length a reader accepts (a corrupt length must not allocate gigabytes). */
 export const BACKUP_FIELD_BYTES_MAX = 64 * 1024 * 1024;
+/** The content's length is a multiple of this (see the module comment). */
+export const BACKUP_CONTENT_ALIGN_BYTES = 512;
 /** Most ranges a reader accepts in one backup. */
 export const BACKUP_RANGES_MAX = 1_000_000;
 
@@ -141,6 +147,11 @@ export function encodeEnd(totalRecords: number): Buffer {
 /** Bytes of the end section. */
 export const BACKUP_END_BYTES = END_BYTES;
 
+/** Zero bytes that pad content of `bytes` to a multiple of {@link BACKUP_CONTENT_ALIGN_BYTES}. */
+export function paddingBytes(bytes: number): number {
+  return (BACKUP_CONTENT_ALIGN_BYTES - (bytes % BACKUP_CONTENT_ALIGN_BYTES)) % BACKUP_CONTENT_ALIGN_BYTES;
+}
+
 /**
  * Cuts a stream of byte pieces into blobs of exactly `chunkBytes` (the last
  * one shorter): what Snapshot sends, one blob per response, as etcd sends
@@ -250,6 +261,8 @@ export async function* readBackup(source: AsyncIterable<Uint8Array>): AsyncGener
   if (end[0] !== END_TAG) throw new BackupFormatError('expected the end section');
   const totalRecords = readU64(end, 1);
   if (totalRecords !== total) throw new BackupFormatError(`total record count ${totalRecords} but ${total} records`);
+  const padding = await r.take(paddingBytes(r.consumed), 'padding');
+  if (padding.some((x) => x !== 0)) throw new BackupFormatError('non-zero padding after the end section');
   if (!(await r.atEnd())) throw new BackupFormatError('bytes after the end section');
   yield { type: 'end', totalRecords };
 }
@@ -270,6 +283,8 @@ class ByteReader {
   private pending: Buffer[] = [];
   private pendingBytes = 0;
   private done = false;
+  /** Bytes handed out so far. */
+  consumed = 0;
 
   constructor(source: AsyncIterable<Uint8Array>) {
     this.it = source[Symbol.asyncIterator]();
@@ -284,6 +299,7 @@ class ByteReader {
     const rest = all.subarray(n);
     this.pending = rest.length === 0 ? [] : [rest];
     this.pendingBytes = rest.length;
+    this.consumed += n;
     return out;
   }
 

@@ -25,6 +25,7 @@ import {
   encodeLength,
   encodeRangeEnd,
   encodeRangeStart,
+  paddingBytes,
   rangeStartBytes,
   recordBytes,
 } from './backup-format.js';
@@ -81,6 +82,7 @@ export class Backup {
       sources.sort((a, b) => a.range.rangeId - b.range.rangeId);
       let bytes = BACKUP_HEADER_BYTES + BACKUP_END_BYTES;
       for (const s of sources) bytes += rangeStartBytes(s.range.start.length, s.range.end.length) + s.recordBytes + BACKUP_RANGE_END_BYTES;
+      bytes += paddingBytes(bytes);
       return new Backup(
         snapshots,
         sources,
@@ -103,25 +105,31 @@ export class Backup {
   /** The image as blobs of `chunkBytes` (the last shorter), {@link contentBytes} in all. */
   async *content(chunkBytes: number): AsyncGenerator<Buffer> {
     const chunker = new Chunker(chunkBytes);
-    yield* chunker.push(
+    let written = 0;
+    const push = (piece: Uint8Array): Buffer[] => {
+      written += piece.length;
+      return chunker.push(piece);
+    };
+    yield* push(
       encodeHeader({ revision: this.revision, compactRevision: this.compactRevision, createdUnixMs: this.createdUnixMs, rangeCount: this.sources.length }),
     );
     let total = 0;
     for (const s of this.sources) {
-      yield* chunker.push(encodeRangeStart(s.range));
+      yield* push(encodeRangeStart(s.range));
       let count = 0;
       for await (const { key, value } of s.snapshot.iterate(mvccSpan(s.keys))) {
         const suffix = key.subarray(s.keys.mvccPrefix.length);
-        yield* chunker.push(encodeLength(suffix.length));
-        yield* chunker.push(suffix);
-        yield* chunker.push(encodeLength(value.length));
-        yield* chunker.push(value);
+        yield* push(encodeLength(suffix.length));
+        yield* push(suffix);
+        yield* push(encodeLength(value.length));
+        yield* push(value);
         count++;
       }
       total += count;
-      yield* chunker.push(encodeRangeEnd(count));
+      yield* push(encodeRangeEnd(count));
     }
-    yield* chunker.push(encodeEnd(total));
+    yield* push(encodeEnd(total));
+    yield* push(Buffer.alloc(paddingBytes(written)));
     const last = chunker.flush();
     if (last !== undefined) yield last;
   }

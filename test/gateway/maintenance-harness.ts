@@ -4,7 +4,9 @@
  * the embedded default does not expose (the space quota) and any number of
  * nodes (MoveLeader needs three). Loopback, ephemeral ports.
  */
-import { StoreNode, wholeKeyspaceRange } from '../../src/node/index.js';
+import { readdir, stat } from 'node:fs/promises';
+import { join } from 'node:path';
+import { StoreNode, enginePath, wholeKeyspaceRange } from '../../src/node/index.js';
 import { clusterIdOf, memberIdOfNode } from '../../src/gateway/embedded.js';
 import { LocalRangeRouter } from '../../src/gateway/router.js';
 import { EtcdServer } from '../../src/gateway/server.js';
@@ -37,7 +39,21 @@ export interface NodeServerOptions {
 /** Engine keys are short: this bound is above all of them (the node's whole engine). */
 const ENGINE_END = Buffer.alloc(16, 0xff);
 
-/** Opens a node hosting range 1 and serves the etcd API on it (Status.dbSize = the engine's approximate size). */
+/** Bytes of the files in a directory (a durable engine's size, as the embedded default reports it). */
+async function dirBytes(dir: string): Promise<number> {
+  let total = 0;
+  for (const name of await readdir(dir)) {
+    const st = await stat(join(dir, name)).catch(() => undefined);
+    if (st?.isFile() === true) total += st.size;
+  }
+  return total;
+}
+
+/**
+ * Opens a node hosting range 1 and serves the etcd API on it. Status.dbSize
+ * as the embedded default: the engine directory's bytes, or the memory
+ * engine's approximate size.
+ */
 export async function startNodeServer(options: NodeServerOptions = {}): Promise<NodeServer> {
   const nodeId = options.nodeId ?? 1;
   const node = await StoreNode.open({
@@ -56,7 +72,8 @@ export async function startNodeServer(options: NodeServerOptions = {}): Promise<
       clusterId: clusterIdOf('keyspan/maintenance-test'),
       member: { id: memberIdOfNode(nodeId), name: `node${nodeId}`, peerURLs: [`http://127.0.0.1:${node.port}`], clientURLs: [] },
       memberIdOfNode,
-      dbSizeBytes: () => node.engine.approximateSize(Buffer.alloc(0), ENGINE_END),
+      dbSizeBytes: () =>
+        options.dataDir === undefined ? node.engine.approximateSize(Buffer.alloc(0), ENGINE_END) : dirBytes(enginePath(options.dataDir)),
       ...(options.quotaBackendBytes !== undefined ? { quotaBackendBytes: options.quotaBackendBytes } : {}),
       onInternalError: (method, err) => console.error('internal error in', method, err),
     });

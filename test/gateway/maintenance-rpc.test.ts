@@ -82,6 +82,7 @@ describe('Maintenance: Snapshot, Hash, Alarm, Status', () => {
     const data = messages.slice(0, -1);
     assert.ok(data.length > 5, `${data.length} data messages`);
     const content = Buffer.concat(data.map((m) => m['blob'] as Buffer));
+    assert.equal(content.length % 512, 0, 'whole 512-byte pages, as etcdctl expects of a bolt file');
     let sent = 0;
     for (const [i, m] of data.entries()) {
       const blob = m['blob'] as Buffer;
