@@ -7,7 +7,7 @@
  * range over the whole keyspace that is etcd's whole store.
  */
 import { createHash } from 'node:crypto';
-import { crc32c } from '../shard/mvcc/index.js';
+import { crc32c, KeyCodec, MetaName } from '../shard/mvcc/index.js';
 import { RangeKeys, type Replica } from '../shard/replica/index.js';
 import type { Engine, EngineSnapshot } from '../storage/index.js';
 import { AlarmAction, alarmStatusText, type AlarmMember } from './alarm.js';
@@ -93,7 +93,9 @@ export function maintenanceService(ctx: GatewayContext): ServiceHandlers {
     await withSnapshots(replicas, async (snapshotOf) => {
       for (const r of replicas) {
         const keys = new RangeKeys(r.rangeId);
-        revision = Math.max(revision, r.currentRevision);
+        // The revision the hashed state is at: the snapshot's, not the live one.
+        const current = await snapshotOf(r).get(new KeyCodec(keys.mvccPrefix).metaKey(MetaName.CurrentRevision));
+        if (current !== undefined) revision = Math.max(revision, current.readUInt32BE(0) * 2 ** 32 + current.readUInt32BE(4));
         for await (const { key, value } of snapshotOf(r).iterate({ gte: keys.start, lt: keys.end })) {
           crc = crc32c(crc, u32(key.length));
           crc = crc32c(crc, key);
@@ -102,7 +104,7 @@ export function maintenanceService(ctx: GatewayContext): ServiceHandlers {
         }
       }
     });
-    return { header: responseHeader(ctx, Math.max(revision, header.revision), header.raft_term), hash: crc >>> 0 };
+    return { header: responseHeader(ctx, revision === 0 ? header.revision : revision, header.raft_term), hash: crc >>> 0 };
   };
 
   const alarm = async (m: EtcdMessage): Promise<EtcdMessage> => {

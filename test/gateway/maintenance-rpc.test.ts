@@ -108,6 +108,17 @@ describe('Maintenance: Snapshot, Hash, Alarm, Status', () => {
     assert.equal(items[items.length - 1]?.type, 'end');
   });
 
+  it('the JSON gateway streams the same backup at /v3/maintenance/snapshot', async () => {
+    const res = await fetch(`http://${srv.address}/v3/maintenance/snapshot`, { method: 'POST', body: '{}' });
+    assert.equal(res.status, 200);
+    const lines = (await res.text()).split('\n').filter((l) => l !== '');
+    const blobs = lines.map((l) => Buffer.from((JSON.parse(l) as { result: { blob: string } }).result.blob, 'base64'));
+    const content = Buffer.concat(blobs.slice(0, -1));
+    assert.deepEqual(blobs[blobs.length - 1], createHash('sha256').update(content).digest());
+    const items = await parse(content);
+    assert.equal(items[items.length - 1]?.type, 'end');
+  });
+
   it('Hash covers the node\'s data: stable, changed by a write, answered with the revision', async () => {
     const h1 = await mt.call('Hash', {});
     const h2 = await mt.call('Hash', {});
