@@ -188,7 +188,8 @@ export function maintenanceService(ctx: GatewayContext): ServiceHandlers {
         throw err;
       }
     }
-    return { header: nodeHeader(ctx) };
+    // etcd 3.4 and 3.5 answer an empty MoveLeaderResponse (no header).
+    return {};
   };
 
   return {
