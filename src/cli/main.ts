@@ -36,6 +36,7 @@ export async function main(argv: readonly string[]): Promise<number> {
   switch (command) {
     case 'start':
       return start(rest);
+    case 'snapshot': return (await import('./snapshot.js')).snapshotCommand(rest);
     case 'version':
     case '--version':
       process.stdout.write(`keyspan ${VERSION}\n`);

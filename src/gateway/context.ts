@@ -8,8 +8,10 @@ import type * as grpc from '@grpc/grpc-js';
 import type { AuthGuard } from './auth-guard.js';
 import { EtcdError, GrpcStatus, toEtcdError } from './errors.js';
 import type { ResponseHeader } from './messages.js';
+import type { AlarmStore } from './alarm.js';
 import type { GatewayMetrics, MethodMetrics } from './metrics.js';
 import type { EtcdMessage } from './proto.js';
+import type { SpaceQuota } from './quota.js';
 import type { RangeRouter } from './router.js';
 
 /** The node as one etcd member (member = node, docs/compatibility.md). */
@@ -36,6 +38,10 @@ export interface GatewayContext {
   readonly maxTxnOps: number;
   /** Approximate bytes the node's engine holds (Status.dbSize). */
   dbSizeBytes(): Promise<number>;
+  /** The node's active alarms (NOSPACE, CORRUPT; alarm.ts). */
+  readonly alarms: AlarmStore;
+  /** etcd's --quota-backend-bytes applied to dbSizeBytes() (quota.ts). */
+  readonly spaceQuota: SpaceQuota;
   /** Called with server-side failures (INTERNAL / UNKNOWN answers) for the operator's log. */
   readonly onInternalError?: (method: string, err: unknown) => void;
   /** The gateway's Prometheus metrics (absent: nothing is counted). */

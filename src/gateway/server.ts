@@ -14,6 +14,7 @@ import * as net from 'node:net';
 import * as http from 'node:http';
 import * as grpc from '@grpc/grpc-js';
 import type { Registry } from 'prom-client';
+import { AlarmStore } from './alarm.js';
 import { AuthGuard } from './auth-guard.js';
 import { authService } from './auth-service.js';
 import { SimpleTokenStore } from './auth-tokens.js';
@@ -28,6 +29,7 @@ import { lockService } from './lock-service.js';
 import { GatewayMetrics } from './metrics.js';
 import { maintenanceService } from './maintenance-service.js';
 import { etcdServiceDefinition, type EtcdServiceName } from './proto.js';
+import { guardServices, resolveQuotaBytes, SpaceQuota } from './quota.js';
 import { hostPort } from './urls.js';
 import { DEFAULT_MAX_REQUEST_BYTES, DEFAULT_MAX_TXN_OPS, GRPC_MAX_SEND_BYTES, grpcMaxReceiveBytes } from './validate.js';
 
@@ -48,13 +50,18 @@ export const CLIENT_CONNECTIONS_MAX = 10_000;
 const KEEPALIVE_PING_INTERVAL_MS_MIN = 1_000;
 
 /** Options of {@link EtcdServer.start}. */
-export interface EtcdServerOptions extends Omit<GatewayContext, 'maxRequestBytes' | 'maxTxnOps' | 'rpcMetrics' | 'auth'> {
+export interface EtcdServerOptions
+  extends Omit<GatewayContext, 'maxRequestBytes' | 'maxTxnOps' | 'rpcMetrics' | 'auth' | 'alarms' | 'spaceQuota'> {
   /** `host:port` pairs to listen on (port 0: ephemeral). */
   readonly listen: readonly { host: string; port: number }[];
   /** etcd's --max-request-bytes; default 1.5 MiB. */
   readonly maxRequestBytes?: number;
   /** etcd's --max-txn-ops; default 128. */
   readonly maxTxnOps?: number;
+  /** etcd's --quota-backend-bytes: 0 or unset = 2 GiB, negative = no quota. */
+  readonly quotaBackendBytes?: number;
+  /** The node's alarm state; default a fresh, empty one. */
+  readonly alarms?: AlarmStore;
   /** The node's Prometheus registry, served on /metrics; the gateway's own metrics (metrics.ts) are added to it. */
   readonly metrics?: Registry;
   /** etcd's --listen-metrics-urls: extra plain-HTTP listeners serving only /metrics, /health and /version. */
@@ -85,15 +92,20 @@ export class EtcdServer {
       maxRequestBytes,
       maxTxnOps: options.maxTxnOps ?? DEFAULT_MAX_TXN_OPS,
       auth: new AuthGuard(options.router, new SimpleTokenStore()),
+      alarms: options.alarms ?? new AlarmStore(),
+      spaceQuota: new SpaceQuota(resolveQuotaBytes(options.quotaBackendBytes), () => options.dbSizeBytes()),
     };
     const rpcMetrics = options.metrics === undefined ? undefined : GatewayMetrics.of(options.metrics, base);
     const ctx: GatewayContext = rpcMetrics === undefined ? base : { ...base, rpcMetrics };
-    const services = new Map<EtcdServiceName, ServiceHandlers>([
-      ['etcdserverpb.KV', kvService(ctx)],
-      ['etcdserverpb.Maintenance', maintenanceService(ctx)],
-      ['etcdserverpb.Cluster', clusterService(ctx)],
-      ['etcdserverpb.Auth', authService(ctx, ctx.auth)],
-    ]);
+    const services = guardServices(
+      new Map<EtcdServiceName, ServiceHandlers>([
+        ['etcdserverpb.KV', kvService(ctx)],
+        ['etcdserverpb.Maintenance', maintenanceService(ctx)],
+        ['etcdserverpb.Cluster', clusterService(ctx)],
+        ['etcdserverpb.Auth', authService(ctx, ctx.auth)],
+      ]),
+      { alarms: ctx.alarms, spaceQuota: ctx.spaceQuota, memberId: ctx.member.id },
+    );
     // Lock and Election run over the other services' handlers, as etcd's do over its in-process client.
     services.set('v3lockpb.Lock', lockService(ctx, services));
     services.set('v3electionpb.Election', electionService(ctx, services));

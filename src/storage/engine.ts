@@ -97,6 +97,14 @@ export interface Engine extends EngineReader {
    * once the deletion is durable.
    */
   deleteSpan(start: Uint8Array, end: Uint8Array, options?: WriteOptions): Promise<void>;
+  /**
+   * Compacts the storage of [start, end) now (etcd's defragment): rewrites
+   * the span's files so deleted and overwritten entries stop taking space,
+   * where the engine can do that on demand (see docs/storage.md, "Manual
+   * compaction"). Never changes what reads return. An empty or inverted span
+   * resolves at once; ENGINE_CLOSED after close().
+   */
+  compactRange(start: Uint8Array, end: Uint8Array): Promise<void>;
   /** Flushes and closes; the data stays on disk (for durable engines). Idempotent. */
   close(): Promise<void>;
   /** Closes (if open) and removes all of the engine's data. */

@@ -50,6 +50,14 @@ export class LevelEngine extends AbstractLevelEngine<Db> implements Engine {
     return this.guard(() => this.db.approximateSize(span.from, span.to));
   }
 
+  async compactRange(start: Uint8Array, end: Uint8Array): Promise<void> {
+    const span = this.checkSpan(start, end);
+    if (span === undefined) return;
+    // LevelDB's CompactRange: flushes the memtable, then merges every level
+    // overlapping the span, dropping deleted and shadowed entries.
+    await this.guard(() => this.db.compactRange(span.from, span.to));
+  }
+
   /** @internal Shared by the engine and its snapshots. */
   async read(key: Uint8Array, snapshot: LevelSnapshot | undefined): Promise<Buffer | undefined> {
     throwIfSet(this.stateError(snapshot));

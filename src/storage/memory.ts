@@ -73,6 +73,13 @@ export class MemoryEngine implements Engine {
     this.tree.deleteRange(from, to, false);
   }
 
+  async compactRange(start: Uint8Array, end: Uint8Array): Promise<void> {
+    this.assertOpen();
+    checkBound(start, 'start');
+    checkBound(end, 'end');
+    // Nothing to reclaim: a delete frees its tree node at once.
+  }
+
   async close(): Promise<void> {
     this.closed = true;
   }

@@ -116,6 +116,11 @@ export class WriteBehindEngine implements Engine {
     return this.inner.deleteSpan(start, end, options);
   }
 
+  async compactRange(start: Uint8Array, end: Uint8Array): Promise<void> {
+    await this.flush();
+    return this.inner.compactRange(start, end);
+  }
+
   /** Writes what is queued; the engine itself stays open (it is shared). */
   async close(): Promise<void> {
     if (this.failure === undefined) await this.flush();

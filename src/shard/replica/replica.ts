@@ -292,6 +292,15 @@ export class Replica implements GroupStateMachine {
     return this.state.dedupe.size;
   }
 
+  /**
+   * The engine that holds the range's keys (under `new RangeKeys(rangeId)`),
+   * for node-wide maintenance that reads it from an engine snapshot or
+   * compacts it (backup, Hash, Defragment). Never write through it.
+   */
+  get engine(): Engine {
+    return this.state.engine;
+  }
+
   // ---------------------------------------------------------------- writes
 
   /** etcd Put through raft. */

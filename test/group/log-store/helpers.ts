@@ -51,6 +51,9 @@ export class CountingEngine implements Engine {
   deleteSpan(start: Uint8Array, end: Uint8Array, options?: WriteOptions): Promise<void> {
     return this.inner.deleteSpan(start, end, options);
   }
+  compactRange(start: Uint8Array, end: Uint8Array): Promise<void> {
+    return this.inner.compactRange(start, end);
+  }
   close(): Promise<void> {
     return this.inner.close();
   }
