@@ -23,6 +23,7 @@ import { GatewayMetrics } from './metrics.js';
 import { maintenanceService } from './maintenance-service.js';
 import { etcdServiceDefinition, type EtcdServiceName } from './proto.js';
 import { hostPort } from './urls.js';
+import { watchService } from './watch/index.js';
 import { DEFAULT_MAX_REQUEST_BYTES, DEFAULT_MAX_TXN_OPS, GRPC_MAX_SEND_BYTES, grpcMaxReceiveBytes } from './validate.js';
 
 /** The HTTP/2 connection preface every gRPC client sends first (RFC 9113 §3.4). */
@@ -81,6 +82,7 @@ export class EtcdServer {
       ['etcdserverpb.KV', kvService(ctx)],
       ['etcdserverpb.Maintenance', maintenanceService(ctx)],
       ['etcdserverpb.Cluster', clusterService(ctx)],
+      ['etcdserverpb.Watch', watchService(ctx).handlers],
     ]);
     const grpcServer = new grpc.Server({
       'grpc.max_receive_message_length': grpcMaxReceiveBytes(maxRequestBytes),
