@@ -1,0 +1,176 @@
+/**
+ * The Watch stream handler driven directly through an in-process RpcStream
+ * (the same interface the gRPC and JSON transports implement) on the
+ * embedded node's range, where the test needs the service's tunables:
+ * progress_notify with a short interval, and a small watcher buffer behind
+ * a client that takes nothing until released.
+ */
+import { after, before, describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import * as grpc from '@grpc/grpc-js';
+import { Registry } from 'prom-client';
+import type { GatewayContext, RpcStream } from '../../src/gateway/context.js';
+import type { Embedded } from '../../src/gateway/embedded.js';
+import { GatewayMetrics } from '../../src/gateway/metrics.js';
+import { decodeEtcdMessage, encodeEtcdMessage, type EtcdMessage } from '../../src/gateway/proto.js';
+import { LocalRangeRouter } from '../../src/gateway/router.js';
+import { watchService, type WatchStreamOptions } from '../../src/gateway/watch/index.js';
+import { b, client, revOf, startTestServer, type EtcdTestClient } from './server-harness.js';
+import { createReq, eventsText, headerRev } from './watch-harness.js';
+
+/** Bound on waiting for a condition. */
+const WAIT_MS = 10_000;
+
+/** An in-process Watch call: requests pushed by the test, responses collected; sends block while `gate` is closed. */
+class LocalCall {
+  readonly responses: EtcdMessage[] = [];
+  private readonly pending: EtcdMessage[] = [];
+  private wakeRequests: (() => void) | undefined;
+  private openGate: (() => void) | undefined;
+  private gate: Promise<void> | undefined;
+  readonly abort = new AbortController();
+  readonly rpc: RpcStream;
+
+  constructor() {
+    const self = this;
+    this.rpc = {
+      requests: {
+        async *[Symbol.asyncIterator]() {
+          while (!self.abort.signal.aborted) {
+            const m = self.pending.shift();
+            if (m !== undefined) yield m;
+            else await new Promise<void>((resolve) => (self.wakeRequests = resolve));
+          }
+        },
+      },
+      send: async (m) => {
+        if (this.abort.signal.aborted) throw new Error('call over');
+        this.responses.push(m);
+        if (this.gate !== undefined) await this.gate;
+      },
+      call: { signal: this.abort.signal, metadata: new grpc.Metadata() },
+    };
+  }
+
+  /** Queues a request as a transport hands it over: decoded from the wire, every field filled in. */
+  write(m: EtcdMessage): void {
+    this.pending.push(decodeEtcdMessage('etcdserverpb.WatchRequest', encodeEtcdMessage('etcdserverpb.WatchRequest', m)));
+    this.wakeRequests?.();
+  }
+
+  /** From now on each send resolves only after {@link release}. */
+  hold(): void {
+    this.gate = new Promise<void>((resolve) => (this.openGate = resolve));
+  }
+
+  release(): void {
+    this.gate = undefined;
+    this.openGate?.();
+  }
+
+  end(): void {
+    this.abort.abort();
+    this.wakeRequests?.();
+  }
+
+  async waitFor(n: number): Promise<void> {
+    const deadline = Date.now() + WAIT_MS;
+    while (this.responses.length < n) {
+      if (Date.now() > deadline) throw new Error(`only ${this.responses.length} of ${n} responses`);
+      await new Promise((resolve) => setTimeout(resolve, 10));
+    }
+  }
+}
+
+describe('Watch stream handler', () => {
+  let srv: Embedded;
+  let kv: EtcdTestClient;
+  let registry: Registry;
+  let ctx: GatewayContext;
+
+  before(async () => {
+    srv = await startTestServer();
+    kv = client('etcdserverpb.KV', srv.server.addresses[0] ?? '');
+    registry = new Registry();
+    const base: GatewayContext = {
+      router: new LocalRangeRouter(srv.node),
+      clusterId: 1n,
+      member: srv.member,
+      memberIdOfNode: (n) => BigInt(n),
+      maxRequestBytes: 1024 * 1024,
+      maxTxnOps: 128,
+      dbSizeBytes: async () => 0,
+    };
+    ctx = { ...base, rpcMetrics: GatewayMetrics.of(registry, base) };
+  });
+  after(async () => {
+    kv.close();
+    await srv.close();
+  });
+
+  const start = (options: Partial<WatchStreamOptions>): { call: LocalCall; done: Promise<void> } => {
+    const handler = watchService(ctx, options).handlers['Watch'];
+    if (handler === undefined || typeof handler === 'function') throw new Error('Watch is not a stream handler');
+    const call = new LocalCall();
+    return { call, done: handler.run(call.rpc) };
+  };
+  const put = async (key: string, value: string): Promise<number> => revOf(await kv.call('Put', { key: b(key), value: b(value) }));
+  const gauge = async (name: string): Promise<number> => {
+    const m = await registry.getSingleMetric(name)?.get();
+    return m?.values[0]?.value ?? NaN;
+  };
+
+  it('sends progress notifications to idle progress_notify watchers only, at the synced revision', async () => {
+    const { call, done } = start({ progressNotifyIntervalMs: 150 });
+    call.write(createReq('pn/a', { progress_notify: true }));
+    call.write(createReq('pn/b'));
+    await call.waitFor(2);
+    const rev = await put('pn/other', 'x');
+    // Ticks every 150 ms: wait for one at the revision of the write.
+    const deadline = Date.now() + WAIT_MS;
+    while (!call.responses.slice(2).some((r) => headerRev(r) === rev)) {
+      if (Date.now() > deadline) throw new Error('no progress notification at the latest revision');
+      await new Promise((resolve) => setTimeout(resolve, 20));
+    }
+    const progress = call.responses.slice(2);
+    assert.ok(progress.length >= 1);
+    for (const r of progress) assert.deepEqual([r['watch_id'], eventsText(r)], [0, []], 'only the progress_notify watcher, no events');
+    const revs = progress.map(headerRev);
+    assert.deepEqual(revs, [...revs].sort((x, y) => x - y), 'progress revisions never go back');
+    call.end();
+    await done;
+  });
+
+  it('bounds a watcher\'s buffer behind a client that takes nothing, then catches it up from history', async () => {
+    const { call, done } = start({ bufferEventsMax: 5 });
+    call.write(createReq('buf/', { range_end: b('buf0') }));
+    await call.waitFor(1);
+    call.hold();
+    const revs: number[] = [];
+    revs.push(await put('buf/k', '0'));
+    await call.waitFor(2); // the first event is handed to the (blocked) transport
+    for (let i = 1; i < 40; i++) revs.push(await put('buf/k', String(i)));
+    const deadline = Date.now() + WAIT_MS;
+    while ((await gauge('etcd_debugging_mvcc_slow_watcher_total')) < 1) {
+      if (Date.now() > deadline) throw new Error('the watcher never became unsynced');
+      await new Promise((resolve) => setTimeout(resolve, 10));
+    }
+    assert.equal(call.responses.length, 2, 'nothing more was sent while the client took nothing');
+    assert.equal(await gauge('etcd_debugging_mvcc_watcher_total'), 1);
+    call.release();
+    const seen: number[] = [];
+    const until = Date.now() + WAIT_MS;
+    while (seen.length < 40) {
+      if (Date.now() > until) throw new Error(`only ${seen.length} events`);
+      await new Promise((resolve) => setTimeout(resolve, 10));
+      seen.length = 0;
+      for (const r of call.responses.slice(1)) for (const t of eventsText(r)) seen.push(Number(t.slice(t.lastIndexOf('@') + 1)));
+    }
+    assert.deepEqual(seen, revs, 'every revision once, in order');
+    assert.equal(await gauge('etcd_debugging_mvcc_slow_watcher_total'), 0);
+    call.end();
+    await done;
+    assert.equal(await gauge('etcd_debugging_mvcc_watcher_total'), 0, 'the watcher left with its stream');
+    assert.equal(await gauge('etcd_debugging_mvcc_watch_stream_total'), 0);
+  });
+});
