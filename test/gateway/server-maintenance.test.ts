@@ -115,8 +115,9 @@ describe('Maintenance, Cluster, health and the JSON gateway', () => {
     assert.deepEqual(empty.json, { error: 'etcdserver: key is not provided', message: 'etcdserver: key is not provided', code: 3 });
     const bad = await post('/v3/kv/range', { key: 12 });
     assert.equal(bad.status, 400);
-    const watch = await post('/v3/watch', {});
-    assert.equal(watch.status, 501);
+    // A streaming route whose service is not served (Watch is: watch-server.test.ts).
+    const observe = await post('/v3/election/observe', {});
+    assert.equal(observe.status, 501);
     const status = await post('/v3/maintenance/status', {});
     assert.equal(status.json['version'], '3.4.0');
     const members = await post('/v3/cluster/member/list', {});
