@@ -13,7 +13,8 @@ import type { GatewayContext, RpcStream } from '../../src/gateway/context.js';
 import type { Embedded } from '../../src/gateway/embedded.js';
 import { GatewayMetrics } from '../../src/gateway/metrics.js';
 import { decodeEtcdMessage, encodeEtcdMessage, type EtcdMessage } from '../../src/gateway/proto.js';
-import { LocalRangeRouter } from '../../src/gateway/router.js';
+import { LocalRangeRouter, type RangeRouter, type RangeTarget } from '../../src/gateway/router.js';
+import { EtcdError } from '../../src/gateway/errors.js';
 import { watchService, type WatchStreamOptions } from '../../src/gateway/watch/index.js';
 import { b, client, revOf, startTestServer, type EtcdTestClient } from './server-harness.js';
 import { createReq, eventsText, headerRev } from './watch-harness.js';
@@ -31,7 +32,7 @@ class LocalCall {
   readonly abort = new AbortController();
   readonly rpc: RpcStream;
 
-  constructor() {
+  constructor(metadata: grpc.Metadata = new grpc.Metadata()) {
     const self = this;
     this.rpc = {
       requests: {
@@ -48,7 +49,7 @@ class LocalCall {
         this.responses.push(m);
         if (this.gate !== undefined) await this.gate;
       },
-      call: { signal: this.abort.signal, metadata: new grpc.Metadata() },
+      call: { signal: this.abort.signal, metadata },
     };
   }
 
@@ -108,10 +109,14 @@ describe('Watch stream handler', () => {
     await srv.close();
   });
 
-  const start = (options: Partial<WatchStreamOptions>): { call: LocalCall; done: Promise<void> } => {
-    const handler = watchService(ctx, options).handlers['Watch'];
+  const start = (
+    options: Partial<WatchStreamOptions>,
+    on: GatewayContext = ctx,
+    metadata?: grpc.Metadata,
+  ): { call: LocalCall; done: Promise<void> } => {
+    const handler = watchService(on, options).handlers['Watch'];
     if (handler === undefined || typeof handler === 'function') throw new Error('Watch is not a stream handler');
-    const call = new LocalCall();
+    const call = new LocalCall(metadata);
     return { call, done: handler.run(call.rpc) };
   };
   const put = async (key: string, value: string): Promise<number> => revOf(await kv.call('Put', { key: b(key), value: b(value) }));
@@ -172,5 +177,59 @@ describe('Watch stream handler', () => {
     await done;
     assert.equal(await gauge('etcd_debugging_mvcc_watcher_total'), 0, 'the watcher left with its stream');
     assert.equal(await gauge('etcd_debugging_mvcc_watch_stream_total'), 0);
+  });
+
+  it('closes a hasleader=true stream with "no leader" after three checks without a leader, not before', async () => {
+    // The node-wide view the leader check reads (router.ranges()) answers the
+    // leader the test scripts, one answer per check; the replica is the real one.
+    const answers: number[] = [];
+    let checks = 0;
+    const local = new LocalRangeRouter(srv.node);
+    const router: RangeRouter = {
+      route: (key, end) => local.route(key, end),
+      ranges: () =>
+        local.ranges().map((t) => {
+          checks++;
+          const leader = answers.shift() ?? 1;
+          return { ...t, raftStatus: () => ({ ...t.raftStatus(), leader }) };
+        }),
+      invalidate: () => undefined,
+    };
+    const md = new grpc.Metadata();
+    md.set('hasleader', 'true');
+    const state: { outcome: unknown } = { outcome: 'running' };
+    const waitChecks = async (n: number): Promise<void> => {
+      const deadline = Date.now() + WAIT_MS;
+      while (checks < n) {
+        if (Date.now() > deadline) throw new Error(`only ${checks} leader checks`);
+        await new Promise((resolve) => setTimeout(resolve, 10));
+      }
+    };
+    const { call, done } = start({ leaderCheckIntervalMs: 20 }, { ...ctx, router }, md);
+    done.then(
+      () => (state.outcome = 'ended OK'),
+      (err: unknown) => (state.outcome = err),
+    );
+    call.write(createReq('ldr/k'));
+    await call.waitFor(1);
+    // Two checks without a leader, then one with: the count starts over.
+    answers.push(0, 0, 1, 0, 0);
+    const from = checks;
+    await waitChecks(from + 6);
+    assert.equal(state.outcome, 'running', 'never three misses in a row');
+    const r = await put('ldr/k', 'v');
+    await call.waitFor(2);
+    assert.deepEqual(eventsText(call.responses[1] ?? {}), [`PUT ldr/k=v@${r}`]);
+    answers.push(0, 0, 0);
+    const deadline = Date.now() + WAIT_MS;
+    while (state.outcome === 'running') {
+      if (Date.now() > deadline) throw new Error('the stream was not closed');
+      await new Promise((resolve) => setTimeout(resolve, 10));
+    }
+    const err: unknown = state.outcome as unknown;
+    assert.ok(err instanceof EtcdError, String(err));
+    assert.deepEqual([err.message, err.grpcCode], ['etcdserver: no leader', 14]);
+    assert.equal(await gauge('etcd_debugging_mvcc_watcher_total'), 0, 'its watchers left');
+    call.end();
   });
 });
