@@ -179,6 +179,47 @@ describe('Watch stream handler', () => {
     assert.equal(await gauge('etcd_debugging_mvcc_watch_stream_total'), 0);
   });
 
+  it('cancels an unsynced watcher with compact_revision when its next revision is compacted meanwhile', async () => {
+    const { call, done } = start({ bufferEventsMax: 2 });
+    call.write(createReq('cmp/k'));
+    await call.waitFor(1);
+    call.hold();
+    const revs: number[] = [];
+    for (let i = 0; i < 20; i++) revs.push(await put('cmp/k', String(i)));
+    const deadline = Date.now() + WAIT_MS;
+    while ((await gauge('etcd_debugging_mvcc_slow_watcher_total')) < 1) {
+      if (Date.now() > deadline) throw new Error('the watcher never became unsynced');
+      await new Promise((resolve) => setTimeout(resolve, 10));
+    }
+    const compactAt = revs[revs.length - 1] ?? 0;
+    await kv.call('Compact', { revision: compactAt, physical: true });
+    call.release();
+    const until = Date.now() + WAIT_MS;
+    while (!call.responses.some((r) => r['canceled'] === true)) {
+      if (Date.now() > until) throw new Error('no canceled reply');
+      await new Promise((resolve) => setTimeout(resolve, 10));
+    }
+    const last = call.responses.at(-1) ?? {};
+    assert.deepEqual(
+      [last['watch_id'], last['canceled'], last['compact_revision'], headerRev(last)],
+      [0, true, compactAt, 0],
+      'the last reply: canceled with the compacted revision, header revision 0',
+    );
+    // What came before is a gapless prefix of the history: the buffered events, nothing after a gap.
+    const seen = call.responses.slice(1, -1).flatMap((r) => eventsText(r).map((t) => Number(t.slice(t.lastIndexOf('@') + 1))));
+    assert.ok(seen.length >= 1 && seen.length < revs.length, `${seen.length} events before the cancel`);
+    assert.deepEqual(seen, revs.slice(0, seen.length));
+    assert.equal(await gauge('etcd_debugging_mvcc_slow_watcher_total'), 0);
+    assert.equal(await gauge('etcd_debugging_mvcc_watcher_total'), 0, 'the canceled watcher is gone');
+    // The stream goes on: a new watcher on it works.
+    call.write(createReq('cmp/k'));
+    const n = call.responses.length;
+    await call.waitFor(n + 1);
+    assert.equal(call.responses[n]?.['created'], true);
+    call.end();
+    await done;
+  });
+
   it('closes a hasleader=true stream with "no leader" after three checks without a leader, not before', async () => {
     // The node-wide view the leader check reads (router.ranges()) answers the
     // leader the test scripts, one answer per check; the replica is the real one.
