@@ -61,6 +61,7 @@ class LocalCall {
 
   /** From now on each send resolves only after {@link release}. */
   hold(): void {
+    if (this.gate !== undefined) return; // already held: keep the gate the pending send waits on
     this.gate = new Promise<void>((resolve) => (this.openGate = resolve));
   }
 
@@ -220,6 +221,110 @@ describe('Watch stream handler', () => {
     await done;
   });
 
+  it('gives every watcher exactly its history under random writes and a client that stalls at random (seeded)', async () => {
+    const seed = Number(process.env['KEYSPAN_SEED'] ?? Date.now() % 1_000_000);
+    console.log(`watch model test seed ${seed} (replay with KEYSPAN_SEED=${seed})`);
+    const rand = mulberry32(seed);
+    const pick = <T>(xs: readonly T[]): T => xs[Math.floor(rand() * xs.length)] as T;
+    const key = (i: number): string => `rnd/${i}`;
+    const base = await put('rnd/0', 'seed');
+    const { call, done } = start({ bufferEventsMax: 3, bufferBytesMax: 64 });
+    interface Spec {
+      key: string;
+      end?: string;
+      start: number;
+      noPut: boolean;
+      noDelete: boolean;
+      prevKv: boolean;
+    }
+    const specs: Spec[] = [];
+    for (let i = 0; i < 6; i++) {
+      const a = i === 0 ? 0 : Math.floor(rand() * 8);
+      // Watcher 0 sees every write, so the forced stall below makes it slow.
+      const kind = i === 0 ? 'from' : pick(['single', 'range', 'from'] as const);
+      const spec: Spec = {
+        key: key(a),
+        ...(kind === 'range' ? { end: key(a + 1 + Math.floor(rand() * 3)) } : kind === 'from' ? { end: '\0' } : {}),
+        start: pick([0, base, base + 1]),
+        noPut: i > 0 && rand() < 0.15,
+        noDelete: i > 0 && rand() < 0.15,
+        prevKv: rand() < 0.5,
+      };
+      specs.push(spec);
+      call.write(
+        createReq(spec.key, {
+          ...(spec.end === undefined ? {} : { range_end: spec.end === '\0' ? Buffer.from([0]) : b(spec.end) }),
+          start_revision: spec.start,
+          filters: [...(spec.noPut ? [0] : []), ...(spec.noDelete ? [1] : [])],
+          prev_kv: spec.prevKv,
+        }),
+      );
+    }
+    await call.waitFor(6);
+    specs.forEach((spec, i) => {
+      if (spec.start === 0) spec.start = headerRev(call.responses[i] ?? {}) + 1;
+    });
+    let last = base;
+    let sawSlow = false;
+    for (let op = 0; op < 120; op++) {
+      if (op === 40) call.hold();
+      if (op === 80) {
+        sawSlow = (await gauge('etcd_debugging_mvcc_slow_watcher_total')) >= 1;
+        call.release();
+      }
+      const stallWindow = op >= 40 && op < 80;
+      if (rand() < 0.1 && !stallWindow) {
+        if (rand() < 0.5) call.hold();
+        else call.release();
+      }
+      const r = rand();
+      if (r < 0.6) last = await put(key(Math.floor(rand() * 10)), `v${op}`);
+      else if (r < 0.8) {
+        const res = await kv.call('DeleteRange', { key: b(key(Math.floor(rand() * 10))) });
+        if ((res['deleted'] as number) > 0) last = revOf(res);
+      } else {
+        const ks = [...new Set([key(Math.floor(rand() * 10)), key(Math.floor(rand() * 10))])];
+        last = revOf(await kv.call('Txn', { success: ks.map((k) => ({ request_put: { key: b(k), value: b(`t${op}`) } })) }));
+      }
+    }
+    call.release();
+    // The oracle: each watcher's span read from the replica's history in one go, filtered here.
+    const replica = srv.node.range(1);
+    const expected: string[][] = [];
+    for (const spec of specs) {
+      const page = await replica.changes({
+        key: b(spec.key),
+        ...(spec.end === undefined ? {} : { rangeEnd: spec.end === '\0' ? Buffer.from([0]) : b(spec.end) }),
+        startRevision: spec.start,
+        endRevision: last,
+        prevKv: spec.prevKv,
+        maxEvents: 1_000_000,
+      });
+      expected.push(
+        page.events
+          .filter((e) => !(e.type === 'PUT' ? spec.noPut : spec.noDelete))
+          .map((e) => {
+            const prev = e.prevKv === undefined ? '' : ` (prev=${e.prevKv.value.toString()}@${e.prevKv.modRevision})`;
+            return `${e.type} ${e.kv.key.toString()}${e.type === 'PUT' ? `=${e.kv.value.toString()}` : ''}@${e.kv.modRevision}${prev}`;
+          }),
+      );
+    }
+    const got = (): string[][] => specs.map((_, id) => call.responses.filter((r) => r['watch_id'] === id && !r['created']).flatMap(eventsText));
+    const deadline = Date.now() + WAIT_MS;
+    while (got().some((g, i) => g.length < (expected[i]?.length ?? 0))) {
+      if (Date.now() > deadline) break;
+      await new Promise((resolve) => setTimeout(resolve, 20));
+    }
+    assert.deepEqual(got(), expected, `seed ${seed}`);
+    assert.ok(sawSlow, 'a watcher fell behind during the forced stall');
+    for (const r of call.responses.slice(6)) {
+      const revsIn = eventsText(r).map((t) => Number(/@(\d+)/.exec(t)?.[1]));
+      if (revsIn.length > 0) assert.ok(headerRev(r) >= Math.max(...revsIn), 'a response header is at or past its events');
+    }
+    call.end();
+    await done;
+  });
+
   it('closes a hasleader=true stream with "no leader" after three checks without a leader, not before', async () => {
     // The node-wide view the leader check reads (router.ranges()) answers the
     // leader the test scripts, one answer per check; the replica is the real one.
@@ -274,3 +379,15 @@ describe('Watch stream handler', () => {
     call.end();
   });
 });
+
+/** A small seeded PRNG (mulberry32): the same seed gives the same run. */
+function mulberry32(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
