@@ -83,6 +83,15 @@ export class RangeWatchHub {
     return this.synced.has(w) && w.buffer.isEmpty && w.nextRevision <= this.hubRevision + 1 && this.hubRevision >= w.startRevision;
   }
 
+  /**
+   * Whether `w` is synced and has nothing waiting: everything through the
+   * hub's revision that it wants has been sent (etcd 3.4.23's rule for
+   * progress_notify, which also holds for a watcher starting in the future).
+   */
+  isSynced(w: HubWatcher): boolean {
+    return this.synced.has(w) && w.buffer.isEmpty;
+  }
+
   /** Adds a watcher; it starts synced when its start revision is past the hub's revision. */
   add(w: HubWatcher): void {
     if (this.disposed) throw new Error('watch hub used after dispose');

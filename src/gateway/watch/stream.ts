@@ -308,11 +308,15 @@ export class WatchStream {
     this.timers.push(leader);
   }
 
-  /** etcd's progress ticker: a progress_notify watcher that got no events since the last tick and is synced gets one. */
+  /**
+   * etcd's progress ticker: a progress_notify watcher that got no events
+   * since the last tick and is synced gets one (3.4.23: a watcher from a
+   * future revision too — it has missed nothing up to the hub's revision).
+   */
   private progressTick(): void {
     for (const w of this.watchers.values()) {
       if (!w.spec.progressNotify) continue;
-      if (w.progressDue && w.hub.isCaughtUp(w)) {
+      if (w.progressDue && w.hub.isSynced(w)) {
         w.buffer.push({ kind: 'progress', revision: w.hub.revision });
         this.ready(w);
       }
