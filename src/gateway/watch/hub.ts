@@ -155,7 +155,10 @@ export class RangeWatchHub {
     for (;;) {
       const target = this.replica.currentRevision;
       if (this.disposed || target <= this.hubRevision) return;
-      if (this.synced.size === 0) {
+      // Revisions below every synced watcher's next one interest nobody: skip them unread.
+      let wantedFrom = Number.MAX_SAFE_INTEGER;
+      for (const w of this.synced) wantedFrom = Math.min(wantedFrom, w.nextRevision);
+      if (wantedFrom > target) {
         this.hubRevision = target;
         return;
       }
@@ -165,7 +168,7 @@ export class RangeWatchHub {
         page = await this.replica.changes({
           key,
           rangeEnd,
-          startRevision: this.hubRevision + 1,
+          startRevision: Math.max(this.hubRevision + 1, wantedFrom),
           endRevision: target,
           prevKv: [...this.synced].some((w) => w.spec.prevKv),
           maxEvents: HUB_PAGE_EVENTS_MAX,
