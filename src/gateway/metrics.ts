@@ -123,7 +123,10 @@ export class GatewayMetrics {
     return m;
   }
 
-  private constructor(registry: Registry) {
+  private constructor(
+    /** The registry these metrics are on (other gateway parts add theirs to it, e.g. the watch gauges). */
+    readonly registry: Registry,
+  ) {
     const registers = [registry];
     this.started = new Counter({
       name: 'grpc_server_started_total',

@@ -31,6 +31,7 @@ import { maintenanceService } from './maintenance-service.js';
 import { etcdServiceDefinition, type EtcdServiceName } from './proto.js';
 import { guardServices, resolveQuotaBytes, SpaceQuota } from './quota.js';
 import { hostPort } from './urls.js';
+import { watchService } from './watch/index.js';
 import { DEFAULT_MAX_REQUEST_BYTES, DEFAULT_MAX_TXN_OPS, GRPC_MAX_SEND_BYTES, grpcMaxReceiveBytes } from './validate.js';
 
 /** The HTTP/2 connection preface every gRPC client sends first (RFC 9113 §3.4). */
@@ -103,6 +104,7 @@ export class EtcdServer {
         ['etcdserverpb.Maintenance', maintenanceService(ctx)],
         ['etcdserverpb.Cluster', clusterService(ctx)],
         ['etcdserverpb.Auth', authService(ctx, ctx.auth)],
+        ['etcdserverpb.Watch', watchService(ctx).handlers],
       ]),
       { alarms: ctx.alarms, spaceQuota: ctx.spaceQuota, memberId: ctx.member.id },
     );

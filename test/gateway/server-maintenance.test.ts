@@ -113,8 +113,9 @@ describe('Maintenance, Cluster, health and the JSON gateway', () => {
     assert.deepEqual(empty.json, { error: 'etcdserver: key is not provided', message: 'etcdserver: key is not provided', code: 3 });
     const bad = await post('/v3/kv/range', { key: 12 });
     assert.equal(bad.status, 400);
-    const watch = await post('/v3/watch', {});
-    assert.equal(watch.status, 501);
+    // A route whose RPC is not served.
+    const downgrade = await post('/v3/maintenance/downgrade', {});
+    assert.equal(downgrade.status, 501);
     const status = await post('/v3/maintenance/status', {});
     assert.equal(status.json['version'], '3.4.0');
     const members = await post('/v3/cluster/member/list', {});

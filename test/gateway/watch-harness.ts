@@ -1,0 +1,112 @@
+/**
+ * Helpers of the Watch tests: a raw grpc-js bidi Watch stream whose
+ * responses are read one at a time with a deadline, and the event shapes
+ * the tests compare.
+ */
+import * as grpc from '@grpc/grpc-js';
+import { etcdServiceDefinition, type EtcdMessage } from '../../src/gateway/proto.js';
+
+/** Bound on waiting for one watch response. */
+export const WATCH_RESPONSE_TIMEOUT_MS = 10_000;
+
+/** A Watch call under test. */
+export interface TestWatchStream {
+  /** Writes one WatchRequest. */
+  write(req: EtcdMessage): void;
+  /** The next response (rejects after `timeoutMs`, or with the call's error). */
+  next(timeoutMs?: number): Promise<EtcdMessage>;
+  /** Resolves with the next response if one arrives within `ms`, else undefined. */
+  maybeNext(ms: number): Promise<EtcdMessage | undefined>;
+  /** Stops reading from the transport (responses pile up on the server). */
+  pause(): void;
+  resume(): void;
+  /** The call's final status, once it ended. */
+  readonly ended: Promise<grpc.StatusObject | grpc.ServiceError>;
+  close(): void;
+}
+
+/** Opens a Watch stream at `address`. */
+export function openWatch(address: string, metadata: grpc.Metadata = new grpc.Metadata(), options: grpc.ClientOptions = {}): TestWatchStream {
+  const Ctor = grpc.makeGenericClientConstructor(etcdServiceDefinition('etcdserverpb.Watch'), 'etcdserverpb.Watch');
+  const client = new Ctor(address, grpc.credentials.createInsecure(), options) as unknown as grpc.Client & {
+    Watch(md: grpc.Metadata): grpc.ClientDuplexStream<EtcdMessage, EtcdMessage>;
+  };
+  const call = client.Watch(metadata);
+  const queue: EtcdMessage[] = [];
+  let waiter: (() => void) | undefined;
+  let failure: Error | undefined;
+  const ended = new Promise<grpc.StatusObject | grpc.ServiceError>((resolve) => {
+    call.on('status', (s: grpc.StatusObject) => resolve(s));
+    call.on('error', (e: grpc.ServiceError) => {
+      failure = e;
+      waiter?.();
+      resolve(e);
+    });
+  });
+  call.on('data', (m: EtcdMessage) => {
+    queue.push(m);
+    const w = waiter;
+    waiter = undefined;
+    w?.();
+  });
+  const next = async (timeoutMs = WATCH_RESPONSE_TIMEOUT_MS): Promise<EtcdMessage> => {
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+      const m = queue.shift();
+      if (m !== undefined) return m;
+      if (failure !== undefined) throw failure;
+      const left = deadline - Date.now();
+      if (left <= 0) throw new Error(`no watch response within ${timeoutMs} ms`);
+      await new Promise<void>((resolve) => {
+        const t = setTimeout(resolve, left);
+        waiter = () => {
+          clearTimeout(t);
+          resolve();
+        };
+      });
+    }
+  };
+  return {
+    write: (req) => call.write(req),
+    next,
+    maybeNext: async (ms) => {
+      try {
+        return await next(ms);
+      } catch (err) {
+        if (failure !== undefined) throw err;
+        return undefined;
+      }
+    },
+    pause: () => call.pause(),
+    resume: () => call.resume(),
+    ended,
+    close: () => {
+      call.cancel();
+      client.close();
+    },
+  };
+}
+
+/** A create request with etcd's defaults for the rest. */
+export function createReq(key: string, extra: EtcdMessage = {}): EtcdMessage {
+  return { create_request: { key: Buffer.from(key), ...extra } };
+}
+
+/** An event as `TYPE key=value@mod` (DELETE: `DELETE key@mod`), prev as `(prev=value@mod)`. */
+export function eventText(e: EtcdMessage): string {
+  const kv = e['kv'] as { key: Buffer; value: Buffer; mod_revision: number };
+  const prev = e['prev_kv'] as { value: Buffer; mod_revision: number } | undefined;
+  const type = e['type'] === 1 ? 'DELETE' : 'PUT';
+  const body = type === 'PUT' ? `${kv.key.toString()}=${kv.value.toString()}` : kv.key.toString();
+  return `${type} ${body}@${kv.mod_revision}${prev === undefined ? '' : ` (prev=${prev.value.toString()}@${prev.mod_revision})`}`;
+}
+
+/** Events of a response as text. */
+export function eventsText(r: EtcdMessage): string[] {
+  return ((r['events'] as EtcdMessage[] | undefined) ?? []).map(eventText);
+}
+
+/** The header revision of a response. */
+export function headerRev(r: EtcdMessage): number {
+  return (r['header'] as { revision: number } | undefined)?.revision ?? 0;
+}
