@@ -19,6 +19,7 @@ import { type GatewayContext, type ServiceHandlers, isStreamHandler, streaming, 
 import { HEALTH_SERVICE_DEFINITION, healthService } from './health-service.js';
 import { createHttpGateway } from './http-gateway.js';
 import { kvService } from './kv-service.js';
+import { leaseService } from './lease-service.js';
 import { GatewayMetrics } from './metrics.js';
 import { maintenanceService } from './maintenance-service.js';
 import { etcdServiceDefinition, type EtcdServiceName } from './proto.js';
@@ -79,6 +80,7 @@ export class EtcdServer {
     const ctx: GatewayContext = rpcMetrics === undefined ? base : { ...base, rpcMetrics };
     const services = new Map<EtcdServiceName, ServiceHandlers>([
       ['etcdserverpb.KV', kvService(ctx)],
+      ['etcdserverpb.Lease', leaseService(ctx)],
       ['etcdserverpb.Maintenance', maintenanceService(ctx)],
       ['etcdserverpb.Cluster', clusterService(ctx)],
     ]);

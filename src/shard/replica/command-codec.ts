@@ -26,6 +26,14 @@ import type {
   TxnResult,
 } from '../mvcc/index.js';
 import { lookupRangeType } from './proto.js';
+import {
+  leaseBodyFromWire,
+  leaseBodyToWire,
+  leaseResultFromWire,
+  leaseResultToWire,
+  type LeaseCommandBody,
+  type LeaseCommandResult,
+} from './lease-codec.js';
 
 /** Longest proposer id in a request id (a 16-byte UUID fits). */
 export const PROPOSER_ID_BYTES_MAX = 16;
@@ -63,7 +71,8 @@ export type CommandBody =
   | { readonly type: 'deleteRange'; readonly request: DeleteRangeRequest }
   | { readonly type: 'txn'; readonly request: TxnRequest }
   | { readonly type: 'compact'; readonly request: CompactionRequest }
-  | { readonly type: 'changeReplicas'; readonly request: ChangeReplicas };
+  | { readonly type: 'changeReplicas'; readonly request: ChangeReplicas }
+  | LeaseCommandBody;
 
 /** One entry of a range's raft log. */
 export interface RangeCommand {
@@ -81,7 +90,8 @@ export type CommandResult =
   | { readonly type: 'deleteRange'; readonly response: DeleteRangeResult }
   | { readonly type: 'txn'; readonly response: TxnResult }
   | { readonly type: 'compact'; readonly response: CompactionResult }
-  | { readonly type: 'changeReplicas'; readonly response: RangeDescriptor };
+  | { readonly type: 'changeReplicas'; readonly response: RangeDescriptor }
+  | LeaseCommandResult;
 
 /** A failed command as stored: the error's stable code, message and recovery data. */
 export interface StoredError {
@@ -425,6 +435,9 @@ function bodyToWire(body: CommandBody): Wire {
           replica_id: body.request.replicaId,
         },
       };
+    case 'leaseGrant':
+    case 'leaseRevoke':
+      return leaseBodyToWire(body);
   }
 }
 
@@ -449,8 +462,11 @@ function bodyFromWire(w: Wire): CommandBody {
         request: { changeType, nodeId: uint(c['node_id'], 'node_id'), replicaId: uint(c['replica_id'], 'replica_id') },
       };
     }
-    default:
+    default: {
+      const lease = leaseBodyFromWire(w['command'], w);
+      if (lease !== undefined) return lease;
       throw new CommandInvalidError(`unknown command ${String(w['command'])}`);
+    }
   }
 }
 
@@ -611,6 +627,10 @@ function applyResultToWire(res: ApplyResult): Wire {
     case 'changeReplicas':
       w['change_replicas'] = descriptorToWire(r.response);
       break;
+    case 'leaseGrant':
+    case 'leaseRevoke':
+      Object.assign(w, leaseResultToWire(r));
+      break;
   }
   return w;
 }
@@ -635,7 +655,10 @@ function applyResultFromWire(w: Wire): ApplyResult {
       opt(error, 'lease', e['lease'] === undefined ? undefined : big(e['lease']));
       return { raftTerm, ok: false, error };
     }
-    default:
+    default: {
+      const lease = leaseResultFromWire(w['result'], w);
+      if (lease !== undefined) return { raftTerm, ok: true, result: lease };
       throw new CommandInvalidError(`unknown apply result ${String(w['result'])}`);
+    }
   }
 }
