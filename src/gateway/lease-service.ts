@@ -99,7 +99,7 @@ export function leaseService(ctx: GatewayContext): ServiceHandlers {
     async run({ requests, send, call }) {
       for await (const m of requests) {
         const id = m['ID'] as bigint;
-        const r = await onLeaseRange(call, async (t) => t.replica.leaseKeepAlive(id));
+        const r = await onLeaseRange(call, (t) => t.replica.leaseKeepAlive(id));
         await send({ header: responseHeader(ctx, r.revision, r.raftTerm), ID: id, TTL: r.ttlSeconds });
       }
     },

@@ -389,15 +389,24 @@ export class Replica implements GroupStateMachine {
     return { header: { revision: r.revision, raftTerm: r.raftTerm }, result: r };
   }
 
-  /** KeepAlive on the leader (NotLeaderError elsewhere): TTL, or 0 for an unknown or expired lease. */
-  leaseKeepAlive(id: bigint): KeepAliveResult {
+  /**
+   * KeepAlive on the leader (NotLeaderError elsewhere): TTL, or 0 for an
+   * unknown or expired lease. A lease this replica does not know yet may be
+   * granted in an entry it has not applied (a new leader catching up): the
+   * answer "unknown" is only given after a read index shows it is not.
+   */
+  async leaseKeepAlive(id: bigint): Promise<KeepAliveResult> {
     this.assertUsable();
+    const first = this.leases.keepAlive(id);
+    if (first.ttlSeconds > 0 || this.leases.exists(id)) return first;
+    await this.readIndex(undefined);
     return this.leases.keepAlive(id);
   }
 
-  /** TimeToLive on the leader (NotLeaderError elsewhere): TTL -1 for an unknown lease. */
+  /** TimeToLive on the leader (NotLeaderError elsewhere): TTL -1 for an unknown lease (after a read index, as KeepAlive). */
   async leaseTimeToLive(id: bigint, withKeys: boolean): Promise<TimeToLiveResult> {
     this.assertUsable();
+    if (!this.leases.exists(id)) await this.readIndex(undefined);
     return this.leases.timeToLive(id, withKeys);
   }
 
