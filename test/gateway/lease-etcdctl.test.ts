@@ -1,19 +1,29 @@
 /**
  * The real etcdctl 3.4 against keyspan's Lease service: grant, put with a
  * lease, timetolive --keys, list, keep-alive --once, revoke, and a short
- * lease that expires on its own. Outputs are etcd 3.4.23's (checked by hand
- * against a real etcd: the formats are etcdctl's, the values the server's).
+ * lease that expires on its own. Where the real etcd server is installed,
+ * the same lease script runs against a real etcd 3.4 (started here on
+ * loopback ports) and the outputs must be identical modulo the lease ids.
  * Skipped where etcdctl is not installed.
  */
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFile, spawnSync } from 'node:child_process';
+import { execFile, spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { mkdtemp, rm } from 'node:fs/promises';
+import * as net from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import type { Embedded } from '../../src/gateway/embedded.js';
 import { startTestServer } from './server-harness.js';
 
 const ETCDCTL = process.env['ETCDCTL'] ?? 'etcdctl';
 const probe = spawnSync(ETCDCTL, ['version'], { encoding: 'utf8' });
 const skip = probe.error !== undefined || probe.status !== 0 ? `etcdctl not installed (set ETCDCTL): ${String(probe.error ?? probe.stderr)}` : false;
+const ETCD = process.env['ETCD'] ?? 'etcd';
+const etcdProbe = spawnSync(ETCD, ['--version'], { encoding: 'utf8' });
+const skipDiff = skip !== false ? skip : etcdProbe.error !== undefined || etcdProbe.status !== 0 ? 'real etcd not installed (set ETCD): differential check skipped' : false;
+/** Bound on a started etcd answering. */
+const STARTUP_TIMEOUT_MS = 30_000;
 /** Bound on one etcdctl run. */
 const ETCDCTL_TIMEOUT_MS = 20_000;
 
@@ -37,6 +47,67 @@ function etcdctl(endpoint: string, ...args: string[]): Promise<Run> {
         resolve({ code, stdout, errors });
       },
     );
+  });
+}
+
+/**
+ * The lease script of the differential check: each step's stdout and
+ * `Error:` lines, with the granted lease id replaced by LEASE, the
+ * remaining seconds of `timetolive` (timing) by N and the member identity
+ * and raft term by N. Revisions stay: both stores start at 1 and count alike.
+ */
+async function leaseScript(ep: string): Promise<string[]> {
+  const out: string[] = [];
+  const g = await etcdctl(ep, 'lease', 'grant', '60');
+  const id = /^lease ([0-9a-f]{16})/.exec(g.stdout)?.[1] ?? 'none';
+  const steps: string[][] = [
+    ['put', `--lease=${id}`, 'lk1', 'v1'],
+    ['put', `--lease=${id}`, 'lk2', 'v2'],
+    ['put', '--lease=1234', 'lk3', 'v3'],
+    ['lease', 'timetolive', '--keys', id],
+    ['lease', 'timetolive', '1234'],
+    ['lease', 'list'],
+    ['lease', 'keep-alive', '--once', id],
+    ['lease', 'keep-alive', '--once', '1234'],
+    ['get', 'lk', '--prefix', '-w', 'fields'],
+    ['lease', 'revoke', id],
+    ['get', 'lk', '--prefix'],
+    ['lease', 'timetolive', '--keys', id],
+    ['lease', 'revoke', id],
+    ['lease', 'list'],
+  ];
+  const norm = (t: string): string =>
+    t
+      .replaceAll(id, 'LEASE')
+      .replaceAll(BigInt(`0x${id === 'none' ? '0' : id}`).toString(), 'LEASE')
+      .replace(/remaining\(\d+s\)/g, 'remaining(Ns)')
+      .replace(/"(RaftTerm|ClusterID|MemberID)" : \d+/g, '"$1" : N');
+  out.push(norm(g.stdout));
+  for (const args of steps) {
+    const r = await etcdctl(ep, ...args);
+    out.push(`$ ${norm(args.join(' '))}\n[exit ${r.code}]\n${norm(r.stdout)}${norm(r.errors)}`);
+  }
+  return out;
+}
+
+async function freePort(): Promise<number> {
+  const srv = net.createServer();
+  await new Promise<void>((r) => srv.listen(0, '127.0.0.1', r));
+  const port = (srv.address() as net.AddressInfo).port;
+  await new Promise<void>((r) => srv.close(() => r()));
+  return port;
+}
+
+/** Stops a child this test started (by its handle) and waits for its exit. */
+function stopChild(child: ChildProcess): Promise<void> {
+  if (child.exitCode !== null || child.signalCode !== null) return Promise.resolve();
+  return new Promise((resolve) => {
+    const timer = setTimeout(() => child.kill('SIGKILL'), 10_000);
+    child.once('exit', () => {
+      clearTimeout(timer);
+      resolve();
+    });
+    child.kill('SIGTERM');
   });
 }
 
@@ -76,6 +147,47 @@ describe('etcdctl lease commands against keyspan', { skip }, () => {
     assert.equal(again.code, 1);
     assert.equal(again.errors, 'Error: failed to revoke lease (etcdserver: requested lease not found)');
     assert.equal((await etcdctl(ep, 'lease', 'list')).stdout, 'found 0 leases\n');
+  });
+
+  it('gives the same outputs as a real etcd 3.4 for the same lease script', { skip: skipDiff }, async () => {
+    // A fresh store, so revisions compare with the fresh etcd's.
+    const fresh = await startTestServer();
+    let ours: string[];
+    try {
+      ours = await leaseScript(`127.0.0.1:${fresh.server.port}`);
+    } finally {
+      await fresh.close();
+    }
+    const dir = await mkdtemp(join(tmpdir(), 'keyspan-lease-ref-'));
+    const [clientPort, peerPort] = [await freePort(), await freePort()];
+    const etcdEp = `127.0.0.1:${clientPort}`;
+    const peerUrl = `http://127.0.0.1:${peerPort}`;
+    const etcd = spawn(
+      ETCD,
+      [
+        '--name=ref',
+        `--data-dir=${dir}`,
+        `--listen-client-urls=http://${etcdEp}`,
+        `--advertise-client-urls=http://${etcdEp}`,
+        `--listen-peer-urls=${peerUrl}`,
+        `--initial-advertise-peer-urls=${peerUrl}`,
+        `--initial-cluster=ref=${peerUrl}`,
+      ],
+      { stdio: 'ignore' },
+    );
+    try {
+      const deadline = Date.now() + STARTUP_TIMEOUT_MS;
+      while ((await etcdctl(etcdEp, 'endpoint', 'health')).code !== 0) {
+        assert.ok(Date.now() < deadline, 'real etcd did not start');
+        await new Promise((r) => setTimeout(r, 100));
+      }
+      const reference = await leaseScript(etcdEp);
+      assert.equal(ours.length, reference.length);
+      for (let i = 0; i < ours.length; i++) assert.equal(ours[i], reference[i], `step ${i}`);
+    } finally {
+      await stopChild(etcd);
+      await rm(dir, { recursive: true, force: true });
+    }
   });
 
   it('a 2-second lease expires and its key disappears within a bounded wait', async () => {
