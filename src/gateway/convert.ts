@@ -189,16 +189,6 @@ function responseOpToWire(op: mvcc.ResponseOp, revision: number): Out<ResponseOp
 
 // ---------------------------------------------------------------- inspection
 
-/** Whether any put of the txn (any branch, any depth) names a lease. */
-export function txnPutsWithLease(r: TxnRequest): boolean {
-  const ops = [...r.success, ...r.failure];
-  return ops.some(
-    (op) =>
-      (op.request_put !== undefined && !op.request_put.ignore_lease && op.request_put.lease !== 0n) ||
-      (op.request_txn !== undefined && txnPutsWithLease(op.request_txn)),
-  );
-}
-
 /**
  * The smallest span covering every key a txn touches (compares and ops, any
  * depth), for routing: `[start, end)` with `end` "\0"-style open when a

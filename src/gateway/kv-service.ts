@@ -18,12 +18,10 @@ import {
   putToMvcc,
   rangeResultToWire,
   rangeToMvcc,
-  txnPutsWithLease,
   txnResultToWire,
   txnSpan,
   txnToMvcc,
 } from './convert.js';
-import { EtcdError } from './errors.js';
 import type { CompactionRequest, DeleteRangeRequest, PutRequest, RangeRequest, TxnRequest } from './messages.js';
 import { encodeEtcdMessage, type EtcdMessage } from './proto.js';
 import { routed } from './router.js';
@@ -78,8 +76,6 @@ export function kvService(ctx: GatewayContext): ServiceHandlers {
     checkPutRequest(req);
     checkRequestSize(encodeEtcdMessage('etcdserverpb.PutRequest', m).length, ctx.maxRequestBytes);
     const authRevision = ctx.auth.checkPut(call.metadata, req);
-    // No lessor exists yet, so every lease is unknown (etcd checks this before writing).
-    if (!req.ignore_lease && req.lease !== 0n) throw EtcdError.of('LEASE_NOT_FOUND');
     const requestId = ids.next();
     const reply = await routed(
       ctx.router,
@@ -112,10 +108,6 @@ export function kvService(ctx: GatewayContext): ServiceHandlers {
     checkTxnRequest(req, { maxTxnOps: ctx.maxTxnOps });
     checkRequestSize(encodeEtcdMessage('etcdserverpb.TxnRequest', m).length, ctx.maxRequestBytes);
     const authRevision = ctx.auth.checkTxn(call.metadata, req);
-    // No lessor yet: a put with a lease can never succeed. etcd refuses only
-    // when the branch that runs has such a put; without leases we refuse any
-    // (docs/compatibility.md, "Where keyspan differs").
-    if (txnPutsWithLease(req)) throw EtcdError.of('LEASE_NOT_FOUND');
     const span = txnSpan(req);
     const requestId = ids.next();
     const reply = await routed(

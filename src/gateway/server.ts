@@ -25,6 +25,7 @@ import { createHttpGateway, HTTP_REQUEST_TIMEOUT_MS } from './http-gateway.js';
 import { opsEndpoints, sendText } from './ops-endpoints.js';
 import { electionService } from './election-service.js';
 import { kvService } from './kv-service.js';
+import { leaseService } from './lease-service.js';
 import { lockService } from './lock-service.js';
 import { GatewayMetrics } from './metrics.js';
 import { maintenanceService } from './maintenance-service.js';
@@ -101,6 +102,7 @@ export class EtcdServer {
     const services = guardServices(
       new Map<EtcdServiceName, ServiceHandlers>([
         ['etcdserverpb.KV', kvService(ctx)],
+        ['etcdserverpb.Lease', leaseService(ctx)],
         ['etcdserverpb.Maintenance', maintenanceService(ctx)],
         ['etcdserverpb.Cluster', clusterService(ctx)],
         ['etcdserverpb.Auth', authService(ctx, ctx.auth)],

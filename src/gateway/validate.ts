@@ -9,6 +9,7 @@
  * sort enums (3.6 added "invalid sort option"; opt in with
  * `rejectInvalidSort`), a negative or tiny lease TTL (raised to the minimum).
  */
+import { minLeaseTtlSeconds as minLeaseTtlSecondsOfTicks } from '../shard/lease/index.js';
 import { ETCD_RAW_MESSAGES, EtcdError } from './errors.js';
 import type {
   CompactionRequest,
@@ -59,8 +60,7 @@ export function minLeaseTtlSeconds(
 ): number {
   const heartbeatMs = opts.heartbeatMs ?? DEFAULT_HEARTBEAT_MS;
   const electionTicks = Math.floor((opts.electionTimeoutMs ?? DEFAULT_ELECTION_TIMEOUT_MS) / heartbeatMs);
-  // etcd: (3 * ElectionTicks) / 2 in integer ticks, times the tick length.
-  return Math.ceil((Math.floor((3 * electionTicks) / 2) * heartbeatMs) / 1000);
+  return minLeaseTtlSecondsOfTicks(electionTicks, heartbeatMs);
 }
 
 // ----------------------------------------------------------------------- KV

@@ -15,13 +15,15 @@
  */
 import {
   GROUP_INIT_INDEX,
+  HOST_RAFT_DEFAULTS,
   IntervalTicker,
   MultiRaftHost,
   type GroupHandle,
 } from '../group/host/index.js';
 import { LogStore } from '../group/log-store/index.js';
 import { GrpcTransport } from '../group/transport/index.js';
-import { RANGE_INIT_LOG_INDEX, Replica } from '../shard/replica/index.js';
+import { RANGE_INIT_LOG_INDEX, Replica, type ReplicaLeaseOptions } from '../shard/replica/index.js';
+import { LeaseMetrics, minLeaseTtlSeconds } from '../shard/lease/index.js';
 import { RangeNotFoundError, type Epoch } from '../shard/range/index.js';
 import { openEngine, type Engine, type EngineKind } from '../storage/index.js';
 import type { Registry } from 'prom-client';
@@ -70,6 +72,8 @@ export class StoreNode {
     readonly host: MultiRaftHost,
     /** The port the raft transport is bound to. */
     readonly port: number,
+    /** Lease timing of every replica, from the node's raft timing (docs/lease.md). */
+    private readonly leaseOptions: ReplicaLeaseOptions,
   ) {}
 
   /**
@@ -110,7 +114,13 @@ export class StoreNode {
       });
       const port = await host.start();
       for (const [id, address] of options.peers) if (id !== options.nodeId) host.transport.setPeer(id, address);
-      node = new StoreNode(options.nodeId, kind, engine, host, port);
+      const tickMs = options.tickMs ?? NODE_TICK_MS_DEFAULT;
+      const electionTicks = options.raft?.electionTick ?? HOST_RAFT_DEFAULTS.electionTick;
+      node = new StoreNode(options.nodeId, kind, engine, host, port, {
+        minTtlSeconds: minLeaseTtlSeconds(electionTicks, tickMs),
+        promoteExtendMs: electionTicks * tickMs,
+        metrics: LeaseMetrics.of(host.metrics.registry),
+      });
 
       const fresh = !meta.bootstrapped;
       const bootstrap = new Map<number, BootstrapRange>();
@@ -147,6 +157,7 @@ export class StoreNode {
     const desc = bootstrap === undefined ? undefined : bootstrapDescriptor(bootstrap);
     const replica = await Replica.open(this.engine, {
       rangeId,
+      lease: this.leaseOptions,
       ...(desc !== undefined ? { bootstrap: desc, bootstrapAppliedIndex: RANGE_INIT_LOG_INDEX } : {}),
     });
     try {

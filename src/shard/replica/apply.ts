@@ -39,6 +39,8 @@ import type { RangeKeys } from './keys.js';
 import { descriptorAfterConfChange } from './membership.js';
 import { writeRevision } from './revision.js';
 import { AuthError, isAuthErrorCode, planAuthCommand, staleAuthRevision, type AuthRequest, type AuthState } from '../auth/index.js';
+import { LeaseError, LeaseExistsError, LeaseTtlTooLargeError, type LeaseTable } from '../lease/index.js';
+import { applyLeaseGrant, applyLeaseRevoke, leaseAttachmentOps, type ApplyIo } from './lease-apply.js';
 
 /** The replicated state of one range that entries are applied to. */
 export interface RangeState {
@@ -47,6 +49,8 @@ export interface RangeState {
   /** Replaced when a snapshot is installed. */
   mvcc: MvccStore;
   readonly dedupe: DedupeTable;
+  /** The range's leases (docs/lease.md). */
+  readonly leases: LeaseTable;
   descriptor: RangeDescriptor;
   appliedIndex: number;
   /** The auth store (used on range 1; see src/shard/auth). */
@@ -155,6 +159,8 @@ export function* commandKeys(cmd: RangeCommand): Generator<[Uint8Array, Uint8Arr
     case 'compact':
     case 'changeReplicas':
     case 'auth':
+    case 'leaseGrant':
+    case 'leaseRevoke':
       return;
   }
 }
@@ -189,6 +195,7 @@ async function applyWrite(state: RangeState, entry: Entry, cmd: RangeCommand): P
   const base = { index: entry.index, term: entry.term, command: cmd };
   const body = cmd.body;
   if (body.type === 'compact') return applyCompact(state, entry, cmd, body.request.revision);
+  if (body.type === 'leaseGrant') return applyLeaseGrant(state, entry, cmd, body.request, LEASE_IO);
   let revision: number;
   try {
     revision = writeRevision(cmd, state.mvcc.currentRevision);
@@ -198,20 +205,23 @@ async function applyWrite(state: RangeState, entry: Entry, cmd: RangeCommand): P
     await writeBatch(state, entry.index, []);
     return { ...base, rejection: err };
   }
+  if (body.type === 'leaseRevoke') return applyLeaseRevoke(state, entry, cmd, body.request, revision, LEASE_IO);
   let plan: WritePlan<unknown>;
   let toResult: (r: unknown) => CommandResult;
+  // A put naming a lease needs the lease to exist when it is applied.
+  const leaseExists = (id: bigint): boolean => state.leases.has(id);
   try {
     switch (body.type) {
       case 'put':
-        plan = await state.mvcc.planPut(body.request, revision);
+        plan = await state.mvcc.planPut(body.request, revision, { leaseExists });
         toResult = (r) => ({ type: 'put', response: r as never });
         break;
       case 'deleteRange':
-        plan = await state.mvcc.planDeleteRange(body.request, revision);
+        plan = await state.mvcc.planDeleteRange(body.request, revision, { leaseExists });
         toResult = (r) => ({ type: 'deleteRange', response: r as never });
         break;
       case 'txn':
-        plan = await state.mvcc.planTxn(body.request, revision);
+        plan = await state.mvcc.planTxn(body.request, revision, { leaseExists });
         toResult = (r) => ({ type: 'txn', response: r as never });
         break;
       case 'changeReplicas':
@@ -226,7 +236,8 @@ async function applyWrite(state: RangeState, entry: Entry, cmd: RangeCommand): P
   const result: ApplyResult = { raftTerm: entry.term, ok: true, result: toResult(plan.result) };
   const dedupe = state.dedupe.add(cmd.requestId, { index: entry.index, result });
   try {
-    await writeBatch(state, entry.index, [...plan.ops, ...dedupe.ops]);
+    const leaseOps = await leaseAttachmentOps(state, plan);
+    await writeBatch(state, entry.index, [...plan.ops, ...leaseOps, ...dedupe.ops]);
   } catch (err) {
     state.mvcc.discard(plan);
     throw err;
@@ -271,8 +282,13 @@ async function applyAuth(state: RangeState, entry: Entry, cmd: RangeCommand, req
   return { index: entry.index, term: entry.term, command: cmd, result };
 }
 
-/** A command that failed deterministically (an MVCC or auth error): the failure is the result, recorded for retries. */
-async function recordFailure(state: RangeState, entry: Entry, cmd: RangeCommand, err: MvccError | AuthError): Promise<EntryOutcome> {
+/** A command that failed deterministically (an MVCC, auth or lease error): the failure is the result, recorded for retries. */
+async function recordFailure(
+  state: RangeState,
+  entry: Entry,
+  cmd: RangeCommand,
+  err: MvccError | AuthError | LeaseError,
+): Promise<EntryOutcome> {
   const result: ApplyResult = { raftTerm: entry.term, ok: false, error: storedError(err) };
   const dedupe = state.dedupe.add(cmd.requestId, { index: entry.index, result });
   await writeBatch(state, entry.index, dedupe.ops);
@@ -280,8 +296,8 @@ async function recordFailure(state: RangeState, entry: Entry, cmd: RangeCommand,
   return { index: entry.index, term: entry.term, command: cmd, result };
 }
 
-/** The stored form of an MVCC error (its code, wire text and recovery data). */
-export function storedError(err: MvccError | AuthError): StoredError {
+/** The stored form of an MVCC, auth or lease error (its code, wire text and recovery data). */
+export function storedError(err: MvccError | AuthError | LeaseError): StoredError {
   const e: { code: string; message: string; revision?: number; lease?: bigint } = { code: err.code, message: err.message };
   if ('compactRevision' in err && typeof err.compactRevision === 'number') e.revision = err.compactRevision;
   if ('currentRevision' in err && typeof err.currentRevision === 'number') e.revision = err.currentRevision;
@@ -294,6 +310,8 @@ async function writeBatch(state: RangeState, index: number, ops: readonly BatchO
   await state.engine.write([...ops, state.mvcc.appliedIndexOp(index)]);
   state.appliedIndex = index;
 }
+
+const LEASE_IO: ApplyIo = { writeBatch, recordFailure };
 
 function asReplicaError(err: unknown): ReplicaError {
   return err instanceof ReplicaError ? err : new CommandInvalidError(String(err), { cause: err });
@@ -329,6 +347,10 @@ export function errorFromStored(e: StoredError): Error {
       return new DuplicateKeyError();
     case 'LEASE_NOT_FOUND':
       return new LeaseNotFoundError(e.lease ?? 0n);
+    case 'LEASE_EXISTS':
+      return new LeaseExistsError(e.lease ?? 0n);
+    case 'LEASE_TTL_TOO_LARGE':
+      return new LeaseTtlTooLargeError(e.revision ?? 0);
     default:
       if (isAuthErrorCode(e.code)) return new AuthError(e.code);
       return new StoredCommandError(e.code, e.message);

@@ -27,6 +27,14 @@ import type {
 } from '../mvcc/index.js';
 import { lookupRangeType } from './proto.js';
 import { authRequestFromWire, authRequestToWire, authResultFromWire, authResultToWire, type AuthRequest, type AuthResult } from '../auth/index.js';
+import {
+  leaseBodyFromWire,
+  leaseBodyToWire,
+  leaseResultFromWire,
+  leaseResultToWire,
+  type LeaseCommandBody,
+  type LeaseCommandResult,
+} from './lease-codec.js';
 
 /** Longest proposer id in a request id (a 16-byte UUID fits). */
 export const PROPOSER_ID_BYTES_MAX = 16;
@@ -65,7 +73,8 @@ export type CommandBody =
   | { readonly type: 'txn'; readonly request: TxnRequest }
   | { readonly type: 'compact'; readonly request: CompactionRequest }
   | { readonly type: 'changeReplicas'; readonly request: ChangeReplicas }
-  | { readonly type: 'auth'; readonly request: AuthRequest };
+  | { readonly type: 'auth'; readonly request: AuthRequest }
+  | LeaseCommandBody;
 
 /** One entry of a range's raft log. */
 export interface RangeCommand {
@@ -86,7 +95,8 @@ export type CommandResult =
   | { readonly type: 'txn'; readonly response: TxnResult }
   | { readonly type: 'compact'; readonly response: CompactionResult }
   | { readonly type: 'changeReplicas'; readonly response: RangeDescriptor }
-  | { readonly type: 'auth'; readonly response: AuthResult };
+  | { readonly type: 'auth'; readonly response: AuthResult }
+  | LeaseCommandResult;
 
 /** A failed command as stored: the error's stable code, message and recovery data. */
 export interface StoredError {
@@ -432,6 +442,9 @@ function bodyToWire(body: CommandBody): Wire {
       };
     case 'auth':
       return { auth: authRequestToWire(body.request) };
+    case 'leaseGrant':
+    case 'leaseRevoke':
+      return leaseBodyToWire(body);
   }
 }
 
@@ -458,8 +471,11 @@ function bodyFromWire(w: Wire): CommandBody {
     }
     case 'auth':
       return { type: 'auth', request: authRequestFromWire(msg(w['auth'], 'auth')) };
-    default:
+    default: {
+      const lease = leaseBodyFromWire(w['command'], w);
+      if (lease !== undefined) return lease;
       throw new CommandInvalidError(`unknown command ${String(w['command'])}`);
+    }
   }
 }
 
@@ -626,6 +642,10 @@ function applyResultToWire(res: ApplyResult): Wire {
     case 'auth':
       w['auth'] = authResultToWire(r.response);
       break;
+    case 'leaseGrant':
+    case 'leaseRevoke':
+      Object.assign(w, leaseResultToWire(r));
+      break;
   }
   return w;
 }
@@ -652,7 +672,10 @@ function applyResultFromWire(w: Wire): ApplyResult {
       opt(error, 'lease', e['lease'] === undefined ? undefined : big(e['lease']));
       return { raftTerm, ok: false, error };
     }
-    default:
+    default: {
+      const lease = leaseResultFromWire(w['result'], w);
+      if (lease !== undefined) return { raftTerm, ok: true, result: lease };
       throw new CommandInvalidError(`unknown apply result ${String(w['result'])}`);
+    }
   }
 }

@@ -33,4 +33,17 @@ export { READS_PENDING_MAX } from './reads.js';
 export { SNAPSHOT_BYTES_MAX } from './snapshot.js';
 export { RangeKeys } from './keys.js';
 export { StoredCommandError } from './apply.js';
+export {
+  DEFAULT_MIN_LEASE_TTL_SECONDS,
+  DEFAULT_PROMOTE_EXTEND_MS,
+  type ReplicaLeaseOptions,
+  type KeepAliveResult,
+  type TimeToLiveResult,
+} from './range-leases.js';
+export type {
+  LeaseGrantCommand,
+  LeaseRevokeCommand,
+  LeaseGrantResult,
+  LeaseRevokeResult,
+} from './lease-codec.js';
 export * from '../range/index.js';

@@ -7,11 +7,16 @@
  *   'r' | rangeId u64 BE | 'l' | 'd'               range descriptor (RangeDescriptor proto)
  *   'r' | rangeId u64 BE | 'l' | 'q' | n | proposer(n) | seq u64   dedupe record
  *   'r' | rangeId u64 BE | 'l' | 'o' | index u64   dedupe order (value: the record's key)
- *   'r' | rangeId u64 BE | 'l' | 'a'               auth store state (range 1; AuthStoreState proto)
+ *   'r' | rangeId u64 BE | 'l' | 'u'               auth store state (range 1; AuthStoreState proto)
+ *   'r' | rangeId u64 BE | 'l' | 'e' | lease u64   lease record (src/shard/lease/table.ts)
+ *   'r' | rangeId u64 BE | 'l' | 'a' | lease u64 | userKey   key attached to a lease (empty value)
+ *
+ * Lease ids (int64) are written as their 64-bit two's complement, big-endian.
  *
  * The fixed-width range id means no range's prefix is a prefix of another's.
  */
 import { prefixEnd } from '../mvcc/index.js';
+import type { LeaseKeyLayout } from '../lease/index.js';
 import type { RequestId } from './command-codec.js';
 
 const RANGE_TAG = 0x72; // 'r'
@@ -20,10 +25,12 @@ const LOCAL_TAG = 0x6c; // 'l'
 const DESCRIPTOR_TAG = 0x64; // 'd'
 const DEDUPE_RECORD_TAG = 0x71; // 'q'
 const DEDUPE_ORDER_TAG = 0x6f; // 'o'
-const AUTH_STATE_TAG = 0x61; // 'a'
+const AUTH_STATE_TAG = 0x75; // 'u'
+const LEASE_RECORD_TAG = 0x65; // 'e'
+const LEASE_ATTACHMENT_TAG = 0x61; // 'a'
 
 /** The engine keys of one range. */
-export class RangeKeys {
+export class RangeKeys implements LeaseKeyLayout {
   /** First key of the range's keyspace (inclusive). */
   readonly start: Buffer;
   /** End of the range's keyspace (exclusive). */
@@ -37,6 +44,10 @@ export class RangeKeys {
   readonly dedupeOrderEnd: Buffer;
   /** Key of the auth store's state (docs/auth.md). */
   readonly authState: Buffer;
+  /** Bounds of the lease record family. */
+  readonly leaseRecordsStart: Buffer;
+  readonly leaseRecordsEnd: Buffer;
+  private readonly attachmentHead: Buffer;
 
   constructor(readonly rangeId: number) {
     this.start = Buffer.concat([Buffer.from([RANGE_TAG]), encodeU64(rangeId)]);
@@ -46,6 +57,40 @@ export class RangeKeys {
     this.dedupeOrderStart = Buffer.concat([this.start, Buffer.from([LOCAL_TAG, DEDUPE_ORDER_TAG])]);
     this.dedupeOrderEnd = Buffer.from(prefixEnd(this.dedupeOrderStart));
     this.authState = Buffer.concat([this.start, Buffer.from([LOCAL_TAG, AUTH_STATE_TAG])]);
+    this.leaseRecordsStart = Buffer.concat([this.start, Buffer.from([LOCAL_TAG, LEASE_RECORD_TAG])]);
+    this.leaseRecordsEnd = Buffer.from(prefixEnd(this.leaseRecordsStart));
+    this.attachmentHead = Buffer.concat([this.start, Buffer.from([LOCAL_TAG, LEASE_ATTACHMENT_TAG])]);
+  }
+
+  /** Key of lease `id`'s record. */
+  leaseRecord(id: bigint): Buffer {
+    return Buffer.concat([this.leaseRecordsStart, encodeLeaseId(id)]);
+  }
+
+  /** The lease id of a lease record key. */
+  leaseIdOfRecordKey(key: Buffer): bigint {
+    if (key.length !== this.leaseRecordsStart.length + 8) throw new RangeError('not a lease record key');
+    return BigInt.asIntN(64, key.readBigUInt64BE(this.leaseRecordsStart.length));
+  }
+
+  /** Key recording that `userKey` is attached to lease `id`. */
+  attachment(id: bigint, userKey: Uint8Array): Buffer {
+    return Buffer.concat([this.attachmentHead, encodeLeaseId(id), userKey]);
+  }
+
+  /** First attachment key of lease `id`. */
+  attachmentsStart(id: bigint): Buffer {
+    return Buffer.concat([this.attachmentHead, encodeLeaseId(id)]);
+  }
+
+  /** End (exclusive) of lease `id`'s attachment keys. */
+  attachmentsEnd(id: bigint): Buffer {
+    return Buffer.from(prefixEnd(this.attachmentsStart(id)));
+  }
+
+  /** The user key of an attachment key. */
+  userKeyOfAttachment(key: Buffer): Buffer {
+    return key.subarray(this.attachmentHead.length + 8);
   }
 
   /** Key of the dedupe record of `id`. */
@@ -62,6 +107,13 @@ export class RangeKeys {
   dedupeOrder(index: number): Buffer {
     return Buffer.concat([this.dedupeOrderStart, encodeU64(index)]);
   }
+}
+
+/** A lease id (int64) as 8 bytes: its two's complement, big-endian. */
+function encodeLeaseId(id: bigint): Buffer {
+  const b = Buffer.allocUnsafe(8);
+  b.writeBigUInt64BE(BigInt.asUintN(64, id));
+  return b;
 }
 
 /** `n` as 8 bytes u64 big-endian (n a non-negative safe integer). */

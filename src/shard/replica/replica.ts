@@ -82,6 +82,9 @@ import { READS_PENDING_MAX, ReadTracker } from './reads.js';
 import { RANGE_COUNTER_REVISION_SOURCE, type RevisionSource } from './revision.js';
 import { buildImage, imageOps, parseImage, type SnapshotImage } from './snapshot.js';
 import { loadAuthState, type AuthRequest, type AuthResult, type AuthState } from '../auth/index.js';
+import { LeaseTable, type LeaseRecord } from '../lease/index.js';
+import { RangeLeases, type KeepAliveResult, type ReplicaLeaseOptions, type TimeToLiveResult } from './range-leases.js';
+import type { LeaseGrantResult, LeaseRevokeResult } from './lease-codec.js';
 
 /** Default bound on proposals (writes and membership changes) waiting for apply. */
 export const PROPOSALS_PENDING_MAX = 1024;
@@ -128,6 +131,8 @@ export interface ReplicaOptions {
   readonly dedupeRecordsMax?: number;
   /** Passed to MvccStore (deletions per physical-compaction batch). */
   readonly compactionChunkOpsMax?: number;
+  /** The lessor's clock, minimum TTL and expiry loop (docs/lease.md). */
+  readonly lease?: ReplicaLeaseOptions;
 }
 
 /** Options of a write or membership request. */
@@ -190,6 +195,7 @@ export class Replica implements GroupStateMachine {
   private installing: Promise<void> | undefined;
   /** Bumped by every snapshot install: a read that overlapped one is run again. */
   private generation = 0;
+  private readonly leases: RangeLeases;
 
   private constructor(
     private readonly state: RangeState,
@@ -201,10 +207,20 @@ export class Replica implements GroupStateMachine {
     private readonly requestBytesMax: number,
     readsPendingMax: number,
     handle: GroupHandle | undefined,
+    leaseOptions: ReplicaLeaseOptions | undefined,
   ) {
     this.initialized = initialized;
     this.reads = new ReadTracker(readsPendingMax);
     this.handle = handle;
+    this.leases = new RangeLeases(
+      {
+        state,
+        submit: (body, options) => this.submit(body, options),
+        requireLeader: () => void this.leaderHandle(),
+        term: () => this.handle?.status().term ?? 0,
+      },
+      leaseOptions,
+    );
   }
 
   /**
@@ -240,6 +256,7 @@ export class Replica implements GroupStateMachine {
       keys,
       mvcc,
       dedupe: await DedupeTable.load(engine, keys, options.dedupeRecordsMax ?? DEDUPE_RECORDS_MAX),
+      leases: await LeaseTable.load(engine, keys),
       descriptor: descriptor ?? uninitializedDescriptor(options.rangeId),
       appliedIndex: await mvcc.appliedIndex(),
       auth: await loadAuthState(engine, keys.authState),
@@ -254,6 +271,7 @@ export class Replica implements GroupStateMachine {
       options.requestBytesMax ?? REQUEST_BYTES_MAX,
       options.readsPendingMax ?? READS_PENDING_MAX,
       options.handle,
+      options.lease,
     );
   }
 
@@ -392,6 +410,69 @@ export class Replica implements GroupStateMachine {
     return this.readLocal((mvcc) => mvcc.hashKV(revision));
   }
 
+  // ---------------------------------------------------------------- leases
+
+  /**
+   * Grants lease `id` (the caller picks it; see chooseLeaseId) through raft.
+   * The TTL is raised to the minimum; above LEASE_TTL_SECONDS_MAX it fails
+   * with LeaseTtlTooLargeError; an id in use with LeaseExistsError.
+   */
+  async leaseGrant(id: bigint, ttlSeconds: number, options: RequestOptions): Promise<Reply<LeaseGrantResult>> {
+    const r = await this.leases.grant(id, ttlSeconds, options);
+    return { header: { revision: r.revision, raftTerm: r.raftTerm }, result: r };
+  }
+
+  /** Revokes lease `id` through raft, deleting its keys at one revision; unknown → LeaseNotFoundError. */
+  async leaseRevoke(id: bigint, options: RequestOptions): Promise<Reply<LeaseRevokeResult>> {
+    const r = await this.leases.revoke(id, options);
+    return { header: { revision: r.revision, raftTerm: r.raftTerm }, result: r };
+  }
+
+  /**
+   * KeepAlive on the leader (NotLeaderError elsewhere): TTL, or 0 for an
+   * unknown or expired lease. A lease this replica does not know yet may be
+   * granted in an entry it has not applied (a new leader catching up): the
+   * answer "unknown" is only given after a read index shows it is not.
+   */
+  async leaseKeepAlive(id: bigint): Promise<KeepAliveResult> {
+    this.assertUsable();
+    const first = this.leases.keepAlive(id);
+    if (first.ttlSeconds > 0 || this.leases.exists(id)) return first;
+    await this.readIndex(undefined);
+    return this.leases.keepAlive(id);
+  }
+
+  /** TimeToLive on the leader (NotLeaderError elsewhere): TTL -1 for an unknown lease (after a read index, as KeepAlive). */
+  async leaseTimeToLive(id: bigint, withKeys: boolean): Promise<TimeToLiveResult> {
+    this.assertUsable();
+    if (!this.leases.exists(id)) await this.readIndex(undefined);
+    return this.leases.timeToLive(id, withKeys);
+  }
+
+  /** The leases of this replica's applied state, by id (local, like a serializable read). */
+  leaseList(): LeaseRecord[] {
+    this.assertUsable();
+    return this.leases.list();
+  }
+
+  /** Whether lease `id` exists in this replica's applied state. */
+  leaseExists(id: bigint): boolean {
+    return this.leases.exists(id);
+  }
+
+  /** The minimum lease TTL this replica grants, in seconds. */
+  get minLeaseTtlSeconds(): number {
+    return this.leases.minTtlSeconds;
+  }
+
+  /**
+   * Proposes revokes for the leases that have expired on this leader (what
+   * the expiry timer runs; tests with `lease.expiryCheckMs: 0` call it).
+   */
+  revokeExpiredLeases(): Promise<number> {
+    return this.leases.revokeExpiredLeases();
+  }
+
   // ---------------------------------------------------------------- membership
 
   /** Adds replica `replicaId` on node `nodeId` as a learner; resolves with the new descriptor once applied here. */
@@ -460,6 +541,7 @@ export class Replica implements GroupStateMachine {
       } else {
         outcome = await applyNormalEntry(this.state, entry);
       }
+      this.leases.afterApply(outcome);
       // Durable now: the host may release its proposal window before the proposer is answered.
       onApplied?.(entry.index);
       this.settle(outcome, entry.data.length === 0 && entry.type === 'normal');
@@ -509,6 +591,7 @@ export class Replica implements GroupStateMachine {
       this.installing = undefined;
       done();
     }
+    this.leases.afterSnapshot();
     this.reads.notifyApplied(this.state.appliedIndex);
     this.notifyRevision();
   }
@@ -527,6 +610,7 @@ export class Replica implements GroupStateMachine {
     });
     await this.state.dedupe.reload();
     this.state.auth = await loadAuthState(engine, keys.authState);
+    await this.state.leases.reload(engine);
     this.state.descriptor = descriptor;
     this.state.appliedIndex = image.appliedIndex;
     this.initialized = true;
@@ -539,6 +623,7 @@ export class Replica implements GroupStateMachine {
 
   /** Leadership changed: fail pending proposals when no longer leader, and reads whose request may be lost. */
   onSoftState(softState: SoftState): void {
+    this.leases.onRole(softState.role === 'leader');
     const hint = this.leaderHint(softState.leader);
     if (softState.role !== 'leader') this.failProposals(() => new NotLeaderError(this.rangeId, hint));
     if (softState.leader !== this.lastLeader) {
@@ -560,6 +645,7 @@ export class Replica implements GroupStateMachine {
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
+    this.leases.close();
     const err = (): Error => new ReplicaClosedError(this.rangeId);
     this.failProposals(err);
     this.reads.failAll(err);

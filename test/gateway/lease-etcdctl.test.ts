@@ -1,0 +1,207 @@
+/**
+ * The real etcdctl 3.4 against keyspan's Lease service: grant, put with a
+ * lease, timetolive --keys, list, keep-alive --once, revoke, and a short
+ * lease that expires on its own. Where the real etcd server is installed,
+ * the same lease script runs against a real etcd 3.4 (started here on
+ * loopback ports) and the outputs must be identical modulo the lease ids.
+ * Skipped where etcdctl is not installed.
+ */
+import { after, before, describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { execFile, spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { mkdtemp, rm } from 'node:fs/promises';
+import * as net from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { Embedded } from '../../src/gateway/embedded.js';
+import { startTestServer } from './server-harness.js';
+
+const ETCDCTL = process.env['ETCDCTL'] ?? 'etcdctl';
+const probe = spawnSync(ETCDCTL, ['version'], { encoding: 'utf8' });
+const skip = probe.error !== undefined || probe.status !== 0 ? `etcdctl not installed (set ETCDCTL): ${String(probe.error ?? probe.stderr)}` : false;
+const ETCD = process.env['ETCD'] ?? 'etcd';
+const etcdProbe = spawnSync(ETCD, ['--version'], { encoding: 'utf8' });
+const skipDiff = skip !== false ? skip : etcdProbe.error !== undefined || etcdProbe.status !== 0 ? 'real etcd not installed (set ETCD): differential check skipped' : false;
+/** Bound on a started etcd answering. */
+const STARTUP_TIMEOUT_MS = 30_000;
+/** Bound on one etcdctl run. */
+const ETCDCTL_TIMEOUT_MS = 20_000;
+
+interface Run {
+  readonly code: number;
+  readonly stdout: string;
+  /** etcdctl's `Error: ...` lines only (its retry warnings carry timestamps). */
+  readonly errors: string;
+}
+
+/** Runs etcdctl asynchronously (the server shares this process's event loop). */
+function etcdctl(endpoint: string, ...args: string[]): Promise<Run> {
+  return new Promise((resolve) => {
+    execFile(
+      ETCDCTL,
+      ['--endpoints', endpoint, '--command-timeout=10s', ...args],
+      { env: { ...process.env, ETCDCTL_API: '3' }, timeout: ETCDCTL_TIMEOUT_MS, encoding: 'utf8' },
+      (err, stdout, stderr) => {
+        const code = err === null ? 0 : typeof err.code === 'number' ? err.code : 1;
+        const errors = stderr.split('\n').filter((l) => l.startsWith('Error:')).join('\n');
+        resolve({ code, stdout, errors });
+      },
+    );
+  });
+}
+
+/**
+ * The lease script of the differential check: each step's stdout and
+ * `Error:` lines, with the granted lease id replaced by LEASE, the
+ * remaining seconds of `timetolive` (timing) by N and the member identity
+ * and raft term by N. Revisions stay: both stores start at 1 and count alike.
+ */
+async function leaseScript(ep: string): Promise<string[]> {
+  const out: string[] = [];
+  const g = await etcdctl(ep, 'lease', 'grant', '60');
+  const id = /^lease ([0-9a-f]{16})/.exec(g.stdout)?.[1] ?? 'none';
+  const steps: string[][] = [
+    ['put', `--lease=${id}`, 'lk1', 'v1'],
+    ['put', `--lease=${id}`, 'lk2', 'v2'],
+    ['put', '--lease=1234', 'lk3', 'v3'],
+    ['lease', 'timetolive', '--keys', id],
+    ['lease', 'timetolive', '1234'],
+    ['lease', 'list'],
+    ['lease', 'keep-alive', '--once', id],
+    ['lease', 'keep-alive', '--once', '1234'],
+    ['get', 'lk', '--prefix', '-w', 'fields'],
+    ['lease', 'revoke', id],
+    ['get', 'lk', '--prefix'],
+    ['lease', 'timetolive', '--keys', id],
+    ['lease', 'revoke', id],
+    ['lease', 'list'],
+  ];
+  const norm = (t: string): string =>
+    t
+      .replaceAll(id, 'LEASE')
+      .replaceAll(BigInt(`0x${id === 'none' ? '0' : id}`).toString(), 'LEASE')
+      .replace(/remaining\(\d+s\)/g, 'remaining(Ns)')
+      .replace(/"(RaftTerm|ClusterID|MemberID)" : \d+/g, '"$1" : N');
+  out.push(norm(g.stdout));
+  for (const args of steps) {
+    const r = await etcdctl(ep, ...args);
+    out.push(`$ ${norm(args.join(' '))}\n[exit ${r.code}]\n${norm(r.stdout)}${norm(r.errors)}`);
+  }
+  return out;
+}
+
+async function freePort(): Promise<number> {
+  const srv = net.createServer();
+  await new Promise<void>((r) => srv.listen(0, '127.0.0.1', r));
+  const port = (srv.address() as net.AddressInfo).port;
+  await new Promise<void>((r) => srv.close(() => r()));
+  return port;
+}
+
+/** Stops a child this test started (by its handle) and waits for its exit. */
+function stopChild(child: ChildProcess): Promise<void> {
+  if (child.exitCode !== null || child.signalCode !== null) return Promise.resolve();
+  return new Promise((resolve) => {
+    const timer = setTimeout(() => child.kill('SIGKILL'), 10_000);
+    child.once('exit', () => {
+      clearTimeout(timer);
+      resolve();
+    });
+    child.kill('SIGTERM');
+  });
+}
+
+describe('etcdctl lease commands against keyspan', { skip }, () => {
+  let server: Embedded;
+  let ep: string;
+
+  before(async () => {
+    server = await startTestServer();
+    ep = `127.0.0.1:${server.server.port}`;
+  });
+  after(async () => {
+    await server?.close();
+  });
+
+  it('grant, put --lease, timetolive --keys, list, keep-alive --once, revoke', async () => {
+    const g = await etcdctl(ep, 'lease', 'grant', '60');
+    const m = /^lease ([0-9a-f]{16}) granted with TTL\(60s\)\n$/.exec(g.stdout);
+    assert.ok(m !== null, g.stdout + g.errors);
+    const id = m[1]!;
+    assert.equal((await etcdctl(ep, 'put', `--lease=${id}`, 'foo', 'bar')).stdout, 'OK\n');
+    assert.equal((await etcdctl(ep, 'put', `--lease=${id}`, 'foo2', 'baz')).stdout, 'OK\n');
+    const ttl = await etcdctl(ep, 'lease', 'timetolive', '--keys', id);
+    assert.match(ttl.stdout, new RegExp(`^lease ${id} granted with TTL\\(60s\\), remaining\\((59|60)s\\), attached keys\\(\\[foo foo2\\]\\)\\n$`));
+    const list = await etcdctl(ep, 'lease', 'list');
+    assert.equal(list.stdout, `found 1 leases\n${id}\n`);
+    const ka = await etcdctl(ep, 'lease', 'keep-alive', '--once', id);
+    assert.equal(ka.stdout, `lease ${id} keepalived with TTL(60)\n`);
+    const json = await etcdctl(ep, 'get', 'foo', '-w', 'json');
+    assert.ok(json.stdout.includes(`"lease":${BigInt(`0x${id}`).toString()}`), json.stdout);
+    assert.equal((await etcdctl(ep, 'lease', 'revoke', id)).stdout, `lease ${id} revoked\n`);
+    assert.equal((await etcdctl(ep, 'get', 'foo', '--prefix')).stdout, '');
+    assert.equal((await etcdctl(ep, 'lease', 'timetolive', id)).stdout, `lease ${id} already expired\n`);
+    const gone = await etcdctl(ep, 'lease', 'keep-alive', '--once', id);
+    assert.equal(gone.errors, 'Error: etcdserver: requested lease not found');
+    const again = await etcdctl(ep, 'lease', 'revoke', id);
+    assert.equal(again.code, 1);
+    assert.equal(again.errors, 'Error: failed to revoke lease (etcdserver: requested lease not found)');
+    assert.equal((await etcdctl(ep, 'lease', 'list')).stdout, 'found 0 leases\n');
+  });
+
+  it('gives the same outputs as a real etcd 3.4 for the same lease script', { skip: skipDiff }, async () => {
+    // A fresh store, so revisions compare with the fresh etcd's.
+    const fresh = await startTestServer();
+    let ours: string[];
+    try {
+      ours = await leaseScript(`127.0.0.1:${fresh.server.port}`);
+    } finally {
+      await fresh.close();
+    }
+    const dir = await mkdtemp(join(tmpdir(), 'keyspan-lease-ref-'));
+    const [clientPort, peerPort] = [await freePort(), await freePort()];
+    const etcdEp = `127.0.0.1:${clientPort}`;
+    const peerUrl = `http://127.0.0.1:${peerPort}`;
+    const etcd = spawn(
+      ETCD,
+      [
+        '--name=ref',
+        `--data-dir=${dir}`,
+        `--listen-client-urls=http://${etcdEp}`,
+        `--advertise-client-urls=http://${etcdEp}`,
+        `--listen-peer-urls=${peerUrl}`,
+        `--initial-advertise-peer-urls=${peerUrl}`,
+        `--initial-cluster=ref=${peerUrl}`,
+      ],
+      { stdio: 'ignore' },
+    );
+    try {
+      const deadline = Date.now() + STARTUP_TIMEOUT_MS;
+      while ((await etcdctl(etcdEp, 'endpoint', 'health')).code !== 0) {
+        assert.ok(Date.now() < deadline, 'real etcd did not start');
+        await new Promise((r) => setTimeout(r, 100));
+      }
+      const reference = await leaseScript(etcdEp);
+      assert.equal(ours.length, reference.length);
+      for (let i = 0; i < ours.length; i++) assert.equal(ours[i], reference[i], `step ${i}`);
+    } finally {
+      await stopChild(etcd);
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('a 2-second lease expires and its key disappears within a bounded wait', async () => {
+    const g = await etcdctl(ep, 'lease', 'grant', '2');
+    const id = /^lease ([0-9a-f]{16}) granted with TTL\(2s\)/.exec(g.stdout)?.[1];
+    assert.ok(id !== undefined, g.stdout + g.errors);
+    assert.equal((await etcdctl(ep, 'put', `--lease=${id}`, 'short', 'lived')).stdout, 'OK\n');
+    assert.equal((await etcdctl(ep, 'get', 'short', '--print-value-only')).stdout, 'lived\n');
+    const deadline = Date.now() + 15_000;
+    for (;;) {
+      if ((await etcdctl(ep, 'get', 'short')).stdout === '') break;
+      assert.ok(Date.now() < deadline, 'the key of a 2 s lease is still there after 15 s');
+      await new Promise((resolve) => setTimeout(resolve, 200));
+    }
+    assert.equal((await etcdctl(ep, 'lease', 'timetolive', id)).stdout, `lease ${id} already expired\n`);
+  });
+});
