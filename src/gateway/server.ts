@@ -15,7 +15,8 @@ import type * as http from 'node:http';
 import * as grpc from '@grpc/grpc-js';
 import type { Registry } from 'prom-client';
 import { clusterService } from './cluster-service.js';
-import { type GatewayContext, type ServiceHandlers, isStreamHandler, streaming, unary } from './context.js';
+import { type GatewayContext, type ServiceHandlers, type UnaryHandler, isStreamHandler, streaming, unary } from './context.js';
+import type { MemberDirectory } from './cluster-service.js';
 import { HEALTH_SERVICE_DEFINITION, healthService } from './health-service.js';
 import { createHttpGateway } from './http-gateway.js';
 import { kvService } from './kv-service.js';
@@ -51,6 +52,14 @@ export interface EtcdServerOptions extends Omit<GatewayContext, 'maxRequestBytes
   readonly maxTxnOps?: number;
   /** The node's Prometheus registry, served on /metrics; the gateway's own metrics (metrics.ts) are added to it. */
   readonly metrics?: Registry;
+  /**
+   * Wraps every unary handler (`method` is `service/method`), for gRPC and
+   * the JSON gateway alike: a cluster member forwards calls its replicas
+   * cannot serve to the leader's node (forward.ts).
+   */
+  readonly wrapUnary?: (method: string, handler: UnaryHandler) => UnaryHandler;
+  /** The cluster's members for MemberList; default: this member alone. */
+  readonly members?: MemberDirectory;
 }
 
 /** The running client server. */
@@ -65,7 +74,15 @@ export class EtcdServer {
     private readonly listeners: net.Server[],
     /** Bound addresses, in the order given (`host:port`, ports resolved). */
     readonly addresses: readonly string[],
+    private readonly services: ReadonlyMap<EtcdServiceName, ServiceHandlers>,
   ) {}
+
+  /** The unary handler of `service/method` as clients reach it (wrapped), if there is one. */
+  unaryHandler(method: string): UnaryHandler | undefined {
+    const i = method.lastIndexOf('/');
+    const handler = this.services.get(method.slice(0, i) as EtcdServiceName)?.[method.slice(i + 1)];
+    return handler === undefined || isStreamHandler(handler) ? undefined : handler;
+  }
 
   /** Binds every listen address and serves until {@link close}. */
   static async start(options: EtcdServerOptions): Promise<EtcdServer> {
@@ -77,11 +94,14 @@ export class EtcdServer {
     };
     const rpcMetrics = options.metrics === undefined ? undefined : GatewayMetrics.of(options.metrics, base);
     const ctx: GatewayContext = rpcMetrics === undefined ? base : { ...base, rpcMetrics };
-    const services = new Map<EtcdServiceName, ServiceHandlers>([
-      ['etcdserverpb.KV', kvService(ctx)],
-      ['etcdserverpb.Maintenance', maintenanceService(ctx)],
-      ['etcdserverpb.Cluster', clusterService(ctx)],
-    ]);
+    const services = wrapServices(
+      new Map<EtcdServiceName, ServiceHandlers>([
+        ['etcdserverpb.KV', kvService(ctx)],
+        ['etcdserverpb.Maintenance', maintenanceService(ctx)],
+        ['etcdserverpb.Cluster', clusterService(ctx, options.members)],
+      ]),
+      options.wrapUnary,
+    );
     const grpcServer = new grpc.Server({
       'grpc.max_receive_message_length': grpcMaxReceiveBytes(maxRequestBytes),
       'grpc.max_send_message_length': GRPC_MAX_SEND_BYTES,
@@ -105,7 +125,7 @@ export class EtcdServer {
 
     const listeners: net.Server[] = [];
     const addresses: string[] = [];
-    const server = new EtcdServer(grpcServer, injector, httpServer, listeners, addresses);
+    const server = new EtcdServer(grpcServer, injector, httpServer, listeners, addresses, services);
     try {
       for (const l of options.listen) {
         const ln = net.createServer({ pauseOnConnect: true }, (socket) => server.accept(socket));
@@ -190,6 +210,21 @@ export class EtcdServer {
     })();
     return this.closing;
   }
+}
+
+/** Every unary handler of `services` through `wrap` (streaming handlers stay as they are). */
+function wrapServices(
+  services: Map<EtcdServiceName, ServiceHandlers>,
+  wrap: ((method: string, handler: UnaryHandler) => UnaryHandler) | undefined,
+): Map<EtcdServiceName, ServiceHandlers> {
+  if (wrap === undefined) return services;
+  const out = new Map<EtcdServiceName, ServiceHandlers>();
+  for (const [name, handlers] of services) {
+    const wrapped: Record<string, ServiceHandlers[string]> = {};
+    for (const [method, h] of Object.entries(handlers)) wrapped[method] = isStreamHandler(h) ? h : wrap(`${name}/${method}`, h);
+    out.set(name, wrapped);
+  }
+  return out;
 }
 
 /** The health service's Check, counted like the etcd services' calls (go-grpc-prometheus counts it too). */
