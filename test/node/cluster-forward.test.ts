@@ -95,6 +95,19 @@ describe('cluster members in one process', () => {
     assert.equal(kvs[0]?.mod_revision, header.revision);
   });
 
+  it('forwards a JSON gateway put sent to a follower', async () => {
+    const follower = members[(leaderIndex() + 1) % 3] as Member;
+    const res = await fetch(`${follower.embedded.clientUrls[0]}/v3/kv/put`, {
+      method: 'POST',
+      body: JSON.stringify({ key: Buffer.from('fwd/json').toString('base64'), value: Buffer.from('j').toString('base64') }),
+    });
+    assert.equal(res.status, 200);
+    const body = (await res.json()) as { header: { member_id: string } };
+    assert.equal(body.header.member_id, follower.embedded.member.id.toString());
+    const got = await c(members[leaderIndex()] as Member).kv.call('Range', { key: b('fwd/json') });
+    assert.equal((got['kvs'] as Array<{ value: Buffer }>)[0]?.value.toString(), 'j');
+  });
+
   it('forwards Txn, DeleteRange and Compact, and passes etcd errors back unchanged', async () => {
     const follower = members[(leaderIndex() + 1) % 3] as Member;
     const kv = c(follower).kv;
