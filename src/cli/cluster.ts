@@ -153,9 +153,9 @@ async function runningPid(cluster: LocalCluster, m: LocalMember): Promise<number
   if (text === undefined) return undefined;
   const pid = Number(text.trim());
   if (!Number.isSafeInteger(pid) || pid <= 0 || !alive(pid)) return undefined;
+  // /proc/<pid>/cmdline holds the arguments NUL-separated (Linux only; elsewhere the pid is trusted).
   const cmdline = await readFile(`/proc/${pid}/cmdline`, 'utf8').catch(() => undefined);
-  if (cmdline !== undefined && !(cmdline.includes('main.js') || cmdline.includes('keyspan')) ) return undefined;
-  if (cmdline !== undefined && !cmdline.includes(m.name)) return undefined;
+  if (cmdline !== undefined && !(cmdline.includes('\0start\0') && cmdline.includes(`\0--name\0${m.name}\0`))) return undefined;
   return pid;
 }
 

@@ -23,8 +23,9 @@ import { LOG_LEVELS, type LogLevel } from './logger.js';
 export const MAX_REQUEST_BYTES_LIMIT = 64 * 1024 * 1024;
 /** Largest config file read (a config is a few hundred bytes). */
 export const CONFIG_FILE_BYTES_MAX = 1024 * 1024;
-/** Bounds of heartbeat-interval in ms (etcd's own checks are looser; a tick below 1 ms is meaningless). */
+/** Smallest heartbeat-interval in ms (a raft tick below 1 ms is meaningless). */
 export const HEARTBEAT_INTERVAL_MS_MIN = 1;
+/** Largest heartbeat-interval in ms (etcd's own check is looser). */
 export const HEARTBEAT_INTERVAL_MS_MAX = 60_000;
 /** etcd's largest election timeout (50 s). */
 export const ELECTION_TIMEOUT_MS_MAX = 50_000;
