@@ -24,7 +24,8 @@ import { crc32c, KeyCodec, MetaName } from '../shard/mvcc/index.js';
 import { RangeKeys } from '../shard/replica/index.js';
 import { type BatchOp, type Engine, type EngineKind, openEngine } from '../storage/index.js';
 
-const USAGE = `Usage:
+/** Help text of `keyspan snapshot`. */
+export const SNAPSHOT_USAGE = `Usage:
   keyspan snapshot restore <file> [flags]   Rebuild a data directory from a backup
   keyspan snapshot status <file> [-w json]  Print a backup's hash, revision, records and size
 
@@ -62,10 +63,10 @@ export async function snapshotCommand(argv: readonly string[]): Promise<number> 
       case 'help':
       case '--help':
       case '-h':
-        process.stdout.write(USAGE);
+        process.stdout.write(SNAPSHOT_USAGE);
         return sub === undefined ? 2 : 0;
       default:
-        process.stderr.write(`keyspan snapshot: unknown command '${sub}'\n\n${USAGE}`);
+        process.stderr.write(`keyspan snapshot: unknown command '${sub}'\n\n${SNAPSHOT_USAGE}`);
         return 2;
     }
   } catch (err) {
@@ -94,7 +95,7 @@ async function restoreCommand(args: readonly string[]): Promise<number> {
       allowPositionals: true,
     });
   } catch (err) {
-    throw new SnapshotCommandError(`${(err as Error).message}\n\n${USAGE}`);
+    throw new SnapshotCommandError(`${(err as Error).message}\n\n${SNAPSHOT_USAGE}`);
   }
   const file = onePositional(parsed.positionals, 'restore');
   const v = parsed.values;
@@ -119,7 +120,7 @@ async function statusCommand(args: readonly string[]): Promise<number> {
       allowPositionals: true,
     });
   } catch (err) {
-    throw new SnapshotCommandError(`${(err as Error).message}\n\n${USAGE}`);
+    throw new SnapshotCommandError(`${(err as Error).message}\n\n${SNAPSHOT_USAGE}`);
   }
   const file = onePositional(parsed.positionals, 'status');
   const format = parsed.values['write-out'];
@@ -352,7 +353,7 @@ function parseUrls(flag: string, value: string): string[] {
 }
 
 function onePositional(positionals: readonly string[], sub: string): string {
-  if (positionals.length !== 1 || positionals[0] === '') throw new SnapshotCommandError(`snapshot ${sub} needs exactly one <file> argument\n\n${USAGE}`);
+  if (positionals.length !== 1 || positionals[0] === '') throw new SnapshotCommandError(`snapshot ${sub} needs exactly one <file> argument\n\n${SNAPSHOT_USAGE}`);
   return positionals[0] as string;
 }
 

@@ -1,13 +1,20 @@
 /**
- * The embedded default (DESIGN "Process model"): one StoreNode hosting range 1
- * over the whole keyspace, plus the etcd client server on top of it. Used by
- * `keyspan start` and by the gateway's end-to-end tests.
+ * One member process: a StoreNode hosting range 1 over the whole keyspace,
+ * plus the etcd client server on top of it. Alone it is the embedded default
+ * (DESIGN "Process model"); with a static cluster (`cluster`, from etcd's
+ * --initial-cluster) every member bootstraps range 1 with all members as
+ * voters, serves its Forward service on the peer port, and forwards calls
+ * its replica cannot serve to the leader's node. Used by `keyspan start` and
+ * by the gateway's end-to-end tests.
  */
 import { readdir, stat } from 'node:fs/promises';
 import { join } from 'node:path';
-import { StoreNode, enginePath, wholeKeyspaceRange } from '../node/index.js';
+import { StoreNode, enginePath, wholeKeyspaceRange, type ClusterRecord } from '../node/index.js';
+import type { HostLimits, HostRaftConfig } from '../group/host/index.js';
+import { Forwarding } from './forward.js';
+import { StaticMembers, type StaticMember } from './forward-members.js';
 import type { EngineKind } from '../storage/index.js';
-import type { MemberInfo } from './context.js';
+import type { MemberInfo, UnaryHandler } from './context.js';
 import { LocalRangeRouter } from './router.js';
 import { EtcdServer } from './server.js';
 import type { ListenUrl } from './urls.js';
@@ -35,9 +42,25 @@ export interface EmbeddedOptions {
   readonly tickMs?: number;
   /** Cluster id in response headers; default derived from the name ({@link clusterIdOf}). */
   readonly clusterToken?: string;
+  /** A static cluster of several members; absent: a cluster of this one node (id EMBEDDED_NODE_ID). */
+  readonly cluster?: EmbeddedCluster;
+  /** Raft knobs (tests shorten elections). */
+  readonly raft?: Partial<HostRaftConfig>;
+  /** Host bounds (tests shorten log truncation). */
+  readonly limits?: Partial<HostLimits>;
   /** Server-side failures, for the log. */
   readonly onInternalError?: (method: string, err: unknown) => void;
   readonly onFatal?: (err: unknown) => void;
+}
+
+/** The static cluster a member belongs to (all members are given the same list). */
+export interface EmbeddedCluster {
+  /** Every member, this one included, with node ids derived identically everywhere. */
+  readonly members: readonly StaticMember[];
+  /** This member's node id. */
+  readonly localNodeId: number;
+  /** Recorded in the data directory; a restart with another one is refused. */
+  readonly record: ClusterRecord;
 }
 
 /** A running embedded default. */
@@ -71,53 +94,97 @@ export function memberIdOfNode(nodeId: number): bigint {
   return BigInt(nodeId);
 }
 
+/** `host:port` a member's raft transport is dialled at: its first peer URL. */
+function peerHostPort(member: StaticMember): string {
+  const first = member.peerUrls[0];
+  if (first === undefined) throw new Error(`member ${member.name} has no peer URL`);
+  return new URL(first).host;
+}
+
 /** Opens the node, waits for nothing (requests wait out the first election), serves clients. */
 export async function startEmbedded(options: EmbeddedOptions): Promise<Embedded> {
+  const cluster = options.cluster;
+  const nodeId = cluster?.localNodeId ?? EMBEDDED_NODE_ID;
+  const peers = new Map<number, string>();
+  for (const m of cluster?.members ?? []) if (m.nodeId !== nodeId) peers.set(m.nodeId, peerHostPort(m));
   const node = await StoreNode.open({
-    nodeId: EMBEDDED_NODE_ID,
+    nodeId,
     ...(options.dataDir !== undefined ? { dataDir: options.dataDir } : {}),
     engineKind: options.engineKind,
     peerListen: `${options.listenPeer.host}:${options.listenPeer.port}`,
-    peers: new Map(),
-    ranges: wholeKeyspaceRange([EMBEDDED_NODE_ID]),
+    peers,
+    ranges: wholeKeyspaceRange(cluster === undefined ? [EMBEDDED_NODE_ID] : cluster.members.map((m) => m.nodeId)),
+    ...(cluster !== undefined ? { cluster: cluster.record } : {}),
     ...(options.tickMs !== undefined ? { tickMs: options.tickMs } : {}),
+    ...(options.raft !== undefined ? { raft: options.raft } : {}),
+    ...(options.limits !== undefined ? { limits: options.limits } : {}),
     ...(options.onFatal !== undefined ? { onFatal: options.onFatal } : {}),
   });
   const peerUrls = options.advertisePeerUrls ?? [`http://${options.listenPeer.host}:${node.port}`];
   // The member's client URLs need the bound ports, known only after listening;
   // the context reads them through this mutable holder.
   const member: { id: bigint; name: string; peerURLs: readonly string[]; clientURLs: readonly string[] } = {
-    id: memberIdOfNode(EMBEDDED_NODE_ID),
+    id: memberIdOfNode(nodeId),
     name: options.name,
     peerURLs: peerUrls,
     clientURLs: options.advertiseClientUrls ?? [],
   };
-  let server: EtcdServer;
+  // A cluster member forwards what its replicas cannot serve and answers
+  // other members' forwards; the handlers exist once the server does.
+  let server: EtcdServer | undefined;
+  const forwarding =
+    cluster === undefined
+      ? undefined
+      : new Forwarding({
+          localNodeId: nodeId,
+          member: () => member,
+          peerAddress: (id) => peers.get(id),
+          ...(options.onInternalError !== undefined
+            ? { onForwardError: (method: string, from: number, err: unknown) => options.onInternalError?.(`${method} (forwarded by node ${from})`, err) }
+            : {}),
+        });
+  if (forwarding !== undefined) {
+    const svc = forwarding.service((method) => server?.unaryHandler(method));
+    node.addPeerService(svc.definition, svc.implementation);
+  }
+  const members =
+    cluster === undefined || forwarding === undefined
+      ? undefined
+      : new StaticMembers({ members: cluster.members, localNodeId: nodeId, self: () => member, memberIdOfNode, forwarding });
+  const clusterId =
+    cluster === undefined
+      ? clusterIdOf(options.clusterToken ?? `keyspan/${options.name}`)
+      : clusterIdOf(`${cluster.record.token}/${cluster.record.initialCluster}`);
   try {
     server = await EtcdServer.start({
       listen: options.listenClient.map((u) => ({ host: u.host, port: u.port })),
       router: new LocalRangeRouter(node),
-      clusterId: clusterIdOf(options.clusterToken ?? `keyspan/${options.name}`),
+      clusterId,
       member,
       memberIdOfNode,
+      ...(forwarding !== undefined ? { wrapUnary: (method: string, h: UnaryHandler) => forwarding.wrap(method, h) } : {}),
+      ...(members !== undefined ? { members } : {}),
       dbSizeBytes: () => dbSize(node, options.engineKind === 'memory' ? undefined : options.dataDir),
       metrics: node.metrics,
       ...(options.maxRequestBytes !== undefined ? { maxRequestBytes: options.maxRequestBytes } : {}),
       ...(options.onInternalError !== undefined ? { onInternalError: options.onInternalError } : {}),
     });
   } catch (err) {
+    forwarding?.close();
     await node.close();
     throw err;
   }
-  const clientUrls = server.addresses.map((a) => `http://${a}`);
+  const running = server;
+  const clientUrls = running.addresses.map((a) => `http://${a}`);
   if (options.advertiseClientUrls === undefined) member.clientURLs = clientUrls;
   return {
     node,
-    server,
+    server: running,
     clientUrls,
     member,
     close: async () => {
-      await server.close();
+      await running.close();
+      forwarding?.close();
       await node.close();
     },
   };

@@ -24,6 +24,7 @@ import {
 } from './convert.js';
 import type { CompactionRequest, DeleteRangeRequest, PutRequest, RangeRequest, TxnRequest } from './messages.js';
 import { encodeEtcdMessage, type EtcdMessage } from './proto.js';
+import { scopedRequestId } from './forward-scope.js';
 import { routed } from './router.js';
 import { checkDeleteRangeRequest, checkPutRequest, checkRangeRequest, checkRequestSize, checkTxnRequest } from './validate.js';
 
@@ -40,6 +41,10 @@ export class RequestIds {
   private seq = 0;
 
   next(): RequestId {
+    // A forwarded (or forwardable) call carries its id from the node the
+    // client called, so attempts on every node share it.
+    const scoped = scopedRequestId();
+    if (scoped !== undefined) return scoped;
     return { proposer: this.proposer, seq: ++this.seq };
   }
 }

@@ -21,6 +21,7 @@ import {
   type Replica,
 } from '../shard/replica/index.js';
 import { spanContainsRange } from '../shard/range/descriptor.js';
+import { LeaderElsewhereError, leaderElsewhere } from './forward-scope.js';
 
 /** Raft state of the local replica of a range, as the gateway needs it. */
 export interface RangeRaftStatus {
@@ -145,6 +146,10 @@ function retryable(err: unknown): err is ReplicaError {
  * write that did commit answer with its first result). The last routing
  * error is rethrown when the bound is reached (the gateway maps it to
  * `etcdserver: leader changed`, which clientv3 retries).
+ *
+ * Inside a forwarding scope (forward-scope.ts), a NotLeaderError whose hint
+ * names another node is not retried here: it becomes a LeaderElsewhereError
+ * at once, and the forwarding wrapper sends the whole call to that node.
  */
 export async function routed<T>(
   router: RangeRouter,
@@ -162,6 +167,10 @@ export async function routed<T>(
       target = router.route(key, rangeEnd);
       return await send(target);
     } catch (err) {
+      if (err instanceof NotLeaderError) {
+        const leader = leaderElsewhere(err);
+        if (leader !== undefined) throw new LeaderElsewhereError(leader, { cause: err });
+      }
       if (!retryable(err) || attempt >= attemptsMax || Date.now() >= deadline || options.signal?.aborted === true) throw err;
       if (target !== undefined) router.invalidate(target, err);
       // A stale epoch or span heals with the fresh route at once; a missing

@@ -19,7 +19,8 @@ import { AuthGuard } from './auth-guard.js';
 import { authService } from './auth-service.js';
 import { SimpleTokenStore } from './auth-tokens.js';
 import { clusterService } from './cluster-service.js';
-import { type GatewayContext, type ServiceHandlers, isStreamHandler, streaming, unary } from './context.js';
+import { type GatewayContext, type ServiceHandlers, type UnaryHandler, isStreamHandler, streaming, unary } from './context.js';
+import type { MemberDirectory } from './cluster-service.js';
 import { HEALTH_SERVICE_DEFINITION, healthService } from './health-service.js';
 import { createHttpGateway, HTTP_REQUEST_TIMEOUT_MS } from './http-gateway.js';
 import { opsEndpoints, sendText } from './ops-endpoints.js';
@@ -68,6 +69,14 @@ export interface EtcdServerOptions
   readonly metrics?: Registry;
   /** etcd's --listen-metrics-urls: extra plain-HTTP listeners serving only /metrics, /health and /version. */
   readonly listenMetrics?: readonly { host: string; port: number }[];
+  /**
+   * Wraps every unary handler (`method` is `service/method`), for gRPC and
+   * the JSON gateway alike: a cluster member forwards calls its replicas
+   * cannot serve to the leader's node (forward.ts).
+   */
+  readonly wrapUnary?: (method: string, handler: UnaryHandler) => UnaryHandler;
+  /** The cluster's members for MemberList; default: this member alone. */
+  readonly members?: MemberDirectory;
 }
 
 /** The running client server. */
@@ -84,7 +93,15 @@ export class EtcdServer {
     readonly addresses: readonly string[],
     /** Bound metrics listener addresses (`--listen-metrics-urls`), in the order given. */
     readonly metricsAddresses: readonly string[],
+    private readonly services: ReadonlyMap<EtcdServiceName, ServiceHandlers>,
   ) {}
+
+  /** The unary handler of `service/method` as clients reach it (wrapped), if there is one. */
+  unaryHandler(method: string): UnaryHandler | undefined {
+    const i = method.lastIndexOf('/');
+    const handler = this.services.get(method.slice(0, i) as EtcdServiceName)?.[method.slice(i + 1)];
+    return handler === undefined || isStreamHandler(handler) ? undefined : handler;
+  }
 
   /** Binds every listen address and serves until {@link close}. */
   static async start(options: EtcdServerOptions): Promise<EtcdServer> {
@@ -99,16 +116,19 @@ export class EtcdServer {
     };
     const rpcMetrics = options.metrics === undefined ? undefined : GatewayMetrics.of(options.metrics, base);
     const ctx: GatewayContext = rpcMetrics === undefined ? base : { ...base, rpcMetrics };
-    const services = guardServices(
-      new Map<EtcdServiceName, ServiceHandlers>([
-        ['etcdserverpb.KV', kvService(ctx)],
-        ['etcdserverpb.Lease', leaseService(ctx)],
-        ['etcdserverpb.Maintenance', maintenanceService(ctx)],
-        ['etcdserverpb.Cluster', clusterService(ctx)],
-        ['etcdserverpb.Auth', authService(ctx, ctx.auth)],
-        ['etcdserverpb.Watch', watchService(ctx).handlers],
-      ]),
-      { alarms: ctx.alarms, spaceQuota: ctx.spaceQuota, memberId: ctx.member.id },
+    const services = wrapServices(
+      guardServices(
+        new Map<EtcdServiceName, ServiceHandlers>([
+          ['etcdserverpb.KV', kvService(ctx)],
+          ['etcdserverpb.Lease', leaseService(ctx)],
+          ['etcdserverpb.Maintenance', maintenanceService(ctx)],
+          ['etcdserverpb.Cluster', clusterService(ctx, options.members)],
+          ['etcdserverpb.Auth', authService(ctx, ctx.auth)],
+          ['etcdserverpb.Watch', watchService(ctx).handlers],
+        ]),
+        { alarms: ctx.alarms, spaceQuota: ctx.spaceQuota, memberId: ctx.member.id },
+      ),
+      options.wrapUnary,
     );
     // Lock and Election run over the other services' handlers, as etcd's do over its in-process client.
     services.set('v3lockpb.Lock', lockService(ctx, services));
@@ -137,7 +157,7 @@ export class EtcdServer {
     const listeners: net.Server[] = [];
     const addresses: string[] = [];
     const metricsAddresses: string[] = [];
-    const server = new EtcdServer(grpcServer, injector, httpServer, listeners, addresses, metricsAddresses);
+    const server = new EtcdServer(grpcServer, injector, httpServer, listeners, addresses, metricsAddresses, services);
     try {
       for (const l of options.listen) {
         const ln = net.createServer({ pauseOnConnect: true }, (socket) => server.accept(socket));
@@ -248,6 +268,21 @@ export class EtcdServer {
     })();
     return this.closing;
   }
+}
+
+/** Every unary handler of `services` through `wrap` (streaming handlers stay as they are). */
+function wrapServices(
+  services: Map<EtcdServiceName, ServiceHandlers>,
+  wrap: ((method: string, handler: UnaryHandler) => UnaryHandler) | undefined,
+): Map<EtcdServiceName, ServiceHandlers> {
+  if (wrap === undefined) return services;
+  const out = new Map<EtcdServiceName, ServiceHandlers>();
+  for (const [name, handlers] of services) {
+    const wrapped: Record<string, ServiceHandlers[string]> = {};
+    for (const [method, h] of Object.entries(handlers)) wrapped[method] = isStreamHandler(h) ? h : wrap(`${name}/${method}`, h);
+    out.set(name, wrapped);
+  }
+  return out;
 }
 
 /** The health service's Check, counted like the etcd services' calls (go-grpc-prometheus counts it too). */

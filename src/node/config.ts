@@ -6,6 +6,7 @@
  * no disk.
  */
 import type { EngineKind } from '../storage/index.js';
+import type { ClusterRecord } from './data-dir.js';
 import { checkAddress } from '../group/transport/index.js';
 import type { HostLimits, HostRaftConfig } from '../group/host/index.js';
 import { INITIAL_EPOCH, assertDescriptor, type RangeDescriptor } from '../shard/range/index.js';
@@ -57,6 +58,12 @@ export interface StoreNodeOptions {
   readonly raft?: Partial<HostRaftConfig>;
   /** Host bounds (proposals pending, snapshot and truncation thresholds, ...). */
   readonly limits?: Partial<HostLimits>;
+  /**
+   * The cluster this node belongs to: recorded in a new data directory, and a
+   * restart naming another cluster is refused (DataDirError). Absent: not
+   * recorded, not checked.
+   */
+  readonly cluster?: ClusterRecord;
   /** Called once if the host's loop stops on an unrecoverable error; the node is unusable afterwards. */
   readonly onFatal?: (error: unknown) => void;
 }

@@ -28,6 +28,19 @@ export interface NodeMeta {
   readonly engineKind: EngineKind;
   /** True once the bootstrap ranges were created and their raft state made durable. */
   readonly bootstrapped: boolean;
+  /** The cluster the node was created for (absent in directories made before it was recorded). */
+  readonly cluster?: ClusterRecord;
+}
+
+/**
+ * The identity of the cluster a data directory belongs to: etcd's
+ * --initial-cluster (canonical form, see node/initial-cluster.ts) and
+ * --initial-cluster-token. Node ids are derived from the member list, so a
+ * directory reused under another list would take another node's identity.
+ */
+export interface ClusterRecord {
+  readonly initialCluster: string;
+  readonly token: string;
 }
 
 /** A data directory that belongs to another node, another engine, or is unreadable. */
@@ -68,7 +81,12 @@ export async function readNodeMeta(dataDir: string): Promise<NodeMeta | undefine
   ) {
     throw new DataDirError(`${join(dataDir, NODE_META_FILE)}: unsupported or malformed node record`);
   }
-  return { format: m.format, nodeId: m.nodeId, engineKind: m.engineKind, bootstrapped: m.bootstrapped };
+  const c = m.cluster as Partial<ClusterRecord> | undefined;
+  if (c !== undefined && (c === null || typeof c.initialCluster !== 'string' || typeof c.token !== 'string')) {
+    throw new DataDirError(`${join(dataDir, NODE_META_FILE)}: malformed cluster record`);
+  }
+  const base = { format: m.format, nodeId: m.nodeId, engineKind: m.engineKind, bootstrapped: m.bootstrapped };
+  return c === undefined ? base : { ...base, cluster: { initialCluster: c.initialCluster as string, token: c.token as string } };
 }
 
 /**
@@ -95,8 +113,24 @@ export async function writeNodeMeta(dataDir: string, meta: NodeMeta): Promise<vo
   }
 }
 
-/** Refuses a directory recorded for another node id or engine kind. */
-export function checkNodeMeta(dataDir: string, meta: NodeMeta, nodeId: number, engineKind: EngineKind): void {
+/**
+ * Refuses a directory recorded for another node id, engine kind or cluster
+ * (`cluster` undefined: the caller names none, nothing to compare).
+ */
+export function checkNodeMeta(dataDir: string, meta: NodeMeta, nodeId: number, engineKind: EngineKind, cluster?: ClusterRecord): void {
+  if (cluster !== undefined && meta.cluster !== undefined) {
+    if (meta.cluster.initialCluster !== cluster.initialCluster) {
+      throw new DataDirError(
+        `${dataDir} was created for --initial-cluster ${meta.cluster.initialCluster}, not ${cluster.initialCluster}; ` +
+          'restart with the original --initial-cluster, or use a new --data-dir for a new cluster',
+      );
+    }
+    if (meta.cluster.token !== cluster.token) {
+      throw new DataDirError(
+        `${dataDir} was created with --initial-cluster-token '${meta.cluster.token}', not '${cluster.token}'`,
+      );
+    }
+  }
   if (meta.nodeId !== nodeId) {
     throw new DataDirError(`${dataDir} belongs to node ${meta.nodeId}, not node ${nodeId}`);
   }

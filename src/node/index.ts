@@ -22,5 +22,14 @@ export {
   NODE_META_FORMAT,
   enginePath,
   readNodeMeta,
+  type ClusterRecord,
   type NodeMeta,
 } from './data-dir.js';
+export {
+  INITIAL_CLUSTER_MEMBERS_MAX,
+  InitialClusterError,
+  parseInitialCluster,
+  selfMember,
+  type ClusterMember,
+  type InitialCluster,
+} from './initial-cluster.js';

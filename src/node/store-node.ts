@@ -27,6 +27,7 @@ import { LeaseMetrics, minLeaseTtlSeconds } from '../shard/lease/index.js';
 import { RangeNotFoundError, type Epoch } from '../shard/range/index.js';
 import { openEngine, type Engine, type EngineKind } from '../storage/index.js';
 import type { Registry } from 'prom-client';
+import type * as grpc from '@grpc/grpc-js';
 import {
   NODE_ENGINE_KIND_DEFAULT,
   NODE_TICK_MS_DEFAULT,
@@ -74,6 +75,7 @@ export class StoreNode {
     readonly port: number,
     /** Lease timing of every replica, from the node's raft timing (docs/lease.md). */
     private readonly leaseOptions: ReplicaLeaseOptions,
+    private readonly transport: GrpcTransport,
   ) {}
 
   /**
@@ -89,9 +91,15 @@ export class StoreNode {
     const dataDir = options.dataDir ?? '';
 
     let meta: NodeMeta | undefined = durable ? await readNodeMeta(dataDir) : undefined;
-    if (meta !== undefined) checkNodeMeta(dataDir, meta, options.nodeId, kind);
+    if (meta !== undefined) checkNodeMeta(dataDir, meta, options.nodeId, kind, options.cluster);
     else {
-      meta = { format: NODE_META_FORMAT, nodeId: options.nodeId, engineKind: kind, bootstrapped: false };
+      meta = {
+        format: NODE_META_FORMAT,
+        nodeId: options.nodeId,
+        engineKind: kind,
+        bootstrapped: false,
+        ...(options.cluster !== undefined ? { cluster: options.cluster } : {}),
+      };
       // Claim the directory before the engine writes anything into it.
       if (durable) await writeNodeMeta(dataDir, meta);
     }
@@ -102,10 +110,11 @@ export class StoreNode {
     try {
       const logStore = await LogStore.open(engine);
       const listenAddress = options.peerListen;
+      let transport: GrpcTransport | undefined;
       host = new MultiRaftHost({
         nodeId: options.nodeId,
         logStore,
-        transport: (handlers) => new GrpcTransport({ nodeId: options.nodeId, listenAddress, handlers }),
+        transport: (handlers) => (transport = new GrpcTransport({ nodeId: options.nodeId, listenAddress, handlers })),
         ticker: new IntervalTicker(options.tickMs ?? NODE_TICK_MS_DEFAULT),
         ...(options.raft !== undefined ? { raft: options.raft } : {}),
         ...(options.limits !== undefined ? { limits: options.limits } : {}),
@@ -114,13 +123,15 @@ export class StoreNode {
       });
       const port = await host.start();
       for (const [id, address] of options.peers) if (id !== options.nodeId) host.transport.setPeer(id, address);
+      if (transport === undefined) throw new Error('the host did not create its transport');
       const tickMs = options.tickMs ?? NODE_TICK_MS_DEFAULT;
       const electionTicks = options.raft?.electionTick ?? HOST_RAFT_DEFAULTS.electionTick;
-      node = new StoreNode(options.nodeId, kind, engine, host, port, {
+      const leaseOptions = {
         minTtlSeconds: minLeaseTtlSeconds(electionTicks, tickMs),
         promoteExtendMs: electionTicks * tickMs,
         metrics: LeaseMetrics.of(host.metrics.registry),
-      });
+      };
+      node = new StoreNode(options.nodeId, kind, engine, host, port, leaseOptions, transport);
 
       const fresh = !meta.bootstrapped;
       const bootstrap = new Map<number, BootstrapRange>();
@@ -203,6 +214,15 @@ export class StoreNode {
       revision: replica.isInitialized ? replica.currentRevision : 0,
       epoch: replica.descriptor.epoch,
     };
+  }
+
+  /**
+   * Serves an extra gRPC service on the node's peer port, next to the raft
+   * transport (the gateway's forwarding and member-info RPCs). Stops with
+   * the node.
+   */
+  addPeerService(definition: grpc.ServiceDefinition, implementation: grpc.UntypedServiceImplementation): void {
+    this.transport.addService(definition, implementation);
   }
 
   /** Sets or changes where peer `nodeId` listens (e.g. a peer restarted elsewhere). */

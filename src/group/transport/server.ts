@@ -81,6 +81,15 @@ export class RaftServer {
     this.server.addService(definition, implementation);
   }
 
+  /**
+   * Serves one more gRPC service on the peer port, next to the raft
+   * transport's (the node's internal RPCs, such as the gateway's request
+   * forwarding). grpc-js accepts services before and after binding.
+   */
+  addService(definition: grpc.ServiceDefinition, implementation: grpc.UntypedServiceImplementation): void {
+    this.server.addService(definition, implementation);
+  }
+
   /** The bound port (after `listen`). */
   get port(): number {
     if (this.boundPort === undefined) throw new TransportUsageError('server not listening');

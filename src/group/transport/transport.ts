@@ -12,6 +12,7 @@
  * down peer; drops are counted and `onUnreachable` tells the host to call
  * raft's `reportUnreachable` for its groups with that peer.
  */
+import type * as grpc from '@grpc/grpc-js';
 import type { Message, NodeId } from '../raft/types.js';
 import { encodeGroupMessage } from './codec.js';
 import { TransportUsageError } from './errors.js';
@@ -131,6 +132,11 @@ export class GrpcTransport implements Transport {
 
   get port(): number {
     return this.server.port;
+  }
+
+  /** Serves another gRPC service on the peer port (see RaftServer.addService). */
+  addService(definition: grpc.ServiceDefinition, implementation: grpc.UntypedServiceImplementation): void {
+    this.server.addService(definition, implementation);
   }
 
   setPeer(nodeId: NodeId, address: string): void {

@@ -1,0 +1,144 @@
+/**
+ * `keyspan start`: one member process. Without --initial-cluster it is the
+ * embedded default (one node, one range); with it, a member of a static
+ * cluster whose node ids are derived from the list (node/initial-cluster.ts).
+ *
+ * Lifecycle: open the node and the client server, log "ready to serve client
+ * requests", then wait for SIGINT or SIGTERM and stop gracefully — the client
+ * server first (in-flight calls get a grace period), then the node (host,
+ * replicas, engine flushed and closed) — and exit 0. A fatal node error
+ * exits 1 (crash rather than corrupt; a supervisor restarts the process).
+ */
+import { mkdir } from 'node:fs/promises';
+import { resolve } from 'node:path';
+import { startEmbedded, type Embedded, type EmbeddedCluster } from '../gateway/embedded.js';
+import { readNodeMeta } from '../node/index.js';
+import { createLogger, errorText, type Logger } from './logger.js';
+import { loadMemberConfig, MemberConfigError, type MemberConfig } from './member-config.js';
+
+/** Help text of `keyspan start`. */
+export const START_USAGE = `Usage: keyspan start [flags]
+
+Runs one member. Flags are etcd's where they mean the same:
+  --name <name>                        Member name (default "default")
+  --data-dir <dir>                     Data directory (default ./data)
+  --engine <kind>                      Storage engine: leveldb (default), rocksdb, memory
+  --listen-client-urls <urls>          Client URLs, gRPC and JSON gateway (default http://127.0.0.1:2379)
+  --advertise-client-urls <urls>       Client URLs shown in member list (default: the listen URLs)
+  --listen-peer-urls <url>             Peer URL: raft and member-to-member RPCs (default http://127.0.0.1:2380)
+  --initial-advertise-peer-urls <urls> This member's peer URLs as the others dial them (default: the listen URL)
+  --initial-cluster <name=url,...>     Every member of a static cluster; node ids follow the names' sorted order
+  --initial-cluster-state <new|existing>  'new' bootstraps; a restart works with either
+  --initial-cluster-token <token>      Part of the cluster id (default "etcd-cluster")
+  --max-request-bytes <n>              Largest client request (default 1572864)
+  --quota-backend-bytes <n>            Accepted, not enforced yet
+  --heartbeat-interval <ms>            Raft tick (default 100)
+  --election-timeout <ms>              Raft election timeout (default 1000)
+  --log-level <level>                  debug, info (default), warn, error
+  --config-file <path>                 etcd YAML config file; when given, all other flags are ignored (as etcd)
+`;
+
+/** Runs `keyspan start` with its arguments; resolves with the exit code. */
+export async function startCommand(args: readonly string[]): Promise<number> {
+  let config: MemberConfig;
+  let warnings: readonly string[];
+  try {
+    ({ config, warnings } = await loadMemberConfig(args));
+  } catch (err: unknown) {
+    if (!(err instanceof MemberConfigError)) throw err;
+    process.stderr.write(`keyspan start: ${err.message}\n\nRun 'keyspan start --help' for the flags.\n`);
+    return 2;
+  }
+  const log = createLogger({ level: config.logLevel });
+  for (const w of warnings) log.warn(w);
+  if (config.quotaBackendBytes > 0) log.warn('quota-backend-bytes is not enforced yet', { quotaBackendBytes: config.quotaBackendBytes });
+  return await runMember(config, log);
+}
+
+/** The cluster part of the embedded options, from the member config. */
+function embeddedCluster(config: MemberConfig): EmbeddedCluster | undefined {
+  const c = config.cluster;
+  if (c === undefined) return undefined;
+  return {
+    members: c.initialCluster.members,
+    localNodeId: c.self.nodeId,
+    record: { initialCluster: c.initialCluster.canonical, token: c.token },
+  };
+}
+
+async function runMember(config: MemberConfig, log: Logger): Promise<number> {
+  const dataDir = resolve(config.dataDir);
+  if (config.engine !== 'memory') {
+    await mkdir(dataDir, { recursive: true });
+    // Joining a running cluster needs the member added first (MemberAdd),
+    // which keyspan does not do yet; a restart of a member is fine.
+    if (config.initialClusterState === 'existing' && (await readNodeMeta(dataDir).catch(() => undefined)) === undefined) {
+      log.error('cannot join an existing cluster with an empty data directory: adding members is not supported yet; start all members of a new cluster with --initial-cluster-state new', { dataDir });
+      return 2;
+    }
+  }
+
+  let fatal: ((err: unknown) => void) | undefined;
+  const stopped = new Promise<string>((done) => {
+    process.once('SIGINT', () => done('SIGINT'));
+    process.once('SIGTERM', () => done('SIGTERM'));
+    fatal = (err) => {
+      log.error('node stopped on an unrecoverable error', { error: errorText(err) });
+      done('fatal');
+    };
+  });
+
+  const cluster = embeddedCluster(config);
+  log.info('starting a member', {
+    name: config.name,
+    dataDir: config.engine === 'memory' ? undefined : dataDir,
+    engine: config.engine,
+    nodeId: cluster?.localNodeId ?? 1,
+    initialCluster: cluster?.record.initialCluster,
+    initialClusterState: config.initialClusterState,
+  });
+  let embedded: Embedded;
+  try {
+    embedded = await startEmbedded({
+      name: config.name,
+      dataDir,
+      engineKind: config.engine,
+      listenClient: config.listenClient,
+      listenPeer: config.listenPeer,
+      ...(config.advertiseClientUrls !== undefined ? { advertiseClientUrls: config.advertiseClientUrls } : {}),
+      ...(config.advertisePeerUrls !== undefined ? { advertisePeerUrls: config.advertisePeerUrls } : {}),
+      ...(config.clusterToken !== undefined ? { clusterToken: config.clusterToken } : {}),
+      ...(cluster !== undefined ? { cluster } : {}),
+      maxRequestBytes: config.maxRequestBytes,
+      tickMs: config.tickMs,
+      raft: { electionTick: config.electionTick },
+      onInternalError: (method, err) => log.error('request failed inside keyspan', { method, error: errorText(err) }),
+      onFatal: (err) => fatal?.(err),
+    });
+  } catch (err: unknown) {
+    log.error('failed to start', { error: errorText(err) });
+    return 1;
+  }
+  log.info('opened node', {
+    name: config.name,
+    nodeId: embedded.node.nodeId,
+    peerUrls: embedded.member.peerURLs,
+    memberId: embedded.member.id.toString(16),
+  });
+  log.info('ready to serve client requests', {
+    clientUrls: embedded.clientUrls,
+    protocols: 'etcd v3 gRPC and JSON gateway (HTTP/1.1) on each client URL',
+    memberId: embedded.member.id.toString(16),
+  });
+
+  const signal = await stopped;
+  log.info('received signal; shutting down', { signal });
+  try {
+    await embedded.close();
+  } catch (err: unknown) {
+    log.error('shutdown failed', { error: errorText(err) });
+    return 1;
+  }
+  log.info('stopped', { name: config.name });
+  return signal === 'fatal' ? 1 : 0;
+}
