@@ -61,8 +61,9 @@ import {
   TooManyRequestsError,
   type LeaderHint,
 } from '../range/errors.js';
-import { applyConfChangeEntry, applyNormalEntry, checkRouting, errorFromStored, type EntryOutcome, type RangeState } from './apply.js';
+import { applyConfChangeEntry, applyNormalEntry, checkRouting, commandKeys, errorFromStored, type EntryOutcome, type RangeState } from './apply.js';
 import {
+  decodeCommand,
   decodeDescriptor,
   encodeCommand,
   PROPOSER_ID_BYTES_MAX,
@@ -528,6 +529,7 @@ export class Replica implements GroupStateMachine {
   /** Applies committed entries in order: one engine batch per entry. */
   async applyEntries(entries: readonly AppliedEntry[], onApplied?: (index: number) => void): Promise<void> {
     this.assertOpen();
+    if (this.initialized && entries.length > 1) await this.state.mvcc.prefetch(prefetchKeys(entries, this.state.appliedIndex));
     for (const { entry, confState } of entries) {
       // Already applied (e.g. handed out again after a restart): skip, never re-apply.
       if (entry.index <= this.state.appliedIndex) continue;
@@ -912,4 +914,30 @@ function onAbort(signal: AbortSignal | undefined, fn: () => void): void {
   if (signal === undefined) return;
   if (signal.aborted) fn();
   else signal.addEventListener('abort', fn, { once: true });
+}
+
+/** Most keys one apply batch reads ahead into the MVCC cache. */
+const PREFETCH_KEYS_MAX = 512;
+
+/**
+ * The single keys the not-yet-applied data commands of a batch write or
+ * compare (spans are left to their plans), at most PREFETCH_KEYS_MAX.
+ */
+function prefetchKeys(entries: readonly AppliedEntry[], appliedIndex: number): Uint8Array[] {
+  const keys: Uint8Array[] = [];
+  for (const { entry } of entries) {
+    if (entry.type !== 'normal' || entry.data.length === 0 || entry.index <= appliedIndex) continue;
+    let cmd: RangeCommand;
+    try {
+      cmd = decodeCommand(entry.data);
+    } catch {
+      continue; // applying it reports the problem
+    }
+    for (const [key, rangeEnd] of commandKeys(cmd)) {
+      if (rangeEnd !== undefined && rangeEnd.length > 0) continue;
+      keys.push(key);
+      if (keys.length >= PREFETCH_KEYS_MAX) return keys;
+    }
+  }
+  return keys;
 }
