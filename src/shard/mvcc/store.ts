@@ -24,7 +24,7 @@ import { hashHistory } from './hash.js';
 import { KeyCodec, MetaName, encodeU64, readU64 } from './keys.js';
 import { evaluateRange } from './range-query.js';
 import { LATEST_CACHE_BYTES_MAX, LatestCache } from './latest-cache.js';
-import { getLatest, scanLatest } from './scan.js';
+import { getLatest, scanLatest, type LatestEntry } from './scan.js';
 import { resolveSpan } from './span.js';
 import { checkDeleteRangeRequest, checkPutRequest, checkRangeRequest, checkTxnRequest } from './txn-check.js';
 import { checkReadRevision, executeTxn } from './txn.js';
@@ -129,6 +129,15 @@ export class MvccStore {
   /** The revision of the last write (or the initial revision). */
   get currentRevision(): number {
     return this.current;
+  }
+
+  /**
+   * The newest version of `key` at the current revision, tombstone included
+   * (the hot-key cache answers when it can). While a plan is pending this is
+   * the state the plan was made against.
+   */
+  async latest(key: Uint8Array): Promise<LatestEntry | undefined> {
+    return getLatest(this.engine, this.codec, key, this.current, this.cache);
   }
 
   /**

@@ -8,7 +8,6 @@
 import type { BatchOp } from '../../storage/index.js';
 import type { Entry } from '../../group/raft/index.js';
 import { Family, LeaseNotFoundError, MvccError, type WritePlan } from '../mvcc/index.js';
-import { getLatest } from '../mvcc/scan.js';
 import { decodeRecord, isTombstoneRecord } from '../mvcc/value.js';
 import { LeaseError, LeaseExistsError, LeaseTtlTooLargeError, LEASE_TTL_SECONDS_MAX } from '../lease/index.js';
 import type { ApplyResult, RangeCommand } from './command-codec.js';
@@ -115,7 +114,7 @@ export async function leaseAttachmentOps(state: RangeState, plan: WritePlan<unkn
     if (parts.revision !== plan.revision) continue;
     const userKey = codec.userKeyOfSegment(parts.keySegment);
     const next = leaseOfRecord(Buffer.from(op.value));
-    const prevEntry = await getLatest(state.engine, codec, userKey, state.mvcc.currentRevision);
+    const prevEntry = await state.mvcc.latest(userKey);
     const prev = prevEntry === undefined ? 0n : leaseOfRecord(prevEntry.record);
     if (prev === next) continue;
     if (prev !== 0n) ops.push(state.leases.detachOp(prev, userKey));
