@@ -8,7 +8,7 @@
  * charts (throughput, p99) into --out.
  *
  * Flags:
- *   --systems etcd1,etcd3,keyspan1   systems to start (default etcd1,etcd3,keyspan1)
+ *   --systems etcd1,etcd3,keyspan1,keyspan3   systems to start (default all four)
  *   --target name=host:port[+host:port]  an already running system (repeatable; not started or stopped)
  *   --scale quick|full               request counts: quick is a tenth (default full)
  *   --out DIR                        output directory (default dist/bench-compare, which git ignores)
@@ -151,21 +151,33 @@ function etcdSystem(members: 1 | 3): System {
   };
 }
 
-function keyspanSystem(): System {
+function keyspanSystem(members: 1 | 3): System {
   const bin = fileURLToPath(new URL('../../../bin/keyspan.js', import.meta.url));
+  const ms = PROCFILE.slice(0, members);
   return {
-    name: 'keyspan 1 node',
-    endpoints: ['127.0.0.1:2379'],
+    name: `keyspan ${members} node${members > 1 ? 's' : ''}`,
+    endpoints: ms.map((m) => `127.0.0.1:${m.client}`),
     start: async () => {
-      const dir = await mkdtemp(join(tmpdir(), 'bench-keyspan-'));
-      const child = spawn(process.execPath, [bin, 'start', '--data-dir', dir, '--listen-client-urls', 'http://127.0.0.1:2379',
-        '--listen-peer-urls', 'http://127.0.0.1:12380'], { stdio: 'ignore' });
+      const dirs: string[] = [];
+      const children: ChildProcess[] = [];
+      const cluster = ms.map((m) => `${m.name}=http://127.0.0.1:${m.peer}`).join(',');
+      for (const m of ms) {
+        const dir = await mkdtemp(join(tmpdir(), `bench-keyspan-${m.name}-`));
+        dirs.push(dir);
+        const c = `http://127.0.0.1:${m.client}`;
+        const p = `http://127.0.0.1:${m.peer}`;
+        const clusterFlags = members === 1 ? [] : ['--initial-advertise-peer-urls', p, '--initial-cluster', cluster, '--initial-cluster-state', 'new'];
+        children.push(
+          spawn(process.execPath, [bin, 'start', '--name', m.name, '--data-dir', dir, '--listen-client-urls', c, '--advertise-client-urls', c,
+            '--listen-peer-urls', p, ...clusterFlags, '--log-level', 'error'], { stdio: 'ignore' }),
+        );
+      }
       const stop = async (): Promise<void> => {
-        await stopChild(child);
-        await rm(dir, { recursive: true, force: true });
+        await Promise.all(children.map(stopChild));
+        await Promise.all(dirs.map((d) => rm(d, { recursive: true, force: true })));
       };
       try {
-        await waitServing('127.0.0.1:2379', Date.now() + 30_000);
+        for (const m of ms) await waitServing(`127.0.0.1:${m.client}`, Date.now() + 30_000);
       } catch (err) {
         await stop();
         throw err;
@@ -183,6 +195,8 @@ function systemPorts(name: string): number[] {
       return PROCFILE.flatMap((m) => [m.client, m.peer]);
     case 'keyspan1':
       return [2379, 12380];
+    case 'keyspan3':
+      return PROCFILE.flatMap((m) => [m.client, m.peer]);
     default:
       return [];
   }
@@ -315,7 +329,7 @@ function charts(rows: readonly Row[], systems: readonly string[]): { throughput:
 }
 
 async function main(argv: readonly string[]): Promise<number> {
-  let systemsArg = 'etcd1,etcd3,keyspan1';
+  let systemsArg = 'etcd1,etcd3,keyspan1,keyspan3';
   const targets: System[] = [];
   let scale = 1;
   let out = join('dist', 'bench-compare');
@@ -368,7 +382,8 @@ async function main(argv: readonly string[]): Promise<number> {
   for (const s of systemsArg.split(',').filter((x) => x !== '')) {
     if (s === 'etcd1') systems.push(etcdSystem(1));
     else if (s === 'etcd3') systems.push(etcdSystem(3));
-    else if (s === 'keyspan1') systems.push(keyspanSystem());
+    else if (s === 'keyspan1') systems.push(keyspanSystem(1));
+    else if (s === 'keyspan3') systems.push(keyspanSystem(3));
     else {
       process.stderr.write(`bench:compare: unknown system ${s} (etcd1, etcd3, keyspan1)\n`);
       return 2;
