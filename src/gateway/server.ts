@@ -69,6 +69,8 @@ export interface EtcdServerOptions
   readonly metrics?: Registry;
   /** etcd's --listen-metrics-urls: extra plain-HTTP listeners serving only /metrics, /health and /version. */
   readonly listenMetrics?: readonly { host: string; port: number }[];
+  /** etcd's --experimental-watch-progress-notify-interval; default 10 minutes. */
+  readonly progressNotifyIntervalMs?: number;
   /**
    * Wraps every unary handler (`method` is `service/method`), for gRPC and
    * the JSON gateway alike: a cluster member forwards calls its replicas
@@ -124,7 +126,10 @@ export class EtcdServer {
           ['etcdserverpb.Maintenance', maintenanceService(ctx)],
           ['etcdserverpb.Cluster', clusterService(ctx, options.members)],
           ['etcdserverpb.Auth', authService(ctx, ctx.auth)],
-          ['etcdserverpb.Watch', watchService(ctx).handlers],
+          [
+            'etcdserverpb.Watch',
+            watchService(ctx, options.progressNotifyIntervalMs !== undefined ? { progressNotifyIntervalMs: options.progressNotifyIntervalMs } : {}).handlers,
+          ],
         ]),
         { alarms: ctx.alarms, spaceQuota: ctx.spaceQuota, memberId: ctx.member.id },
       ),
