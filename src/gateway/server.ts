@@ -26,7 +26,7 @@ import { createHttpGateway, HTTP_REQUEST_TIMEOUT_MS } from './http-gateway.js';
 import { opsEndpoints, sendText } from './ops-endpoints.js';
 import { electionService } from './election-service.js';
 import { kvService } from './kv-service.js';
-import { leaseService } from './lease-service.js';
+import { bindKeepAlive, leaseService } from './lease-service.js';
 import { lockService } from './lock-service.js';
 import { GatewayMetrics } from './metrics.js';
 import { maintenanceService } from './maintenance-service.js';
@@ -135,6 +135,8 @@ export class EtcdServer {
       ),
       options.wrapUnary,
     );
+    // KeepAlive answers each request through the wrapped keepalive-once handler (forwarded on a follower).
+    bindKeepAlive(services);
     // Lock and Election run over the other services' handlers, as etcd's do over its in-process client.
     services.set('v3lockpb.Lock', lockService(ctx, services));
     services.set('v3electionpb.Election', electionService(ctx, services));
