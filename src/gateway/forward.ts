@@ -13,7 +13,9 @@
  * attempts and ROUTING_DEADLINE_MS), following the newest leader hint; the
  * shared request id makes every retry exactly-once through the range's
  * replicated dedupe table. The answer's `header.member_id` is the origin's
- * own id, as etcd answers from the member the client called.
+ * own id, as etcd answers from the member the client called. Streams are
+ * not forwarded as such: LeaseKeepAlive forwards each of its requests as the
+ * internal unary method LEASE_KEEPALIVE_ONCE_METHOD (lease-service.ts).
  *
  * Receiving side ({@link Forwarding.service}): runs the call on the local
  * gateway's handlers in a forwarded scope (one hop: it never forwards
