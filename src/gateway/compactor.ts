@@ -10,7 +10,7 @@
  */
 import { CompactedError } from '../shard/mvcc/index.js';
 import { compactionSchedule, type CompactionPolicy, type CompactionSchedule } from './compactor-schedule.js';
-import type { RangeRouter } from './router.js';
+import type { RangeRouter, RangeTarget } from './router.js';
 
 /** Start of the whole keyspace and the "every key from here" end: compaction is keyspace-wide. */
 const WHOLE_KEYSPACE = { key: Buffer.alloc(0), rangeEnd: Buffer.of(0) } as const;
@@ -67,7 +67,7 @@ export class AutoCompactor {
   /** One check; a check while the previous compaction still runs is skipped. */
   private tick(): void {
     if (this.closed || this.running !== undefined) return;
-    let target;
+    let target: RangeTarget;
     try {
       target = this.options.router.route(WHOLE_KEYSPACE.key, WHOLE_KEYSPACE.rangeEnd);
     } catch {
