@@ -18,6 +18,8 @@ import { parseUrlList, UrlFlagError, type ListenUrl } from '../gateway/urls.js';
 import { DEFAULT_MAX_REQUEST_BYTES } from '../gateway/validate.js';
 import { InitialClusterError, parseInitialCluster, selfMember, type InitialCluster, type ClusterMember } from '../node/index.js';
 import { LOG_LEVELS, type LogLevel } from './logger.js';
+import { PERIODIC_RETENTION_MS_MIN, type CompactionPolicy } from '../gateway/compactor-schedule.js';
+import { DEFAULT_PROGRESS_NOTIFY_INTERVAL_MS, PROGRESS_NOTIFY_INTERVAL_MS_MIN } from '../gateway/watch/index.js';
 
 /** Upper bound of max-request-bytes (grpc-js caps messages at 2 GiB; etcd suggests <= 10 MiB). */
 export const MAX_REQUEST_BYTES_LIMIT = 64 * 1024 * 1024;
@@ -44,6 +46,10 @@ export const MEMBER_SETTINGS = {
   'initial-cluster-token': '',
   'max-request-bytes': String(DEFAULT_MAX_REQUEST_BYTES),
   'quota-backend-bytes': '0',
+  'listen-metrics-urls': '',
+  'auto-compaction-mode': 'periodic',
+  'auto-compaction-retention': '0',
+  'experimental-watch-progress-notify-interval': '10m',
   'heartbeat-interval': '100',
   'election-timeout': '1000',
   'log-level': 'info',
@@ -54,12 +60,12 @@ export type MemberSetting = keyof typeof MEMBER_SETTINGS;
 
 /**
  * etcd 3.4 config keys keyspan accepts and does not act on (a warning names
- * them): security, discovery, proxy, v2, profiling, compaction policy and
- * WAL/snapshot retention knobs that have no counterpart yet.
+ * them): security, discovery, proxy, v2, profiling and WAL/snapshot
+ * retention knobs that have no counterpart yet.
  */
 export const ETCD_KEYS_IGNORED: ReadonlySet<string> = new Set([
   'snapshot-count', 'max-snapshots', 'max-wals', 'wal-dir', 'cors', 'enable-v2', 'enable-pprof', 'metrics',
-  'listen-metrics-urls', 'auto-compaction-mode', 'auto-compaction-retention', 'strict-reconfig-check',
+  'strict-reconfig-check',
   'force-new-cluster', 'discovery', 'discovery-fallback', 'discovery-proxy', 'discovery-srv', 'proxy',
   'proxy-failure-wait', 'proxy-refresh-interval', 'proxy-dial-timeout', 'proxy-write-timeout', 'proxy-read-timeout',
   'client-transport-security', 'peer-transport-security', 'logger', 'log-outputs', 'debug', 'max-txn-ops',
@@ -70,6 +76,9 @@ export const ETCD_KEYS_IGNORED: ReadonlySet<string> = new Set([
   'self-signed-cert-validity', 'cipher-suites', 'tls-min-version', 'tls-max-version', 'backend-batch-interval',
   'backend-batch-limit',
 ]);
+
+/** Config file keys etcd reads as Go durations (a number there counts nanoseconds). */
+const DURATION_KEYS_IN_NS: ReadonlySet<string> = new Set(['experimental-watch-progress-notify-interval']);
 
 /** A configuration that cannot be used (exit code 2: nothing was started). */
 export class MemberConfigError extends Error {
@@ -101,8 +110,14 @@ export interface MemberConfig {
   /** Undefined: keyspan's default (derived from the name for the embedded default). */
   readonly clusterToken?: string;
   readonly maxRequestBytes: number;
-  /** Accepted as etcd's; not enforced yet (no quota alarm). 0: etcd's default. */
+  /** etcd's space quota: 0 = etcd's default (2 GiB), negative = no quota. */
   readonly quotaBackendBytes: number;
+  /** Extra plain-HTTP listeners serving /metrics, /health and /version (none by default). */
+  readonly listenMetrics: readonly ListenUrl[];
+  /** Automatic compaction; undefined: off (retention 0, etcd's default). */
+  readonly autoCompaction?: CompactionPolicy;
+  /** Interval of watch progress notifications (etcd's default 10 minutes). */
+  readonly progressNotifyIntervalMs: number;
   /** Raft tick (etcd's heartbeat interval). */
   readonly tickMs: number;
   /** Election timeout in ticks. */
@@ -177,7 +192,8 @@ export function parseConfigFile(text: string, where = 'config file'): { settings
       if (typeof value !== 'string' && typeof value !== 'number' && typeof value !== 'boolean') {
         throw new MemberConfigError(`${where}: '${key}' must be a string or a number`);
       }
-      settings[key as MemberSetting] = String(value);
+      // etcd decodes a duration key of its file as an integer of nanoseconds.
+      settings[key as MemberSetting] = typeof value === 'number' && DURATION_KEYS_IN_NS.has(key) ? `${value}ns` : String(value);
     } else if (ETCD_KEYS_IGNORED.has(key)) {
       warnings.push(`${where}: '${key}' is an etcd setting keyspan does not implement; ignored`);
     } else {
@@ -214,7 +230,11 @@ export function resolveMemberConfig(given: Partial<Record<MemberSetting, string>
   const dataDir = s('data-dir');
   if (dataDir === '' && engine !== 'memory') throw new MemberConfigError('--data-dir must not be empty');
   const maxRequestBytes = integerSetting('max-request-bytes', s('max-request-bytes'), 1, MAX_REQUEST_BYTES_LIMIT);
-  const quotaBackendBytes = integerSetting('quota-backend-bytes', s('quota-backend-bytes'), 0, Number.MAX_SAFE_INTEGER);
+  const quotaBackendBytes = integerSetting('quota-backend-bytes', s('quota-backend-bytes'), Number.MIN_SAFE_INTEGER, Number.MAX_SAFE_INTEGER);
+  const metricsText = s('listen-metrics-urls');
+  const listenMetrics = metricsText === '' ? [] : urls('listen-metrics-urls', metricsText);
+  const autoCompaction = compactionPolicy(s('auto-compaction-mode'), s('auto-compaction-retention'));
+  const progressNotifyIntervalMs = progressNotifyInterval(s('experimental-watch-progress-notify-interval'));
   const tickMs = integerSetting('heartbeat-interval', s('heartbeat-interval'), HEARTBEAT_INTERVAL_MS_MIN, HEARTBEAT_INTERVAL_MS_MAX);
   const electionMs = integerSetting('election-timeout', s('election-timeout'), 1, ELECTION_TIMEOUT_MS_MAX);
   // etcd: "election-timeout should be at least as 5 times as heartbeat-interval".
@@ -263,8 +283,87 @@ export function resolveMemberConfig(given: Partial<Record<MemberSetting, string>
     ...(token !== '' ? { clusterToken: token } : {}),
     maxRequestBytes,
     quotaBackendBytes,
+    listenMetrics,
+    ...(autoCompaction !== undefined ? { autoCompaction } : {}),
+    progressNotifyIntervalMs,
     tickMs,
     electionTick: Math.max(2, Math.round(electionMs / tickMs)),
     logLevel,
   };
+}
+
+/** Longest duration a duration setting takes (auto-compaction retention, progress-notify interval): 10 years. */
+export const DURATION_MS_MAX = 10 * 365 * 24 * 60 * 60 * 1000;
+
+const DURATION_UNIT_MS: Readonly<Record<string, number>> = {
+  ns: 1e-6,
+  us: 1e-3,
+  'µs': 1e-3,
+  ms: 1,
+  s: 1000,
+  m: 60_000,
+  h: 3_600_000,
+};
+
+/**
+ * A Go duration string (`10m`, `1h30m`, `1.5s`, `500ms`, `0`) in whole
+ * milliseconds (rounded down), as etcd's duration flags take them; undefined
+ * when it is not one. Negative durations are not accepted.
+ */
+export function parseDurationMs(text: string): number | undefined {
+  const t = text.trim();
+  if (t === '0') return 0;
+  const part = /(\d+(?:\.\d*)?|\.\d+)(ns|us|µs|ms|s|m|h)/y;
+  let total = 0;
+  let at = 0;
+  while (at < t.length) {
+    part.lastIndex = at;
+    const m = part.exec(t);
+    if (m === null) return undefined;
+    total += Number(m[1]) * (DURATION_UNIT_MS[m[2] as string] as number);
+    at = part.lastIndex;
+  }
+  return at === 0 || !Number.isFinite(total) ? undefined : Math.floor(total);
+}
+
+function durationSetting(key: MemberSetting, text: string): number {
+  const ms = parseDurationMs(text);
+  if (ms === undefined) throw new MemberConfigError(`--${key} must be a duration such as 10m, 1h or 500ms, not '${text}'`);
+  if (ms > DURATION_MS_MAX) throw new MemberConfigError(`--${key} must be at most ${DURATION_MS_MAX / 3_600_000}h, not '${text}'`);
+  return ms;
+}
+
+/**
+ * etcd's --auto-compaction-mode and --auto-compaction-retention: periodic
+ * takes a duration or a bare number of hours, revision a number of
+ * revisions; retention 0 turns automatic compaction off.
+ */
+function compactionPolicy(mode: string, retention: string): CompactionPolicy | undefined {
+  if (mode !== 'periodic' && mode !== 'revision') {
+    throw new MemberConfigError(`--auto-compaction-mode must be 'periodic' or 'revision', not '${mode}'`);
+  }
+  const bare = /^\d+$/.test(retention.trim()) ? Number(retention.trim()) : undefined;
+  if (mode === 'revision') {
+    if (bare === undefined || !Number.isSafeInteger(bare)) {
+      throw new MemberConfigError(`--auto-compaction-retention must be a number of revisions in revision mode, not '${retention}'`);
+    }
+    return bare === 0 ? undefined : { mode, retentionRevisions: bare };
+  }
+  const retentionMs = bare !== undefined ? bare * 3_600_000 : durationSetting('auto-compaction-retention', retention);
+  if (retentionMs > DURATION_MS_MAX) throw new MemberConfigError(`--auto-compaction-retention must be at most ${DURATION_MS_MAX / 3_600_000}h, not '${retention}'`);
+  if (retentionMs === 0) return undefined;
+  if (retentionMs < PERIODIC_RETENTION_MS_MIN) {
+    throw new MemberConfigError(`--auto-compaction-retention must be at least ${PERIODIC_RETENTION_MS_MIN}ms, not '${retention}'`);
+  }
+  return { mode, retentionMs };
+}
+
+/** --experimental-watch-progress-notify-interval: 0 keeps etcd's default; a positive interval at least the minimum. */
+function progressNotifyInterval(text: string): number {
+  const ms = durationSetting('experimental-watch-progress-notify-interval', text);
+  if (ms === 0) return DEFAULT_PROGRESS_NOTIFY_INTERVAL_MS;
+  if (ms < PROGRESS_NOTIFY_INTERVAL_MS_MIN) {
+    throw new MemberConfigError(`--experimental-watch-progress-notify-interval must be at least ${PROGRESS_NOTIFY_INTERVAL_MS_MIN}ms, not '${text}'`);
+  }
+  return ms;
 }

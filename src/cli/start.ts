@@ -31,7 +31,11 @@ Runs one member. Flags are etcd's where they mean the same:
   --initial-cluster-state <new|existing>  'new' bootstraps; a restart works with either
   --initial-cluster-token <token>      Part of the cluster id (default "etcd-cluster")
   --max-request-bytes <n>              Largest client request (default 1572864)
-  --quota-backend-bytes <n>            Accepted, not enforced yet
+  --quota-backend-bytes <n>            Space quota; raises NOSPACE when reached (0: 2 GiB default, <0: none)
+  --listen-metrics-urls <urls>         Extra plain-HTTP listeners for /metrics, /health, /version (default none)
+  --auto-compaction-mode <mode>        periodic (default) or revision
+  --auto-compaction-retention <value>  periodic: duration or hours ("1h", "30m", "2"); revision: revisions kept; 0: off
+  --experimental-watch-progress-notify-interval <duration>  Watch progress notifications (default 10m)
   --heartbeat-interval <ms>            Raft tick (default 100)
   --election-timeout <ms>              Raft election timeout (default 1000)
   --log-level <level>                  debug, info (default), warn, error
@@ -42,8 +46,10 @@ Runs one member. Flags are etcd's where they mean the same:
 export async function startCommand(args: readonly string[]): Promise<number> {
   let config: MemberConfig;
   let warnings: readonly string[];
+  let testKnobs: { revisionCompactionCheckIntervalMs?: number };
   try {
     ({ config, warnings } = await loadMemberConfig(args));
+    testKnobs = revisionCompactionCheckInterval();
   } catch (err: unknown) {
     if (!(err instanceof MemberConfigError)) throw err;
     process.stderr.write(`keyspan start: ${err.message}\n\nRun 'keyspan start --help' for the flags.\n`);
@@ -51,8 +57,22 @@ export async function startCommand(args: readonly string[]): Promise<number> {
   }
   const log = createLogger({ level: config.logLevel });
   for (const w of warnings) log.warn(w);
-  if (config.quotaBackendBytes > 0) log.warn('quota-backend-bytes is not enforced yet', { quotaBackendBytes: config.quotaBackendBytes });
-  return await runMember(config, log);
+  return await runMember(config, log, testKnobs);
+}
+
+/**
+ * Test-only knob: the environment variable shortening revision-mode
+ * auto-compaction's check interval (etcd's fixed 5 minutes), in ms. Not a
+ * user setting: end-to-end tests cannot wait 5 minutes.
+ */
+export const TEST_REVISION_COMPACTION_CHECK_MS_ENV = 'KEYSPAN_TEST_REVISION_COMPACTION_CHECK_MS';
+
+function revisionCompactionCheckInterval(): { revisionCompactionCheckIntervalMs?: number } {
+  const text = process.env[TEST_REVISION_COMPACTION_CHECK_MS_ENV];
+  if (text === undefined || text === '') return {};
+  const ms = Number(text);
+  if (!Number.isSafeInteger(ms) || ms < 1) throw new MemberConfigError(`${TEST_REVISION_COMPACTION_CHECK_MS_ENV} must be a positive integer (ms), not '${text}'`);
+  return { revisionCompactionCheckIntervalMs: ms };
 }
 
 /** The cluster part of the embedded options, from the member config. */
@@ -66,7 +86,7 @@ function embeddedCluster(config: MemberConfig): EmbeddedCluster | undefined {
   };
 }
 
-async function runMember(config: MemberConfig, log: Logger): Promise<number> {
+async function runMember(config: MemberConfig, log: Logger, testKnobs: { revisionCompactionCheckIntervalMs?: number }): Promise<number> {
   const dataDir = resolve(config.dataDir);
   if (config.engine !== 'memory') {
     await mkdir(dataDir, { recursive: true });
@@ -110,6 +130,15 @@ async function runMember(config: MemberConfig, log: Logger): Promise<number> {
       ...(config.clusterToken !== undefined ? { clusterToken: config.clusterToken } : {}),
       ...(cluster !== undefined ? { cluster } : {}),
       maxRequestBytes: config.maxRequestBytes,
+      quotaBackendBytes: config.quotaBackendBytes,
+      listenMetrics: config.listenMetrics,
+      ...(config.autoCompaction !== undefined ? { autoCompaction: config.autoCompaction } : {}),
+      ...testKnobs,
+      onCompaction: (e) =>
+        e.kind === 'compacted'
+          ? log.info('finished auto-compaction', { compactRevision: e.revision })
+          : log.warn('failed auto-compaction', { revision: e.revision, error: errorText(e.error) }),
+      progressNotifyIntervalMs: config.progressNotifyIntervalMs,
       tickMs: config.tickMs,
       raft: { electionTick: config.electionTick },
       onInternalError: (method, err) => log.error('request failed inside keyspan', { method, error: errorText(err) }),
@@ -130,6 +159,7 @@ async function runMember(config: MemberConfig, log: Logger): Promise<number> {
     protocols: 'etcd v3 gRPC and JSON gateway (HTTP/1.1) on each client URL',
     memberId: embedded.member.id.toString(16),
   });
+  if (embedded.metricsUrls.length > 0) log.info('serving metrics', { metricsUrls: embedded.metricsUrls, paths: '/metrics /health /version' });
 
   const signal = await stopped;
   log.info('received signal; shutting down', { signal });

@@ -15,6 +15,8 @@ import { Forwarding } from './forward.js';
 import { StaticMembers, type StaticMember } from './forward-members.js';
 import type { EngineKind } from '../storage/index.js';
 import type { MemberInfo, UnaryHandler } from './context.js';
+import { AutoCompactor, type CompactorEvent } from './compactor.js';
+import type { CompactionPolicy } from './compactor-schedule.js';
 import { LocalRangeRouter } from './router.js';
 import { EtcdServer } from './server.js';
 import type { ListenUrl } from './urls.js';
@@ -38,6 +40,18 @@ export interface EmbeddedOptions {
   /** Peer URLs advertised in MemberList; default: the peer listen URL. */
   readonly advertisePeerUrls?: readonly string[];
   readonly maxRequestBytes?: number;
+  /** etcd's --quota-backend-bytes: 0 or unset = 2 GiB, negative = no quota. */
+  readonly quotaBackendBytes?: number;
+  /** etcd's --listen-metrics-urls: plain-HTTP listeners serving /metrics, /health and /version. */
+  readonly listenMetrics?: readonly ListenUrl[];
+  /** etcd's --auto-compaction-mode/--auto-compaction-retention; absent: no automatic compaction. */
+  readonly autoCompaction?: CompactionPolicy;
+  /** Check interval of revision-mode compaction (default etcd's 5 minutes; tests shorten it). */
+  readonly revisionCompactionCheckIntervalMs?: number;
+  /** Automatic compactions, for the log. */
+  readonly onCompaction?: (event: CompactorEvent) => void;
+  /** etcd's --experimental-watch-progress-notify-interval; default 10 minutes. */
+  readonly progressNotifyIntervalMs?: number;
   /** Raft tick in ms (tests shorten elections). */
   readonly tickMs?: number;
   /** Cluster id in response headers; default derived from the name ({@link clusterIdOf}). */
@@ -69,6 +83,8 @@ export interface Embedded {
   readonly server: EtcdServer;
   /** Client URLs as served (ports resolved). */
   readonly clientUrls: readonly string[];
+  /** Metrics URLs as served (ports resolved); empty without --listen-metrics-urls. */
+  readonly metricsUrls: readonly string[];
   readonly member: MemberInfo;
   /** Stops the client server, then the node. */
   close(): Promise<void>;
@@ -155,10 +171,12 @@ export async function startEmbedded(options: EmbeddedOptions): Promise<Embedded>
     cluster === undefined
       ? clusterIdOf(options.clusterToken ?? `keyspan/${options.name}`)
       : clusterIdOf(`${cluster.record.token}/${cluster.record.initialCluster}`);
+  const router = new LocalRangeRouter(node);
   try {
     server = await EtcdServer.start({
       listen: options.listenClient.map((u) => ({ host: u.host, port: u.port })),
-      router: new LocalRangeRouter(node),
+      ...(options.listenMetrics !== undefined ? { listenMetrics: options.listenMetrics.map((u) => ({ host: u.host, port: u.port })) } : {}),
+      router,
       clusterId,
       member,
       memberIdOfNode,
@@ -167,6 +185,8 @@ export async function startEmbedded(options: EmbeddedOptions): Promise<Embedded>
       dbSizeBytes: () => dbSize(node, options.engineKind === 'memory' ? undefined : options.dataDir),
       metrics: node.metrics,
       ...(options.maxRequestBytes !== undefined ? { maxRequestBytes: options.maxRequestBytes } : {}),
+      ...(options.quotaBackendBytes !== undefined ? { quotaBackendBytes: options.quotaBackendBytes } : {}),
+      ...(options.progressNotifyIntervalMs !== undefined ? { progressNotifyIntervalMs: options.progressNotifyIntervalMs } : {}),
       ...(options.onInternalError !== undefined ? { onInternalError: options.onInternalError } : {}),
     });
   } catch (err) {
@@ -177,12 +197,24 @@ export async function startEmbedded(options: EmbeddedOptions): Promise<Embedded>
   const running = server;
   const clientUrls = running.addresses.map((a) => `http://${a}`);
   if (options.advertiseClientUrls === undefined) member.clientURLs = clientUrls;
+  // Every member runs the schedule; only the range leader's compacts (compactor.ts).
+  const compactor =
+    options.autoCompaction === undefined
+      ? undefined
+      : AutoCompactor.start({
+          policy: options.autoCompaction,
+          router,
+          ...(options.revisionCompactionCheckIntervalMs !== undefined ? { revisionCheckIntervalMs: options.revisionCompactionCheckIntervalMs } : {}),
+          ...(options.onCompaction !== undefined ? { onEvent: options.onCompaction } : {}),
+        });
   return {
     node,
     server: running,
     clientUrls,
+    metricsUrls: running.metricsAddresses.map((a) => `http://${a}`),
     member,
     close: async () => {
+      await compactor?.close();
       await running.close();
       forwarding?.close();
       await node.close();

@@ -13,7 +13,9 @@
  * attempts and ROUTING_DEADLINE_MS), following the newest leader hint; the
  * shared request id makes every retry exactly-once through the range's
  * replicated dedupe table. The answer's `header.member_id` is the origin's
- * own id, as etcd answers from the member the client called.
+ * own id, as etcd answers from the member the client called. Streams are
+ * not forwarded as such: LeaseKeepAlive forwards each of its requests as the
+ * internal unary method LEASE_KEEPALIVE_ONCE_METHOD (lease-service.ts).
  *
  * Receiving side ({@link Forwarding.service}): runs the call on the local
  * gateway's handlers in a forwarded scope (one hop: it never forwards
@@ -34,6 +36,7 @@ import {
   type MemberInfoResponse,
 } from './forward-proto.js';
 import { LeaderElsewhereError, forwardScope } from './forward-scope.js';
+import { LEASE_KEEPALIVE_ONCE_METHOD } from './lease-service.js';
 import { decodeEtcdMessage, encodeEtcdMessage, etcdMethods, ETCD_SERVICE_NAMES, type EtcdMessage, type EtcdServiceName } from './proto.js';
 import { ROUTING_ATTEMPTS_MAX, ROUTING_BACKOFF_MS_MAX, ROUTING_BACKOFF_MS_MIN, ROUTING_DEADLINE_MS } from './router.js';
 
@@ -82,10 +85,18 @@ interface MethodTypes {
 
 let methodTypes: Map<string, MethodTypes> | undefined;
 
-/** The unary etcd methods by `service/method`. */
+/**
+ * Internal unary methods forwarded like etcd's, with the etcd message types
+ * they take: KeepAlive's requests one at a time (lease-service.ts).
+ */
+const INTERNAL_UNARY_METHODS: ReadonlyMap<string, MethodTypes> = new Map([
+  [LEASE_KEEPALIVE_ONCE_METHOD, { requestType: 'etcdserverpb.LeaseKeepAliveRequest', responseType: 'etcdserverpb.LeaseKeepAliveResponse' }],
+]);
+
+/** The unary etcd methods, and the internal ones, by `service/method`. */
 function unaryMethodTypes(): Map<string, MethodTypes> {
   if (methodTypes === undefined) {
-    methodTypes = new Map();
+    methodTypes = new Map(INTERNAL_UNARY_METHODS);
     for (const service of ETCD_SERVICE_NAMES) {
       for (const m of etcdMethods(service as EtcdServiceName)) {
         if (!m.requestStream && !m.responseStream) methodTypes.set(`${service}/${m.method}`, m);

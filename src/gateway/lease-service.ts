@@ -5,15 +5,17 @@
  * holds the start of the keyspace (today range 1 holds everything; see
  * docs/lease.md for the move to a global lease service). Grants and revokes
  * go through raft; KeepAlive and TimeToLive are answered by the range's
- * leader, whose lessor tracks expiry (a follower answers NotLeader, which
- * the routing layer retries).
+ * leader, whose lessor tracks expiry. On a cluster member whose replica is
+ * not the leader, the unary calls are forwarded to the leader's node
+ * (forward.ts), and so is each request of a KeepAlive stream, through the
+ * internal unary method {@link LEASE_KEEPALIVE_ONCE}.
  *
  * etcd's wire quirks kept: KeepAlive of an unknown lease answers TTL 0 with
  * its ID; TimeToLive of an unknown lease answers TTL -1 with no error.
  */
 import { randomBytes } from 'node:crypto';
 import { chooseLeaseId, LeaseError } from '../shard/lease/index.js';
-import { type GatewayContext, type CallInfo, responseHeader, type ServiceHandlers, type StreamHandler } from './context.js';
+import { type GatewayContext, type CallInfo, isStreamHandler, responseHeader, type ServiceHandlers, type StreamHandler, type UnaryHandler } from './context.js';
 import { EtcdError, registerErrorMapper } from './errors.js';
 import { RequestIds } from './kv-service.js';
 import type { LeaseGrantRequest } from './messages.js';
@@ -94,22 +96,55 @@ export function leaseService(ctx: GatewayContext): ServiceHandlers {
     return { header: responseHeader(ctx, r.revision, r.term), leases: r.list.map((l) => ({ ID: l.id })) };
   };
 
-  const keepAlive: StreamHandler = {
-    streaming: 'bidi',
-    async run({ requests, send, call }) {
-      for await (const m of requests) {
-        const id = m['ID'] as bigint;
-        const r = await onLeaseRange(call, (t) => t.replica.leaseKeepAlive(id));
-        await send({ header: responseHeader(ctx, r.revision, r.raftTerm), ID: id, TTL: r.ttlSeconds });
-      }
-    },
+  const keepAliveOnce = async (m: EtcdMessage, call: CallInfo): Promise<EtcdMessage> => {
+    const id = m['ID'] as bigint;
+    const r = await onLeaseRange(call, (t) => t.replica.leaseKeepAlive(id));
+    return { header: responseHeader(ctx, r.revision, r.raftTerm), ID: id, TTL: r.ttlSeconds };
   };
 
   return {
     LeaseGrant: grant,
     LeaseRevoke: revoke,
-    LeaseKeepAlive: keepAlive,
+    LeaseKeepAlive: keepAliveStream(keepAliveOnce),
     LeaseTimeToLive: timeToLive,
     LeaseLeases: leases,
+    [LEASE_KEEPALIVE_ONCE]: keepAliveOnce,
   };
+}
+
+/**
+ * Name of the internal unary method answering one LeaseKeepAliveRequest
+ * (`etcdserverpb.Lease/LeaseKeepAliveOnce`). It is no etcd RPC and has no
+ * client path (gRPC serves only the proto's methods, the JSON gateway only
+ * its routes); it exists so that KeepAlive on a follower's node can hand each
+ * request to the leader's node like any unary call (forward.ts).
+ */
+export const LEASE_KEEPALIVE_ONCE = 'LeaseKeepAliveOnce';
+/** `service/method` of {@link LEASE_KEEPALIVE_ONCE}. */
+export const LEASE_KEEPALIVE_ONCE_METHOD = `etcdserverpb.Lease/${LEASE_KEEPALIVE_ONCE}`;
+
+/**
+ * LeaseKeepAlive over a unary keepalive-once handler: each request answered
+ * in order, one at a time, as etcd does. The server passes the handler as
+ * clients reach it (wrapped for forwarding), so each request on a follower's
+ * node is answered by the leader's.
+ */
+export function keepAliveStream(once: UnaryHandler): StreamHandler {
+  return {
+    streaming: 'bidi',
+    async run({ requests, send, call }) {
+      for await (const m of requests) await send(await once(m, call));
+    },
+  };
+}
+
+/**
+ * Rebinds the Lease service's KeepAlive to the keepalive-once handler found
+ * in `services` (the wrapped one, after the server wrapped unary handlers).
+ */
+export function bindKeepAlive(services: Map<string, ServiceHandlers>): void {
+  const lease = services.get('etcdserverpb.Lease');
+  const once = lease?.[LEASE_KEEPALIVE_ONCE];
+  if (lease === undefined || once === undefined || isStreamHandler(once)) return;
+  services.set('etcdserverpb.Lease', { ...lease, LeaseKeepAlive: keepAliveStream(once) });
 }

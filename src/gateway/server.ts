@@ -26,7 +26,7 @@ import { createHttpGateway, HTTP_REQUEST_TIMEOUT_MS } from './http-gateway.js';
 import { opsEndpoints, sendText } from './ops-endpoints.js';
 import { electionService } from './election-service.js';
 import { kvService } from './kv-service.js';
-import { leaseService } from './lease-service.js';
+import { bindKeepAlive, leaseService } from './lease-service.js';
 import { lockService } from './lock-service.js';
 import { GatewayMetrics } from './metrics.js';
 import { maintenanceService } from './maintenance-service.js';
@@ -69,6 +69,8 @@ export interface EtcdServerOptions
   readonly metrics?: Registry;
   /** etcd's --listen-metrics-urls: extra plain-HTTP listeners serving only /metrics, /health and /version. */
   readonly listenMetrics?: readonly { host: string; port: number }[];
+  /** etcd's --experimental-watch-progress-notify-interval; default 10 minutes. */
+  readonly progressNotifyIntervalMs?: number;
   /**
    * Wraps every unary handler (`method` is `service/method`), for gRPC and
    * the JSON gateway alike: a cluster member forwards calls its replicas
@@ -124,12 +126,17 @@ export class EtcdServer {
           ['etcdserverpb.Maintenance', maintenanceService(ctx)],
           ['etcdserverpb.Cluster', clusterService(ctx, options.members)],
           ['etcdserverpb.Auth', authService(ctx, ctx.auth)],
-          ['etcdserverpb.Watch', watchService(ctx).handlers],
+          [
+            'etcdserverpb.Watch',
+            watchService(ctx, options.progressNotifyIntervalMs !== undefined ? { progressNotifyIntervalMs: options.progressNotifyIntervalMs } : {}).handlers,
+          ],
         ]),
         { alarms: ctx.alarms, spaceQuota: ctx.spaceQuota, memberId: ctx.member.id },
       ),
       options.wrapUnary,
     );
+    // KeepAlive answers each request through the wrapped keepalive-once handler (forwarded on a follower).
+    bindKeepAlive(services);
     // Lock and Election run over the other services' handlers, as etcd's do over its in-process client.
     services.set('v3lockpb.Lock', lockService(ctx, services));
     services.set('v3electionpb.Election', electionService(ctx, services));
