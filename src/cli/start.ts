@@ -12,7 +12,6 @@
 import { mkdir } from 'node:fs/promises';
 import { resolve } from 'node:path';
 import { startEmbedded, type Embedded, type EmbeddedCluster } from '../gateway/embedded.js';
-import { readNodeMeta } from '../node/index.js';
 import { createLogger, errorText, type Logger } from './logger.js';
 import { loadMemberConfig, MemberConfigError, type MemberConfig } from './member-config.js';
 
@@ -28,7 +27,7 @@ Runs one member. Flags are etcd's where they mean the same:
   --listen-peer-urls <url>             Peer URL: raft and member-to-member RPCs (default http://127.0.0.1:2380)
   --initial-advertise-peer-urls <urls> This member's peer URLs as the others dial them (default: the listen URL)
   --initial-cluster <name=url,...>     Every member of a static cluster; node ids follow the names' sorted order
-  --initial-cluster-state <new|existing>  'new' bootstraps; a restart works with either
+  --initial-cluster-state <new|existing>  'new' bootstraps; 'existing' joins a running cluster after 'member add' (a restart works with either)
   --initial-cluster-token <token>      Part of the cluster id (default "etcd-cluster")
   --max-request-bytes <n>              Largest client request (default 1572864)
   --quota-backend-bytes <n>            Accepted, not enforced yet
@@ -63,6 +62,8 @@ function embeddedCluster(config: MemberConfig): EmbeddedCluster | undefined {
     members: c.initialCluster.members,
     localNodeId: c.self.nodeId,
     record: { initialCluster: c.initialCluster.canonical, token: c.token },
+    // A new member after MemberAdd joins the running cluster (docs/operations.md "Membership").
+    join: config.initialClusterState === 'existing',
   };
 }
 
@@ -70,12 +71,6 @@ async function runMember(config: MemberConfig, log: Logger): Promise<number> {
   const dataDir = resolve(config.dataDir);
   if (config.engine !== 'memory') {
     await mkdir(dataDir, { recursive: true });
-    // Joining a running cluster needs the member added first (MemberAdd),
-    // which keyspan does not do yet; a restart of a member is fine.
-    if (config.initialClusterState === 'existing' && (await readNodeMeta(dataDir).catch(() => undefined)) === undefined) {
-      log.error('cannot join an existing cluster with an empty data directory: adding members is not supported yet; start all members of a new cluster with --initial-cluster-state new', { dataDir });
-      return 2;
-    }
   }
 
   let fatal: ((err: unknown) => void) | undefined;

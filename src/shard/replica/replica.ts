@@ -475,9 +475,33 @@ export class Replica implements GroupStateMachine {
 
   // ---------------------------------------------------------------- membership
 
-  /** Adds replica `replicaId` on node `nodeId` as a learner; resolves with the new descriptor once applied here. */
-  async addLearner(nodeId: number, replicaId: number, options: RequestOptions): Promise<RangeDescriptor> {
-    return this.changeReplicas({ changeType: 'addLearner', nodeId, replicaId }, options);
+  /**
+   * Adds replica `replicaId` on node `nodeId` as a learner; resolves with the
+   * new descriptor once applied here. `member` (range 1) records the node's
+   * etcd member name and peer URLs in the descriptor.
+   */
+  async addLearner(
+    nodeId: number,
+    replicaId: number,
+    options: RequestOptions,
+    member?: { readonly name: string; readonly peerUrls: readonly string[] },
+  ): Promise<RangeDescriptor> {
+    const attrs = member === undefined ? {} : { memberName: member.name, peerUrls: [...member.peerUrls] };
+    return this.changeReplicas({ changeType: 'addLearner', nodeId, replicaId, ...attrs }, options);
+  }
+
+  /**
+   * Adds replica `replicaId` on node `nodeId` straight into the voters (the
+   * quorum grows at once: etcd's voting MemberAdd); `member` as in addLearner.
+   */
+  async addVoter(
+    nodeId: number,
+    replicaId: number,
+    options: RequestOptions,
+    member?: { readonly name: string; readonly peerUrls: readonly string[] },
+  ): Promise<RangeDescriptor> {
+    const attrs = member === undefined ? {} : { memberName: member.name, peerUrls: [...member.peerUrls] };
+    return this.changeReplicas({ changeType: 'addVoter', nodeId, replicaId, ...attrs }, options);
   }
 
   /** Promotes learner `replicaId` to voter (only when its log is in sync with the leader's). */
