@@ -1,8 +1,9 @@
 /**
  * etcdserverpb.Cluster over the cluster's members (member = node,
- * docs/compatibility.md). MemberList always; MemberAdd, MemberRemove and
- * MemberPromote when the directory can change membership (a cluster member:
- * replicated-members.ts). MemberUpdate is not registered (UNIMPLEMENTED).
+ * docs/compatibility.md). MemberList always; MemberAdd, MemberRemove,
+ * MemberUpdate and MemberPromote when the directory can change membership (a
+ * cluster member: replicated-members.ts); a single node has none of them
+ * (UNIMPLEMENTED).
  */
 import { type GatewayContext, type MemberInfo, nodeHeader, type ServiceHandlers } from './context.js';
 import { EtcdError } from './errors.js';
@@ -22,6 +23,8 @@ export interface MemberDirectory {
   add?(peerURLs: readonly string[], isLearner: boolean, signal: AbortSignal): Promise<{ member: MemberRecord; members: readonly MemberRecord[] }>;
   /** Removes member `id`; resolves with the remaining members. */
   remove?(id: bigint, signal: AbortSignal): Promise<readonly MemberRecord[]>;
+  /** Gives member `id` new peer URLs; resolves with the members. */
+  update?(id: bigint, peerURLs: readonly string[], signal: AbortSignal): Promise<readonly MemberRecord[]>;
   /** Promotes learner `id` to a voter; resolves with the members. */
   promote?(id: bigint, signal: AbortSignal): Promise<readonly MemberRecord[]>;
 }
@@ -65,6 +68,14 @@ export function clusterService(ctx: GatewayContext, members?: MemberDirectory): 
     const remove = dir.remove.bind(dir);
     handlers['MemberRemove'] = async (m: EtcdMessage, call: { signal: AbortSignal }): Promise<EtcdMessage> => {
       const list = await remove(memberIdOf(m), call.signal);
+      return { header: nodeHeader(ctx), members: list.map(toWire) };
+    };
+  }
+  if (dir?.update !== undefined) {
+    const update = dir.update.bind(dir);
+    handlers['MemberUpdate'] = async (m: EtcdMessage, call: { signal: AbortSignal }): Promise<EtcdMessage> => {
+      const urls = Array.isArray(m['peerURLs']) ? (m['peerURLs'] as unknown[]).map(String) : [];
+      const list = await update(memberIdOf(m), urls, call.signal);
       return { header: nodeHeader(ctx), members: list.map(toWire) };
     };
   }

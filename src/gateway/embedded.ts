@@ -14,6 +14,7 @@ import type { HostLimits, HostRaftConfig } from '../group/host/index.js';
 import { Forwarding } from './forward.js';
 import type { StaticMember } from './forward-members.js';
 import { discoverJoin } from './join.js';
+import { memberGuard, type MemberRole } from './member-guard.js';
 import { ReplicatedMembers } from './replicated-members.js';
 import type { EngineKind } from '../storage/index.js';
 import type { MemberInfo, UnaryHandler } from './context.js';
@@ -203,7 +204,9 @@ export async function startEmbedded(options: EmbeddedOptions): Promise<Embedded>
       clusterId,
       member,
       memberIdOfNode,
-      ...(forwarding !== undefined ? { wrapUnary: (method: string, h: UnaryHandler) => forwarding.wrap(method, h) } : {}),
+      ...(forwarding !== undefined
+        ? { wrapUnary: (method: string, h: UnaryHandler) => memberGuard(method, forwarding.wrap(method, h), () => memberRole(node)) }
+        : {}),
       ...(members !== undefined ? { members } : {}),
       dbSizeBytes: () => dbSize(node, options.engineKind === 'memory' ? undefined : options.dataDir),
       metrics: node.metrics,
@@ -231,6 +234,18 @@ export async function startEmbedded(options: EmbeddedOptions): Promise<Embedded>
       await node.close();
     },
   };
+}
+
+/**
+ * The member role of `node`: its replica's role in range 1's applied
+ * descriptor; 'removed' once that descriptor no longer lists it (a node
+ * whose range 1 has no state yet is joining: served as a voter would be).
+ */
+function memberRole(node: StoreNode): MemberRole {
+  if (!node.rangeIds().includes(1)) return 'voter';
+  const replica = node.range(1);
+  if (!replica.isInitialized) return 'voter';
+  return replica.descriptor.replicas.find((r) => r.nodeId === node.nodeId)?.role ?? 'removed';
 }
 
 /** Files of an engine directory counted for Status.dbSize (an LSM directory holds few, large files). */

@@ -124,7 +124,10 @@ export class ReplicatedMembers implements MemberDirectory {
 
   private record(r: ReplicaDescriptor): MemberRecord {
     const isLearner = r.role === 'learner';
-    if (r.nodeId === this.options.node.nodeId) return { ...this.options.self(), isLearner };
+    if (r.nodeId === this.options.node.nodeId) {
+      const self = this.options.self();
+      return { ...self, peerURLs: r.peerUrls ?? self.peerURLs, isLearner };
+    }
     const fallback = this.options.fallback.find((m) => m.nodeId === r.nodeId);
     const learned = this.clientUrls.get(r.nodeId);
     // etcd lists a member with no name until it has started and published it.
@@ -198,6 +201,21 @@ export class ReplicatedMembers implements MemberDirectory {
       }
       return target.replica.remove(victim.replicaId, { epoch: target.epoch });
     });
+    return [...desc.replicas].sort((a, b) => a.nodeId - b.nodeId).map((r) => this.record(r));
+  }
+
+  async update(memberId: bigint, peerURLs: readonly string[], signal: AbortSignal): Promise<readonly MemberRecord[]> {
+    const urls = parsePeerUrls(peerURLs);
+    const desc = await this.onLeader(signal, async (target) => {
+      const d = target.replica.descriptor;
+      const member = this.nodeOfMember(d, memberId);
+      if (member === undefined) throw EtcdError.of('MEMBER_NOT_FOUND');
+      const others = d.replicas.filter((r) => r !== member);
+      const taken = new Set(others.flatMap((r) => r.peerUrls ?? this.options.fallback.find((m) => m.nodeId === r.nodeId)?.peerUrls ?? []));
+      if (urls.some((u) => taken.has(u))) throw EtcdError.of('PEER_URL_EXIST');
+      return target.replica.updateMember(member.replicaId, urls, { epoch: target.epoch });
+    });
+    this.options.node.syncPeers();
     return [...desc.replicas].sort((a, b) => a.nodeId - b.nodeId).map((r) => this.record(r));
   }
 

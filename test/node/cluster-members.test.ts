@@ -135,6 +135,14 @@ describe('runtime membership (MemberAdd, Promote, Remove) in one process', () =>
     });
     assert.deepEqual(await failure(c.call('MemberRemove', { ID: 99n })), { code: grpc.status.NOT_FOUND, details: 'etcdserver: member not found' });
     assert.deepEqual(await failure(c.call('MemberPromote', { ID: 99n })), { code: grpc.status.NOT_FOUND, details: 'etcdserver: member not found' });
+    assert.deepEqual(await failure(c.call('MemberUpdate', { ID: 99n, peerURLs: ['http://127.0.0.1:3'] })), {
+      code: grpc.status.NOT_FOUND,
+      details: 'etcdserver: member not found',
+    });
+    assert.deepEqual(await failure(c.call('MemberUpdate', { ID: 2n, peerURLs: [url(ports[0])] })), {
+      code: grpc.status.FAILED_PRECONDITION,
+      details: 'etcdserver: Peer URLs already exists',
+    });
     assert.deepEqual(await failure(c.call('MemberPromote', { ID: 2n })), {
       code: grpc.status.FAILED_PRECONDITION,
       details: 'etcdserver: can only promote a learner member',
@@ -142,13 +150,16 @@ describe('runtime membership (MemberAdd, Promote, Remove) in one process', () =>
     assert.equal((await list(follower())).length, 4, 'nothing changed');
   });
 
-  it('adds a learner, refuses a second one and an early promote, promotes it once caught up', async () => {
+  it('adds a learner, corrects its peer URL with MemberUpdate, refuses a second one and an early promote, promotes it once caught up', async () => {
     const c = follower().cluster;
-    const added = await c.call('MemberAdd', { peerURLs: [url(ports[4])], isLearner: true });
+    // Added with a wrong peer URL first; MemberUpdate gives it the right one before it starts.
+    const added = await c.call('MemberAdd', { peerURLs: ['http://127.0.0.1:1'], isLearner: true });
     const member = added['member'] as MemberRow;
     assert.equal(member.ID, 5n);
     assert.equal(member.isLearner, true);
-    assert.deepEqual(await failure(c.call('MemberAdd', { peerURLs: ['http://127.0.0.1:1'], isLearner: true })), {
+    const updated = await c.call('MemberUpdate', { ID: 5n, peerURLs: [url(ports[4])] });
+    assert.deepEqual((updated['members'] as MemberRow[]).find((r) => r.ID === 5n)?.peerURLs, [url(ports[4])]);
+    assert.deepEqual(await failure(c.call('MemberAdd', { peerURLs: ['http://127.0.0.1:3'], isLearner: true })), {
       code: grpc.status.FAILED_PRECONDITION,
       details: 'etcdserver: too many learner members in cluster',
     });
@@ -164,7 +175,16 @@ describe('runtime membership (MemberAdd, Promote, Remove) in one process', () =>
       const got = await m5.kv.call('Range', { key: b('after'), serializable: true });
       return (got['kvs'] as unknown[]).length === 1;
     }, 'the learner caught up', 15_000);
-    assert.equal((await list(m5)).find((r) => r.ID === 5n)?.isLearner, true);
+    // A learner serves Status and serializable reads only (etcd 3.4).
+    assert.deepEqual(await failure(m5.kv.call('Put', { key: b('no'), value: b('x') })), {
+      code: grpc.status.UNAVAILABLE,
+      details: 'etcdserver: rpc not supported for learner',
+    });
+    assert.deepEqual(await failure(m5.kv.call('Range', { key: b('after') })), {
+      code: grpc.status.UNAVAILABLE,
+      details: 'etcdserver: rpc not supported for learner',
+    });
+    assert.equal((await list(follower())).find((r) => r.ID === 5n)?.isLearner, true);
     await waitFor(async () => {
       try {
         await c.call('MemberPromote', { ID: 5n });

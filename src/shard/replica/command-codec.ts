@@ -61,10 +61,10 @@ export interface CompactionResult {
 
 /** A membership change of one replica. */
 export interface ChangeReplicas {
-  readonly changeType: 'addLearner' | 'promote' | 'remove' | 'addVoter';
+  readonly changeType: 'addLearner' | 'promote' | 'remove' | 'addVoter' | 'updateMember';
   readonly nodeId: number;
   readonly replicaId: number;
-  /** addLearner/addVoter on range 1: the new member's name ('' until it starts) and peer URLs. */
+  /** addLearner/addVoter/updateMember on range 1: the new member's name ('' until it starts) and peer URLs. */
   readonly memberName?: string;
   readonly peerUrls?: readonly string[];
 }
@@ -441,7 +441,7 @@ function txnFromWire(w: Wire): TxnRequest {
   };
 }
 
-const CHANGE_TYPES = { addLearner: 'ADD_LEARNER', promote: 'PROMOTE', remove: 'REMOVE', addVoter: 'ADD_VOTER' } as const;
+const CHANGE_TYPES = { addLearner: 'ADD_LEARNER', promote: 'PROMOTE', remove: 'REMOVE', addVoter: 'ADD_VOTER', updateMember: 'UPDATE_MEMBER' } as const;
 
 function bodyToWire(body: CommandBody): Wire {
   switch (body.type) {
@@ -486,7 +486,7 @@ function bodyFromWire(w: Wire): CommandBody {
     case 'change_replicas': {
       const c = msg(w['change_replicas'], 'change_replicas');
       const t = c['change_type'] ?? 'ADD_LEARNER';
-      const changeType = t === 'PROMOTE' ? 'promote' : t === 'REMOVE' ? 'remove' : t === 'ADD_VOTER' ? 'addVoter' : 'addLearner';
+      const changeType = t === 'PROMOTE' ? 'promote' : t === 'REMOVE' ? 'remove' : t === 'ADD_VOTER' ? 'addVoter' : t === 'UPDATE_MEMBER' ? 'updateMember' : 'addLearner';
       return {
         type: 'changeReplicas',
         request: { changeType, nodeId: uint(c['node_id'], 'node_id'), replicaId: uint(c['replica_id'], 'replica_id'), ...memberFromWire(c) },

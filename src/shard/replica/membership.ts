@@ -15,9 +15,18 @@ import type { ConfChange, ConfState } from '../../group/raft/index.js';
 import type { RangeDescriptor, ReplicaDescriptor } from '../range/descriptor.js';
 import type { ChangeReplicas } from './command-codec.js';
 
-/** The raft conf change for a replica change; `context` carries the encoded command. */
-export function confChangeFor(change: ChangeReplicas, context: Uint8Array): ConfChange {
+/**
+ * The raft conf change for a replica change against `desc`; `context`
+ * carries the encoded command. A member update re-adds the replica in its
+ * current role: raft's membership stays the same, the entry only carries the
+ * new member attributes to every replica's descriptor.
+ */
+export function confChangeFor(change: ChangeReplicas, context: Uint8Array, desc: RangeDescriptor): ConfChange {
   switch (change.changeType) {
+    case 'updateMember': {
+      const learner = desc.replicas.find((r) => r.replicaId === change.replicaId)?.role === 'learner';
+      return { changes: [{ type: learner ? 'addLearner' : 'addNode', nodeId: change.replicaId }], transition: 'auto', context };
+    }
     case 'addLearner':
       return { changes: [{ type: 'addLearner', nodeId: change.replicaId }], transition: 'auto', context };
     case 'promote':
@@ -44,6 +53,9 @@ export function descriptorAfterConfChange(
   // Member attributes (range 1) stay with the replica; a new one takes the change's.
   const memberOf = (replicaId: number): { memberName?: string; peerUrls?: readonly string[] } => {
     const k = known(replicaId);
+    if (k !== undefined && change?.changeType === 'updateMember' && change.replicaId === replicaId) {
+      return { memberName: k.memberName ?? '', peerUrls: [...(change.peerUrls ?? [])] };
+    }
     const src = k ?? (fresh(replicaId) ? change : undefined);
     if (src?.peerUrls === undefined && src?.memberName === undefined) return {};
     return { memberName: src.memberName ?? '', peerUrls: [...(src.peerUrls ?? [])] };
@@ -82,6 +94,7 @@ export function invalidChangeReason(desc: RangeDescriptor, change: ChangeReplica
       if (current === undefined) return `replica ${change.replicaId} is not a member`;
       return current.role === 'learner' ? undefined : `replica ${change.replicaId} is not a learner`;
     case 'remove':
+    case 'updateMember':
       return current === undefined ? `replica ${change.replicaId} is not a member` : undefined;
   }
 }

@@ -510,6 +510,12 @@ export class Replica implements GroupStateMachine {
     return this.changeReplicas({ changeType: 'promote', nodeId, replicaId }, options);
   }
 
+  /** Records new peer URLs for the member that replica `replicaId` is (range 1); raft's membership is unchanged. */
+  async updateMember(replicaId: number, peerUrls: readonly string[], options: RequestOptions): Promise<RangeDescriptor> {
+    const nodeId = this.state.descriptor.replicas.find((r) => r.replicaId === replicaId)?.nodeId ?? 0;
+    return this.changeReplicas({ changeType: 'updateMember', nodeId, replicaId, peerUrls: [...peerUrls] }, options);
+  }
+
   /** Removes replica `replicaId` from the group. */
   async remove(replicaId: number, options: RequestOptions): Promise<RangeDescriptor> {
     const nodeId = this.state.descriptor.replicas.find((r) => r.replicaId === replicaId)?.nodeId ?? 0;
@@ -727,7 +733,7 @@ export class Replica implements GroupStateMachine {
     this.checkRoom();
     const requestId = options.requestId ?? this.nextRequestId();
     const cmd: RangeCommand = { requestId, epoch: options.epoch, body: { type: 'changeReplicas', request: change } };
-    const cc = confChangeFor(change, encodeCommand(cmd));
+    const cc = confChangeFor(change, encodeCommand(cmd), this.state.descriptor);
     for (let attempt = 1; ; attempt++) {
       try {
         const outcome = await this.proposeWith(handle, requestId, () => handle.proposeConfChange(cc));
