@@ -121,13 +121,16 @@ export async function startEmbedded(options: EmbeddedOptions): Promise<Embedded>
   const peers = new Map<number, string>();
   for (const m of cluster?.members ?? []) if (m.nodeId !== nodeId) peers.set(m.nodeId, peerHostPort(m));
   let record = cluster?.record;
-  let bootstrapMembers = cluster?.members;
   if (cluster?.join === true) {
     const meta = options.engineKind === 'memory' || options.dataDir === undefined ? undefined : await readNodeMeta(options.dataDir);
     if (meta !== undefined && meta.cluster !== undefined) {
-      // A restart: the node is who its directory says (ids of joined members are not derived from names).
+      // A restart: the node is who its directory says (ids of joined members
+      // are not derived from names); a member that joined (its record holds
+      // the cluster id) dials the peers of its own copy of the member table
+      // (syncPeers below), not name-derived ones.
       nodeId = meta.nodeId;
       record = meta.cluster;
+      if (meta.cluster.clusterId !== undefined) peers.clear();
     } else {
       const selfUrls = options.advertisePeerUrls ?? [`http://${options.listenPeer.host}:${options.listenPeer.port}`];
       const joined = await discoverJoin(cluster.members.flatMap((m) => m.peerUrls), selfUrls);
@@ -136,7 +139,6 @@ export async function startEmbedded(options: EmbeddedOptions): Promise<Embedded>
       peers.clear();
       for (const [id, address] of joined.peers) if (id !== nodeId) peers.set(id, address);
     }
-    bootstrapMembers = []; // a joining node creates no range: range 1 arrives from its leader by snapshot
   }
   const node = await StoreNode.open({
     nodeId,
@@ -144,10 +146,11 @@ export async function startEmbedded(options: EmbeddedOptions): Promise<Embedded>
     engineKind: options.engineKind,
     peerListen: `${options.listenPeer.host}:${options.listenPeer.port}`,
     peers,
+    // A joining node creates no range: range 1 arrives from its leader by snapshot.
     ranges:
       cluster === undefined
         ? wholeKeyspaceRange([EMBEDDED_NODE_ID])
-        : (bootstrapMembers ?? []).length === 0
+        : cluster.join === true
           ? []
           : wholeKeyspaceRange(cluster.members.map((m) => m.nodeId)).map((r) => ({ ...r, members: cluster.members })),
     ...(record !== undefined ? { cluster: record } : {}),
@@ -195,6 +198,7 @@ export async function startEmbedded(options: EmbeddedOptions): Promise<Embedded>
         ? BigInt(record.clusterId)
         : clusterIdOf(`${record.token}/${record.initialCluster}`);
   // Members added later are dialled where range 1's member table says.
+  node.syncPeers();
   const peerSync = cluster === undefined ? undefined : setInterval(() => node.syncPeers(), PEER_SYNC_INTERVAL_MS);
   peerSync?.unref();
   try {

@@ -139,6 +139,16 @@ describe('etcdctl member add / remove on a 3-process cluster', { skip }, () => {
     assert.equal((await etcdctl(endpoint(m1), ['get', 'via-infra4', '--print-value-only'])).stdout, 'v2\n');
   });
 
+  it('restarts infra4 as the node it joined as; it catches up on what it missed', async () => {
+    const [m1, m2, m3, m4] = members as [Member, Member, Member, Member];
+    await kill(m4);
+    assert.equal((await etcdctl(endpoint(m1), ['put', 'while-down', 'v4'])).stdout, 'OK\n');
+    m4.log = '';
+    await startMember(m4, [m1, m2, m3, m4].map((m) => `${m.name}=http://127.0.0.1:${m.peerPort}`).join(','), 'existing');
+    assert.match(m4.log, /"nodeId":4/);
+    await waitFor(async () => (await etcdctl(endpoint(m4), ['get', 'while-down', '--consistency=s'])).stdout === 'while-down\nv4\n', 'infra4 caught up after its restart', 30_000);
+  });
+
   it('removes infra4 again; the others keep serving', async () => {
     const [m1, , m3, m4] = members as [Member, Member, Member, Member];
     const rm = await etcdctl(endpoint(m3), ['member', 'remove', '4']);
