@@ -12,6 +12,7 @@
 import { mkdir } from 'node:fs/promises';
 import { resolve } from 'node:path';
 import { startEmbedded, type Embedded, type EmbeddedCluster } from '../gateway/embedded.js';
+import { readNodeMeta } from '../node/index.js';
 import { createLogger, errorText, type Logger } from './logger.js';
 import { loadMemberConfig, MemberConfigError, type MemberConfig } from './member-config.js';
 
@@ -71,6 +72,11 @@ async function runMember(config: MemberConfig, log: Logger): Promise<number> {
   const dataDir = resolve(config.dataDir);
   if (config.engine !== 'memory') {
     await mkdir(dataDir, { recursive: true });
+    // A single member has no cluster to join: 'existing' only restarts one.
+    if (config.cluster === undefined && config.initialClusterState === 'existing' && (await readNodeMeta(dataDir).catch(() => undefined)) === undefined) {
+      log.error('cannot join an existing cluster without --initial-cluster listing its members; start a single member with --initial-cluster-state new', { dataDir });
+      return 2;
+    }
   }
 
   let fatal: ((err: unknown) => void) | undefined;

@@ -147,6 +147,10 @@ describe('runtime membership (MemberAdd, Promote, Remove) in one process', () =>
       code: grpc.status.FAILED_PRECONDITION,
       details: 'etcdserver: can only promote a learner member',
     });
+    // The JSON gateway routes reach the same handlers.
+    const res = await fetch(`${follower().embedded.clientUrls[0]}/v3/cluster/member/remove`, { method: 'POST', body: JSON.stringify({ ID: '99' }) });
+    assert.equal(res.status, 404);
+    assert.match(await res.text(), /etcdserver: member not found/);
     assert.equal((await list(follower())).length, 4, 'nothing changed');
   });
 
