@@ -28,7 +28,7 @@ Runs one member. Flags are etcd's where they mean the same:
   --listen-peer-urls <url>             Peer URL: raft and member-to-member RPCs (default http://127.0.0.1:2380)
   --initial-advertise-peer-urls <urls> This member's peer URLs as the others dial them (default: the listen URL)
   --initial-cluster <name=url,...>     Every member of a static cluster; node ids follow the names' sorted order
-  --initial-cluster-state <new|existing>  'new' bootstraps; a restart works with either
+  --initial-cluster-state <new|existing>  'new' bootstraps; 'existing' joins a running cluster after 'member add' (a restart works with either)
   --initial-cluster-token <token>      Part of the cluster id (default "etcd-cluster")
   --max-request-bytes <n>              Largest client request (default 1572864)
   --quota-backend-bytes <n>            Space quota; raises NOSPACE when reached (0: 2 GiB default, <0: none)
@@ -83,6 +83,8 @@ function embeddedCluster(config: MemberConfig): EmbeddedCluster | undefined {
     members: c.initialCluster.members,
     localNodeId: c.self.nodeId,
     record: { initialCluster: c.initialCluster.canonical, token: c.token },
+    // A new member after MemberAdd joins the running cluster (docs/operations.md "Membership").
+    join: config.initialClusterState === 'existing',
   };
 }
 
@@ -90,10 +92,9 @@ async function runMember(config: MemberConfig, log: Logger, testKnobs: { revisio
   const dataDir = resolve(config.dataDir);
   if (config.engine !== 'memory') {
     await mkdir(dataDir, { recursive: true });
-    // Joining a running cluster needs the member added first (MemberAdd),
-    // which keyspan does not do yet; a restart of a member is fine.
-    if (config.initialClusterState === 'existing' && (await readNodeMeta(dataDir).catch(() => undefined)) === undefined) {
-      log.error('cannot join an existing cluster with an empty data directory: adding members is not supported yet; start all members of a new cluster with --initial-cluster-state new', { dataDir });
+    // A single member has no cluster to join: 'existing' only restarts one.
+    if (config.cluster === undefined && config.initialClusterState === 'existing' && (await readNodeMeta(dataDir).catch(() => undefined)) === undefined) {
+      log.error('cannot join an existing cluster without --initial-cluster listing its members; start a single member with --initial-cluster-state new', { dataDir });
       return 2;
     }
   }

@@ -9,10 +9,13 @@
  */
 import { readdir, stat } from 'node:fs/promises';
 import { join } from 'node:path';
-import { StoreNode, enginePath, wholeKeyspaceRange, type ClusterRecord } from '../node/index.js';
+import { StoreNode, enginePath, readNodeMeta, wholeKeyspaceRange, type ClusterRecord } from '../node/index.js';
 import type { HostLimits, HostRaftConfig } from '../group/host/index.js';
 import { Forwarding } from './forward.js';
-import { StaticMembers, type StaticMember } from './forward-members.js';
+import type { StaticMember } from './forward-members.js';
+import { discoverJoin } from './join.js';
+import { memberGuard, type MemberRole } from './member-guard.js';
+import { ReplicatedMembers } from './replicated-members.js';
 import type { EngineKind } from '../storage/index.js';
 import type { MemberInfo, UnaryHandler } from './context.js';
 import { AutoCompactor, type CompactorEvent } from './compactor.js';
@@ -75,7 +78,17 @@ export interface EmbeddedCluster {
   readonly localNodeId: number;
   /** Recorded in the data directory; a restart with another one is refused. */
   readonly record: ClusterRecord;
+  /**
+   * etcd's `--initial-cluster-state existing`: a new data directory joins
+   * the running cluster as the member MemberAdd created (its node id and the
+   * cluster id are asked of the other members, join.ts); an existing one
+   * restarts as the node it records.
+   */
+  readonly join?: boolean;
 }
+
+/** How often the transport's peer addresses are refreshed from range 1's member table. */
+export const PEER_SYNC_INTERVAL_MS = 200;
 
 /** A running embedded default. */
 export interface Embedded {
@@ -120,17 +133,43 @@ function peerHostPort(member: StaticMember): string {
 /** Opens the node, waits for nothing (requests wait out the first election), serves clients. */
 export async function startEmbedded(options: EmbeddedOptions): Promise<Embedded> {
   const cluster = options.cluster;
-  const nodeId = cluster?.localNodeId ?? EMBEDDED_NODE_ID;
+  let nodeId = cluster?.localNodeId ?? EMBEDDED_NODE_ID;
   const peers = new Map<number, string>();
   for (const m of cluster?.members ?? []) if (m.nodeId !== nodeId) peers.set(m.nodeId, peerHostPort(m));
+  let record = cluster?.record;
+  if (cluster?.join === true) {
+    const meta = options.engineKind === 'memory' || options.dataDir === undefined ? undefined : await readNodeMeta(options.dataDir);
+    if (meta !== undefined && meta.cluster !== undefined) {
+      // A restart: the node is who its directory says (ids of joined members
+      // are not derived from names); a member that joined (its record holds
+      // the cluster id) dials the peers of its own copy of the member table
+      // (syncPeers below), not name-derived ones.
+      nodeId = meta.nodeId;
+      record = meta.cluster;
+      if (meta.cluster.clusterId !== undefined) peers.clear();
+    } else {
+      const selfUrls = options.advertisePeerUrls ?? [`http://${options.listenPeer.host}:${options.listenPeer.port}`];
+      const joined = await discoverJoin(cluster.members.flatMap((m) => m.peerUrls), selfUrls);
+      nodeId = joined.nodeId;
+      record = { ...cluster.record, clusterId: joined.clusterId.toString() };
+      peers.clear();
+      for (const [id, address] of joined.peers) if (id !== nodeId) peers.set(id, address);
+    }
+  }
   const node = await StoreNode.open({
     nodeId,
     ...(options.dataDir !== undefined ? { dataDir: options.dataDir } : {}),
     engineKind: options.engineKind,
     peerListen: `${options.listenPeer.host}:${options.listenPeer.port}`,
     peers,
-    ranges: wholeKeyspaceRange(cluster === undefined ? [EMBEDDED_NODE_ID] : cluster.members.map((m) => m.nodeId)),
-    ...(cluster !== undefined ? { cluster: cluster.record } : {}),
+    // A joining node creates no range: range 1 arrives from its leader by snapshot.
+    ranges:
+      cluster === undefined
+        ? wholeKeyspaceRange([EMBEDDED_NODE_ID])
+        : cluster.join === true
+          ? []
+          : wholeKeyspaceRange(cluster.members.map((m) => m.nodeId)).map((r) => ({ ...r, members: cluster.members })),
+    ...(record !== undefined ? { cluster: record } : {}),
     ...(options.tickMs !== undefined ? { tickMs: options.tickMs } : {}),
     ...(options.raft !== undefined ? { raft: options.raft } : {}),
     ...(options.limits !== undefined ? { limits: options.limits } : {}),
@@ -154,7 +193,7 @@ export async function startEmbedded(options: EmbeddedOptions): Promise<Embedded>
       : new Forwarding({
           localNodeId: nodeId,
           member: () => member,
-          peerAddress: (id) => peers.get(id),
+          peerAddress: (id) => node.memberPeerAddress(id) ?? peers.get(id),
           ...(options.onInternalError !== undefined
             ? { onForwardError: (method: string, from: number, err: unknown) => options.onInternalError?.(`${method} (forwarded by node ${from})`, err) }
             : {}),
@@ -163,15 +202,21 @@ export async function startEmbedded(options: EmbeddedOptions): Promise<Embedded>
     const svc = forwarding.service((method) => server?.unaryHandler(method));
     node.addPeerService(svc.definition, svc.implementation);
   }
+  const router = new LocalRangeRouter(node);
   const members =
     cluster === undefined || forwarding === undefined
       ? undefined
-      : new StaticMembers({ members: cluster.members, localNodeId: nodeId, self: () => member, memberIdOfNode, forwarding });
+      : new ReplicatedMembers({ node, router, forwarding, self: () => member, fallback: cluster.join === true ? [] : cluster.members, memberIdOfNode });
   const clusterId =
-    cluster === undefined
+    cluster === undefined || record === undefined
       ? clusterIdOf(options.clusterToken ?? `keyspan/${options.name}`)
-      : clusterIdOf(`${cluster.record.token}/${cluster.record.initialCluster}`);
-  const router = new LocalRangeRouter(node);
+      : record.clusterId !== undefined
+        ? BigInt(record.clusterId)
+        : clusterIdOf(`${record.token}/${record.initialCluster}`);
+  // Members added later are dialled where range 1's member table says.
+  node.syncPeers();
+  const peerSync = cluster === undefined ? undefined : setInterval(() => node.syncPeers(), PEER_SYNC_INTERVAL_MS);
+  peerSync?.unref();
   try {
     server = await EtcdServer.start({
       listen: options.listenClient.map((u) => ({ host: u.host, port: u.port })),
@@ -180,7 +225,9 @@ export async function startEmbedded(options: EmbeddedOptions): Promise<Embedded>
       clusterId,
       member,
       memberIdOfNode,
-      ...(forwarding !== undefined ? { wrapUnary: (method: string, h: UnaryHandler) => forwarding.wrap(method, h) } : {}),
+      ...(forwarding !== undefined
+        ? { wrapUnary: (method: string, h: UnaryHandler) => memberGuard(method, forwarding.wrap(method, h), () => memberRole(node)) }
+        : {}),
       ...(members !== undefined ? { members } : {}),
       dbSizeBytes: () => dbSize(node, options.engineKind === 'memory' ? undefined : options.dataDir),
       metrics: node.metrics,
@@ -190,6 +237,7 @@ export async function startEmbedded(options: EmbeddedOptions): Promise<Embedded>
       ...(options.onInternalError !== undefined ? { onInternalError: options.onInternalError } : {}),
     });
   } catch (err) {
+    clearInterval(peerSync);
     forwarding?.close();
     await node.close();
     throw err;
@@ -215,11 +263,24 @@ export async function startEmbedded(options: EmbeddedOptions): Promise<Embedded>
     member,
     close: async () => {
       await compactor?.close();
+      clearInterval(peerSync);
       await running.close();
       forwarding?.close();
       await node.close();
     },
   };
+}
+
+/**
+ * The member role of `node`: its replica's role in range 1's applied
+ * descriptor; 'removed' once that descriptor no longer lists it (a node
+ * whose range 1 has no state yet is joining: served as a voter would be).
+ */
+function memberRole(node: StoreNode): MemberRole {
+  if (!node.rangeIds().includes(1)) return 'voter';
+  const replica = node.range(1);
+  if (!replica.isInitialized) return 'voter';
+  return replica.descriptor.replicas.find((r) => r.nodeId === node.nodeId)?.role ?? 'removed';
 }
 
 /** Files of an engine directory counted for Status.dbSize (an LSM directory holds few, large files). */

@@ -32,6 +32,8 @@ export interface BootstrapRange {
   readonly end?: Uint8Array;
   /** Node ids of the range's first voters; each of them bootstraps the same list. */
   readonly replicas: readonly number[];
+  /** Range 1 of a cluster: the members' names and peer URLs, recorded in its descriptor (the member table). */
+  readonly members?: readonly { readonly nodeId: number; readonly name: string; readonly peerUrls: readonly string[] }[];
 }
 
 /** Options of {@link StoreNode.open}. */
@@ -79,7 +81,11 @@ export function bootstrapDescriptor(range: BootstrapRange): RangeDescriptor {
     rangeId: range.rangeId,
     start: Buffer.from(range.start ?? new Uint8Array()),
     end: Buffer.from(range.end ?? new Uint8Array()),
-    replicas: range.replicas.map((nodeId) => ({ nodeId, replicaId: nodeId, role: 'voter' as const })),
+    replicas: range.replicas.map((nodeId) => {
+      const m = range.members?.find((x) => x.nodeId === nodeId);
+      const member = m === undefined ? {} : { memberName: m.name, peerUrls: [...m.peerUrls] };
+      return { nodeId, replicaId: nodeId, role: 'voter' as const, ...member };
+    }),
     epoch: { ...INITIAL_EPOCH },
   };
   assertDescriptor(desc);

@@ -41,6 +41,8 @@ export interface NodeMeta {
 export interface ClusterRecord {
   readonly initialCluster: string;
   readonly token: string;
+  /** Cluster id (decimal) of a member that joined a running cluster; others derive it from the list and token. */
+  readonly clusterId?: string;
 }
 
 /** A data directory that belongs to another node, another engine, or is unreadable. */
@@ -82,11 +84,13 @@ export async function readNodeMeta(dataDir: string): Promise<NodeMeta | undefine
     throw new DataDirError(`${join(dataDir, NODE_META_FILE)}: unsupported or malformed node record`);
   }
   const c = m.cluster as Partial<ClusterRecord> | undefined;
-  if (c !== undefined && (c === null || typeof c.initialCluster !== 'string' || typeof c.token !== 'string')) {
+  if (c !== undefined && (c === null || typeof c.initialCluster !== 'string' || typeof c.token !== 'string' || (c.clusterId !== undefined && !/^[0-9]+$/.test(String(c.clusterId))))) {
     throw new DataDirError(`${join(dataDir, NODE_META_FILE)}: malformed cluster record`);
   }
   const base = { format: m.format, nodeId: m.nodeId, engineKind: m.engineKind, bootstrapped: m.bootstrapped };
-  return c === undefined ? base : { ...base, cluster: { initialCluster: c.initialCluster as string, token: c.token as string } };
+  if (c === undefined) return base;
+  const cluster = { initialCluster: c.initialCluster as string, token: c.token as string };
+  return { ...base, cluster: c.clusterId === undefined ? cluster : { ...cluster, clusterId: String(c.clusterId) } };
 }
 
 /**

@@ -63,7 +63,11 @@ export interface RangeStatus {
 /** One node: engine, log store, multi-raft host, transport and range replicas. */
 export class StoreNode {
   private readonly replicas = new Map<number, Replica>();
+  /** Ranges whose replica is being created on a peer's first message. */
+  private readonly adopting = new Set<number>();
   private closing: Promise<void> | undefined;
+  /** Peer URLs last set from range 1's member table, by node id (see syncPeers). */
+  private readonly memberPeers = new Map<number, string>();
 
   private constructor(
     readonly nodeId: number,
@@ -120,6 +124,11 @@ export class StoreNode {
         ...(options.limits !== undefined ? { limits: options.limits } : {}),
         metricsLabels: { node: String(options.nodeId) },
         onFatal: (e) => options.onFatal?.(e),
+        // A leader's message for a range this node does not host: the node was
+        // just added to it; its replica starts uninitialized and is caught up by snapshot.
+        onUnknownGroup: (groupId, msg) => {
+          if (msg.type === 'app' || msg.type === 'heartbeat' || msg.type === 'snap') node?.adoptRange(groupId);
+        },
       });
       const port = await host.start();
       for (const [id, address] of options.peers) if (id !== options.nodeId) host.transport.setPeer(id, address);
@@ -186,6 +195,49 @@ export class StoreNode {
       throw e;
     }
     this.replicas.set(rangeId, replica);
+  }
+
+  /**
+   * Hosts an uninitialized replica of range `rangeId` (this node was added
+   * to it: docs/operations.md "Membership"). Failures are reported to
+   * onFatal-free logging only: the leader retries, so the next message tries again.
+   */
+  private adoptRange(rangeId: number): void {
+    if (this.closing !== undefined || this.replicas.has(rangeId) || this.adopting.has(rangeId)) return;
+    this.adopting.add(rangeId);
+    void this.hostRange(rangeId, undefined)
+      .catch(() => undefined)
+      .finally(() => this.adopting.delete(rangeId));
+  }
+
+  /**
+   * Points the transport at every member's first peer URL as range 1's
+   * member table (its replicated descriptor) lists them, so members added
+   * after this node started are dialled where they listen. Cheap: only
+   * changed addresses are set. Called after membership changes and by the
+   * gateway's member directory.
+   */
+  syncPeers(): void {
+    const replica = this.replicas.get(1);
+    if (replica === undefined || !replica.isInitialized) return;
+    for (const r of replica.descriptor.replicas) {
+      const url = r.peerUrls?.[0];
+      if (r.nodeId === this.nodeId || url === undefined) continue;
+      let address: string;
+      try {
+        address = new URL(url).host;
+      } catch {
+        continue;
+      }
+      if (this.memberPeers.get(r.nodeId) === address) continue;
+      this.memberPeers.set(r.nodeId, address);
+      this.host.transport.setPeer(r.nodeId, address);
+    }
+  }
+
+  /** `host:port` of node `nodeId` as range 1's member table gives it (after syncPeers), if it does. */
+  memberPeerAddress(nodeId: number): string | undefined {
+    return this.memberPeers.get(nodeId);
   }
 
   /** The replica of range `rangeId`; throws RangeNotFoundError if this node does not host it. */

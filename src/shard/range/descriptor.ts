@@ -22,6 +22,10 @@ export interface ReplicaDescriptor {
   /** The replica's raft id in the range's group; never reused. */
   readonly replicaId: number;
   readonly role: ReplicaRole;
+  /** Range 1 only: the etcd member name of the node (member = node; empty until it has started). */
+  readonly memberName?: string;
+  /** Range 1 only: the node's peer URLs (where every node dials it). */
+  readonly peerUrls?: readonly string[];
 }
 
 /** A range's id, span, replicas and epoch. */
@@ -33,6 +37,8 @@ export interface RangeDescriptor {
   readonly end: Uint8Array;
   readonly replicas: readonly ReplicaDescriptor[];
   readonly epoch: Epoch;
+  /** Highest replica id the range ever had (absent: the highest current one); ids are never reused. */
+  readonly maxReplicaId?: number;
 }
 
 /** The epoch of a range that has just been created (before any change). */

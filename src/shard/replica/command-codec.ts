@@ -61,9 +61,12 @@ export interface CompactionResult {
 
 /** A membership change of one replica. */
 export interface ChangeReplicas {
-  readonly changeType: 'addLearner' | 'promote' | 'remove';
+  readonly changeType: 'addLearner' | 'promote' | 'remove' | 'addVoter' | 'updateMember';
   readonly nodeId: number;
   readonly replicaId: number;
+  /** addLearner/addVoter/updateMember on range 1: the new member's name ('' until it starts) and peer URLs. */
+  readonly memberName?: string;
+  readonly peerUrls?: readonly string[];
 }
 
 /** The operation of a range command (the proto's oneof). */
@@ -249,9 +252,24 @@ function descriptorToWire(d: RangeDescriptor): Wire {
     range_id: d.rangeId,
     start_key: d.start,
     end_key: d.end,
-    replicas: d.replicas.map((r) => ({ node_id: r.nodeId, replica_id: r.replicaId, role: r.role === 'voter' ? 'VOTER' : 'LEARNER' })),
+    replicas: d.replicas.map((r) => ({
+      node_id: r.nodeId,
+      replica_id: r.replicaId,
+      role: r.role === 'voter' ? 'VOTER' : 'LEARNER',
+      member_name: r.memberName ?? '',
+      peer_urls: [...(r.peerUrls ?? [])],
+    })),
     epoch: epochToWire(d.epoch),
+    max_replica_id: d.maxReplicaId ?? 0,
   };
+}
+
+/** The member attributes of a replica or a change (absent when the wire has none). */
+function memberFromWire(w: Wire): { memberName?: string; peerUrls?: readonly string[] } {
+  const name = typeof w['member_name'] === 'string' ? w['member_name'] : '';
+  const urls = list(w['peer_urls']).map((u) => String(u));
+  if (name === '' && urls.length === 0) return {};
+  return { memberName: name, peerUrls: urls };
 }
 
 function descriptorFromWire(w: Wire): RangeDescriptor {
@@ -259,13 +277,16 @@ function descriptorFromWire(w: Wire): RangeDescriptor {
     nodeId: uint(r['node_id'], 'node_id'),
     replicaId: uint(r['replica_id'], 'replica_id'),
     role: r['role'] === 'LEARNER' ? 'learner' : 'voter',
+    ...memberFromWire(r),
   }));
+  const maxReplicaId = w['max_replica_id'] === undefined ? 0 : uint(w['max_replica_id'], 'max_replica_id');
   return {
     rangeId: uint(w['range_id'], 'range_id'),
     start: bytes(w['start_key']),
     end: bytes(w['end_key']),
     replicas,
     epoch: epochFromWire(w['epoch'] as Wire | undefined),
+    ...(maxReplicaId > 0 ? { maxReplicaId } : {}),
   };
 }
 
@@ -420,7 +441,7 @@ function txnFromWire(w: Wire): TxnRequest {
   };
 }
 
-const CHANGE_TYPES = { addLearner: 'ADD_LEARNER', promote: 'PROMOTE', remove: 'REMOVE' } as const;
+const CHANGE_TYPES = { addLearner: 'ADD_LEARNER', promote: 'PROMOTE', remove: 'REMOVE', addVoter: 'ADD_VOTER', updateMember: 'UPDATE_MEMBER' } as const;
 
 function bodyToWire(body: CommandBody): Wire {
   switch (body.type) {
@@ -438,6 +459,8 @@ function bodyToWire(body: CommandBody): Wire {
           change_type: CHANGE_TYPES[body.request.changeType],
           node_id: body.request.nodeId,
           replica_id: body.request.replicaId,
+          member_name: body.request.memberName ?? '',
+          peer_urls: [...(body.request.peerUrls ?? [])],
         },
       };
     case 'auth':
@@ -463,10 +486,10 @@ function bodyFromWire(w: Wire): CommandBody {
     case 'change_replicas': {
       const c = msg(w['change_replicas'], 'change_replicas');
       const t = c['change_type'] ?? 'ADD_LEARNER';
-      const changeType = t === 'PROMOTE' ? 'promote' : t === 'REMOVE' ? 'remove' : 'addLearner';
+      const changeType = t === 'PROMOTE' ? 'promote' : t === 'REMOVE' ? 'remove' : t === 'ADD_VOTER' ? 'addVoter' : t === 'UPDATE_MEMBER' ? 'updateMember' : 'addLearner';
       return {
         type: 'changeReplicas',
-        request: { changeType, nodeId: uint(c['node_id'], 'node_id'), replicaId: uint(c['replica_id'], 'replica_id') },
+        request: { changeType, nodeId: uint(c['node_id'], 'node_id'), replicaId: uint(c['replica_id'], 'replica_id'), ...memberFromWire(c) },
       };
     }
     case 'auth':

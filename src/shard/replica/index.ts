@@ -32,6 +32,7 @@ export { DEDUPE_RECORDS_MAX } from './dedupe.js';
 export { READS_PENDING_MAX } from './reads.js';
 export { SNAPSHOT_BYTES_MAX } from './snapshot.js';
 export { RangeKeys } from './keys.js';
+export { maxReplicaIdOf } from './membership.js';
 export { StoredCommandError } from './apply.js';
 export {
   DEFAULT_MIN_LEASE_TTL_SECONDS,

@@ -476,15 +476,45 @@ export class Replica implements GroupStateMachine {
 
   // ---------------------------------------------------------------- membership
 
-  /** Adds replica `replicaId` on node `nodeId` as a learner; resolves with the new descriptor once applied here. */
-  async addLearner(nodeId: number, replicaId: number, options: RequestOptions): Promise<RangeDescriptor> {
-    return this.changeReplicas({ changeType: 'addLearner', nodeId, replicaId }, options);
+  /**
+   * Adds replica `replicaId` on node `nodeId` as a learner; resolves with the
+   * new descriptor once applied here. `member` (range 1) records the node's
+   * etcd member name and peer URLs in the descriptor.
+   */
+  async addLearner(
+    nodeId: number,
+    replicaId: number,
+    options: RequestOptions,
+    member?: { readonly name: string; readonly peerUrls: readonly string[] },
+  ): Promise<RangeDescriptor> {
+    const attrs = member === undefined ? {} : { memberName: member.name, peerUrls: [...member.peerUrls] };
+    return this.changeReplicas({ changeType: 'addLearner', nodeId, replicaId, ...attrs }, options);
+  }
+
+  /**
+   * Adds replica `replicaId` on node `nodeId` straight into the voters (the
+   * quorum grows at once: etcd's voting MemberAdd); `member` as in addLearner.
+   */
+  async addVoter(
+    nodeId: number,
+    replicaId: number,
+    options: RequestOptions,
+    member?: { readonly name: string; readonly peerUrls: readonly string[] },
+  ): Promise<RangeDescriptor> {
+    const attrs = member === undefined ? {} : { memberName: member.name, peerUrls: [...member.peerUrls] };
+    return this.changeReplicas({ changeType: 'addVoter', nodeId, replicaId, ...attrs }, options);
   }
 
   /** Promotes learner `replicaId` to voter (only when its log is in sync with the leader's). */
   async promote(replicaId: number, options: RequestOptions): Promise<RangeDescriptor> {
     const nodeId = this.state.descriptor.replicas.find((r) => r.replicaId === replicaId)?.nodeId ?? 0;
     return this.changeReplicas({ changeType: 'promote', nodeId, replicaId }, options);
+  }
+
+  /** Records new peer URLs for the member that replica `replicaId` is (range 1); raft's membership is unchanged. */
+  async updateMember(replicaId: number, peerUrls: readonly string[], options: RequestOptions): Promise<RangeDescriptor> {
+    const nodeId = this.state.descriptor.replicas.find((r) => r.replicaId === replicaId)?.nodeId ?? 0;
+    return this.changeReplicas({ changeType: 'updateMember', nodeId, replicaId, peerUrls: [...peerUrls] }, options);
   }
 
   /** Removes replica `replicaId` from the group. */
@@ -705,7 +735,7 @@ export class Replica implements GroupStateMachine {
     this.checkRoom();
     const requestId = options.requestId ?? this.nextRequestId();
     const cmd: RangeCommand = { requestId, epoch: options.epoch, body: { type: 'changeReplicas', request: change } };
-    const cc = confChangeFor(change, encodeCommand(cmd));
+    const cc = confChangeFor(change, encodeCommand(cmd), this.state.descriptor);
     for (let attempt = 1; ; attempt++) {
       try {
         const outcome = await this.proposeWith(handle, requestId, () => handle.proposeConfChange(cc));
