@@ -121,17 +121,6 @@ export async function until(check: () => Promise<boolean>, what: string, timeout
   }
 }
 
-/** Resolves with `p`'s value, or 'pending' if it has not settled within `ms`. */
-export async function within<T>(p: Promise<T>, ms: number): Promise<T | 'pending'> {
-  let timer: NodeJS.Timeout | undefined;
-  const t = new Promise<'pending'>((resolve) => (timer = setTimeout(() => resolve('pending'), ms)));
-  try {
-    return await Promise.race([p, t]);
-  } finally {
-    clearTimeout(timer);
-  }
-}
-
 /** A free loopback port (bound and released just before a server takes it). */
 export async function freePort(): Promise<number> {
   const srv = net.createServer();
