@@ -9,25 +9,9 @@
  */
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFile, spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { mkdtemp, rm } from 'node:fs/promises';
-import * as net from 'node:net';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import type { Embedded } from '../../src/gateway/embedded.js';
 import { startTestServer } from './server-harness.js';
-
-const ETCDCTL = process.env['ETCDCTL'] ?? 'etcdctl';
-const ETCD = process.env['ETCD'] ?? 'etcd';
-const probe = spawnSync(ETCDCTL, ['version'], { encoding: 'utf8' });
-const skip = probe.error !== undefined || probe.status !== 0 ? `etcdctl not installed (apt-get install etcd-client): ${String(probe.error ?? probe.stderr)}` : false;
-const etcdProbe = spawnSync(ETCD, ['--version'], { encoding: 'utf8' });
-const skipDiff = skip !== false ? skip : etcdProbe.error !== undefined || etcdProbe.status !== 0 ? 'real etcd not installed: differential check skipped' : false;
-
-/** Bound on one etcdctl run. */
-const ETCDCTL_TIMEOUT_MS = 20_000;
-/** Bound on waiting for the reference etcd to answer. */
-const STARTUP_TIMEOUT_MS = 30_000;
+import { etcdctl, skipDiff, skipEtcdctl as skip, startReferenceEtcd } from './etcd-diff.js';
 
 const ROOT = '--user=root:rootpw';
 const U1 = '--user=u1:p1';
@@ -67,31 +51,6 @@ const SCRIPT: readonly (readonly string[])[] = [
   ['role', 'delete', 'r1'],
 ];
 
-interface Run {
-  readonly code: number;
-  readonly stdout: string;
-  /** Only etcdctl's `Error: ...` lines (its retry warnings carry timestamps and client ids). */
-  readonly errors: string;
-}
-
-/** Runs etcdctl against `endpoint` (async: the in-process server shares this event loop). */
-function etcdctl(endpoint: string, args: readonly string[]): Promise<Run> {
-  return new Promise((resolvePromise) => {
-    const child = execFile(
-      ETCDCTL,
-      [`--endpoints=${endpoint}`, '--dial-timeout=5s', '--command-timeout=10s', ...args],
-      { env: { ...process.env, ETCDCTL_API: '3' }, timeout: ETCDCTL_TIMEOUT_MS },
-      (err, stdout, stderr) => {
-        const code = err === null ? 0 : typeof err.code === 'number' ? err.code : 1;
-        const errors = stderr.split('\n').filter((l) => l.startsWith('Error:')).join('\n');
-        resolvePromise({ code, stdout, errors });
-      },
-    );
-    child.stdin?.on('error', () => undefined);
-    child.stdin?.end('');
-  });
-}
-
 async function runScript(endpoint: string): Promise<string[]> {
   const out: string[] = [];
   for (const args of SCRIPT) {
@@ -99,27 +58,6 @@ async function runScript(endpoint: string): Promise<string[]> {
     out.push(`$ ${args.join(' ')}\n[exit ${r.code}]\n${r.stdout}${r.errors}`);
   }
   return out;
-}
-
-/** A free loopback port for the reference etcd (bound and released just before it starts). */
-async function freePort(): Promise<number> {
-  const srv = net.createServer();
-  await new Promise<void>((r) => srv.listen(0, '127.0.0.1', r));
-  const port = (srv.address() as net.AddressInfo).port;
-  await new Promise<void>((r) => srv.close(() => r()));
-  return port;
-}
-
-function stopChild(child: ChildProcess): Promise<void> {
-  if (child.exitCode !== null || child.signalCode !== null) return Promise.resolve();
-  return new Promise((r) => {
-    const timer = setTimeout(() => child.kill('SIGKILL'), 10_000);
-    child.once('exit', () => {
-      clearTimeout(timer);
-      r();
-    });
-    child.kill('SIGTERM');
-  });
 }
 
 describe('etcdctl auth against keyspan', { skip }, () => {
@@ -178,26 +116,12 @@ describe('etcdctl auth against keyspan', { skip }, () => {
   });
 
   it('gives the same outputs as a real etcd 3.4 for the same script', { skip: skipDiff }, async () => {
-    const dir = await mkdtemp(join(tmpdir(), 'keyspan-etcd-auth-ref-'));
-    const [clientPort, peerPort] = [await freePort(), await freePort()];
-    const ep = `127.0.0.1:${clientPort}`;
-    const peerUrl = `http://127.0.0.1:${peerPort}`;
-    const etcd = spawn(
-      ETCD,
-      ['--name=ref', `--data-dir=${dir}`, `--listen-client-urls=http://${ep}`, `--advertise-client-urls=http://${ep}`, `--listen-peer-urls=${peerUrl}`, `--initial-advertise-peer-urls=${peerUrl}`, `--initial-cluster=ref=${peerUrl}`],
-      { stdio: 'ignore' },
-    );
+    const ref = await startReferenceEtcd();
     try {
-      const deadline = Date.now() + STARTUP_TIMEOUT_MS;
-      while ((await etcdctl(ep, ['endpoint', 'health'])).code !== 0) {
-        if (Date.now() > deadline) throw new Error('timed out waiting for real etcd');
-        await new Promise((r) => setTimeout(r, 100));
-      }
-      const reference = await runScript(ep);
+      const reference = await runScript(ref.endpoint);
       for (let i = 0; i < SCRIPT.length; i++) assert.equal(outputs[i], reference[i], `step ${i}: ${SCRIPT[i]?.join(' ')}`);
     } finally {
-      await stopChild(etcd);
-      await rm(dir, { recursive: true, force: true });
+      await ref.close();
     }
   });
 });
