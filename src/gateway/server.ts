@@ -8,7 +8,9 @@
  * hands the socket to grpc-js through its connection injector, anything else
  * to the HTTP/1.1 server of the JSON gateway. (A JSON-gateway client speaking
  * HTTP/2 with prior knowledge would reach gRPC instead; etcd's cmux routes
- * by the same preface, so it behaves the same.)
+ * by the same preface, so it behaves the same.) HTTP/2 connections pass
+ * through h2-relay.ts first, which accepts etcdctl's `:authority` with a
+ * scheme (h2-authority.ts).
  */
 import * as net from 'node:net';
 import * as http from 'node:http';
@@ -33,11 +35,11 @@ import { maintenanceService } from './maintenance-service.js';
 import { etcdServiceDefinition, type EtcdServiceName } from './proto.js';
 import { guardServices, resolveQuotaBytes, SpaceQuota } from './quota.js';
 import { hostPort } from './urls.js';
+import { HTTP2_PREFACE } from './h2-authority.js';
+import { routeHttp2 } from './h2-relay.js';
 import { watchService } from './watch/index.js';
 import { DEFAULT_MAX_REQUEST_BYTES, DEFAULT_MAX_TXN_OPS, GRPC_MAX_SEND_BYTES, grpcMaxReceiveBytes } from './validate.js';
 
-/** The HTTP/2 connection preface every gRPC client sends first (RFC 9113 §3.4). */
-const HTTP2_PREFACE = Buffer.from('PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n', 'latin1');
 /** A connection that sends nothing for this long before we can tell its protocol is closed. */
 export const PROTOCOL_SNIFF_TIMEOUT_MS = 10_000;
 /** Time a graceful close waits for in-flight calls before cutting connections. */
@@ -224,9 +226,9 @@ export class EtcdServer {
       socket.removeListener('data', onData);
       socket.removeListener('error', onError);
       socket.pause();
-      socket.unshift(buffered);
-      if (http2) this.injector.injectConnection(socket);
+      if (http2) routeHttp2(socket, buffered, (connection) => this.injector.injectConnection(connection));
       else {
+        socket.unshift(buffered);
         this.httpServer.emit('connection', socket);
         // http's connection handler reads through 'data' events but leaves an
         // explicitly paused socket paused.
