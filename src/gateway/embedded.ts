@@ -18,6 +18,7 @@ import type { MemberInfo, UnaryHandler } from './context.js';
 import { LocalRangeRouter } from './router.js';
 import { EtcdServer } from './server.js';
 import type { ListenUrl } from './urls.js';
+import type { ClientTls } from './tls.js';
 
 /** The node id of the embedded default's only node. */
 export const EMBEDDED_NODE_ID = 1;
@@ -29,8 +30,10 @@ export interface EmbeddedOptions {
   /** Node data directory (unused by the memory engine). */
   readonly dataDir?: string;
   readonly engineKind: EngineKind;
-  /** Client listeners (gRPC + JSON gateway on each). */
+  /** Client listeners (gRPC + JSON gateway on each); `https://` ones are served with {@link clientTls}. */
   readonly listenClient: readonly ListenUrl[];
+  /** Certificates of the `https://` client listeners. */
+  readonly clientTls?: ClientTls;
   /** Client URLs advertised in MemberList; default: the listen URLs (with bound ports). */
   readonly advertiseClientUrls?: readonly string[];
   /** Raft transport listener. */
@@ -157,7 +160,8 @@ export async function startEmbedded(options: EmbeddedOptions): Promise<Embedded>
       : clusterIdOf(`${cluster.record.token}/${cluster.record.initialCluster}`);
   try {
     server = await EtcdServer.start({
-      listen: options.listenClient.map((u) => ({ host: u.host, port: u.port })),
+      listen: options.listenClient.map((u) => ({ host: u.host, port: u.port, tls: u.secure === true })),
+      ...(options.clientTls !== undefined ? { tls: options.clientTls } : {}),
       router: new LocalRangeRouter(node),
       clusterId,
       member,
@@ -175,7 +179,7 @@ export async function startEmbedded(options: EmbeddedOptions): Promise<Embedded>
     throw err;
   }
   const running = server;
-  const clientUrls = running.addresses.map((a) => `http://${a}`);
+  const clientUrls = running.addresses.map((a, i) => `${options.listenClient[i]?.secure === true ? 'https' : 'http'}://${a}`);
   if (options.advertiseClientUrls === undefined) member.clientURLs = clientUrls;
   return {
     node,

@@ -26,9 +26,9 @@ const EMPTY_SETTINGS = Buffer.from([0, 0, 0, 0x4, 0, 0, 0, 0, 0]);
 /**
  * Routes an HTTP/2 connection whose first bytes `head` (starting with the
  * client preface) were read: `inject` gets the socket itself or a rewriting
- * relay over it (see the module comment).
+ * relay over it (see the module comment); `relay` asks for the relay in any case.
  */
-export function routeHttp2(socket: net.Socket, head: Buffer, inject: (connection: Duplex) => void): void {
+export function routeHttp2(socket: net.Socket, head: Buffer, inject: (connection: Duplex) => void, options: { relay?: boolean } = {}): void {
   const rewriter = new AuthorityRewriter({ dropFirstSettingsAck: true });
   const out: Buffer[] = [];
   let decided = false;
@@ -37,7 +37,7 @@ export function routeHttp2(socket: net.Socket, head: Buffer, inject: (connection
     clearTimeout(timer);
     socket.removeListener('data', onData);
     socket.pause();
-    if (rewriter.rewritten === 0 && rewriter.headerBlocks > 0) {
+    if (options.relay !== true && rewriter.rewritten === 0 && rewriter.headerBlocks > 0) {
       socket.unshift(Buffer.concat([...out, rewriter.takeHeld()]));
       inject(socket);
     } else {

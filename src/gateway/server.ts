@@ -14,6 +14,7 @@
  */
 import * as net from 'node:net';
 import * as http from 'node:http';
+import * as tls from 'node:tls';
 import * as grpc from '@grpc/grpc-js';
 import type { Registry } from 'prom-client';
 import { AlarmStore } from './alarm.js';
@@ -37,6 +38,7 @@ import { guardServices, resolveQuotaBytes, SpaceQuota } from './quota.js';
 import { hostPort } from './urls.js';
 import { HTTP2_PREFACE } from './h2-authority.js';
 import { routeHttp2 } from './h2-relay.js';
+import { type ClientTls, ClientTlsError, tlsServerOptions } from './tls.js';
 import { watchService } from './watch/index.js';
 import { DEFAULT_MAX_REQUEST_BYTES, DEFAULT_MAX_TXN_OPS, GRPC_MAX_SEND_BYTES, grpcMaxReceiveBytes } from './validate.js';
 
@@ -57,8 +59,10 @@ const KEEPALIVE_PING_INTERVAL_MS_MIN = 1_000;
 /** Options of {@link EtcdServer.start}. */
 export interface EtcdServerOptions
   extends Omit<GatewayContext, 'maxRequestBytes' | 'maxTxnOps' | 'rpcMetrics' | 'auth' | 'alarms' | 'spaceQuota'> {
-  /** `host:port` pairs to listen on (port 0: ephemeral). */
-  readonly listen: readonly { host: string; port: number }[];
+  /** `host:port` pairs to listen on (port 0: ephemeral); `tls`: an `https://` URL, served with {@link tls}. */
+  readonly listen: readonly { host: string; port: number; tls?: boolean }[];
+  /** Certificates of the `tls` listeners (etcd's --cert-file, --key-file, --trusted-ca-file, --client-cert-auth). */
+  readonly tls?: ClientTls;
   /** etcd's --max-request-bytes; default 1.5 MiB. */
   readonly maxRequestBytes?: number;
   /** etcd's --max-txn-ops; default 128. */
@@ -161,8 +165,12 @@ export class EtcdServer {
     const metricsAddresses: string[] = [];
     const server = new EtcdServer(grpcServer, injector, httpServer, listeners, addresses, metricsAddresses, services);
     try {
+      const tlsOptions = options.listen.some((l) => l.tls === true) ? clientTlsOptions(options.tls) : undefined;
       for (const l of options.listen) {
-        const ln = net.createServer({ pauseOnConnect: true }, (socket) => server.accept(socket));
+        const ln =
+          l.tls === true && tlsOptions !== undefined
+            ? tls.createServer(tlsOptions, (socket) => server.accept(socket))
+            : net.createServer({ pauseOnConnect: true }, (socket) => server.accept(socket));
         ln.maxConnections = CLIENT_CONNECTIONS_MAX;
         await new Promise<void>((resolve, reject) => {
           ln.once('error', reject);
@@ -211,7 +219,12 @@ export class EtcdServer {
     return a === undefined ? 0 : Number(a.slice(a.lastIndexOf(':') + 1));
   }
 
-  /** Reads a connection's first bytes and hands it to gRPC or to the HTTP/1.1 gateway. */
+  /**
+   * Reads a connection's first bytes and hands it to gRPC or to the HTTP/1.1
+   * gateway. A TLS connection arrives here after its handshake; its bytes
+   * are the decrypted ones, and HTTP/2 without ALPN `h2` is always relayed
+   * (Node's HTTP/2 server takes such a TLS socket for HTTP/1.1).
+   */
   private accept(socket: net.Socket): void {
     if (this.closing !== undefined) {
       socket.destroy();
@@ -226,7 +239,10 @@ export class EtcdServer {
       socket.removeListener('data', onData);
       socket.removeListener('error', onError);
       socket.pause();
-      if (http2) routeHttp2(socket, buffered, (connection) => this.injector.injectConnection(connection));
+      if (http2) {
+        const alpn = socket instanceof tls.TLSSocket ? socket.alpnProtocol : 'h2';
+        routeHttp2(socket, buffered, (connection) => this.injector.injectConnection(connection), { relay: alpn !== 'h2' });
+      }
       else {
         socket.unshift(buffered);
         this.httpServer.emit('connection', socket);
@@ -270,6 +286,18 @@ export class EtcdServer {
     })();
     return this.closing;
   }
+}
+
+/** The TLS listeners' options; throws ClientTlsError without certificates or when Node refuses them. */
+function clientTlsOptions(material: ClientTls | undefined): tls.TlsOptions {
+  if (material === undefined) throw new ClientTlsError('an https:// client URL needs --cert-file and --key-file');
+  const options = tlsServerOptions(material);
+  try {
+    tls.createSecureContext(options);
+  } catch (err: unknown) {
+    throw new ClientTlsError(`client TLS certificates: ${(err as Error).message}`);
+  }
+  return options;
 }
 
 /** Every unary handler of `services` through `wrap` (streaming handlers stay as they are). */
