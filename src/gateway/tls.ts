@@ -7,6 +7,7 @@
  */
 import { readFile } from 'node:fs/promises';
 import type * as tls from 'node:tls';
+import type * as grpc from '@grpc/grpc-js';
 
 /** The material of the client TLS listeners. */
 export interface ClientTls {
@@ -87,14 +88,29 @@ export function tlsServerOptions(material: ClientTls): tls.TlsOptions {
 }
 
 /**
- * etcd's common-name rule: the CN of a verified client certificate, when
- * the connection has one (etcd uses it as the user name when auth is
- * enabled and the request carries no token).
+ * gRPC metadata key under which a call carries its connection's verified
+ * client-certificate CN (etcd's AuthInfoFromTLS). Set only by the server
+ * ({@link withTlsIdentity}); a value sent by a client is removed first.
  */
-export function verifiedCommonName(socket: unknown): string | undefined {
-  const s = socket as Partial<tls.TLSSocket> | undefined;
-  if (s === undefined || s.authorized !== true || typeof s.getPeerCertificate !== 'function') return undefined;
-  const cn = s.getPeerCertificate().subject?.CN;
+export const TLS_COMMON_NAME_METADATA_KEY = 'keyspan-tls-common-name';
+
+/** What {@link withTlsIdentity} needs of a grpc-js server call. */
+interface CallWithAuthContext {
+  readonly metadata: grpc.Metadata;
+  getAuthContext?(): { sslPeerCertificate?: { subject?: { CN?: string | string[] } } };
+}
+
+/**
+ * A call's metadata with the CN of its verified client certificate under
+ * {@link TLS_COMMON_NAME_METADATA_KEY} (removed when there is none). Only a
+ * connection with --client-cert-auth has a verified certificate; the JSON
+ * gateway never sets it (etcd's gateway does not support CN auth either).
+ */
+export function withTlsIdentity(call: CallWithAuthContext): grpc.Metadata {
+  const md = call.metadata;
+  md.remove(TLS_COMMON_NAME_METADATA_KEY);
+  const cn = call.getAuthContext?.().sslPeerCertificate?.subject?.CN;
   const value = Array.isArray(cn) ? cn[0] : cn;
-  return value === undefined || value === '' ? undefined : value;
+  if (value !== undefined && value !== '') md.set(TLS_COMMON_NAME_METADATA_KEY, value);
+  return md;
 }

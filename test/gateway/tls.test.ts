@@ -147,6 +147,39 @@ describe('client TLS', { skip: skipWithoutOpenssl }, () => {
       await assert.rejects(jsonPost(port, '/v3/kv/range', { key: b64('j') }, { ca: pem.ca }));
       await assert.rejects(jsonPost(port, '/v3/kv/range', { key: b64('j') }, { ca: pem.ca, cert: pem.strangerCert, key: pem.strangerKey }));
     });
+
+    // Last: it enables auth on this server.
+    it('with auth enabled, takes the client certificate CN as the user name on gRPC (not on the JSON gateway)', { skip: skipEtcdctl }, async () => {
+      const endpoint = `https://127.0.0.1:${port}`;
+      const tlsArgs = [`--cacert=${certs.caCert}`, `--cert=${certs.clientCert}`, `--key=${certs.clientKey}`];
+      const steps = [
+        ['user', 'add', 'root', '--new-user-password=rootpw'],
+        ['role', 'add', 'root'],
+        ['user', 'grant-role', 'root', 'root'],
+        ['user', 'add', CLIENT_COMMON_NAME, '--new-user-password=pw'],
+        ['role', 'add', 'reader'],
+        ['role', 'grant-permission', 'reader', 'read', 'cn/', '--prefix'],
+        ['user', 'grant-role', CLIENT_COMMON_NAME, 'reader'],
+        ['put', 'cn/x', 'v'],
+        ['auth', 'enable'],
+      ];
+      for (const args of steps) {
+        const r = await etcdctl(endpoint, tlsArgs, args);
+        assert.equal(r.code, 0, `${args.join(' ')}: ${r.stderr}`);
+      }
+      const get = await etcdctl(endpoint, tlsArgs, ['get', 'cn/x']);
+      assert.equal(get.stdout, 'cn/x\nv\n', get.stderr);
+      const put = await etcdctl(endpoint, tlsArgs, ['put', 'cn/x', 'w']);
+      assert.match(put.stderr, /etcdserver: permission denied/);
+      const other = await etcdctl(endpoint, tlsArgs, ['get', 'other']);
+      assert.match(other.stderr, /etcdserver: permission denied/);
+      const asRoot = await etcdctl(endpoint, [...tlsArgs, '--user=root:rootpw'], ['put', 'cn/x', 'w']);
+      assert.equal(asRoot.stdout, 'OK\n', asRoot.stderr);
+      // The JSON gateway does not take the CN (as etcd's): no token, no user.
+      const json = await jsonPost(port, '/v3/kv/range', { key: b64('cn/x') }, { ca: pem.ca, cert: pem.cert, key: pem.key });
+      assert.notEqual(json.status, 200, json.body);
+      assert.match(json.body, /user name is empty/);
+    });
   });
 
   describe('without --client-cert-auth', () => {
