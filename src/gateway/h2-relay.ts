@@ -9,16 +9,17 @@
  * (grpc-go, hence etcdctl) send their first request. It then reads until
  * it has the client's first complete header block and the acknowledgement
  * of that SETTINGS frame (which it removes: the HTTP/2 server never sent
- * it). A first request without a scheme in its authority hands the socket
- * itself to the server (no per-read cost); a first request with one, or a
- * client that sends no request within {@link FIRST_REQUEST_WAIT_MS}, gets
- * the rewriting relay for the whole connection.
+ * it). A first request with a scheme in its authority gets the rewriting
+ * relay for the whole connection; otherwise (also for a client that sends
+ * no request within {@link FIRST_REQUEST_WAIT_MS}: an idle clientv3
+ * connection, whose authority is plain) the socket itself goes to the
+ * server, with no per-read cost.
  */
 import { Duplex } from 'node:stream';
 import type * as net from 'node:net';
 import { AuthorityRewriter } from './h2-authority.js';
 
-/** How long the first request is waited for before the connection is relayed (rewriting) anyway. */
+/** How long the first request is waited for before the connection goes to the server as it is. */
 export const FIRST_REQUEST_WAIT_MS = 1_000;
 /** An empty SETTINGS frame (RFC 9113 §6.5). */
 const EMPTY_SETTINGS = Buffer.from([0, 0, 0, 0x4, 0, 0, 0, 0, 0]);
@@ -36,8 +37,9 @@ export function routeHttp2(socket: net.Socket, head: Buffer, inject: (connection
     decided = true;
     clearTimeout(timer);
     socket.removeListener('data', onData);
+    socket.removeListener('error', onError);
     socket.pause();
-    if (options.relay !== true && rewriter.rewritten === 0 && rewriter.headerBlocks > 0) {
+    if (options.relay !== true && rewriter.rewritten === 0) {
       socket.unshift(Buffer.concat([...out, rewriter.takeHeld()]));
       inject(socket);
     } else {
@@ -48,8 +50,14 @@ export function routeHttp2(socket: net.Socket, head: Buffer, inject: (connection
     out.push(...rewriter.push(chunk));
     if (rewriter.passthrough || (rewriter.headerBlocks > 0 && rewriter.settingsAckDropped)) decide();
   };
+  // Until handed over, a reset connection is just closed.
+  const onError = (): void => {
+    clearTimeout(timer);
+    socket.destroy();
+  };
   const timer = setTimeout(decide, FIRST_REQUEST_WAIT_MS);
   socket.once('close', () => clearTimeout(timer));
+  socket.on('error', onError);
   socket.write(EMPTY_SETTINGS);
   socket.on('data', onData);
   onData(head);

@@ -18,6 +18,7 @@ import { startEmbedded, type Embedded, type EmbeddedCluster } from '../../src/ga
 import { parseInitialCluster } from '../../src/node/index.js';
 import { freePorts } from '../node/helpers.js';
 import { startTestServer } from './server-harness.js';
+import { FIRST_REQUEST_WAIT_MS } from '../../src/gateway/h2-relay.js';
 
 const ETCDCTL = process.env['ETCDCTL'] ?? 'etcdctl';
 const probe = spawnSync(ETCDCTL, ['version'], { encoding: 'utf8' });
@@ -164,6 +165,31 @@ describe('HTTP/2 requests with a scheme in :authority', () => {
         });
         assert.equal(status, '0', `request ${i}`);
       }
+    } finally {
+      session.close();
+    }
+  });
+
+  it('serves a connection whose first request comes after the wait for it', async () => {
+    const session = http2.connect(`http://127.0.0.1:${server.server.port}`);
+    try {
+      await new Promise<void>((resolve, reject) => {
+        session.once('connect', () => resolve());
+        session.once('error', reject);
+      });
+      await new Promise((r) => setTimeout(r, FIRST_REQUEST_WAIT_MS + 300));
+      const status = await new Promise<string>((resolve, reject) => {
+        const req = session.request({ ':method': 'POST', ':path': '/etcdserverpb.Maintenance/Status', 'content-type': 'application/grpc', te: 'trailers' });
+        req.setTimeout(TIMEOUT_MS, () => req.close(http2.constants.NGHTTP2_CANCEL));
+        req.on('trailers', (t) => resolve(String(t['grpc-status'])));
+        req.on('error', reject);
+        req.on('close', () => reject(new Error(`stream closed with code ${req.rstCode}`)));
+        req.resume();
+        req.end(Buffer.alloc(5));
+      });
+      assert.equal(status, '0');
+      // The connection outlives the SETTINGS exchange keyspan started (no GOAWAY for a stray acknowledgement).
+      assert.equal(session.closed || session.destroyed, false);
     } finally {
       session.close();
     }
