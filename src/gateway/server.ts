@@ -10,7 +10,8 @@
  * HTTP/2 with prior knowledge would reach gRPC instead; etcd's cmux routes
  * by the same preface, so it behaves the same.) HTTP/2 connections pass
  * through h2-relay.ts first, which accepts etcdctl's `:authority` with a
- * scheme (h2-authority.ts).
+ * scheme (h2-authority.ts). An `https://` listener is a TLS server (tls.ts)
+ * whose connections, once their handshake is done, take the same path.
  */
 import * as net from 'node:net';
 import * as http from 'node:http';
@@ -37,7 +38,7 @@ import { etcdServiceDefinition, type EtcdServiceName } from './proto.js';
 import { guardServices, resolveQuotaBytes, SpaceQuota } from './quota.js';
 import { hostPort } from './urls.js';
 import { HTTP2_PREFACE } from './h2-authority.js';
-import { routeHttp2 } from './h2-relay.js';
+import { RelayListener, routeHttp2 } from './h2-relay.js';
 import { type ClientTls, ClientTlsError, tlsServerOptions } from './tls.js';
 import { watchService } from './watch/index.js';
 import { DEFAULT_MAX_REQUEST_BYTES, DEFAULT_MAX_TXN_OPS, GRPC_MAX_SEND_BYTES, grpcMaxReceiveBytes } from './validate.js';
@@ -89,6 +90,7 @@ export interface EtcdServerOptions
 export class EtcdServer {
   private closing: Promise<void> | undefined;
   private readonly sockets = new Set<net.Socket>();
+  private readonly relay: RelayListener;
 
   private constructor(
     private readonly grpcServer: grpc.Server,
@@ -100,7 +102,9 @@ export class EtcdServer {
     /** Bound metrics listener addresses (`--listen-metrics-urls`), in the order given. */
     readonly metricsAddresses: readonly string[],
     private readonly services: ReadonlyMap<EtcdServiceName, ServiceHandlers>,
-  ) {}
+  ) {
+    this.relay = new RelayListener((connection) => this.injector.injectConnection(connection));
+  }
 
   /** The unary handler of `service/method` as clients reach it (wrapped), if there is one. */
   unaryHandler(method: string): UnaryHandler | undefined {
@@ -241,7 +245,7 @@ export class EtcdServer {
       socket.pause();
       if (http2) {
         const alpn = socket instanceof tls.TLSSocket ? socket.alpnProtocol : 'h2';
-        routeHttp2(socket, buffered, (connection) => this.injector.injectConnection(connection), { relay: alpn !== 'h2' });
+        routeHttp2(socket, buffered, this.relay, { relay: alpn !== 'h2' });
       }
       else {
         socket.unshift(buffered);
@@ -281,6 +285,7 @@ export class EtcdServer {
       const timer = new Promise<'timeout'>((resolve) => setTimeout(() => resolve('timeout'), graceMs).unref());
       if ((await Promise.race([graceful, timer])) === 'timeout') this.grpcServer.forceShutdown();
       this.injector.destroy();
+      await this.relay.close();
       this.httpServer.closeAllConnections();
       for (const s of this.sockets) s.destroy();
     })();
