@@ -15,6 +15,7 @@ import { parseArgs } from 'node:util';
 import { parse as parseYaml } from 'yaml';
 import { type EngineKind, engineKinds } from '../storage/index.js';
 import { parseUrlList, UrlFlagError, type ListenUrl } from '../gateway/urls.js';
+import type { ClientTlsFiles } from '../gateway/tls.js';
 import { DEFAULT_MAX_REQUEST_BYTES } from '../gateway/validate.js';
 import { InitialClusterError, parseInitialCluster, selfMember, type InitialCluster, type ClusterMember } from '../node/index.js';
 import { LOG_LEVELS, type LogLevel } from './logger.js';
@@ -53,6 +54,11 @@ export const MEMBER_SETTINGS = {
   'heartbeat-interval': '100',
   'election-timeout': '1000',
   'log-level': 'info',
+  // Client TLS (gateway/tls.ts): used when a client URL is https://.
+  'cert-file': '',
+  'key-file': '',
+  'trusted-ca-file': '',
+  'client-cert-auth': 'false',
 } as const;
 
 /** A setting name of {@link MEMBER_SETTINGS}. */
@@ -68,7 +74,7 @@ export const ETCD_KEYS_IGNORED: ReadonlySet<string> = new Set([
   'strict-reconfig-check',
   'force-new-cluster', 'discovery', 'discovery-fallback', 'discovery-proxy', 'discovery-srv', 'proxy',
   'proxy-failure-wait', 'proxy-refresh-interval', 'proxy-dial-timeout', 'proxy-write-timeout', 'proxy-read-timeout',
-  'client-transport-security', 'peer-transport-security', 'logger', 'log-outputs', 'debug', 'max-txn-ops',
+  'peer-transport-security', 'logger', 'log-outputs', 'debug', 'max-txn-ops',
   'grpc-keepalive-min-time', 'grpc-keepalive-interval', 'grpc-keepalive-timeout', 'enable-grpc-gateway',
   'initial-election-tick-advance', 'pre-vote', 'auth-token', 'experimental-initial-corrupt-check',
   'experimental-corrupt-check-time', 'experimental-enable-v2v3', 'experimental-backend-bbolt-freelist-type',
@@ -123,6 +129,8 @@ export interface MemberConfig {
   /** Election timeout in ticks. */
   readonly electionTick: number;
   readonly logLevel: LogLevel;
+  /** Certificate files of the https:// client URLs; undefined when every client URL is http://. */
+  readonly clientTls?: ClientTlsFiles;
 }
 
 /** What {@link loadMemberConfig} found besides the config. */
@@ -143,7 +151,7 @@ const FLAG_OPTIONS = Object.fromEntries(
 export async function loadMemberConfig(args: readonly string[]): Promise<MemberConfigResult> {
   let values: Partial<Record<MemberSetting | 'config-file', string>>;
   try {
-    values = parseArgs({ args: [...args], options: FLAG_OPTIONS, strict: true, allowPositionals: false }).values;
+    values = parseArgs({ args: args.map(boolFlagValue), options: FLAG_OPTIONS, strict: true, allowPositionals: false }).values;
   } catch (err: unknown) {
     throw new MemberConfigError((err as Error).message);
   }
@@ -170,6 +178,52 @@ export async function loadMemberConfig(args: readonly string[]): Promise<MemberC
   return { config: resolveMemberConfig(parsed.settings), warnings };
 }
 
+/** etcd's boolean flags, given bare (`--client-cert-auth`), read as `=true`. */
+const BOOLEAN_FLAGS: ReadonlySet<string> = new Set(['--client-cert-auth']);
+
+function boolFlagValue(arg: string): string {
+  return BOOLEAN_FLAGS.has(arg) ? `${arg}=true` : arg;
+}
+
+/** etcd's config file nests the client TLS keys under `client-transport-security`. */
+const CLIENT_TLS_KEYS: ReadonlySet<string> = new Set(['cert-file', 'key-file', 'trusted-ca-file', 'client-cert-auth']);
+
+/** The settings of a `client-transport-security` mapping; throws MemberConfigError. */
+function clientTransportSecurity(value: unknown, where: string): Partial<Record<MemberSetting, string>> {
+  if (value === null || value === undefined) return {};
+  if (typeof value !== 'object' || Array.isArray(value)) throw new MemberConfigError(`${where}: 'client-transport-security' must be a mapping`);
+  const out: Partial<Record<MemberSetting, string>> = {};
+  for (const [key, v] of Object.entries(value as Record<string, unknown>)) {
+    if (v === null || v === '' || v === false) continue;
+    if (CLIENT_TLS_KEYS.has(key) && (typeof v === 'string' || typeof v === 'boolean')) out[key as MemberSetting] = String(v);
+    else if (key === 'auto-tls' && v === true) throw new MemberConfigError(`${where}: client-transport-security 'auto-tls' is not supported; give cert-file and key-file`);
+    else if (!CLIENT_TLS_KEYS.has(key) && key !== 'auto-tls') throw new MemberConfigError(`${where}: unknown key 'client-transport-security.${key}'`);
+    else throw new MemberConfigError(`${where}: 'client-transport-security.${key}' must be a string or a boolean`);
+  }
+  return out;
+}
+
+/** Go's strconv.ParseBool, as etcd reads boolean flags. */
+function booleanSetting(key: MemberSetting, text: string): boolean {
+  if (['1', 't', 'T', 'TRUE', 'true', 'True'].includes(text)) return true;
+  if (['0', 'f', 'F', 'FALSE', 'false', 'False'].includes(text)) return false;
+  throw new MemberConfigError(`--${key} must be true or false, not '${text}'`);
+}
+
+/** The client TLS files, required when a client URL is https:// (etcd's message); throws MemberConfigError. */
+function clientTlsFiles(s: (k: MemberSetting) => string, listenClient: readonly ListenUrl[]): ClientTlsFiles | undefined {
+  const clientCertAuth = booleanSetting('client-cert-auth', s('client-cert-auth'));
+  const secure = listenClient.find((u) => u.secure === true);
+  if (secure === undefined) return undefined;
+  const certFile = s('cert-file');
+  const keyFile = s('key-file');
+  if (certFile === '' || keyFile === '') {
+    throw new MemberConfigError(`TLS key/cert (--cert-file, --key-file) must be provided for client url ${secure.url} with HTTPS scheme`);
+  }
+  const ca = s('trusted-ca-file');
+  return { certFile, keyFile, ...(ca !== '' ? { trustedCaFile: ca } : {}), clientCertAuth };
+}
+
 /**
  * Parses an etcd YAML config file into settings. Values may be YAML
  * strings, numbers or booleans; URL lists are comma-separated strings as in
@@ -187,7 +241,9 @@ export function parseConfigFile(text: string, where = 'config file'): { settings
   const settings: Partial<Record<MemberSetting, string>> = {};
   const warnings: string[] = [];
   for (const [key, value] of Object.entries(doc as Record<string, unknown>)) {
-    if (key in MEMBER_SETTINGS) {
+    if (key === 'client-transport-security') {
+      Object.assign(settings, clientTransportSecurity(value, where));
+    } else if (key in MEMBER_SETTINGS) {
       if (value === null) continue; // an empty key: the default
       if (typeof value !== 'string' && typeof value !== 'number' && typeof value !== 'boolean') {
         throw new MemberConfigError(`${where}: '${key}' must be a string or a number`);
@@ -211,9 +267,9 @@ function integerSetting(key: MemberSetting, text: string, min: number, max: numb
   return n;
 }
 
-function urls(key: MemberSetting, text: string): ListenUrl[] {
+function urls(key: MemberSetting, text: string, allowTls = false): ListenUrl[] {
   try {
-    return parseUrlList(key, text);
+    return parseUrlList(key, text, { allowTls });
   } catch (err: unknown) {
     if (err instanceof UrlFlagError) throw new MemberConfigError(err.message);
     throw err;
@@ -248,13 +304,14 @@ export function resolveMemberConfig(given: Partial<Record<MemberSetting, string>
     throw new MemberConfigError(`--initial-cluster-state must be 'new' or 'existing', not '${state}'`);
   }
 
-  const listenClient = urls('listen-client-urls', s('listen-client-urls'));
+  const listenClient = urls('listen-client-urls', s('listen-client-urls'), true);
+  const clientTls = clientTlsFiles(s, listenClient);
   const peers = urls('listen-peer-urls', s('listen-peer-urls'));
   if (peers.length !== 1) throw new MemberConfigError('--listen-peer-urls: exactly one URL is supported');
   const listenPeer = peers[0] as ListenUrl;
   const advertiseClient = s('advertise-client-urls');
   const advertisePeer = s('initial-advertise-peer-urls');
-  const advertiseClientUrls = advertiseClient === '' ? undefined : urls('advertise-client-urls', advertiseClient).map((u) => u.url);
+  const advertiseClientUrls = advertiseClient === '' ? undefined : urls('advertise-client-urls', advertiseClient, true).map((u) => u.url);
   const advertisePeerUrls = advertisePeer === '' ? undefined : urls('initial-advertise-peer-urls', advertisePeer).map((u) => u.url);
   const token = s('initial-cluster-token');
 
@@ -289,6 +346,7 @@ export function resolveMemberConfig(given: Partial<Record<MemberSetting, string>
     tickMs,
     electionTick: Math.max(2, Math.round(electionMs / tickMs)),
     logLevel,
+    ...(clientTls !== undefined ? { clientTls } : {}),
   };
 }
 

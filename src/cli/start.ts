@@ -12,6 +12,7 @@
 import { mkdir } from 'node:fs/promises';
 import { resolve } from 'node:path';
 import { startEmbedded, type Embedded, type EmbeddedCluster } from '../gateway/embedded.js';
+import { ClientTlsError, loadClientTls, type ClientTls } from '../gateway/tls.js';
 import { readNodeMeta } from '../node/index.js';
 import { createLogger, errorText, type Logger } from './logger.js';
 import { loadMemberConfig, MemberConfigError, type MemberConfig } from './member-config.js';
@@ -39,6 +40,10 @@ Runs one member. Flags are etcd's where they mean the same:
   --heartbeat-interval <ms>            Raft tick (default 100)
   --election-timeout <ms>              Raft election timeout (default 1000)
   --log-level <level>                  debug, info (default), warn, error
+  --cert-file <path>                   Client TLS certificate (PEM), for https:// client URLs
+  --key-file <path>                    Client TLS key (PEM)
+  --trusted-ca-file <path>             CA bundle (PEM) client certificates are verified against
+  --client-cert-auth                   Require client certificates signed by --trusted-ca-file
   --config-file <path>                 etcd YAML config file; when given, all other flags are ignored (as etcd)
 `;
 
@@ -118,9 +123,19 @@ async function runMember(config: MemberConfig, log: Logger, testKnobs: { revisio
     initialCluster: cluster?.record.initialCluster,
     initialClusterState: config.initialClusterState,
   });
+  // Client TLS: the certificate files of https:// client URLs, read before anything starts.
+  let clientTls: ClientTls | undefined;
+  try {
+    clientTls = config.clientTls === undefined ? undefined : await loadClientTls(config.clientTls);
+  } catch (err: unknown) {
+    if (!(err instanceof ClientTlsError)) throw err;
+    log.error('cannot serve client TLS', { error: err.message });
+    return 2;
+  }
   let embedded: Embedded;
   try {
     embedded = await startEmbedded({
+      ...(clientTls !== undefined ? { clientTls } : {}),
       name: config.name,
       dataDir,
       engineKind: config.engine,

@@ -38,6 +38,7 @@ import { EtcdError, GrpcStatus } from './errors.js';
 import type { DeleteRangeRequest, PutRequest, RangeRequest, RequestOp, TxnRequest } from './messages.js';
 import type { RangeRouter, RangeTarget } from './router.js';
 import type { SimpleTokenStore } from './auth-tokens.js';
+import { TLS_COMMON_NAME_METADATA_KEY } from './tls.js';
 
 /** The range whose replicated state holds the auth store (until the placement driver holds it). */
 export const AUTH_RANGE_ID = 1;
@@ -74,13 +75,18 @@ export class AuthGuard {
 
   /**
    * etcd's AuthInfoFromCtx: the caller named by the call's token, at the
-   * current auth revision; undefined when auth is disabled or no token is
-   * sent. Throws INVALID_AUTH_TOKEN for an unknown or expired token.
+   * current auth revision; without a token, the CN of the connection's
+   * verified client certificate (etcd's AuthInfoFromTLS, gRPC only);
+   * undefined when auth is disabled or neither is there. Throws
+   * INVALID_AUTH_TOKEN for an unknown or expired token.
    */
   caller(metadata: grpc.Metadata, state: AuthState = this.state()): Caller | undefined {
     if (!state.enabled) return undefined;
     const values = metadata.get(TOKEN_METADATA_KEY);
-    if (values.length === 0) return undefined;
+    if (values.length === 0) {
+      const cn = metadata.get(TLS_COMMON_NAME_METADATA_KEY)[0];
+      return cn === undefined ? undefined : { user: String(cn), revision: state.revision };
+    }
     const user = this.tokens.lookup(String(values[0]));
     if (user === undefined) throw new AuthError('INVALID_AUTH_TOKEN');
     return { user, revision: state.revision };

@@ -13,6 +13,7 @@ import type { GatewayMetrics, MethodMetrics } from './metrics.js';
 import type { EtcdMessage } from './proto.js';
 import type { SpaceQuota } from './quota.js';
 import type { RangeRouter } from './router.js';
+import { withTlsIdentity } from './tls.js';
 
 /** The node as one etcd member (member = node, docs/compatibility.md). */
 export interface MemberInfo {
@@ -184,7 +185,7 @@ export function streaming(ctx: GatewayContext, method: string, handler: StreamHa
         abort.signal.addEventListener('abort', done);
       });
     };
-    const info: CallInfo = { signal: abort.signal, metadata: call.metadata };
+    const info: CallInfo = { signal: abort.signal, metadata: withTlsIdentity(call) };
     void runStream(ctx, method, handler, { requests, send, call: info }, metrics).then((err) => {
       call.removeListener('cancelled', onCancel);
       if (call.writableEnded) return;
@@ -266,7 +267,7 @@ export function unary(ctx: GatewayContext, method: string, handler: UnaryHandler
     const abort = new AbortController();
     const onCancel = (): void => abort.abort();
     call.once('cancelled', onCancel);
-    invoke(ctx, method, handler, call.request, { signal: abort.signal, metadata: call.metadata }, metrics).then(
+    invoke(ctx, method, handler, call.request, { signal: abort.signal, metadata: withTlsIdentity(call) }, metrics).then(
       (response) => {
         call.removeListener('cancelled', onCancel);
         callback(null, response);

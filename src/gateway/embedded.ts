@@ -23,6 +23,7 @@ import type { CompactionPolicy } from './compactor-schedule.js';
 import { LocalRangeRouter } from './router.js';
 import { EtcdServer } from './server.js';
 import type { ListenUrl } from './urls.js';
+import type { ClientTls } from './tls.js';
 
 /** The node id of the embedded default's only node. */
 export const EMBEDDED_NODE_ID = 1;
@@ -34,8 +35,10 @@ export interface EmbeddedOptions {
   /** Node data directory (unused by the memory engine). */
   readonly dataDir?: string;
   readonly engineKind: EngineKind;
-  /** Client listeners (gRPC + JSON gateway on each). */
+  /** Client listeners (gRPC + JSON gateway on each); `https://` ones are served with {@link clientTls}. */
   readonly listenClient: readonly ListenUrl[];
+  /** Certificates of the `https://` client listeners. */
+  readonly clientTls?: ClientTls;
   /** Client URLs advertised in MemberList; default: the listen URLs (with bound ports). */
   readonly advertiseClientUrls?: readonly string[];
   /** Raft transport listener. */
@@ -219,7 +222,8 @@ export async function startEmbedded(options: EmbeddedOptions): Promise<Embedded>
   peerSync?.unref();
   try {
     server = await EtcdServer.start({
-      listen: options.listenClient.map((u) => ({ host: u.host, port: u.port })),
+      listen: options.listenClient.map((u) => ({ host: u.host, port: u.port, tls: u.secure === true })),
+      ...(options.clientTls !== undefined ? { tls: options.clientTls } : {}),
       ...(options.listenMetrics !== undefined ? { listenMetrics: options.listenMetrics.map((u) => ({ host: u.host, port: u.port })) } : {}),
       router,
       clusterId,
@@ -243,7 +247,7 @@ export async function startEmbedded(options: EmbeddedOptions): Promise<Embedded>
     throw err;
   }
   const running = server;
-  const clientUrls = running.addresses.map((a) => `http://${a}`);
+  const clientUrls = running.addresses.map((a, i) => `${options.listenClient[i]?.secure === true ? 'https' : 'http'}://${a}`);
   if (options.advertiseClientUrls === undefined) member.clientURLs = clientUrls;
   // Every member runs the schedule; only the range leader's compacts (compactor.ts).
   const compactor =

@@ -8,10 +8,14 @@
  * hands the socket to grpc-js through its connection injector, anything else
  * to the HTTP/1.1 server of the JSON gateway. (A JSON-gateway client speaking
  * HTTP/2 with prior knowledge would reach gRPC instead; etcd's cmux routes
- * by the same preface, so it behaves the same.)
+ * by the same preface, so it behaves the same.) HTTP/2 connections pass
+ * through h2-relay.ts first, which accepts etcdctl's `:authority` with a
+ * scheme (h2-authority.ts). An `https://` listener is a TLS server (tls.ts)
+ * whose connections, once their handshake is done, take the same path.
  */
 import * as net from 'node:net';
 import * as http from 'node:http';
+import * as tls from 'node:tls';
 import * as grpc from '@grpc/grpc-js';
 import type { Registry } from 'prom-client';
 import { AlarmStore } from './alarm.js';
@@ -33,11 +37,12 @@ import { maintenanceService } from './maintenance-service.js';
 import { etcdServiceDefinition, type EtcdServiceName } from './proto.js';
 import { guardServices, resolveQuotaBytes, SpaceQuota } from './quota.js';
 import { hostPort } from './urls.js';
+import { HTTP2_PREFACE } from './h2-authority.js';
+import { RelayListener, routeHttp2 } from './h2-relay.js';
+import { type ClientTls, ClientTlsError, tlsServerOptions } from './tls.js';
 import { watchService } from './watch/index.js';
 import { DEFAULT_MAX_REQUEST_BYTES, DEFAULT_MAX_TXN_OPS, GRPC_MAX_SEND_BYTES, grpcMaxReceiveBytes } from './validate.js';
 
-/** The HTTP/2 connection preface every gRPC client sends first (RFC 9113 §3.4). */
-const HTTP2_PREFACE = Buffer.from('PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n', 'latin1');
 /** A connection that sends nothing for this long before we can tell its protocol is closed. */
 export const PROTOCOL_SNIFF_TIMEOUT_MS = 10_000;
 /** Time a graceful close waits for in-flight calls before cutting connections. */
@@ -55,8 +60,10 @@ const KEEPALIVE_PING_INTERVAL_MS_MIN = 1_000;
 /** Options of {@link EtcdServer.start}. */
 export interface EtcdServerOptions
   extends Omit<GatewayContext, 'maxRequestBytes' | 'maxTxnOps' | 'rpcMetrics' | 'auth' | 'alarms' | 'spaceQuota'> {
-  /** `host:port` pairs to listen on (port 0: ephemeral). */
-  readonly listen: readonly { host: string; port: number }[];
+  /** `host:port` pairs to listen on (port 0: ephemeral); `tls`: an `https://` URL, served with {@link tls}. */
+  readonly listen: readonly { host: string; port: number; tls?: boolean }[];
+  /** Certificates of the `tls` listeners (etcd's --cert-file, --key-file, --trusted-ca-file, --client-cert-auth). */
+  readonly tls?: ClientTls;
   /** etcd's --max-request-bytes; default 1.5 MiB. */
   readonly maxRequestBytes?: number;
   /** etcd's --max-txn-ops; default 128. */
@@ -85,6 +92,7 @@ export interface EtcdServerOptions
 export class EtcdServer {
   private closing: Promise<void> | undefined;
   private readonly sockets = new Set<net.Socket>();
+  private readonly relay: RelayListener;
 
   private constructor(
     private readonly grpcServer: grpc.Server,
@@ -96,7 +104,9 @@ export class EtcdServer {
     /** Bound metrics listener addresses (`--listen-metrics-urls`), in the order given. */
     readonly metricsAddresses: readonly string[],
     private readonly services: ReadonlyMap<EtcdServiceName, ServiceHandlers>,
-  ) {}
+  ) {
+    this.relay = new RelayListener((connection) => this.injector.injectConnection(connection));
+  }
 
   /** The unary handler of `service/method` as clients reach it (wrapped), if there is one. */
   unaryHandler(method: string): UnaryHandler | undefined {
@@ -166,8 +176,12 @@ export class EtcdServer {
     const metricsAddresses: string[] = [];
     const server = new EtcdServer(grpcServer, injector, httpServer, listeners, addresses, metricsAddresses, services);
     try {
+      const tlsOptions = options.listen.some((l) => l.tls === true) ? clientTlsOptions(options.tls) : undefined;
       for (const l of options.listen) {
-        const ln = net.createServer({ pauseOnConnect: true }, (socket) => server.accept(socket));
+        const ln =
+          l.tls === true && tlsOptions !== undefined
+            ? tls.createServer(tlsOptions, (socket) => server.accept(socket))
+            : net.createServer({ pauseOnConnect: true }, (socket) => server.accept(socket));
         ln.maxConnections = CLIENT_CONNECTIONS_MAX;
         await new Promise<void>((resolve, reject) => {
           ln.once('error', reject);
@@ -216,7 +230,12 @@ export class EtcdServer {
     return a === undefined ? 0 : Number(a.slice(a.lastIndexOf(':') + 1));
   }
 
-  /** Reads a connection's first bytes and hands it to gRPC or to the HTTP/1.1 gateway. */
+  /**
+   * Reads a connection's first bytes and hands it to gRPC or to the HTTP/1.1
+   * gateway. A TLS connection arrives here after its handshake; its bytes
+   * are the decrypted ones, and HTTP/2 without ALPN `h2` is always relayed
+   * (Node's HTTP/2 server takes such a TLS socket for HTTP/1.1).
+   */
   private accept(socket: net.Socket): void {
     if (this.closing !== undefined) {
       socket.destroy();
@@ -231,9 +250,12 @@ export class EtcdServer {
       socket.removeListener('data', onData);
       socket.removeListener('error', onError);
       socket.pause();
-      socket.unshift(buffered);
-      if (http2) this.injector.injectConnection(socket);
+      if (http2) {
+        const alpn = socket instanceof tls.TLSSocket ? socket.alpnProtocol : 'h2';
+        routeHttp2(socket, buffered, this.relay, { relay: alpn !== 'h2' });
+      }
       else {
+        socket.unshift(buffered);
         this.httpServer.emit('connection', socket);
         // http's connection handler reads through 'data' events but leaves an
         // explicitly paused socket paused.
@@ -270,11 +292,24 @@ export class EtcdServer {
       const timer = new Promise<'timeout'>((resolve) => setTimeout(() => resolve('timeout'), graceMs).unref());
       if ((await Promise.race([graceful, timer])) === 'timeout') this.grpcServer.forceShutdown();
       this.injector.destroy();
+      await this.relay.close();
       this.httpServer.closeAllConnections();
       for (const s of this.sockets) s.destroy();
     })();
     return this.closing;
   }
+}
+
+/** The TLS listeners' options; throws ClientTlsError without certificates or when Node refuses them. */
+function clientTlsOptions(material: ClientTls | undefined): tls.TlsOptions {
+  if (material === undefined) throw new ClientTlsError('an https:// client URL needs --cert-file and --key-file');
+  const options = tlsServerOptions(material);
+  try {
+    tls.createSecureContext(options);
+  } catch (err: unknown) {
+    throw new ClientTlsError(`client TLS certificates: ${(err as Error).message}`);
+  }
+  return options;
 }
 
 /** Every unary handler of `services` through `wrap` (streaming handlers stay as they are). */

@@ -94,7 +94,7 @@ describe('etcd flags: quota, metrics, compaction, progress notify', () => {
   it('refuses bad values with a message naming the flag', () => {
     assert.throws(() => resolveMemberConfig({ 'quota-backend-bytes': '1GB' }), /--quota-backend-bytes must be an integer/);
     assert.throws(() => resolveMemberConfig({ 'listen-metrics-urls': 'http://127.0.0.1' }), /--listen-metrics-urls: 'http:\/\/127\.0\.0\.1': a port is required/);
-    assert.throws(() => resolveMemberConfig({ 'listen-metrics-urls': 'https://127.0.0.1:2381' }), /--listen-metrics-urls: .*TLS is not supported yet/);
+    assert.throws(() => resolveMemberConfig({ 'listen-metrics-urls': 'https://127.0.0.1:2381' }), /--listen-metrics-urls: .*TLS is not supported/);
     assert.throws(() => resolveMemberConfig({ 'auto-compaction-mode': 'hourly' }), /--auto-compaction-mode must be 'periodic' or 'revision', not 'hourly'/);
     assert.throws(
       () => resolveMemberConfig({ 'auto-compaction-mode': 'revision', 'auto-compaction-retention': '1h' }),

@@ -104,7 +104,6 @@ describe('member configuration', () => {
       assert.deepEqual(warnings, [
         `${file}: 'snapshot-count' is an etcd setting keyspan does not implement; ignored`,
         `${file}: 'enable-v2' is an etcd setting keyspan does not implement; ignored`,
-        `${file}: 'client-transport-security' is an etcd setting keyspan does not implement; ignored`,
         '--config-file is given: ignoring the flags --name, --data-dir (as etcd does)',
       ]);
       await assert.rejects(loadMemberConfig(['--config-file', join(dir, 'missing.yml')]), /--config-file .*missing\.yml: ENOENT/);

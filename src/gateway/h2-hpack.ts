@@ -1,0 +1,276 @@
+/**
+ * The parts of HPACK (RFC 7541) needed to read and rewrite a request's
+ * `:authority` on its way to the HTTP/2 server: prefixed integers, string
+ * literals (raw and Huffman), the static table's names and a decoder-side
+ * view of the dynamic table (names and sizes only). Pure; no I/O.
+ */
+
+/** A header block that does not follow RFC 7541 (the caller passes it on unchanged). */
+export class HpackError extends Error {
+  override readonly name = 'HpackError';
+}
+
+/** RFC 7541 Appendix A: the static table's names, index 1..61 (values are never needed here). */
+const STATIC_NAMES: readonly string[] = [
+  '', ':authority', ':method', ':method', ':path', ':path', ':scheme', ':scheme', ':status', ':status', ':status',
+  ':status', ':status', ':status', ':status', 'accept-charset', 'accept-encoding', 'accept-language', 'accept-ranges',
+  'accept', 'access-control-allow-origin', 'age', 'allow', 'authorization', 'cache-control', 'content-disposition',
+  'content-encoding', 'content-language', 'content-length', 'content-location', 'content-range', 'content-type',
+  'cookie', 'date', 'etag', 'expect', 'expires', 'from', 'host', 'if-match', 'if-modified-since', 'if-none-match',
+  'if-range', 'if-unmodified-since', 'last-modified', 'link', 'location', 'max-forwards', 'proxy-authenticate',
+  'proxy-authorization', 'range', 'referer', 'refresh', 'retry-after', 'server', 'set-cookie',
+  'strict-transport-security', 'transfer-encoding', 'user-agent', 'vary', 'via', 'www-authenticate',
+];
+const STATIC_COUNT = STATIC_NAMES.length - 1;
+
+/**
+ * RFC 7541 Appendix B: Huffman code length of each symbol 0..255 and EOS
+ * (256). The code is canonical (codes of one length are consecutive, in
+ * symbol order), so the lengths determine the codes.
+ */
+const HUFFMAN_LENGTHS: readonly number[] = [
+  13, 23, 28, 28, 28, 28, 28, 28, 28, 24, 30, 28, 28, 30, 28, 28, 28, 28, 28, 28, 28, 28, 30, 28, 28, 28, 28, 28, 28, 28, 28, 28,
+  6, 10, 10, 12, 13, 6, 8, 11, 10, 10, 8, 11, 8, 6, 6, 6, 5, 5, 5, 6, 6, 6, 6, 6, 6, 6, 7, 8, 15, 6, 12, 10,
+  13, 6, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 8, 7, 8, 13, 19, 13, 14, 6,
+  15, 5, 6, 5, 6, 5, 6, 6, 6, 5, 7, 7, 6, 6, 6, 5, 6, 7, 6, 5, 5, 6, 7, 7, 7, 7, 7, 15, 11, 14, 13, 28,
+  20, 22, 20, 20, 22, 22, 22, 23, 22, 23, 23, 23, 23, 23, 24, 23, 24, 24, 22, 23, 24, 23, 23, 23, 23, 21, 22, 23, 22, 23, 23, 24,
+  22, 21, 20, 22, 22, 23, 23, 21, 23, 22, 22, 24, 21, 22, 23, 23, 21, 21, 22, 21, 23, 22, 23, 23, 20, 22, 22, 22, 23, 22, 22, 23,
+  26, 26, 20, 19, 22, 23, 22, 25, 26, 26, 26, 27, 27, 26, 24, 25, 19, 21, 26, 27, 27, 26, 27, 24, 21, 21, 26, 26, 28, 27, 27, 27,
+  20, 24, 20, 21, 22, 21, 21, 23, 22, 22, 25, 25, 24, 24, 26, 23, 26, 27, 26, 26, 27, 27, 27, 27, 27, 28, 27, 27, 27, 27, 27, 26,
+  30,
+];
+const EOS = 256;
+const HUFFMAN_MAX_BITS = 30;
+
+/** Canonical decoding tables: per code length, the first code and the symbols of that length in order. */
+interface CanonicalTable {
+  readonly firstCode: readonly number[];
+  readonly symbols: readonly (readonly number[])[];
+}
+
+function canonicalTable(lengths: readonly number[]): CanonicalTable {
+  const symbols: number[][] = Array.from({ length: HUFFMAN_MAX_BITS + 1 }, () => []);
+  lengths.forEach((len, sym) => symbols[len]?.push(sym));
+  const firstCode: number[] = new Array<number>(HUFFMAN_MAX_BITS + 1).fill(0);
+  let code = 0;
+  for (let len = 1; len <= HUFFMAN_MAX_BITS; len++) {
+    code = (code + (symbols[len - 1]?.length ?? 0)) * 2;
+    firstCode[len] = code;
+  }
+  return { firstCode, symbols };
+}
+
+const HUFFMAN = canonicalTable(HUFFMAN_LENGTHS);
+
+/** The Huffman code of a symbol (for tests and encoding): `[code, bits]`. */
+export function huffmanCode(symbol: number): [number, number] {
+  const len = HUFFMAN_LENGTHS[symbol];
+  if (len === undefined) throw new RangeError(`no Huffman symbol ${symbol}`);
+  const i = (HUFFMAN.symbols[len] as readonly number[]).indexOf(symbol);
+  return [(HUFFMAN.firstCode[len] as number) + i, len];
+}
+
+/** Decodes a Huffman-coded string (RFC 7541 §5.2: padding is < 8 one bits; EOS is an error). */
+export function huffmanDecode(data: Uint8Array): Buffer {
+  const out: number[] = [];
+  let code = 0;
+  let len = 0;
+  let ones = true;
+  for (const byte of data) {
+    for (let bit = 7; bit >= 0; bit--) {
+      const b = (byte >> bit) & 1;
+      code = code * 2 + b;
+      len++;
+      ones &&= b === 1;
+      const syms = HUFFMAN.symbols[len] as readonly number[];
+      const i = code - (HUFFMAN.firstCode[len] as number);
+      if (i >= 0 && i < syms.length) {
+        const sym = syms[i] as number;
+        if (sym === EOS) throw new HpackError('Huffman string contains EOS');
+        out.push(sym);
+        code = 0;
+        len = 0;
+        ones = true;
+      } else if (len >= HUFFMAN_MAX_BITS) {
+        throw new HpackError('invalid Huffman code');
+      }
+    }
+  }
+  if (len > 7 || !ones) throw new HpackError('invalid Huffman padding');
+  return Buffer.from(out);
+}
+
+/** Encodes `s` with the Huffman code (tests compare it with other encoders' output). */
+export function huffmanEncode(data: Uint8Array): Buffer {
+  const out: number[] = [];
+  let acc = 0;
+  let bits = 0;
+  for (const byte of data) {
+    const [code, len] = huffmanCode(byte);
+    for (let bit = len - 1; bit >= 0; bit--) {
+      acc = (acc << 1) | (Math.floor(code / 2 ** bit) & 1);
+      bits++;
+      if (bits === 8) {
+        out.push(acc);
+        acc = 0;
+        bits = 0;
+      }
+    }
+  }
+  if (bits > 0) out.push(((acc << (8 - bits)) | ((1 << (8 - bits)) - 1)) & 0xff);
+  return Buffer.from(out);
+}
+
+/** Most bytes a prefixed integer may take here (values beyond 2^28 are not sensible in a header block). */
+const INTEGER_BYTES_MAX = 5;
+
+/** Reads an RFC 7541 §5.1 integer with an N-bit prefix at `pos`: `[value, next position]`. */
+export function readInteger(buf: Uint8Array, pos: number, prefixBits: number): [number, number] {
+  const max = (1 << prefixBits) - 1;
+  const first = buf[pos];
+  if (first === undefined) throw new HpackError('truncated integer');
+  let value = first & max;
+  let p = pos + 1;
+  if (value < max) return [value, p];
+  let shift = 0;
+  for (;;) {
+    const b = buf[p++];
+    if (b === undefined) throw new HpackError('truncated integer');
+    value += (b & 0x7f) * 2 ** shift;
+    shift += 7;
+    if ((b & 0x80) === 0) return [value, p];
+    if (p - pos > INTEGER_BYTES_MAX) throw new HpackError('integer too large');
+  }
+}
+
+/** Writes an RFC 7541 §5.1 integer with an N-bit prefix; `flags` are the first byte's bits above the prefix. */
+export function writeInteger(value: number, prefixBits: number, flags: number): Buffer {
+  const max = (1 << prefixBits) - 1;
+  if (value < max) return Buffer.from([flags | value]);
+  const out = [flags | max];
+  let rest = value - max;
+  while (rest >= 128) {
+    out.push((rest % 128) | 0x80);
+    rest = Math.floor(rest / 128);
+  }
+  out.push(rest);
+  return Buffer.from(out);
+}
+
+/** Reads a string literal (§5.2) at `pos`: `[decoded bytes, next position]`. */
+export function readString(buf: Uint8Array, pos: number): [Buffer, number] {
+  const huffman = ((buf[pos] ?? 0) & 0x80) !== 0;
+  const [len, start] = readInteger(buf, pos, 7);
+  const end = start + len;
+  if (end > buf.length) throw new HpackError('truncated string');
+  const raw = buf.subarray(start, end);
+  return [huffman ? huffmanDecode(raw) : Buffer.from(raw), end];
+}
+
+/** A raw (not Huffman-coded) string literal. */
+export function rawString(value: Buffer): Buffer {
+  return Buffer.concat([writeInteger(value.length, 7, 0), value]);
+}
+
+/** RFC 7541 §4.1: an entry's size is its name and value lengths plus 32. */
+const ENTRY_OVERHEAD = 32;
+
+/**
+ * The dynamic table as the peer's encoder sees it: names and sizes of its
+ * entries, newest first, evicted by the same rule (§4.4). Values are not
+ * kept: only names are looked up.
+ */
+export class DynamicTable {
+  private entries: { name: string; size: number }[] = [];
+  private size = 0;
+
+  constructor(private maxSize: number) {}
+
+  /** The name at HPACK index `index` (static then dynamic). */
+  name(index: number): string {
+    if (index >= 1 && index <= STATIC_COUNT) return STATIC_NAMES[index] as string;
+    const e = this.entries[index - STATIC_COUNT - 1];
+    if (e === undefined) throw new HpackError(`index ${index} out of range`);
+    return e.name;
+  }
+
+  /** Adds an entry (§4.4: evicting oldest entries; an entry larger than the table empties it). */
+  add(name: string, valueLength: number): void {
+    const size = Buffer.byteLength(name, 'latin1') + valueLength + ENTRY_OVERHEAD;
+    this.evictTo(this.maxSize - size);
+    if (size <= this.maxSize) {
+      this.entries.unshift({ name, size });
+      this.size += size;
+    }
+  }
+
+  /** A dynamic table size update (§6.3). */
+  resize(maxSize: number): void {
+    this.maxSize = maxSize;
+    this.evictTo(maxSize);
+  }
+
+  private evictTo(limit: number): void {
+    while (this.size > Math.max(limit, 0) && this.entries.length > 0) {
+      this.size -= (this.entries.pop() as { size: number }).size;
+    }
+  }
+}
+
+/**
+ * Rewrites every literal field of a header block whose name is in `names`
+ * and whose value `fix` changes, keeping every other byte as it was;
+ * tracks `table` through the whole block. A rewritten value is sent raw
+ * (not Huffman-coded). Returns the block unchanged (same object) when
+ * nothing changed. Throws HpackError on a malformed block.
+ */
+export function rewriteHeaderBlock(
+  block: Buffer,
+  table: DynamicTable,
+  names: ReadonlySet<string>,
+  fix: (value: string) => string | undefined,
+): Buffer {
+  const parts: Buffer[] = [];
+  let copied = 0;
+  let pos = 0;
+  while (pos < block.length) {
+    const first = block[pos] as number;
+    if ((first & 0x80) !== 0) {
+      // Indexed field: the index must exist.
+      const [index, next] = readInteger(block, pos, 7);
+      if (index === 0) throw new HpackError('index 0');
+      table.name(index);
+      pos = next;
+      continue;
+    }
+    if ((first & 0xe0) === 0x20) {
+      const [size, next] = readInteger(block, pos, 5);
+      table.resize(size);
+      pos = next;
+      continue;
+    }
+    const incremental = (first & 0xc0) === 0x40;
+    const [index, afterIndex] = readInteger(block, pos, incremental ? 6 : 4);
+    let name: string;
+    let valuePos: number;
+    if (index === 0) {
+      const [n, next] = readString(block, afterIndex);
+      name = n.toString('latin1');
+      valuePos = next;
+    } else {
+      name = table.name(index);
+      valuePos = afterIndex;
+    }
+    const [value, end] = readString(block, valuePos);
+    if (incremental) table.add(name, value.length);
+    const fixed = names.has(name) ? fix(value.toString('latin1')) : undefined;
+    if (fixed !== undefined) {
+      parts.push(block.subarray(copied, valuePos), rawString(Buffer.from(fixed, 'latin1')));
+      copied = end;
+    }
+    pos = end;
+  }
+  if (copied === 0) return block;
+  parts.push(block.subarray(copied));
+  return Buffer.concat(parts);
+}
