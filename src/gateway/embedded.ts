@@ -10,6 +10,7 @@
 import { readdir, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { StoreNode, enginePath, readNodeMeta, wholeKeyspaceRange, type ClusterRecord } from '../node/index.js';
+import { ALL_RANGES_SPAN } from '../shard/replica/index.js';
 import type { HostLimits, HostRaftConfig } from '../group/host/index.js';
 import { Forwarding } from './forward.js';
 import type { StaticMember } from './forward-members.js';
@@ -296,7 +297,10 @@ const DB_FILES_COUNTED_MAX = 100_000;
  * flushed to tables); for the memory engine its approximate size.
  */
 async function dbSize(node: StoreNode, dataDir: string | undefined): Promise<number> {
-  if (dataDir === undefined) return node.engine.approximateSize(new Uint8Array(), Buffer.alloc(16, 0xff));
+  // In memory: the ranges' state only, like etcd's bolt file without its WAL
+  // (counting the raft log too would keep the quota exceeded after compaction
+  // until the log is truncated).
+  if (dataDir === undefined) return node.engine.approximateSize(ALL_RANGES_SPAN.start, ALL_RANGES_SPAN.end);
   const dir = enginePath(dataDir);
   let total = 0;
   const names = await readdir(dir).catch(() => [] as string[]);

@@ -4,6 +4,7 @@
  * the embedded default does not expose (the space quota) and any number of
  * nodes (MoveLeader needs three). Loopback, ephemeral ports.
  */
+import { ALL_RANGES_SPAN } from '../../src/shard/replica/index.js';
 import { readdir, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { StoreNode, enginePath, wholeKeyspaceRange } from '../../src/node/index.js';
@@ -35,9 +36,6 @@ export interface NodeServerOptions {
   readonly dataDir?: string;
   readonly quotaBackendBytes?: number;
 }
-
-/** Engine keys are short: this bound is above all of them (the node's whole engine). */
-const ENGINE_END = Buffer.alloc(16, 0xff);
 
 /** Bytes of the files in a directory (a durable engine's size, as the embedded default reports it). */
 async function dirBytes(dir: string): Promise<number> {
@@ -73,7 +71,8 @@ export async function startNodeServer(options: NodeServerOptions = {}): Promise<
       member: { id: memberIdOfNode(nodeId), name: `node${nodeId}`, peerURLs: [`http://127.0.0.1:${node.port}`], clientURLs: [] },
       memberIdOfNode,
       dbSizeBytes: () =>
-        options.dataDir === undefined ? node.engine.approximateSize(Buffer.alloc(0), ENGINE_END) : dirBytes(enginePath(options.dataDir)),
+        // As the embedded default: in memory the ranges' state only, not the raft log.
+        options.dataDir === undefined ? node.engine.approximateSize(ALL_RANGES_SPAN.start, ALL_RANGES_SPAN.end) : dirBytes(enginePath(options.dataDir)),
       ...(options.quotaBackendBytes !== undefined ? { quotaBackendBytes: options.quotaBackendBytes } : {}),
       onInternalError: (method, err) => console.error('internal error in', method, err),
     });

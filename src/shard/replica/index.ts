@@ -31,7 +31,7 @@ export { RANGE_COUNTER_REVISION_SOURCE, writeRevision, type RevisionSource } fro
 export { DEDUPE_RECORDS_MAX } from './dedupe.js';
 export { READS_PENDING_MAX } from './reads.js';
 export { SNAPSHOT_BYTES_MAX } from './snapshot.js';
-export { RangeKeys } from './keys.js';
+export { ALL_RANGES_SPAN, RangeKeys } from './keys.js';
 export { maxReplicaIdOf } from './membership.js';
 export { StoredCommandError } from './apply.js';
 export {

@@ -116,7 +116,11 @@ function encodeLeaseId(id: bigint): Buffer {
   return b;
 }
 
+/** The engine span holding every range's keys (and nothing of the raft log store). */
+export const ALL_RANGES_SPAN = { start: Buffer.from([RANGE_TAG]), end: Buffer.from([RANGE_TAG + 1]) } as const;
+
 /** `n` as 8 bytes u64 big-endian (n a non-negative safe integer). */
+
 export function encodeU64(n: number): Buffer {
   if (!Number.isSafeInteger(n) || n < 0) throw new RangeError(`not a non-negative safe integer: ${n}`);
   const b = Buffer.allocUnsafe(8);

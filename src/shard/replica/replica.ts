@@ -347,7 +347,11 @@ export class Replica implements GroupStateMachine {
   async compact(req: CompactionRequest, options: RequestOptions): Promise<Reply<CompactionResult>> {
     const outcome = await this.submit({ type: 'compact', request: req }, options);
     const reply = toReply(outcome, (r) => (r.type === 'compact' ? r.response : unexpected(r)));
-    if (req.physical === true && outcome.removal !== undefined) await outcome.removal;
+    if (req.physical === true && outcome.removal !== undefined) {
+      await outcome.removal;
+      // The removal's deletes went through the write-behind view: on the engine, not queued, before answering.
+      if (this.state.engine instanceof WriteBehindEngine) await this.state.engine.flush();
+    }
     return reply;
   }
 
