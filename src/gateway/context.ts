@@ -173,17 +173,7 @@ export function streaming(ctx: GatewayContext, method: string, handler: StreamHa
     call.once('cancelled', onCancel);
     const send = (response: EtcdMessage): Promise<void> => {
       if (abort.signal.aborted || call.writableEnded) return Promise.reject(EtcdError.of('CANCELED'));
-      if (call.write(response)) return Promise.resolve();
-      return new Promise<void>((resolve, reject) => {
-        const done = (): void => {
-          call.removeListener('drain', done);
-          abort.signal.removeEventListener('abort', done);
-          if (abort.signal.aborted) reject(EtcdError.of('CANCELED'));
-          else resolve();
-        };
-        call.on('drain', done);
-        abort.signal.addEventListener('abort', done);
-      });
+      return call.write(response) ? Promise.resolve() : drained(call, abort.signal);
     };
     const info: CallInfo = { signal: abort.signal, metadata: withTlsIdentity(call) };
     void runStream(ctx, method, handler, { requests, send, call: info }, metrics).then((err) => {
@@ -197,6 +187,24 @@ export function streaming(ctx: GatewayContext, method: string, handler: StreamHa
     return ((call: grpc.ServerWritableStream<EtcdMessage, EtcdMessage>) => serve(call, oneMessage(call.request))) as grpc.handleServerStreamingCall<EtcdMessage, EtcdMessage>;
   }
   return ((call: grpc.ServerDuplexStream<EtcdMessage, EtcdMessage>) => serve(call, readMessages(call))) as grpc.handleBidiStreamingCall<EtcdMessage, EtcdMessage>;
+}
+
+/**
+ * Resolves when `stream` can take more ('drain'); rejects with etcd's
+ * "request canceled" if `signal` aborts first. A send awaits it after a
+ * write() that returned false, so a slow client holds back its producer.
+ */
+export function drained(stream: NodeJS.EventEmitter, signal: AbortSignal): Promise<void> {
+  return new Promise<void>((resolve, reject) => {
+    const done = (): void => {
+      stream.removeListener('drain', done);
+      signal.removeEventListener('abort', done);
+      if (signal.aborted) reject(EtcdError.of('CANCELED'));
+      else resolve();
+    };
+    stream.on('drain', done);
+    signal.addEventListener('abort', done);
+  });
 }
 
 /**

@@ -12,7 +12,7 @@
 import * as http from 'node:http';
 import * as grpc from '@grpc/grpc-js';
 import type { Registry } from 'prom-client';
-import { invoke, isStreamHandler, oneMessage, runStream, type CallInfo, type GatewayContext, type ServiceHandlers, type StreamHandler } from './context.js';
+import { drained, invoke, isStreamHandler, oneMessage, runStream, type CallInfo, type GatewayContext, type ServiceHandlers, type StreamHandler } from './context.js';
 import { EtcdError, GrpcStatus } from './errors.js';
 import { findGatewayRoute, gatewayErrorResponse, jsonToMessage, messageToJson, streamErrorJson, streamResultJson, type GatewayRoute } from './http-paths.js';
 import { JsonValueSplitter } from './json-stream.js';
@@ -139,17 +139,7 @@ export function createHttpGateway(options: HttpGatewayOptions): http.Server {
     };
     const send = async (msg: EtcdMessage): Promise<void> => {
       if (abort.signal.aborted || res.writableEnded) throw EtcdError.of('CANCELED');
-      if (writeLine(streamResultJson(responseType, msg))) return;
-      await new Promise<void>((resolve, reject) => {
-        const done = (): void => {
-          res.removeListener('drain', done);
-          abort.signal.removeEventListener('abort', done);
-          if (abort.signal.aborted) reject(EtcdError.of('CANCELED'));
-          else resolve();
-        };
-        res.on('drain', done);
-        abort.signal.addEventListener('abort', done);
-      });
+      if (!writeLine(streamResultJson(responseType, msg))) await drained(res, abort.signal);
     };
     const call: CallInfo = { signal: abort.signal, metadata: metadataOf(req) };
     const metrics = rpcMetrics?.method(route.service, route.method, handler.streaming === 'bidi' ? 'bidi_stream' : 'server_stream');

@@ -11,7 +11,8 @@ import { isStreamHandler, type CallInfo, type GatewayContext, type ServiceHandle
 import { EtcdError } from './errors.js';
 import { AuthError } from '../shard/auth/errors.js';
 import { ETCD_CLUSTER_VERSION_REPORTED, ETCD_VERSION_REPORTED } from './maintenance-service.js';
-import type { EtcdServiceName } from './proto.js';
+import type { EtcdMessage, EtcdServiceName } from './proto.js';
+import { rangeRequest } from './recipes/local-client.js';
 
 /** Key etcd's /health reads (linearizable), as etcdctl's `endpoint health`. */
 const HEALTH_KEY = Buffer.from('health');
@@ -19,22 +20,6 @@ const HEALTH_KEY = Buffer.from('health');
 /** How long /health waits for its linearizable read (etcd 3.4: 1 s; a little more for loaded hosts). */
 export const HEALTH_READ_TIMEOUT_MS = 2_000;
 
-/** A RangeRequest with every field at its default. */
-const EMPTY_RANGE = {
-  key: Buffer.alloc(0),
-  range_end: Buffer.alloc(0),
-  limit: 0,
-  revision: 0,
-  sort_order: 0,
-  sort_target: 0,
-  serializable: false,
-  keys_only: false,
-  count_only: false,
-  min_mod_revision: 0,
-  max_mod_revision: 0,
-  min_create_revision: 0,
-  max_create_revision: 0,
-};
 
 /** Handles a request if it is one of the operator endpoints; resolves whether it did. */
 export type OpsHandler = (req: http.IncomingMessage, res: http.ServerResponse) => Promise<boolean>;
@@ -56,7 +41,7 @@ export function opsEndpoints(ctx: GatewayContext, services: ReadonlyMap<EtcdServ
       }, HEALTH_READ_TIMEOUT_MS);
     });
     const call: CallInfo = { signal: abort.signal, metadata: new grpc.Metadata() };
-    const read = range({ ...EMPTY_RANGE, key: HEALTH_KEY }, call).then(
+    const read = range(rangeRequest(HEALTH_KEY) as unknown as EtcdMessage, call).then(
       () => undefined,
       // With auth enabled the anonymous read is refused, yet it reached the store (etcd 3.5 counts that as healthy).
       (err: unknown) => (isAuthRefusal(err) ? undefined : `QGET ERROR:${err instanceof Error ? err.message : String(err)}`),
