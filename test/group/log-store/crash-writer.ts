@@ -34,6 +34,10 @@ async function main(): Promise<void> {
   process.stdout.write('ready\n');
   for (let flush = 0; flush < FLUSHES_MAX; flush++) {
     const acks: [number, number, number][] = [];
+    // What earlier flushes acknowledged: a truncation may only cover those entries,
+    // since the ack of this flush can die with the process after the flush is durable.
+    const acknowledged = new Map<number, number>();
+    for (let g = 1; g <= GROUPS; g++) acknowledged.set(g, store.group(g).lastIndex());
     const touched = 1 + rng.int(GROUPS);
     for (let k = 0; k < touched; k++) {
       const g = 1 + rng.int(GROUPS);
@@ -45,8 +49,8 @@ async function main(): Promise<void> {
       const commit = newLast - 1;
       store.stage(g, { entries, hardState: { term: entries[count - 1]!.term, vote: 1, commit } });
       if (log.retainedEntries > RETAINED_MAX && rng.chance(0.5)) {
-        const at = newLast - 8;
-        store.truncate(g, at, log.term(at));
+        const at = Math.min(newLast - 8, (acknowledged.get(g) ?? 0) - 1);
+        if (at >= log.firstIndex()) store.truncate(g, at, log.term(at));
       }
       acks.push([g, newLast, commit]);
     }
