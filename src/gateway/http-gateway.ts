@@ -73,19 +73,14 @@ export function createHttpGateway(options: HttpGatewayOptions): http.Server {
     const requestType = etcdMethods(route.service).find((m) => m.method === route.method)?.requestType ?? '';
     if (isStreamHandler(handler)) return serveStream(req, res, route, handler, requestType, responseType);
     const body = await readBody(req, bodyBytesMax(ctx.maxRequestBytes));
-    if (body === undefined) return sendError(res, EtcdError.of('REQUEST_TOO_LARGE'));
-    let request;
-    try {
-      request = parseRequest(requestType, body.length === 0 ? {} : JSON.parse(body.toString('utf8')));
-    } catch (err) {
-      return sendError(res, err as EtcdError);
-    }
+    const request = body === undefined ? EtcdError.of('REQUEST_TOO_LARGE') : bodyRequest(requestType, body);
+    if (request instanceof EtcdError) return sendError(res, request);
     const abort = new AbortController();
     res.once('close', () => abort.abort());
     const call: CallInfo = { signal: abort.signal, metadata: metadataOf(req) };
     // Counted as the gRPC call it stands for (etcd's gateway calls its gRPC server).
     const rpcMetrics = ctx.rpcMetrics;
-    rpcMetrics?.receivedBytes.inc(body.length);
+    rpcMetrics?.receivedBytes.inc(body?.length ?? 0);
     const metrics = rpcMetrics?.method(route.service, route.method, 'unary');
     try {
       const response = await invoke(ctx, `HTTP ${route.path}`, handler, request, call, metrics);
@@ -116,13 +111,8 @@ export function createHttpGateway(options: HttpGatewayOptions): http.Server {
     let requests: AsyncIterable<EtcdMessage>;
     if (handler.streaming === 'server') {
       const body = await readBody(req, maxBytes);
-      if (body === undefined) return sendError(res, EtcdError.of('REQUEST_TOO_LARGE'));
-      let request;
-      try {
-        request = parseRequest(requestType, body.length === 0 ? {} : JSON.parse(body.toString('utf8')));
-      } catch (err) {
-        return sendError(res, err as EtcdError);
-      }
+      const request = body === undefined ? EtcdError.of('REQUEST_TOO_LARGE') : bodyRequest(requestType, body);
+      if (request instanceof EtcdError) return sendError(res, request);
       requests = oneMessage(request);
     } else {
       requests = streamedRequests(req, requestType, maxBytes);
@@ -168,6 +158,15 @@ function parseRequest(requestType: string, json: unknown): EtcdMessage {
   } catch (err) {
     if (err instanceof EtcdError) throw err;
     throw new EtcdError('BAD_REQUEST', (err as Error).message, GrpcStatus.INVALID_ARGUMENT);
+  }
+}
+
+/** A unary or server-streaming route's request from its whole body (empty: every field at its default); errors as values. */
+function bodyRequest(requestType: string, body: Buffer): EtcdMessage | EtcdError {
+  try {
+    return parseRequest(requestType, body.length === 0 ? {} : JSON.parse(body.toString('utf8')));
+  } catch (err) {
+    return err instanceof EtcdError ? err : new EtcdError('BAD_REQUEST', (err as Error).message, GrpcStatus.INVALID_ARGUMENT);
   }
 }
 

@@ -183,13 +183,7 @@ export class EtcdServer {
             ? tls.createServer(tlsOptions, (socket) => server.accept(socket))
             : net.createServer({ pauseOnConnect: true }, (socket) => server.accept(socket));
         ln.maxConnections = CLIENT_CONNECTIONS_MAX;
-        await new Promise<void>((resolve, reject) => {
-          ln.once('error', reject);
-          ln.listen(l.port, l.host, () => {
-            ln.removeListener('error', reject);
-            resolve();
-          });
-        });
+        await listenOn(ln, l.host, l.port);
         listeners.push(ln);
         const a = ln.address() as net.AddressInfo;
         addresses.push(hostPort(l.host, a.port));
@@ -207,13 +201,7 @@ export class EtcdServer {
             },
           );
         });
-        await new Promise<void>((resolve, reject) => {
-          ln.once('error', reject);
-          ln.listen(l.port, l.host, () => {
-            ln.removeListener('error', reject);
-            resolve();
-          });
-        });
+        await listenOn(ln, l.host, l.port);
         listeners.push(ln);
         metricsAddresses.push(hostPort(l.host, (ln.address() as net.AddressInfo).port));
       }
@@ -339,4 +327,15 @@ function countedHealth(impl: grpc.UntypedServiceImplementation, metrics: Gateway
     });
   };
   return { ...impl, Check: counted };
+}
+
+/** Binds `ln` to host:port; rejects with the bind error (e.g. EADDRINUSE). */
+function listenOn(ln: net.Server, host: string, port: number): Promise<void> {
+  return new Promise<void>((resolve, reject) => {
+    ln.once('error', reject);
+    ln.listen(port, host, () => {
+      ln.removeListener('error', reject);
+      resolve();
+    });
+  });
 }
