@@ -11,7 +11,8 @@
  * Everything here is deterministic: it depends only on the entry and the
  * replicated state, never on a clock or on which replica applies it.
  */
-import type { BatchOp, Engine } from '../../storage/index.js';
+import type { BatchOp } from '../../storage/index.js';
+import type { WriteBehindEngine } from '../../storage/write-behind.js';
 import type { ConfState, Entry } from '../../group/raft/index.js';
 import { decodeConfChange } from '../../group/raft/index.js';
 import {
@@ -44,7 +45,8 @@ import { applyLeaseGrant, applyLeaseRevoke, leaseAttachmentOps, type ApplyIo } f
 
 /** The replicated state of one range that entries are applied to. */
 export interface RangeState {
-  readonly engine: Engine;
+  /** The range's write-behind view of the node's engine (storage/write-behind.ts). */
+  readonly engine: WriteBehindEngine;
   readonly keys: RangeKeys;
   /** Replaced when a snapshot is installed. */
   mvcc: MvccStore;

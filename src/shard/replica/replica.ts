@@ -350,7 +350,7 @@ export class Replica implements GroupStateMachine {
     if (req.physical === true && outcome.removal !== undefined) {
       await outcome.removal;
       // The removal's deletes went through the write-behind view: on the engine, not queued, before answering.
-      if (this.state.engine instanceof WriteBehindEngine) await this.state.engine.flush();
+      await this.state.engine.flush();
     }
     return reply;
   }
@@ -491,8 +491,7 @@ export class Replica implements GroupStateMachine {
     options: RequestOptions,
     member?: { readonly name: string; readonly peerUrls: readonly string[] },
   ): Promise<RangeDescriptor> {
-    const attrs = member === undefined ? {} : { memberName: member.name, peerUrls: [...member.peerUrls] };
-    return this.changeReplicas({ changeType: 'addLearner', nodeId, replicaId, ...attrs }, options);
+    return this.addReplica('addLearner', nodeId, replicaId, options, member);
   }
 
   /**
@@ -505,8 +504,18 @@ export class Replica implements GroupStateMachine {
     options: RequestOptions,
     member?: { readonly name: string; readonly peerUrls: readonly string[] },
   ): Promise<RangeDescriptor> {
+    return this.addReplica('addVoter', nodeId, replicaId, options, member);
+  }
+
+  private addReplica(
+    changeType: 'addLearner' | 'addVoter',
+    nodeId: number,
+    replicaId: number,
+    options: RequestOptions,
+    member: { readonly name: string; readonly peerUrls: readonly string[] } | undefined,
+  ): Promise<RangeDescriptor> {
     const attrs = member === undefined ? {} : { memberName: member.name, peerUrls: [...member.peerUrls] };
-    return this.changeReplicas({ changeType: 'addVoter', nodeId, replicaId, ...attrs }, options);
+    return this.changeReplicas({ changeType, nodeId, replicaId, ...attrs }, options);
   }
 
   /** Promotes learner `replicaId` to voter (only when its log is in sync with the leader's). */
@@ -583,7 +592,7 @@ export class Replica implements GroupStateMachine {
       this.settle(outcome, entry.data.length === 0 && entry.type === 'normal');
     }
     // One engine write for the whole batch (see open); its failure stops the host.
-    if (this.state.engine instanceof WriteBehindEngine) await this.state.engine.flush();
+    await this.state.engine.flush();
     this.reads.notifyApplied(this.state.appliedIndex);
     this.notifyRevision();
   }
@@ -689,7 +698,7 @@ export class Replica implements GroupStateMachine {
     this.transfers = [];
     await this.state.mvcc.close();
     // The write-behind view writes what is queued; the shared engine stays open.
-    if (this.state.engine instanceof WriteBehindEngine) await this.state.engine.close();
+    await this.state.engine.close();
   }
 
   // ---------------------------------------------------------------- internals
