@@ -2,7 +2,7 @@
  * The operator's HTTP endpoints, served on the client URLs (with the JSON
  * gateway) and on `--listen-metrics-urls`, as etcd does: `/metrics`
  * (Prometheus text), `/health` (etcd's JSON, 503 with a reason when
- * unhealthy) and `/version`.
+ * unhealthy; the rules are in health-check.ts) and `/version`.
  */
 import type * as http from 'node:http';
 import * as grpc from '@grpc/grpc-js';
@@ -13,6 +13,7 @@ import { AuthError } from '../shard/auth/errors.js';
 import { ETCD_CLUSTER_VERSION_REPORTED, ETCD_VERSION_REPORTED } from './maintenance-service.js';
 import type { EtcdMessage, EtcdServiceName } from './proto.js';
 import { rangeRequest } from './recipes/local-client.js';
+import { alarmReason, excludedAlarms, healthAnswer, NO_LEADER_REASON, readFailureReason } from './health-check.js';
 
 /** Key etcd's /health reads (linearizable), as etcdctl's `endpoint health`. */
 const HEALTH_KEY = Buffer.from('health');
@@ -26,25 +27,27 @@ export type OpsHandler = (req: http.IncomingMessage, res: http.ServerResponse) =
 
 /** The operator endpoints over the gateway's services and the node's registry (absent: /metrics is 404). */
 export function opsEndpoints(ctx: GatewayContext, services: ReadonlyMap<EtcdServiceName, ServiceHandlers>, metrics?: Registry): OpsHandler {
-  /** Why the node is unhealthy, or undefined if it is healthy. */
-  const unhealthyReason = async (): Promise<string | undefined> => {
+  /** Why the node is unhealthy, or undefined if it is healthy: alarms first, then the leader, then a read (etcd's order). */
+  const unhealthyReason = async (url: string): Promise<string | undefined> => {
+    const alarm = alarmReason(ctx.alarms.get(), excludedAlarms(url));
+    if (alarm !== undefined) return alarm;
     const range = services.get('etcdserverpb.KV')?.['Range'];
     const ranges = ctx.router.ranges();
-    if (ranges.length === 0 || ranges.some((t) => t.raftStatus().leader === 0)) return 'RAFT NO LEADER';
-    if (range === undefined || isStreamHandler(range)) return 'QGET ERROR:KV service not served';
+    if (ranges.length === 0 || ranges.some((t) => t.raftStatus().leader === 0)) return NO_LEADER_REASON;
+    if (range === undefined || isStreamHandler(range)) return readFailureReason('KV service not served');
     const abort = new AbortController();
     let timer: NodeJS.Timeout | undefined;
     const timeout = new Promise<string>((resolve) => {
       timer = setTimeout(() => {
         abort.abort();
-        resolve(`QGET ERROR:${EtcdError.of('TIMEOUT').message}`);
+        resolve(readFailureReason(EtcdError.of('TIMEOUT').message));
       }, HEALTH_READ_TIMEOUT_MS);
     });
     const call: CallInfo = { signal: abort.signal, metadata: new grpc.Metadata() };
     const read = range(rangeRequest(HEALTH_KEY) as unknown as EtcdMessage, call).then(
       () => undefined,
       // With auth enabled the anonymous read is refused, yet it reached the store (etcd 3.5 counts that as healthy).
-      (err: unknown) => (isAuthRefusal(err) ? undefined : `QGET ERROR:${err instanceof Error ? err.message : String(err)}`),
+      (err: unknown) => (isAuthRefusal(err) ? undefined : readFailureReason(err instanceof Error ? err.message : String(err))),
     );
     try {
       return await Promise.race([read, timeout]);
@@ -54,19 +57,27 @@ export function opsEndpoints(ctx: GatewayContext, services: ReadonlyMap<EtcdServ
   };
 
   return async (req, res) => {
-    if (req.method !== 'GET') return false;
     const path = (req.url ?? '/').split('?')[0] ?? '/';
+    if (path === '/health' && req.method !== 'GET') {
+      // etcd's health handler answers any other method itself.
+      res.writeHead(405, { allow: 'GET', 'content-type': 'text/plain; charset=utf-8', 'x-content-type-options': 'nosniff' });
+      res.end('Method Not Allowed\n');
+      return true;
+    }
+    if (req.method !== 'GET') return false;
     switch (path) {
       case '/version':
         sendJson(res, 200, { etcdserver: ETCD_VERSION_REPORTED, etcdcluster: ETCD_CLUSTER_VERSION_REPORTED });
         return true;
       case '/health': {
-        // Healthy when every local range knows a leader and a linearizable
-        // read of "health" succeeds in time; else 503 with etcd 3.5's reason text.
-        const reason = await unhealthyReason();
+        // Healthy with no alarm (but the excluded ones), a leader for every
+        // local range and a linearizable read of "health" in time; else 503.
+        const reason = await unhealthyReason(req.url ?? '/');
         if (reason === undefined) ctx.rpcMetrics?.healthSuccess.inc();
         else ctx.rpcMetrics?.healthFailures.inc();
-        sendJson(res, reason === undefined ? 200 : 503, reason === undefined ? { health: 'true' } : { health: 'false', reason });
+        const answer = healthAnswer(reason);
+        res.writeHead(answer.status, { ...answer.headers, 'content-length': Buffer.byteLength(answer.body) });
+        res.end(answer.body);
         return true;
       }
       case '/metrics': {

@@ -151,8 +151,14 @@ export interface ReferenceEtcd {
   close(): Promise<void>;
 }
 
+/** Options of {@link startReferenceEtcd}. */
+export interface ReferenceEtcdOptions {
+  /** More etcd flags (e.g. `--quota-backend-bytes=...`). */
+  readonly flags?: readonly string[];
+}
+
 /** Starts a fresh single-member etcd on free loopback ports with a temp data dir; waits until it is healthy. */
-export async function startReferenceEtcd(): Promise<ReferenceEtcd> {
+export async function startReferenceEtcd(options: ReferenceEtcdOptions = {}): Promise<ReferenceEtcd> {
   const dir = await mkdtemp(join(tmpdir(), 'keyspan-etcd-ref-'));
   const [clientPort, peerPort] = [await freePort(), await freePort()];
   const endpoint = `127.0.0.1:${clientPort}`;
@@ -167,6 +173,7 @@ export async function startReferenceEtcd(): Promise<ReferenceEtcd> {
       `--listen-peer-urls=${peerUrl}`,
       `--initial-advertise-peer-urls=${peerUrl}`,
       `--initial-cluster=ref=${peerUrl}`,
+      ...(options.flags ?? []),
     ],
     { stdio: 'ignore' },
   );
