@@ -16,7 +16,9 @@
  *   compare and range op, WRITE (and READ with prev_kv) on every put and
  *   delete, nested txns included. Compact: a valid token only.
  * - Watch: READ on the watched span ({@link AuthGuard.checkWatch}).
- * - LeaseRevoke: WRITE on every key attached to the lease (the lease service calls {@link AuthGuard.checkKeys}).
+ * - LeaseRevoke: WRITE on every key attached to the lease, read on the lease
+ *   range's leader just before the revoke is proposed
+ *   ({@link AuthGuard.checkLeaseRevoke}); a lease without keys needs nothing.
  * - Auth admin RPCs, UserList, RoleList: the root role; UserGet of oneself
  *   and RoleGet of a role one holds are allowed too.
  * - Defragment, HashKV, Alarm (and Snapshot, Hash, MoveLeader once they
@@ -126,6 +128,15 @@ export class AuthGuard {
   /** Watch: READ on the watched span. A refused watch is created and cancelled (etcd). */
   checkWatch(metadata: grpc.Metadata, key: Uint8Array, rangeEnd: Uint8Array | undefined): void {
     this.checkKeys(metadata, [{ key, rangeEnd, kind: 'read' }]);
+  }
+
+  /**
+   * LeaseRevoke: WRITE on every key attached to the lease (etcd's
+   * checkLeasePuts; root may always). Without a token and with keys
+   * attached: "user name is empty", as etcd.
+   */
+  checkLeaseRevoke(metadata: grpc.Metadata, attachedKeys: readonly Uint8Array[]): number {
+    return this.checkKeys(metadata, attachedKeys.map((key) => ({ key, rangeEnd: undefined, kind: 'write' as const })));
   }
 
   /** Only a token check (Compact: etcd needs no permission, but refuses an invalid token). */

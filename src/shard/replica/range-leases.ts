@@ -149,7 +149,10 @@ export class RangeLeases {
   }
 
   /** Revokes lease `id`: its keys are deleted at one revision. Unknown → LeaseNotFoundError. */
-  async revoke(id: bigint, options: { readonly epoch: Epoch; readonly requestId?: RequestId }): Promise<LeaseRevokeResult & { raftTerm: number }> {
+  async revoke(
+    id: bigint,
+    options: { readonly epoch: Epoch; readonly requestId?: RequestId; readonly authRevision?: number },
+  ): Promise<LeaseRevokeResult & { raftTerm: number }> {
     const outcome = await this.host.submit({ type: 'leaseRevoke', request: { id } }, options);
     return pick(outcome, 'leaseRevoke');
   }
