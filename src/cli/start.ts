@@ -6,8 +6,10 @@
  * Lifecycle: open the node and the client server, log "ready to serve client
  * requests", then wait for SIGINT or SIGTERM and stop gracefully — the client
  * server first (in-flight calls get a grace period), then the node (host,
- * replicas, engine flushed and closed) — and exit 0. A fatal node error
- * exits 1 (crash rather than corrupt; a supervisor restarts the process).
+ * replicas, engine flushed and closed) — and exit 0. A member that finds it
+ * was removed from the cluster stops the same way and exits 0, logging
+ * etcd 3.4's two lines about it. A fatal node error exits 1 (crash rather
+ * than corrupt; a supervisor restarts the process).
  */
 import { mkdir } from 'node:fs/promises';
 import { resolve } from 'node:path';
@@ -105,12 +107,18 @@ async function runMember(config: MemberConfig, log: Logger, testKnobs: { revisio
   }
 
   let fatal: ((err: unknown) => void) | undefined;
+  let removed: (() => void) | undefined;
   const stopped = new Promise<string>((done) => {
     process.once('SIGINT', () => done('SIGINT'));
     process.once('SIGTERM', () => done('SIGTERM'));
     fatal = (err) => {
       log.error('node stopped on an unrecoverable error', { error: errorText(err) });
       done('fatal');
+    };
+    removed = () => {
+      log.error('the member has been permanently removed from the cluster');
+      log.info('the data-dir used by this member must be removed.', { dataDir });
+      done('removed');
     };
   });
 
@@ -159,6 +167,7 @@ async function runMember(config: MemberConfig, log: Logger, testKnobs: { revisio
       raft: { electionTick: config.electionTick },
       onInternalError: (method, err) => log.error('request failed inside keyspan', { method, error: errorText(err) }),
       onFatal: (err) => fatal?.(err),
+      onRemoved: () => removed?.(),
     });
   } catch (err: unknown) {
     log.error('failed to start', { error: errorText(err) });
@@ -178,7 +187,7 @@ async function runMember(config: MemberConfig, log: Logger, testKnobs: { revisio
   if (embedded.metricsUrls.length > 0) log.info('serving metrics', { metricsUrls: embedded.metricsUrls, paths: '/metrics /health /version' });
 
   const signal = await stopped;
-  log.info('received signal; shutting down', { signal });
+  if (signal !== 'removed') log.info('received signal; shutting down', { signal });
   try {
     await embedded.close();
   } catch (err: unknown) {

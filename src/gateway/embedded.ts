@@ -16,6 +16,7 @@ import { Forwarding } from './forward.js';
 import type { StaticMember } from './forward-members.js';
 import { discoverJoin } from './join.js';
 import { memberGuard, type MemberRole } from './member-guard.js';
+import { MEMBERSHIP_SERVICE_DEFINITION, membershipService, memberTable, RemovalWatcher } from './member-removal.js';
 import { ReplicatedMembers } from './replicated-members.js';
 import type { EngineKind } from '../storage/index.js';
 import type { MemberInfo, UnaryHandler } from './context.js';
@@ -72,6 +73,13 @@ export interface EmbeddedOptions {
   /** Server-side failures, for the log. */
   readonly onInternalError?: (method: string, err: unknown) => void;
   readonly onFatal?: (err: unknown) => void;
+  /**
+   * Called once when this cluster member finds that it was removed from the
+   * cluster (member-removal.ts); from then on it answers every call with
+   * "etcdserver: server stopped". etcd stops such a member: `keyspan start`
+   * closes and exits 0.
+   */
+  readonly onRemoved?: () => void;
 }
 
 /** The static cluster a member belongs to (all members are given the same list). */
@@ -205,7 +213,12 @@ export async function startEmbedded(options: EmbeddedOptions): Promise<Embedded>
   if (forwarding !== undefined) {
     const svc = forwarding.service((method) => server?.unaryHandler(method));
     node.addPeerService(svc.definition, svc.implementation);
+    node.addPeerService(MEMBERSHIP_SERVICE_DEFINITION, membershipService(node));
   }
+  const removal =
+    cluster === undefined
+      ? undefined
+      : new RemovalWatcher({ node, peerAddress: (id) => node.memberPeerAddress(id) ?? peers.get(id), onRemoved: () => options.onRemoved?.() });
   const router = new LocalRangeRouter(node);
   const members =
     cluster === undefined || forwarding === undefined
@@ -231,7 +244,7 @@ export async function startEmbedded(options: EmbeddedOptions): Promise<Embedded>
       member,
       memberIdOfNode,
       ...(forwarding !== undefined
-        ? { wrapUnary: (method: string, h: UnaryHandler) => memberGuard(method, forwarding.wrap(method, h), () => memberRole(node)) }
+        ? { wrapUnary: (method: string, h: UnaryHandler) => memberGuard(method, forwarding.wrap(method, h), () => (removal?.removed === true ? 'removed' : memberRole(node))) }
         : {}),
       ...(members !== undefined ? { members } : {}),
       dbSizeBytes: () => dbSize(node, options.engineKind === 'memory' ? undefined : options.dataDir),
@@ -243,6 +256,7 @@ export async function startEmbedded(options: EmbeddedOptions): Promise<Embedded>
     });
   } catch (err) {
     clearInterval(peerSync);
+    removal?.close();
     forwarding?.close();
     await node.close();
     throw err;
@@ -269,6 +283,7 @@ export async function startEmbedded(options: EmbeddedOptions): Promise<Embedded>
     close: async () => {
       await compactor?.close();
       clearInterval(peerSync);
+      removal?.close();
       await running.close();
       forwarding?.close();
       await node.close();
@@ -282,10 +297,9 @@ export async function startEmbedded(options: EmbeddedOptions): Promise<Embedded>
  * whose range 1 has no state yet is joining: served as a voter would be).
  */
 function memberRole(node: StoreNode): MemberRole {
-  if (!node.rangeIds().includes(1)) return 'voter';
-  const replica = node.range(1);
-  if (!replica.isInitialized) return 'voter';
-  return replica.descriptor.replicas.find((r) => r.nodeId === node.nodeId)?.role ?? 'removed';
+  const desc = memberTable(node);
+  if (desc === undefined) return 'voter';
+  return desc.replicas.find((r) => r.nodeId === node.nodeId)?.role ?? 'removed';
 }
 
 /** Files of an engine directory counted for Status.dbSize (an LSM directory holds few, large files). */

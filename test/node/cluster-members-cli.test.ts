@@ -5,41 +5,24 @@
  * member and the ETCD_* lines; the fourth process is started with them and
  * --initial-cluster-state existing; it serves the data written before (a
  * serializable get on it) and every member lists four; `member remove`
- * takes it out again. Skipped where etcdctl is not installed.
+ * takes it out again, and the removed process stops on its own and exits 0
+ * as etcd 3.4.23 does (also when restarted on its old data directory).
+ * Skipped where etcdctl is not installed.
  */
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFile, spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { spawn, type ChildProcess } from 'node:child_process';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { etcdctl, skipEtcdctl as skip } from '../gateway/etcd-diff.js';
 import { freePorts, tempDir, waitFor } from './helpers.js';
-
-const ETCDCTL = process.env['ETCDCTL'] ?? 'etcdctl';
-const probe = spawnSync(ETCDCTL, ['version'], { encoding: 'utf8' });
-const skip = probe.error !== undefined || probe.status !== 0 ? 'etcdctl not installed (apt-get install etcd-client, or set ETCDCTL)' : false;
 
 const REPO = resolve(fileURLToPath(new URL('../..', import.meta.url)));
 const COMPILED = fileURLToPath(import.meta.url).endsWith('.js');
 const CLI_MAIN = join(REPO, COMPILED ? 'src/cli/main.js' : 'src/cli/main.ts');
 const NODE_LOADER_ARGS: readonly string[] = COMPILED ? [] : ['--import', 'tsx'];
-const ETCDCTL_TIMEOUT_MS = 20_000;
-
-interface Run {
-  readonly code: number;
-  readonly stdout: string;
-  readonly stderr: string;
-}
-
-function etcdctl(endpoints: string, args: readonly string[]): Promise<Run> {
-  return new Promise((done) => {
-    execFile(
-      ETCDCTL,
-      [`--endpoints=${endpoints}`, '--dial-timeout=5s', '--command-timeout=10s', ...args],
-      { env: { ...process.env, ETCDCTL_API: '3' }, timeout: ETCDCTL_TIMEOUT_MS },
-      (err, stdout, stderr) => done({ code: err === null ? 0 : typeof err.code === 'number' ? err.code : 1, stdout, stderr }),
-    );
-  });
-}
+/** Bound on a removed member's process stopping by itself (etcd: about a second). */
+const REMOVED_EXIT_TIMEOUT_MS = 20_000;
 
 interface Member {
   readonly name: string;
@@ -55,7 +38,8 @@ describe('etcdctl member add / remove on a 3-process cluster', { skip }, () => {
   let dir: { path: string; cleanup: () => Promise<void> };
   const endpoint = (m: Member): string => `127.0.0.1:${m.clientPort}`;
 
-  async function startMember(m: Member, cluster: string, state: 'new' | 'existing'): Promise<void> {
+  /** Spawns `keyspan start` for `m`; its stderr (the log) collects in `m.log`. */
+  function spawnMember(m: Member, cluster: string, state: 'new' | 'existing'): ChildProcess {
     const flags = [
       'start',
       '--name', m.name,
@@ -72,6 +56,11 @@ describe('etcdctl member add / remove on a 3-process cluster', { skip }, () => {
     const child = spawn(process.execPath, [...NODE_LOADER_ARGS, CLI_MAIN, ...flags], { stdio: ['ignore', 'ignore', 'pipe'] });
     m.child = child;
     child.stderr?.on('data', (d: Buffer) => (m.log += d.toString()));
+    return child;
+  }
+
+  async function startMember(m: Member, cluster: string, state: 'new' | 'existing'): Promise<void> {
+    const child = spawnMember(m, cluster, state);
     await waitFor(() => m.log.includes('"msg":"ready to serve client requests"') || child.exitCode !== null, `${m.name} ready`, 30_000);
     assert.equal(child.exitCode, null, m.log);
   }
@@ -108,7 +97,7 @@ describe('etcdctl member add / remove on a 3-process cluster', { skip }, () => {
     assert.equal((await etcdctl(first, ['put', 'before-join', 'v1'])).stdout, 'OK\n');
 
     const add = await etcdctl(endpoint(m2), ['member', 'add', 'infra4', `--peer-urls=http://127.0.0.1:${m4.peerPort}`]);
-    assert.equal(add.code, 0, add.stderr);
+    assert.equal(add.code, 0, add.errors);
     const expectedCluster = [m1, m2, m3, m4].map((m) => `${m.name}=http://127.0.0.1:${m.peerPort}`).join(',');
     const lines = add.stdout.split('\n');
     assert.match(lines[0] ?? '', /^Member +4 added to cluster +[0-9a-f]+$/);
@@ -149,16 +138,44 @@ describe('etcdctl member add / remove on a 3-process cluster', { skip }, () => {
     await waitFor(async () => (await etcdctl(endpoint(m4), ['get', 'while-down', '--consistency=s'])).stdout === 'while-down\nv4\n', 'infra4 caught up after its restart', 30_000);
   });
 
-  it('removes infra4 again; the others keep serving', async () => {
+  /** Waits for `m`'s process to exit by itself; resolves its exit code. */
+  async function exitOnItsOwn(m: Member, what: string): Promise<number | null> {
+    const child = m.child;
+    assert.ok(child);
+    try {
+      await waitFor(() => child.exitCode !== null || child.signalCode !== null, what, REMOVED_EXIT_TIMEOUT_MS);
+    } catch (err) {
+      await kill(m); // a member that does not stop must not outlive the test
+      throw err;
+    }
+    return child.exitCode;
+  }
+
+  it('removes infra4 again; it stops serving and exits 0 by itself, as etcd; the others keep serving', async () => {
     const [m1, , m3, m4] = members as [Member, Member, Member, Member];
     const rm = await etcdctl(endpoint(m3), ['member', 'remove', '4']);
-    assert.equal(rm.code, 0, rm.stderr);
+    assert.equal(rm.code, 0, rm.errors);
     assert.match(rm.stdout, /^Member +4 removed from cluster +[0-9a-f]+\n$/);
-    await kill(m4);
+    assert.equal(await exitOnItsOwn(m4, 'the removed infra4 to exit'), 0, m4.log);
+    assert.match(m4.log, /"level":"error"[^\n]*"msg":"the member has been permanently removed from the cluster"/);
+    assert.match(m4.log, /"msg":"the data-dir used by this member must be removed."/);
+    assert.match(m4.log, /"msg":"stopped"/);
+    const gone = await etcdctl(endpoint(m4), ['get', 'x', '--dial-timeout=1s', '--command-timeout=2s']);
+    assert.notEqual(gone.code, 0);
     const bad = await etcdctl(endpoint(m3), ['member', 'remove', '4']);
     assert.notEqual(bad.code, 0);
-    assert.match(bad.stderr, /etcdserver: member not found/);
+    assert.match(bad.errors, /etcdserver: member not found/);
     assert.equal((await etcdctl(endpoint(m1), ['put', 'after-remove', 'v3'])).stdout, 'OK\n');
+    assert.equal((await etcdctl(endpoint(m1), ['member', 'list'])).stdout.trim().split('\n').length, 3);
+  });
+
+  it('a removed member restarted on its old data directory stops again by itself', async () => {
+    const [m1, m2, m3, m4] = members as [Member, Member, Member, Member];
+    m4.log = '';
+    spawnMember(m4, [m1, m2, m3, m4].map((m) => `${m.name}=http://127.0.0.1:${m.peerPort}`).join(','), 'existing');
+    assert.equal(await exitOnItsOwn(m4, 'the restarted removed infra4 to exit'), 0, m4.log);
+    assert.match(m4.log, /"msg":"ready to serve client requests"/);
+    assert.match(m4.log, /"msg":"the member has been permanently removed from the cluster"/);
     assert.equal((await etcdctl(endpoint(m1), ['member', 'list'])).stdout.trim().split('\n').length, 3);
   });
 });
