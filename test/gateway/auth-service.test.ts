@@ -13,15 +13,9 @@ import * as grpc from '@grpc/grpc-js';
 import type { Embedded } from '../../src/gateway/embedded.js';
 import { ETCD_ERRORS, toEtcdError } from '../../src/gateway/errors.js';
 import { AUTH_ERROR_MESSAGES, AuthError, type AuthErrorCode } from '../../src/shard/auth/index.js';
-import { b, client, failure, keysOf, startTestServer, type EtcdTestClient } from './server-harness.js';
+import { b, client, failure, keysOf, startTestServer, withToken, type EtcdTestClient } from './server-harness.js';
 
 const PERM = { READ: 0, WRITE: 1, READWRITE: 2 } as const;
-
-function withToken(token: string): grpc.Metadata {
-  const md = new grpc.Metadata();
-  md.set('token', token);
-  return md;
-}
 
 /** Creates root (rootpw, role root), role r1 (READWRITE on prefix /foo/, READ on k1), user u1 (p1, role r1), and enables auth. */
 async function setUp(auth: EtcdTestClient): Promise<void> {

@@ -12,80 +12,29 @@
  */
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFile, spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtemp, rm } from 'node:fs/promises';
-import * as net from 'node:net';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Embedded } from '../../src/gateway/embedded.js';
 import { startTestServer } from './server-harness.js';
+import {
+  etcdctl,
+  freePort,
+  normalizeEtcdctl as normalize,
+  skipDiff,
+  skipEtcdctl as skip,
+  startReferenceEtcd,
+  stopChild,
+  until,
+} from './etcd-diff.js';
 
-const ETCDCTL = process.env['ETCDCTL'] ?? 'etcdctl';
-const ETCD = process.env['ETCD'] ?? 'etcd';
-const probe = spawnSync(ETCDCTL, ['version'], { encoding: 'utf8' });
-const skip =
-  probe.error !== undefined || probe.status !== 0
-    ? `etcdctl not installed (apt-get install etcd-client, or set ETCDCTL): ${String(probe.error ?? probe.stderr)}`
-    : false;
-const etcdProbe = spawnSync(ETCD, ['--version'], { encoding: 'utf8' });
-const skipDiff =
-  skip !== false
-    ? skip
-    : etcdProbe.error !== undefined || etcdProbe.status !== 0
-      ? `real etcd not installed (apt-get install etcd-server, or set ETCD): differential check skipped`
-      : false;
-
-/** Bound on one etcdctl run. */
-const ETCDCTL_TIMEOUT_MS = 20_000;
-/** Bound on waiting for a started server to answer. */
-const STARTUP_TIMEOUT_MS = 30_000;
 const REPO = resolve(fileURLToPath(new URL('../..', import.meta.url)));
 /** Running compiled (dist/): start the compiled CLI; from source: through tsx. */
 const COMPILED = fileURLToPath(import.meta.url).endsWith('.js');
 const CLI_MAIN = join(REPO, COMPILED ? 'src/cli/main.js' : 'src/cli/main.ts');
 const NODE_LOADER_ARGS: readonly string[] = COMPILED ? [] : ['--import', 'tsx'];
-
-interface Run {
-  readonly code: number;
-  readonly stdout: string;
-  /** Only etcdctl's `Error: ...` lines (its retry warnings carry timestamps and client ids). */
-  readonly errors: string;
-}
-
-/** Runs etcdctl against `endpoint` (async: an in-process server shares this event loop). */
-function etcdctl(endpoint: string, args: readonly string[], stdin?: string): Promise<Run> {
-  return new Promise((resolvePromise) => {
-    const child = execFile(
-      ETCDCTL,
-      [`--endpoints=${endpoint}`, '--dial-timeout=5s', '--command-timeout=10s', ...args],
-      { env: { ...process.env, ETCDCTL_API: '3' }, timeout: ETCDCTL_TIMEOUT_MS },
-      (err, stdout, stderr) => {
-        const code = err === null ? 0 : typeof err.code === 'number' ? err.code : 1;
-        // etcdctl prints `endpoint health` verdicts on stderr too.
-        const errors = stderr
-          .split('\n')
-          .filter((l) => l.startsWith('Error:') || / is (un)?healthy: /.test(l))
-          .join('\n');
-        resolvePromise({ code, stdout, errors });
-      },
-    );
-    // etcdctl may exit before reading its input (a failed dial): ignore EPIPE.
-    child.stdin?.on('error', () => undefined);
-    child.stdin?.end(stdin ?? '');
-  });
-}
-
-/** Removes what legitimately differs between two servers: addresses, ids, raft terms, timings. */
-function normalize(text: string, endpoint: string): string {
-  return text
-    .split(endpoint)
-    .join('<EP>')
-    .replace(/"cluster_id":\d+,"member_id":\d+,/g, '')
-    .replace(/,?"raft_term":\d+/g, '')
-    .replace(/^"(ClusterID|MemberID|RaftTerm)" : \d+\n/gm, '')
-    .replace(/took = \S+/g, 'took = <T>');
-}
 
 /** One etcdctl step of the shared script. */
 interface Step {
@@ -143,41 +92,10 @@ const SCRIPT: readonly Step[] = [
 async function runScript(endpoint: string): Promise<string[]> {
   const out: string[] = [];
   for (const step of SCRIPT) {
-    const r = await etcdctl(endpoint, step.args, step.stdin);
+    const r = await etcdctl(endpoint, step.args, step.stdin === undefined ? {} : { stdin: step.stdin });
     out.push(normalize(`$ ${step.args.join(' ')}\n[exit ${r.code}]\n${r.stdout}${r.errors}`, endpoint));
   }
   return out;
-}
-
-/** A free loopback port (bound and released; the tests run their servers on them right after). */
-async function freePort(): Promise<number> {
-  const srv = net.createServer();
-  await new Promise<void>((r) => srv.listen(0, '127.0.0.1', r));
-  const port = (srv.address() as net.AddressInfo).port;
-  await new Promise<void>((r) => srv.close(() => r()));
-  return port;
-}
-
-/** Polls `check` until it resolves true, bounded by `timeoutMs`. */
-async function until(check: () => Promise<boolean>, what: string, timeoutMs = STARTUP_TIMEOUT_MS): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await check())) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
-}
-
-/** Sends `signal` to a child we started and waits for it to exit; returns its exit code. */
-function stopChild(child: ChildProcess, signal: NodeJS.Signals = 'SIGTERM'): Promise<number | null> {
-  if (child.exitCode !== null || child.signalCode !== null) return Promise.resolve(child.exitCode);
-  return new Promise((r) => {
-    const timer = setTimeout(() => child.kill('SIGKILL'), 10_000);
-    child.once('exit', (code) => {
-      clearTimeout(timer);
-      r(code);
-    });
-    child.kill(signal);
-  });
 }
 
 describe('etcdctl against keyspan', { skip }, () => {
@@ -283,30 +201,12 @@ describe('etcdctl against keyspan', { skip }, () => {
   });
 
   it('gives the same outputs as a real etcd 3.4 for the same script', { skip: skipDiff }, async () => {
-    const dir = await mkdtemp(join(tmpdir(), 'keyspan-etcd-ref-'));
-    const [clientPort, peerPort] = [await freePort(), await freePort()];
-    const etcdEp = `127.0.0.1:${clientPort}`;
-    const peerUrl = `http://127.0.0.1:${peerPort}`;
-    const etcd = spawn(
-      ETCD,
-      [
-        '--name=ref',
-        `--data-dir=${dir}`,
-        `--listen-client-urls=http://${etcdEp}`,
-        `--advertise-client-urls=http://${etcdEp}`,
-        `--listen-peer-urls=${peerUrl}`,
-        `--initial-advertise-peer-urls=${peerUrl}`,
-        `--initial-cluster=ref=${peerUrl}`,
-      ],
-      { stdio: 'ignore' },
-    );
+    const ref = await startReferenceEtcd();
     try {
-      await until(async () => (await etcdctl(etcdEp, ['endpoint', 'health'])).code === 0, 'real etcd');
-      const reference = await runScript(etcdEp);
+      const reference = await runScript(ref.endpoint);
       for (let i = 0; i < SCRIPT.length; i++) assert.equal(outputs[i], reference[i], `step ${i}: ${SCRIPT[i]?.args.join(' ')}`);
     } finally {
-      await stopChild(etcd);
-      await rm(dir, { recursive: true, force: true });
+      await ref.close();
     }
   });
 });

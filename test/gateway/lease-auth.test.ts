@@ -10,16 +10,10 @@ import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import * as grpc from '@grpc/grpc-js';
 import type { Embedded } from '../../src/gateway/embedded.js';
-import { b, client, failure, keysOf, startTestServer, type EtcdTestClient } from './server-harness.js';
+import { b, client, failure, keysOf, startTestServer, withToken, type EtcdTestClient } from './server-harness.js';
 import { etcdctl, skipDiff, skipEtcdctl, startReferenceEtcd } from './etcd-diff.js';
 
 const PERM = { READ: 0, WRITE: 1, READWRITE: 2 } as const;
-
-function withToken(token: string): grpc.Metadata {
-  const md = new grpc.Metadata();
-  md.set('token', token);
-  return md;
-}
 
 describe('LeaseRevoke permissions over gRPC', () => {
   let server: Embedded;

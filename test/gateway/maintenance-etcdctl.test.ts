@@ -10,7 +10,6 @@
  */
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFile, spawnSync } from 'node:child_process';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -18,34 +17,7 @@ import { backupStatus, restoreBackup } from '../../src/cli/snapshot.js';
 import { b, client, revOf } from './server-harness.js';
 import { startNodeServer, type NodeServer } from './maintenance-harness.js';
 import { freePorts, waitFor } from '../node/helpers.js';
-
-const ETCDCTL = process.env['ETCDCTL'] ?? 'etcdctl';
-const probe = spawnSync(ETCDCTL, ['version'], { encoding: 'utf8' });
-const skip = probe.error !== undefined || probe.status !== 0 ? `etcdctl not installed (apt-get install etcd-client, or set ETCDCTL)` : false;
-/** Bound on one etcdctl run. */
-const ETCDCTL_TIMEOUT_MS = 20_000;
-
-interface Run {
-  readonly code: number;
-  readonly stdout: string;
-  /** etcdctl's `Error: ...` lines. */
-  readonly errors: string;
-}
-
-/** Runs etcdctl (async: the servers share this event loop). */
-function etcdctl(endpoints: string, args: readonly string[]): Promise<Run> {
-  return new Promise((resolve) => {
-    execFile(
-      ETCDCTL,
-      [`--endpoints=${endpoints}`, '--dial-timeout=5s', '--command-timeout=10s', ...args],
-      { env: { ...process.env, ETCDCTL_API: '3' }, timeout: ETCDCTL_TIMEOUT_MS },
-      (err, stdout, stderr) => {
-        const code = err === null ? 0 : typeof err.code === 'number' ? err.code : 1;
-        resolve({ code, stdout, errors: stderr.split('\n').filter((l) => l.startsWith('Error:')).join('\n') });
-      },
-    );
-  });
-}
+import { etcdctl, skipEtcdctl as skip } from './etcd-diff.js';
 
 describe('etcdctl maintenance commands', { skip }, () => {
   let dir: string;

@@ -67,6 +67,13 @@ export async function failure(p: Promise<unknown>): Promise<CallError> {
   throw new Error('expected the call to fail');
 }
 
+/** Call metadata carrying an auth token (etcd's `token` key). */
+export function withToken(token: string): grpc.Metadata {
+  const md = new grpc.Metadata();
+  md.set('token', token);
+  return md;
+}
+
 /** Bytes of a string. */
 export function b(s: string): Buffer {
   return Buffer.from(s);

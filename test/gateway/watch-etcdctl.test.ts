@@ -10,25 +10,10 @@
  */
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFile, spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { mkdtemp, rm } from 'node:fs/promises';
-import * as net from 'node:net';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import type { Embedded } from '../../src/gateway/embedded.js';
 import { startTestServer } from './server-harness.js';
 import { runWatchScript } from './watch-script.js';
-
-const ETCDCTL = process.env['ETCDCTL'] ?? 'etcdctl';
-const ETCD = process.env['ETCD'] ?? 'etcd';
-const probe = spawnSync(ETCDCTL, ['version'], { encoding: 'utf8' });
-const skip = probe.error !== undefined || probe.status !== 0 ? `etcdctl not installed (or set ETCDCTL): ${String(probe.error ?? probe.stderr)}` : false;
-const etcdProbe = spawnSync(ETCD, ['--version'], { encoding: 'utf8' });
-const skipDiff =
-  skip !== false ? skip : etcdProbe.error !== undefined || etcdProbe.status !== 0 ? 'real etcd not installed (or set ETCD): comparison skipped' : false;
-
-/** Bound on one etcdctl run and on waiting for a watch's output. */
-const WAIT_MS = 20_000;
+import { etcdctl, skipDiff, skipEtcdctl as skip, spawnEtcdctl, startReferenceEtcd, until } from './etcd-diff.js';
 
 /** The watches of the script and what each prints on keyspan's server. */
 const WATCHES: ReadonlyArray<{ args: string[]; expect: string }> = [
@@ -38,46 +23,10 @@ const WATCHES: ReadonlyArray<{ args: string[]; expect: string }> = [
   { args: ['watch', '--prev-kv', 'foo'], expect: 'PUT\nfoo\n0\nfoo\n1\nDELETE\nfoo\n1\nfoo\n\n' },
 ];
 
-function etcdctl(endpoint: string, args: readonly string[]): Promise<string> {
-  return new Promise((resolve, reject) => {
-    execFile(ETCDCTL, [`--endpoints=${endpoint}`, '--dial-timeout=5s', '--command-timeout=10s', ...args], { env: { ...process.env, ETCDCTL_API: '3' }, timeout: WAIT_MS }, (err, stdout) =>
-      err === null ? resolve(stdout) : reject(err),
-    );
-  });
-}
-
-/** A running `etcdctl watch`, its stdout so far. */
-interface WatchProc {
-  readonly child: ChildProcess;
-  out: string;
-}
-
-function startWatch(endpoint: string, args: readonly string[]): WatchProc {
-  const child = spawn(ETCDCTL, [`--endpoints=${endpoint}`, '--dial-timeout=5s', ...args], {
-    env: { ...process.env, ETCDCTL_API: '3' },
-    stdio: ['ignore', 'pipe', 'ignore'],
-  });
-  const p: WatchProc = { child, out: '' };
-  child.stdout?.setEncoding('utf8');
-  child.stdout?.on('data', (s: string) => (p.out += s));
-  return p;
-}
-
-function stop(child: ChildProcess): Promise<void> {
-  if (child.exitCode !== null || child.signalCode !== null) return Promise.resolve();
-  return new Promise((resolve) => {
-    child.once('exit', () => resolve());
-    child.kill('SIGTERM');
-  });
-}
-
-/** Polls until `check` holds. */
-async function until(check: () => Promise<boolean> | boolean, what: string): Promise<void> {
-  const deadline = Date.now() + WAIT_MS;
-  while (!(await check())) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
+/** Runs one write of the script; it must succeed. */
+async function write(endpoint: string, args: readonly string[]): Promise<void> {
+  const r = await etcdctl(endpoint, args);
+  assert.equal(r.code, 0, `etcdctl ${args.join(' ')}: ${r.errors}`);
 }
 
 /** Watchers a server reports on /metrics (etcd and keyspan export the same gauge). */
@@ -89,51 +38,19 @@ async function watcherCount(endpoint: string): Promise<number> {
 
 /** The etcdctl script: starts the watches, writes, returns each watch's output once complete. */
 async function runEtcdctlScript(endpoint: string, expectLengths: readonly number[]): Promise<string[]> {
-  await etcdctl(endpoint, ['put', 'foo', '0']); // revision 2
-  const procs = WATCHES.map((w) => startWatch(endpoint, w.args));
+  await write(endpoint, ['put', 'foo', '0']); // revision 2
+  const procs = WATCHES.map((w) => spawnEtcdctl(endpoint, w.args));
   try {
     await until(async () => (await watcherCount(endpoint)) >= WATCHES.length, 'etcdctl watches to be registered');
-    await etcdctl(endpoint, ['put', 'foo', '1']);
-    await etcdctl(endpoint, ['put', 'p/a', 'x']);
-    await etcdctl(endpoint, ['del', 'foo']);
-    await etcdctl(endpoint, ['put', 'p/b', 'y']);
-    await until(() => procs.every((p, i) => p.out.length >= (expectLengths[i] ?? 0)), 'watch output');
-    return procs.map((p) => p.out);
+    await write(endpoint, ['put', 'foo', '1']);
+    await write(endpoint, ['put', 'p/a', 'x']);
+    await write(endpoint, ['del', 'foo']);
+    await write(endpoint, ['put', 'p/b', 'y']);
+    await until(async () => procs.every((p, i) => p.stdout().length >= (expectLengths[i] ?? 0)), 'watch output');
+    return procs.map((p) => p.stdout());
   } finally {
-    await Promise.all(procs.map((p) => stop(p.child)));
+    await Promise.all(procs.map((p) => p.stop()));
   }
-}
-
-async function freePort(): Promise<number> {
-  const srv = net.createServer();
-  await new Promise<void>((r) => srv.listen(0, '127.0.0.1', r));
-  const port = (srv.address() as net.AddressInfo).port;
-  await new Promise<void>((r) => srv.close(() => r()));
-  return port;
-}
-
-/** Starts a real etcd on free loopback ports in a temp dir; returns its endpoint and a stop function. */
-async function startRealEtcd(): Promise<{ endpoint: string; stop: () => Promise<void> }> {
-  const dir = await mkdtemp(join(tmpdir(), 'keyspan-etcd-watch-'));
-  const [clientPort, peerPort] = [await freePort(), await freePort()];
-  const endpoint = `127.0.0.1:${clientPort}`;
-  const peer = `http://127.0.0.1:${peerPort}`;
-  const child = spawn(
-    ETCD,
-    ['--name=ref', `--data-dir=${dir}`, `--listen-client-urls=http://${endpoint}`, `--advertise-client-urls=http://${endpoint}`, `--listen-peer-urls=${peer}`, `--initial-advertise-peer-urls=${peer}`, `--initial-cluster=ref=${peer}`],
-    { stdio: 'ignore' },
-  );
-  const stopAll = async (): Promise<void> => {
-    await stop(child);
-    await rm(dir, { recursive: true, force: true });
-  };
-  try {
-    await until(async () => etcdctl(endpoint, ['endpoint', 'health']).then(() => true, () => false), 'real etcd');
-  } catch (err) {
-    await stopAll();
-    throw err;
-  }
-  return { endpoint, stop: stopAll };
 }
 
 /**
@@ -174,7 +91,7 @@ describe('etcdctl watch against keyspan', { skip }, () => {
   });
 
   it('prints the same as against a real etcd 3.4, and the raw gRPC scenario answers the same', { skip: skipDiff }, async () => {
-    const etcd = await startRealEtcd();
+    const etcd = await startReferenceEtcd();
     try {
       const reference = await runEtcdctlScript(
         etcd.endpoint,
@@ -191,7 +108,7 @@ describe('etcdctl watch against keyspan', { skip }, () => {
       }
       assert.deepEqual(sortEventsInLines(ours), sortEventsInLines(refScript));
     } finally {
-      await etcd.stop();
+      await etcd.close();
     }
   });
 });
