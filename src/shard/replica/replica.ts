@@ -602,6 +602,18 @@ export class Replica implements GroupStateMachine {
     for (const l of this.revisionListeners) l(revision);
   }
 
+  /**
+   * Writes everything applied so far, synced, and resolves with that applied
+   * index: the host truncates the log up to it without an image (a lost
+   * unsynced state write must never need entries the log no longer has).
+   */
+  async persistApplied(): Promise<number> {
+    this.assertUsable();
+    const index = this.state.appliedIndex;
+    await this.state.engine.flush({ sync: true });
+    return index;
+  }
+
   /** A consistent image of the range at its applied index (see snapshot.ts). */
   async buildSnapshot(): Promise<StateMachineSnapshot> {
     this.assertUsable();
