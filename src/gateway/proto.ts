@@ -128,8 +128,17 @@ export function etcdProtoRoot(): protobuf.Root {
 
 /** A message type by its fully-qualified name, e.g. `etcdType('etcdserverpb.RangeRequest')`. */
 export function etcdType(fullName: string): protobuf.Type {
-  return etcdProtoRoot().lookupType(fullName);
+  // protobufjs resolves a name by walking the namespace tree on every call; every request encodes one.
+  let type = etcdTypes.get(fullName);
+  if (type === undefined) {
+    type = etcdProtoRoot().lookupType(fullName);
+    etcdTypes.set(fullName, type);
+  }
+  return type;
 }
+
+/** Types already looked up, by full name (the root never changes once loaded). */
+const etcdTypes = new Map<string, protobuf.Type>();
 
 /** A service by its fully-qualified name. */
 export function etcdService(fullName: EtcdServiceName): protobuf.Service {

@@ -80,9 +80,24 @@ export abstract class AbstractLevelEngine<Db extends NativeDb> {
   async write(ops: readonly BatchOp[], options: WriteOptions = {}): Promise<void> {
     this.assertOpen();
     const checked = checkBatch(ops);
-    if (checked.length === 0) return;
+    if (checked.length === 0) {
+      // Nothing to write, but a sync asks for every earlier write to be durable:
+      // a synced no-op delete forces the engine's sequential log to disk.
+      if (options.sync === true) await this.guard(() => this.writeChecked([{ type: 'del', key: syncMarkerKey }], true));
+      return;
+    }
     // One native WriteBatch: LevelDB and RocksDB both apply it atomically.
-    await this.guard(() => this.db.batch(checked, { sync: options.sync === true }));
+    await this.guard(() => this.writeChecked(checked, options.sync === true));
+  }
+
+  /**
+   * Hands a checked, non-empty batch to the database. The default goes
+   * through abstract-level's public `batch`, which re-validates and
+   * re-encodes every op; an engine whose binding can take the checked ops
+   * as they are overrides this.
+   */
+  protected writeChecked(ops: CheckedOp[], sync: boolean): Promise<void> {
+    return this.db.batch(ops, { sync });
   }
 
   async deleteSpan(start: Uint8Array, end: Uint8Array, options: WriteOptions = {}): Promise<void> {

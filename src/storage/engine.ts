@@ -80,7 +80,9 @@ export interface Engine extends EngineReader {
    * Applies all ops or none, in order (a later op on the same key wins). An
    * invalid op (wrong type, key not a non-empty Uint8Array, value not a
    * Uint8Array) rejects the whole batch with INVALID_ARGUMENT before anything
-   * is written. With `sync`, resolves only once durable.
+   * is written. With `sync`, resolves only once durable, together with every
+   * earlier write (also for an empty batch: that is how a caller makes its
+   * earlier unsynced writes durable).
    */
   write(ops: readonly BatchOp[], options?: WriteOptions): Promise<void>;
   /** A consistent view of the whole engine as of now. Throws ENGINE_CLOSED when closed. */

@@ -6,7 +6,11 @@
  * macrotask, by {@link WriteBehindEngine.flush}, or before any read through
  * this view — so every read sees every earlier write, as with the engine
  * itself, while a burst of small writes (one per applied raft entry) costs
- * one native batch instead of one each.
+ * one native batch instead of one each. Ops that a later queued op on the
+ * same key supersedes are dropped from that batch (each applied entry
+ * rewrites the same few bookkeeping keys: applied index, current revision),
+ * which leaves the batch's outcome unchanged, since within one atomic batch
+ * the last op on a key wins.
  *
  * A failed background write poisons the view: every later call rejects
  * with that error (the caller crashes rather than run on a state that lost
@@ -60,7 +64,7 @@ export class WriteBehindEngine implements Engine {
   async flush(options: WriteOptions = {}): Promise<void> {
     this.assertHealthy();
     if (this.pending.length > 0 || options.sync === true) {
-      const ops = this.pending;
+      const ops = withoutSuperseded(this.pending);
       this.pending = [];
       this.writing = this.writing.then(() => this.inner.write(ops, options));
       this.writing.catch((err: unknown) => {
@@ -134,4 +138,22 @@ export class WriteBehindEngine implements Engine {
   private assertHealthy(): void {
     if (this.failure !== undefined) throw this.failure;
   }
+}
+
+/**
+ * `ops` without every op that a later op on the same key overrides, in the
+ * original order: the same final state when written as one atomic batch.
+ */
+export function withoutSuperseded(ops: readonly BatchOp[]): BatchOp[] {
+  if (ops.length < 2) return [...ops];
+  const seen = new Set<string>();
+  const kept: BatchOp[] = [];
+  for (let i = ops.length - 1; i >= 0; i--) {
+    const op = ops[i]!;
+    const id = Buffer.from(op.key.buffer, op.key.byteOffset, op.key.byteLength).toString('latin1');
+    if (seen.has(id)) continue;
+    seen.add(id);
+    kept.push(op);
+  }
+  return kept.reverse();
 }

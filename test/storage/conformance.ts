@@ -168,6 +168,10 @@ export function defineConformanceSuite(harness: EngineHarness): void {
       await engine.write([del(utf8('a'))]);
       assert.equal(await engine.get(utf8('a')), undefined);
       await engine.write([]);
+      // An empty synced batch (how a caller makes earlier unsynced writes durable) changes nothing.
+      await engine.write([put(utf8('u'), utf8('1'))]);
+      await engine.write([], { sync: true });
+      assert.deepEqual(await engine.get(utf8('u')), utf8('1'));
     });
 
     it('write() applies the ops of a batch in order, later ops winning', async ({ engine }) => {

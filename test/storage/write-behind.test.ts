@@ -7,13 +7,15 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { setImmediate as tick } from 'node:timers/promises';
 import { MemoryEngine, type BatchOp } from '../../src/storage/index.js';
-import { WriteBehindEngine } from '../../src/storage/write-behind.js';
+import { WriteBehindEngine, withoutSuperseded } from '../../src/storage/write-behind.js';
 
-/** A memory engine that counts the batches it is given. */
+/** A memory engine that counts the batches and ops it is given. */
 class CountingEngine extends MemoryEngine {
   batches = 0;
+  ops = 0;
   override async write(ops: readonly BatchOp[]): Promise<void> {
     this.batches++;
+    this.ops += ops.length;
     return super.write(ops);
   }
 }
@@ -78,4 +80,38 @@ test('a failed background write poisons the view', async () => {
   await assert.rejects(wb.flush(), { code: 'ENGINE_CLOSED' });
   await assert.rejects(wb.get(k('a')), { code: 'ENGINE_CLOSED' });
   await assert.rejects(wb.write([{ type: 'put', key: k('b'), value: k('1') }]), { code: 'ENGINE_CLOSED' });
+});
+
+test('a queued batch drops ops a later op on the same key overrides, with the same outcome', async () => {
+  const inner = new CountingEngine();
+  const wb = new WriteBehindEngine(inner);
+  for (let i = 0; i < 50; i++) {
+    // Like an applied entry: its own key plus the same bookkeeping key every time.
+    await wb.write([{ type: 'put', key: k(`d${i}`), value: k(`v${i}`) }, { type: 'put', key: k('applied'), value: k(String(i)) }]);
+  }
+  await wb.write([{ type: 'put', key: k('gone'), value: k('x') }]);
+  await wb.write([{ type: 'del', key: k('gone') }]);
+  await wb.flush();
+  assert.equal(inner.batches, 1);
+  assert.equal(inner.ops, 52, '50 data keys, the last applied index, the last op on "gone"');
+  assert.deepEqual(await inner.get(k('applied')), k('49'));
+  assert.equal(await inner.get(k('gone')), undefined, 'the later delete wins');
+  assert.deepEqual(await inner.get(k('d7')), k('v7'));
+});
+
+test('withoutSuperseded keeps the last op per key in the original order', () => {
+  const ops: BatchOp[] = [
+    { type: 'put', key: k('a'), value: k('1') },
+    { type: 'put', key: k('b'), value: k('1') },
+    { type: 'del', key: k('a') },
+    { type: 'put', key: k('c'), value: k('1') },
+    { type: 'put', key: k('b'), value: k('2') },
+  ];
+  const kept = withoutSuperseded(ops).map((op) => `${op.type}:${Buffer.from(op.key).toString()}`);
+  assert.deepEqual(kept, ['del:a', 'put:c', 'put:b']);
+  // Keys that are equal as bytes but distinct views count as one key.
+  const whole = Buffer.from('xkeyx');
+  const view = whole.subarray(1, 4);
+  assert.equal(withoutSuperseded([{ type: 'del', key: view }, { type: 'del', key: k('key') }]).length, 1);
+  assert.deepEqual(withoutSuperseded([]), []);
 });

@@ -35,7 +35,7 @@ import {
 } from '../raft/index.js';
 import { type GroupLog, type LogStore, LogStoreError, type SnapshotSource } from '../log-store/index.js';
 import type { Transport, TransportHandlers } from '../transport/index.js';
-import type { AppliedEntry, GroupHandle, GroupStateMachine } from './state-machine.js';
+import type { AppliedEntry, GroupHandle, GroupStateMachine, StateMachineSnapshot } from './state-machine.js';
 import { HostError, TooManyRequestsError } from './errors.js';
 import { HostedGroup } from './group.js';
 import { DriveLoop } from './loop.js';
@@ -835,25 +835,34 @@ export class MultiRaftHost {
 
   /**
    * Asks the state machine for an image at its applied index (= raft's: the
-   * loop applied everything it handed out), records it as the group's
-   * snapshot and, if `truncate`, compacts the log below it minus
-   * logKeepEntries. The image is cached only when a follower wants it.
+   * loop applied everything it handed out) — or, when no follower wants one,
+   * only for that index made durable — records it as the group's snapshot
+   * and, if `truncate`, compacts the log below it minus logKeepEntries. The
+   * image is cached only when a follower wants it.
    */
   private async buildSnapshot(g: HostedGroup, truncate: boolean): Promise<void> {
     const wanted = g.snapshotWanted;
     g.snapshotWanted = false;
-    const img = await g.sm.buildSnapshot();
+    // Truncation alone needs only a durable applied index, not an image.
+    let img: StateMachineSnapshot | undefined;
+    let index: number;
+    if (wanted || g.sm.persistApplied === undefined) {
+      img = await g.sm.buildSnapshot();
+      index = img.index;
+    } else {
+      index = await g.sm.persistApplied();
+    }
     if (g.removed) return;
     const log = g.log;
-    if (img.index > log.snapshotMeta.index && img.index <= log.lastIndex() && img.index >= log.truncatedState.index) {
-      this.logStore.createSnapshot(g.groupId, img.index, g.raw.status().config);
+    if (index > log.snapshotMeta.index && index <= log.lastIndex() && index >= log.truncatedState.index) {
+      this.logStore.createSnapshot(g.groupId, index, g.raw.status().config);
     }
-    if (wanted && img.index === log.snapshotMeta.index) {
+    if (img !== undefined && wanted && index === log.snapshotMeta.index) {
       g.snapshotCache = img;
       this.markDirty(g);
     }
     if (!truncate) return;
-    const to = Math.min(log.snapshotMeta.index, img.index) - this.limits.logKeepEntries;
+    const to = Math.min(log.snapshotMeta.index, index) - this.limits.logKeepEntries;
     if (to > log.truncatedState.index) {
       this.logStore.truncate(g.groupId, to, log.term(to));
       this.stats.truncations++;

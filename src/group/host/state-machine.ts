@@ -42,6 +42,14 @@ export interface GroupStateMachine {
   /** A point-in-time image of the state at its applied index, for a lagging or new replica. */
   buildSnapshot(): Promise<StateMachineSnapshot>;
 
+  /**
+   * Makes everything applied so far durable and resolves with that applied
+   * index, without building an image: all that log truncation needs (the log
+   * up to that index may go). Optional; without it the host builds a full
+   * image to learn the index, which costs a scan of the whole state.
+   */
+  persistApplied?(): Promise<number>;
+
   /** Replaces the whole state with a received snapshot (raft metadata included). */
   installSnapshot(snapshot: Snapshot): Promise<void>;
 

@@ -29,5 +29,14 @@ export function rangeProtoRoot(): protobuf.Root {
 
 /** A message type of the rangepb package, e.g. `lookupRangeType('RangeCommand')`. */
 export function lookupRangeType(name: string): protobuf.Type {
-  return rangeProtoRoot().lookupType(`${RANGE_PROTO_PACKAGE}.${name}`);
+  // Cached: protobufjs walks the namespace tree per lookup, and every entry is encoded and decoded.
+  let type = rangeTypes.get(name);
+  if (type === undefined) {
+    type = rangeProtoRoot().lookupType(`${RANGE_PROTO_PACKAGE}.${name}`);
+    rangeTypes.set(name, type);
+  }
+  return type;
 }
+
+/** Types already looked up, by short name (the root never changes once loaded). */
+const rangeTypes = new Map<string, protobuf.Type>();

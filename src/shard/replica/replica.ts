@@ -569,10 +569,15 @@ export class Replica implements GroupStateMachine {
     return this.state.appliedIndex;
   }
 
-  /** Applies committed entries in order: one engine batch per entry. */
+  /**
+   * Applies committed entries in order; their writes become one engine batch,
+   * started before this resolves (reads through the range's view see them).
+   */
   async applyEntries(entries: readonly AppliedEntry[], onApplied?: (index: number) => void): Promise<void> {
     this.assertOpen();
-    if (this.initialized && entries.length > 1) await this.state.mvcc.prefetch(prefetchKeys(entries, this.state.appliedIndex));
+    // The prefetch decodes the batch's commands; apply reuses them.
+    const decoded = new Map<number, RangeCommand>();
+    if (this.initialized && entries.length > 1) await this.state.mvcc.prefetch(prefetchKeys(entries, this.state.appliedIndex, decoded));
     for (const { entry, confState } of entries) {
       // Already applied (e.g. handed out again after a restart): skip, never re-apply.
       if (entry.index <= this.state.appliedIndex) continue;
@@ -584,15 +589,19 @@ export class Replica implements GroupStateMachine {
         if (confState === undefined) throw new Error(`apply: conf-change entry ${entry.index} without its ConfState`);
         outcome = await applyConfChangeEntry(this.state, entry, confState);
       } else {
-        outcome = await applyNormalEntry(this.state, entry);
+        outcome = await applyNormalEntry(this.state, entry, decoded.get(entry.index));
       }
       this.leases.afterApply(outcome);
       // Durable now: the host may release its proposal window before the proposer is answered.
       onApplied?.(entry.index);
       this.settle(outcome, entry.data.length === 0 && entry.type === 'normal');
     }
-    // One engine write for the whole batch (see open); its failure stops the host.
-    await this.state.engine.flush();
+    // One engine write for the whole batch (see open), started now but not
+    // waited for: the raft log is the durable record, reads through the view
+    // wait for it, and the host's next turn (its fsync, the next batch's
+    // planning) overlaps it. A failed write poisons the view, so the next
+    // apply or read throws and stops the host.
+    this.state.engine.flush().catch(() => undefined);
     this.reads.notifyApplied(this.state.appliedIndex);
     this.notifyRevision();
   }
@@ -600,6 +609,18 @@ export class Replica implements GroupStateMachine {
   private notifyRevision(): void {
     const revision = this.state.mvcc.currentRevision;
     for (const l of this.revisionListeners) l(revision);
+  }
+
+  /**
+   * Writes everything applied so far, synced, and resolves with that applied
+   * index: the host truncates the log up to it without an image (a lost
+   * unsynced state write must never need entries the log no longer has).
+   */
+  async persistApplied(): Promise<number> {
+    this.assertUsable();
+    const index = this.state.appliedIndex;
+    await this.state.engine.flush({ sync: true });
+    return index;
   }
 
   /** A consistent image of the range at its applied index (see snapshot.ts). */
@@ -964,22 +985,25 @@ const PREFETCH_KEYS_MAX = 512;
 
 /**
  * The single keys the not-yet-applied data commands of a batch write or
- * compare (spans are left to their plans), at most PREFETCH_KEYS_MAX.
+ * compare (spans are left to their plans), at most PREFETCH_KEYS_MAX. Every
+ * command it decodes goes into `decoded` by entry index, for apply to reuse.
  */
-function prefetchKeys(entries: readonly AppliedEntry[], appliedIndex: number): Uint8Array[] {
+function prefetchKeys(entries: readonly AppliedEntry[], appliedIndex: number, decoded: Map<number, RangeCommand>): Uint8Array[] {
   const keys: Uint8Array[] = [];
   for (const { entry } of entries) {
+    if (keys.length >= PREFETCH_KEYS_MAX) break;
     if (entry.type !== 'normal' || entry.data.length === 0 || entry.index <= appliedIndex) continue;
     let cmd: RangeCommand;
     try {
       cmd = decodeCommand(entry.data);
     } catch {
-      continue; // applying it reports the problem
+      continue; // applying it decodes again and reports the problem
     }
+    decoded.set(entry.index, cmd);
     for (const [key, rangeEnd] of commandKeys(cmd)) {
       if (rangeEnd !== undefined && rangeEnd.length > 0) continue;
       keys.push(key);
-      if (keys.length >= PREFETCH_KEYS_MAX) return keys;
+      if (keys.length >= PREFETCH_KEYS_MAX) break;
     }
   }
   return keys;

@@ -49,6 +49,10 @@ export class ListStateMachine implements GroupStateMachine {
   reapplied = 0;
   applyCalls = 0;
   installs = 0;
+  /** Full images built (for a follower, or by a host that cannot truncate without one). */
+  buildCalls = 0;
+  /** Applied indexes made durable for truncation alone. */
+  persistCalls = 0;
 
   private constructor(
     private readonly engine: Engine,
@@ -83,7 +87,16 @@ export class ListStateMachine implements GroupStateMachine {
   }
 
   async buildSnapshot(): Promise<StateMachineSnapshot> {
+    this.buildCalls++;
     return { index: this.applied, data: enc.encode(JSON.stringify(this.items)) };
+  }
+
+  async persistApplied(): Promise<number> {
+    this.persistCalls++;
+    const index = this.applied;
+    // applyEntries writes unsynced: an empty synced write makes those durable.
+    await this.engine.write([], { sync: true });
+    return index;
   }
 
   async installSnapshot(snapshot: Snapshot): Promise<void> {

@@ -66,6 +66,38 @@ describe('single node host', () => {
     assert.equal(sm2.items.length, 21);
   });
 
+  it('truncates a long log from a durable applied index without building an image, and restarts from it', async () => {
+    const dir = await tempDir('truncate');
+    cleanups.push(dir.cleanup);
+    const limits = { logTruncateEntries: 20, logKeepEntries: 5 };
+    let node: TestNode = await startNode(1, { dir: dir.path, limits });
+    let stopped = false;
+    cleanups.push(async () => {
+      if (!stopped) await stopNode(node);
+    });
+    const h = await addGroup(node, 3, [1], true);
+    await waitFor(() => h.status().role === 'leader', 'single-node leader');
+    for (let i = 0; i < 60; i++) h.propose(cmd(`t${i}`));
+    const sm = node.sms.get(3)!;
+    await waitFor(() => sm.items.length === 60, '60 entries applied');
+    await waitFor(() => node.host.stats.truncations > 0, 'log truncated');
+    await node.host.idle();
+    assert.ok(sm.persistCalls > 0, 'truncation asked for the durable applied index');
+    assert.equal(sm.buildCalls, 0, 'no image was built: no follower wanted one');
+    const first = h.status().firstIndex;
+    assert.ok(first > 20, `log compacted (first index ${first})`);
+    await stopNode(node);
+    stopped = true;
+
+    node = await startNode(1, { dir: dir.path, limits });
+    stopped = false;
+    const h2 = await addGroup(node, 3, [1]);
+    const sm2 = node.sms.get(3)!;
+    assert.deepEqual(sm2.items, sm.items, 'state reloaded');
+    assert.equal(h2.status().firstIndex, first, 'the truncation survived the restart');
+    assert.equal(sm2.reapplied, 0);
+  });
+
   it('refuses a flood of proposals with TooManyRequestsError and bounded pending state', async () => {
     const ticker = new ManualTicker();
     const node = await startNode(2, { ticker, limits: { proposalsPendingMax: 100 } });
