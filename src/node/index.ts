@@ -26,6 +26,15 @@ export {
   type NodeMeta,
 } from './data-dir.js';
 export {
+  RANGE_ENGINE_DEFAULT,
+  RANGE_ENGINE_KINDS,
+  RANGE_OPTIONS_FILE,
+  RangeOptionsTable,
+  isRangeEngineKind,
+  type RangeEngineKind,
+} from './range-options.js';
+export { RANGE_IMAGE_FETCH_PATH, fetchRangeImage } from './range-image.js';
+export {
   INITIAL_CLUSTER_MEMBERS_MAX,
   InitialClusterError,
   parseInitialCluster,
