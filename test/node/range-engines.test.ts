@@ -6,15 +6,22 @@
  * empty, is rebuilt from a peer's image before its raft group runs, and
  * agrees with the others (hashKV) while the shared range reopens from disk.
  * The choice is recorded in the data directory; a restart naming another
- * engine for a range, and an unknown engine name, are refused.
+ * engine for a range, and an unknown engine name, are refused. Last, the
+ * crash window of a snapshot install on a shared range: raft recorded a
+ * received snapshot (and truncated its log) but the range's state is still
+ * the older one; the node rebuilds it from a peer's image on restart.
  */
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import { LogStore } from '../../src/group/log-store/index.js';
+import { Replica } from '../../src/shard/replica/index.js';
+import { openEngine } from '../../src/storage/index.js';
 import {
   DataDirError,
   NodeConfigError,
+  enginePath,
   RANGE_OPTIONS_FILE,
   StoreNode,
   validateOptions,
@@ -181,6 +188,46 @@ describe('StoreNode: a memory-engine range beside a shared-engine range', () => 
     nodes.set(id, node);
     assert.equal(node.rangeEngineOf(MEMORY), 'memory');
     await waitFor(() => hosted(node, MEMORY), 'memory range rebuilt again', WAIT_MS);
+    await assertAgree(MEMORY);
+  });
+
+  it('rebuilds a shared range whose state is older than the snapshot its raft log recorded', async () => {
+    const id = IDS.find((x) => leader(SHARED)?.nodeId !== x && leader(MEMORY)?.nodeId !== x) ?? 3;
+    const dir = enginePath(dirs.get(id)!.path);
+    await nodes.get(id)!.close();
+    nodes.delete(id);
+    // The range's state as it is now, kept aside.
+    let engine = await openEngine({ kind: 'leveldb', path: dir });
+    let replica = await Replica.open(engine, { rangeId: SHARED });
+    const old = await replica.buildSnapshot();
+    await replica.close();
+    await engine.close();
+    // The others truncate their logs past it: the node is caught up by a raft snapshot.
+    await putMany('w', 0, 40);
+    let node = await StoreNode.open(optionsOf(id));
+    nodes.set(id, node);
+    await waitFor(() => node.host.stats.snapshotsReceived >= 1, 'a raft snapshot received', WAIT_MS);
+    await assertAgree(SHARED);
+    await node.close();
+    nodes.delete(id);
+    // Put the old state back: what a crash between raft's record of the snapshot and the install left before installs were atomic.
+    engine = await openEngine({ kind: 'leveldb', path: dir });
+    replica = await Replica.open(engine, { rangeId: SHARED });
+    assert.equal(await replica.installImage(old.data, 0), old.index);
+    await replica.close();
+    const logStore = await LogStore.open(engine);
+    const recorded = logStore.group(SHARED).snapshotMeta.index;
+    await logStore.close();
+    await engine.close();
+    assert.ok(recorded > old.index, `raft's snapshot ${recorded} is above the state's applied index ${old.index}`);
+
+    node = await StoreNode.open(optionsOf(id));
+    nodes.set(id, node);
+    await waitFor(() => hosted(node, SHARED) && hosted(node, MEMORY), 'both ranges hosted again', WAIT_MS);
+    assert.equal(node.rangeImagesInstalled, 2); // the memory range and the shared one
+    assert.ok(node.status(SHARED).applied >= recorded);
+    await putMany('v', 0, 5);
+    await assertAgree(SHARED);
     await assertAgree(MEMORY);
   });
 });
