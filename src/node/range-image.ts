@@ -66,9 +66,12 @@ export function rangeImageService(lookup: (rangeId: number) => Replica | undefin
       call.end();
     })().catch((e: unknown) => {
       const code = (e as { code?: unknown }).code;
-      call.destroy(Object.assign(new Error(e instanceof Error ? e.message : String(e)), {
+      // grpc-js turns an 'error' event on a server stream into the call's status.
+      const status: Partial<grpc.StatusObject> = {
         code: typeof code === 'number' ? code : grpc.status.INTERNAL,
-      }));
+        details: e instanceof Error ? e.message : String(e),
+      };
+      call.emit('error', status);
     });
   };
   return { Fetch: fetch };

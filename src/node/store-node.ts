@@ -343,8 +343,15 @@ export class StoreNode {
       }
       const wait = Math.min(RANGE_RECOVERY_BACKOFF_MS * 2 ** Math.min(round, 16), RANGE_RECOVERY_BACKOFF_MS_MAX);
       await new Promise<void>((resolve) => {
-        const timer = setTimeout(resolve, wait);
-        signal.addEventListener('abort', () => (clearTimeout(timer), resolve()), { once: true });
+        const stop = (): void => {
+          clearTimeout(timer);
+          resolve();
+        };
+        const timer = setTimeout(() => {
+          signal.removeEventListener('abort', stop);
+          resolve();
+        }, wait);
+        signal.addEventListener('abort', stop, { once: true });
       });
     }
   }

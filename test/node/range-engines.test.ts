@@ -22,6 +22,7 @@ import {
   DataDirError,
   NodeConfigError,
   enginePath,
+  fetchRangeImage,
   RANGE_OPTIONS_FILE,
   StoreNode,
   validateOptions,
@@ -132,6 +133,11 @@ describe('StoreNode: a memory-engine range beside a shared-engine range', () => 
     }
     await assertAgree(SHARED);
     await assertAgree(MEMORY);
+    // A member serves an image only of an initialized replica at the index asked for.
+    const address = `127.0.0.1:${ports[0]!}`;
+    await assert.rejects(fetchRangeImage(address, 99, 0), /range 99: no initialized replica, index 0 needed/);
+    await assert.rejects(fetchRangeImage(address, MEMORY, 1e12), /index 1000000000000 needed/);
+    assert.ok((await fetchRangeImage(address, MEMORY, 0)).length > 0);
   });
 
   it('rebuilds a restarted node\'s memory range from a peer image; the shared range reopens from disk', async () => {
