@@ -18,6 +18,8 @@ export const NODE_ENGINE_KIND_DEFAULT: EngineKind = 'leveldb';
 export const NODE_TICK_MS_DEFAULT = 100;
 /** Largest number of ranges one bootstrap list may name (a sanity bound, not a capacity limit). */
 export const BOOTSTRAP_RANGES_MAX = 10_000;
+/** Fewest replicas of a range on the memory engine (docs/node.md "Range engines"). */
+export const MEMORY_RANGE_REPLICAS_MIN = 2;
 /** Largest number of peers in the static peer map. */
 export const PEERS_MAX = 1_000;
 
@@ -151,6 +153,12 @@ export function validateOptions(options: StoreNodeOptions): void {
     if (r.engine !== undefined && !isRangeEngineKind(r.engine)) {
       throw new NodeConfigError(
         `range ${r.rangeId}: engine '${String(r.engine)}' is not a range engine (one of ${RANGE_ENGINE_KINDS.map((k) => `'${k}'`).join(', ')})`,
+      );
+    }
+    if (r.engine === 'memory' && r.replicas.length < MEMORY_RANGE_REPLICAS_MIN) {
+      // A restarted memory replica is rebuilt from another replica's state: alone, it could never come back.
+      throw new NodeConfigError(
+        `range ${r.rangeId}: a memory range needs at least ${MEMORY_RANGE_REPLICAS_MIN} replicas (a restarted replica is rebuilt from another's state)`,
       );
     }
     if (new Set(r.replicas).size !== r.replicas.length) throw new NodeConfigError(`range ${r.rangeId}: a node is listed twice`);

@@ -5,6 +5,7 @@
 export { StoreNode, type RangeStatus } from './store-node.js';
 export {
   BOOTSTRAP_RANGES_MAX,
+  MEMORY_RANGE_REPLICAS_MIN,
   NODE_ENGINE_KIND_DEFAULT,
   NODE_TICK_MS_DEFAULT,
   PEERS_MAX,

@@ -189,6 +189,11 @@ describe('StoreNode: a memory-engine range beside a shared-engine range', () => 
       () => validateOptions(optionsOf(id, bad)),
       (e: unknown) => e instanceof NodeConfigError && /range 2: engine 'rocksdb' is not a range engine \(one of 'shared', 'memory'\)/.test(e.message),
     );
+    const alone = [{ rangeId: 5, start: b('x'), replicas: [id], engine: 'memory' as const }];
+    assert.throws(
+      () => validateOptions(optionsOf(id, alone)),
+      (e: unknown) => e instanceof NodeConfigError && /range 5: a memory range needs at least 2 replicas/.test(e.message),
+    );
     // Options that leave the engine out reopen as recorded.
     const node = await StoreNode.open(optionsOf(id, RANGES.map(({ engine: _e, ...r }) => r)));
     nodes.set(id, node);
