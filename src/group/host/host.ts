@@ -844,9 +844,21 @@ export class MultiRaftHost {
     g.snapshotWanted = false;
     const img = await g.sm.buildSnapshot();
     if (g.removed) return;
+    const status = g.raw.status();
+    if (img.index > status.applied) {
+      // A state machine rebuilt from an image fetched outside raft (docs/node.md, "Range
+      // engines") is ahead of raft until raft hands the entries up to it out again: a snapshot
+      // there would carry a config raft has not reached, and truncating to it would drop
+      // entries raft still has to hand out. Try again once raft caught up.
+      if (wanted) {
+        g.snapshotWanted = true;
+        this.snapshotWanted.add(g);
+      }
+      return;
+    }
     const log = g.log;
     if (img.index > log.snapshotMeta.index && img.index <= log.lastIndex() && img.index >= log.truncatedState.index) {
-      this.logStore.createSnapshot(g.groupId, img.index, g.raw.status().config);
+      this.logStore.createSnapshot(g.groupId, img.index, status.config);
     }
     if (wanted && img.index === log.snapshotMeta.index) {
       g.snapshotCache = img;
