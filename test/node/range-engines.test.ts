@@ -17,7 +17,8 @@ import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { LogStore } from '../../src/group/log-store/index.js';
 import { Replica } from '../../src/shard/replica/index.js';
-import { openEngine } from '../../src/storage/index.js';
+import { RangeKeys } from '../../src/shard/replica/keys.js';
+import { openEngine, type Engine } from '../../src/storage/index.js';
 import {
   DataDirError,
   NodeConfigError,
@@ -42,6 +43,14 @@ const LIMITS = { logTruncateEntries: 20, logKeepEntries: 5 };
 const WAIT_MS = 20_000;
 const epoch = INITIAL_EPOCH;
 const b = (s: string): Buffer => Buffer.from(s);
+
+/** Keys `engine` holds under range `rangeId`'s prefix. */
+async function keysUnder(engine: Engine, rangeId: number): Promise<number> {
+  const keys = new RangeKeys(rangeId);
+  let n = 0;
+  for await (const _ of engine.iterate({ gte: keys.start, lt: keys.end })) n++;
+  return n;
+}
 
 const RANGES: BootstrapRange[] = [
   { rangeId: SHARED, end: b('m'), replicas: [...IDS] },
@@ -127,7 +136,9 @@ describe('StoreNode: a memory-engine range beside a shared-engine range', () => 
       assert.equal(n.rangeEngineOf(SHARED), 'shared');
       assert.equal(n.rangeEngineOf(MEMORY), 'memory');
       // The memory range's keys are not in the node's engine; the shared range's are.
-      assert.notEqual(n.range(MEMORY).engine, n.range(SHARED).engine);
+      assert.equal(await keysUnder(n.engine, MEMORY), 0);
+      assert.ok((await keysUnder(n.engine, SHARED)) > 0);
+      assert.ok((await keysUnder(n.range(MEMORY).engine, MEMORY)) > 0);
       const record = JSON.parse(await readFile(join(dirs.get(n.nodeId)!.path, RANGE_OPTIONS_FILE), 'utf8')) as unknown;
       assert.deepEqual(record, { format: 1, ranges: { [String(MEMORY)]: { engine: 'memory' } } });
     }
