@@ -10,6 +10,7 @@ import type { ClusterRecord } from './data-dir.js';
 import { checkAddress } from '../group/transport/index.js';
 import type { HostLimits, HostRaftConfig } from '../group/host/index.js';
 import { INITIAL_EPOCH, assertDescriptor, type RangeDescriptor } from '../shard/range/index.js';
+import { RANGE_ENGINE_KINDS, isRangeEngineKind, type RangeEngineKind } from './range-options.js';
 
 /** The engine kind when none is given: DESIGN's default embedded engine. */
 export const NODE_ENGINE_KIND_DEFAULT: EngineKind = 'leveldb';
@@ -17,6 +18,8 @@ export const NODE_ENGINE_KIND_DEFAULT: EngineKind = 'leveldb';
 export const NODE_TICK_MS_DEFAULT = 100;
 /** Largest number of ranges one bootstrap list may name (a sanity bound, not a capacity limit). */
 export const BOOTSTRAP_RANGES_MAX = 10_000;
+/** Fewest replicas of a range on the memory engine (docs/node.md "Range engines"). */
+export const MEMORY_RANGE_REPLICAS_MIN = 2;
 /** Largest number of peers in the static peer map. */
 export const PEERS_MAX = 1_000;
 
@@ -32,6 +35,15 @@ export interface BootstrapRange {
   readonly end?: Uint8Array;
   /** Node ids of the range's first voters; each of them bootstraps the same list. */
   readonly replicas: readonly number[];
+  /**
+   * Where the range keeps its MVCC state on every node that hosts it:
+   * 'shared' (default: the node's engine, next to the raft log) or 'memory'
+   * (a memory engine per replica: lost on restart, rebuilt from a peer's
+   * image; docs/node.md "Range engines"). Recorded on first hosting; a
+   * restart naming another engine for the range is refused. Also used for a
+   * replica this node gets later (the range listed without this node).
+   */
+  readonly engine?: RangeEngineKind;
   /** Range 1 of a cluster: the members' names and peer URLs, recorded in its descriptor (the member table). */
   readonly members?: readonly { readonly nodeId: number; readonly name: string; readonly peerUrls: readonly string[] }[];
 }
@@ -137,6 +149,17 @@ export function validateOptions(options: StoreNodeOptions): void {
       if (n !== options.nodeId && !options.peers.has(n)) {
         throw new NodeConfigError(`range ${r.rangeId}: replica node ${n} is not in peers`);
       }
+    }
+    if (r.engine !== undefined && !isRangeEngineKind(r.engine)) {
+      throw new NodeConfigError(
+        `range ${r.rangeId}: engine '${String(r.engine)}' is not a range engine (one of ${RANGE_ENGINE_KINDS.map((k) => `'${k}'`).join(', ')})`,
+      );
+    }
+    if (r.engine === 'memory' && r.replicas.length < MEMORY_RANGE_REPLICAS_MIN) {
+      // A restarted memory replica is rebuilt from another replica's state: alone, it could never come back.
+      throw new NodeConfigError(
+        `range ${r.rangeId}: a memory range needs at least ${MEMORY_RANGE_REPLICAS_MIN} replicas (a restarted replica is rebuilt from another's state)`,
+      );
     }
     if (new Set(r.replicas).size !== r.replicas.length) throw new NodeConfigError(`range ${r.rangeId}: a node is listed twice`);
     try {

@@ -2,7 +2,8 @@
  * The node's data directory (docs/node.md):
  *
  *   <dataDir>/node.json   identity and bootstrap marker (NodeMeta), replaced atomically
- *   <dataDir>/engine/     the node's engine: raft log (log store) and every range's data
+ *   <dataDir>/engine/     the node's engine: raft log (log store) and the ranges' data
+ *   <dataDir>/ranges.json the ranges kept in another engine than the node's (range-options.ts)
  *
  * node.json guards against the two operator mistakes that silently corrupt a
  * cluster: starting a node on another node's directory (its raft state would
@@ -98,12 +99,17 @@ export async function readNodeMeta(dataDir: string): Promise<NodeMeta | undefine
  * of the directory — a crash leaves the old record or the new one.
  */
 export async function writeNodeMeta(dataDir: string, meta: NodeMeta): Promise<void> {
+  await writeJsonFileDurably(dataDir, NODE_META_FILE, meta);
+}
+
+/** Writes `value` as JSON to `<dataDir>/<name>`: temp file, fsync, rename, fsync of the directory. */
+export async function writeJsonFileDurably(dataDir: string, name: string, value: unknown): Promise<void> {
   await mkdir(dataDir, { recursive: true });
-  const final = join(dataDir, NODE_META_FILE);
+  const final = join(dataDir, name);
   const tmp = `${final}.tmp`;
   const fh = await open(tmp, 'w');
   try {
-    await fh.writeFile(`${JSON.stringify(meta, null, 2)}\n`);
+    await fh.writeFile(`${JSON.stringify(value, null, 2)}\n`);
     await fh.sync();
   } finally {
     await fh.close();

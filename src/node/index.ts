@@ -5,6 +5,7 @@
 export { StoreNode, type RangeStatus } from './store-node.js';
 export {
   BOOTSTRAP_RANGES_MAX,
+  MEMORY_RANGE_REPLICAS_MIN,
   NODE_ENGINE_KIND_DEFAULT,
   NODE_TICK_MS_DEFAULT,
   PEERS_MAX,
@@ -25,6 +26,15 @@ export {
   type ClusterRecord,
   type NodeMeta,
 } from './data-dir.js';
+export {
+  RANGE_ENGINE_DEFAULT,
+  RANGE_ENGINE_KINDS,
+  RANGE_OPTIONS_FILE,
+  RangeOptionsTable,
+  isRangeEngineKind,
+  type RangeEngineKind,
+} from './range-options.js';
+export { RANGE_IMAGE_FETCH_PATH, fetchRangeImage } from './range-image.js';
 export {
   INITIAL_CLUSTER_MEMBERS_MAX,
   InitialClusterError,

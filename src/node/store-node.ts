@@ -24,7 +24,7 @@ import { LogStore } from '../group/log-store/index.js';
 import { GrpcTransport } from '../group/transport/index.js';
 import { RANGE_INIT_LOG_INDEX, Replica, type ReplicaLeaseOptions } from '../shard/replica/index.js';
 import { LeaseMetrics, minLeaseTtlSeconds } from '../shard/lease/index.js';
-import { RangeNotFoundError, type Epoch } from '../shard/range/index.js';
+import { RangeNotFoundError, RangeNotInitializedError, type Epoch } from '../shard/range/index.js';
 import { openEngine, type Engine, type EngineKind } from '../storage/index.js';
 import type { Registry } from 'prom-client';
 import type * as grpc from '@grpc/grpc-js';
@@ -36,7 +36,22 @@ import {
   type BootstrapRange,
   type StoreNodeOptions,
 } from './config.js';
-import { NODE_META_FORMAT, checkNodeMeta, enginePath, readNodeMeta, writeNodeMeta, type NodeMeta } from './data-dir.js';
+import { DataDirError, NODE_META_FORMAT, checkNodeMeta, enginePath, readNodeMeta, writeNodeMeta, type NodeMeta } from './data-dir.js';
+import { RANGE_ENGINE_DEFAULT, RANGE_OPTIONS_FILE, RangeOptionsTable, type RangeEngineKind } from './range-options.js';
+import { RANGE_IMAGE_SERVICE_DEFINITION, fetchRangeImage, rangeImageService } from './range-image.js';
+
+/** First wait between rounds of a range's image fetch from its peers; doubles up to the max. */
+const RANGE_RECOVERY_BACKOFF_MS = 50;
+const RANGE_RECOVERY_BACKOFF_MS_MAX = 2_000;
+
+/** What the node keeps beside the host: the log store, range options and the bootstrap list. */
+interface NodeParts {
+  readonly logStore: LogStore;
+  readonly rangeOptions: RangeOptionsTable;
+  /** The options' range list (bootstrap ranges; also names the engine of ranges adopted later). */
+  readonly ranges: readonly BootstrapRange[];
+  readonly peers: ReadonlyMap<number, string>;
+}
 
 // The host bootstraps a group's log at GROUP_INIT_INDEX and the replica writes its
 // bootstrap applied index at RANGE_INIT_LOG_INDEX: they must name the same entry.
@@ -68,6 +83,18 @@ export class StoreNode {
   private closing: Promise<void> | undefined;
   /** Peer URLs last set from range 1's member table, by node id (see syncPeers). */
   private readonly memberPeers = new Map<number, string>();
+  /** Peer addresses as given at open or by setPeer, by node id. */
+  private readonly peerAddresses: Map<number, string>;
+  /** Replicas whose state is being rebuilt from a peer's image; their groups are not hosted yet. */
+  private readonly recovering = new Map<number, Replica>();
+  private readonly recoveries = new Set<Promise<void>>();
+  private readonly recoveryAbort = new AbortController();
+  /** Engines of ranges kept off the shared engine (memory ranges), by range id; owned by the node. */
+  private readonly rangeEngines = new Map<number, Engine>();
+  /** False until open() has hosted the ranges it found: until then a peer's message adopts nothing (the open loop hosts it). */
+  private opened = false;
+  /** Range images fetched from peers and installed (docs/node.md "Range engines"). */
+  rangeImagesInstalled = 0;
 
   private constructor(
     readonly nodeId: number,
@@ -80,7 +107,10 @@ export class StoreNode {
     /** Lease timing of every replica, from the node's raft timing (docs/lease.md). */
     private readonly leaseOptions: ReplicaLeaseOptions,
     private readonly transport: GrpcTransport,
-  ) {}
+    private readonly parts: NodeParts,
+  ) {
+    this.peerAddresses = new Map(parts.peers);
+  }
 
   /**
    * Opens the node: bootstraps its ranges on the first start (new data
@@ -140,7 +170,16 @@ export class StoreNode {
         promoteExtendMs: electionTicks * tickMs,
         metrics: LeaseMetrics.of(host.metrics.registry),
       };
-      node = new StoreNode(options.nodeId, kind, engine, host, port, leaseOptions, transport);
+      const rangeOptions = await RangeOptionsTable.load(durable ? dataDir : undefined);
+      checkRangeEngines(options.ranges, rangeOptions, logStore, dataDir);
+      node = new StoreNode(options.nodeId, kind, engine, host, port, leaseOptions, transport, {
+        logStore,
+        rangeOptions,
+        ranges: options.ranges,
+        peers: options.peers,
+      });
+      const served = node;
+      transport.addService(RANGE_IMAGE_SERVICE_DEFINITION, rangeImageService((id) => served.replicas.get(id)));
 
       const fresh = !meta.bootstrapped;
       const bootstrap = new Map<number, BootstrapRange>();
@@ -149,6 +188,7 @@ export class StoreNode {
       for (const rangeId of [...rangeIds].sort((a, b) => a - b)) {
         await node.hostRange(rangeId, logStore.has(rangeId) ? undefined : bootstrap.get(rangeId));
       }
+      node.opened = true;
       if (fresh) {
         // The replicas' bootstrap writes precede the log store's records in the
         // engine's log, so this one synced flush makes both durable; only then
@@ -172,17 +212,39 @@ export class StoreNode {
    * `bootstrap` (a new range on a new node) the replica writes the initial
    * descriptor at RANGE_INIT_LOG_INDEX and the host creates the group's log
    * truncated at the same index; without it both reopen from the engine.
+   * The replica keeps its state on the range's engine (recorded first); one
+   * whose state is behind what its raft log needs (a memory range after a
+   * restart) is rebuilt from a peer's image before its group is hosted.
    */
   private async hostRange(rangeId: number, bootstrap: BootstrapRange | undefined): Promise<void> {
     const desc = bootstrap === undefined ? undefined : bootstrapDescriptor(bootstrap);
-    const replica = await Replica.open(this.engine, {
-      rangeId,
-      lease: this.leaseOptions,
-      ...(desc !== undefined ? { bootstrap: desc, bootstrapAppliedIndex: RANGE_INIT_LOG_INDEX } : {}),
-    });
+    const engine = await this.openRangeEngine(rangeId);
+    let replica: Replica;
+    try {
+      replica = await Replica.open(engine, {
+        rangeId,
+        lease: this.leaseOptions,
+        ...(desc !== undefined ? { bootstrap: desc, bootstrapAppliedIndex: RANGE_INIT_LOG_INDEX } : {}),
+      });
+    } catch (e) {
+      await this.closeRangeEngine(rangeId, engine);
+      throw e;
+    }
+    const needed = this.imageNeeded(rangeId, replica);
+    if (needed !== undefined) {
+      this.recovering.set(rangeId, replica);
+      const p = this.recoverRange(rangeId, replica, engine, needed).finally(() => this.recoveries.delete(p));
+      this.recoveries.add(p);
+      return;
+    }
+    await this.hostGroup(rangeId, replica, engine, bootstrap);
+  }
+
+  /** Creates the raft group of an opened replica; closes the replica (and its own engine) on failure. */
+  private async hostGroup(rangeId: number, replica: Replica, engine: Engine, bootstrap: BootstrapRange | undefined): Promise<void> {
     try {
       await this.host.createGroup(rangeId, {
-        peers: desc?.replicas.map((r) => r.nodeId) ?? [],
+        peers: bootstrap?.replicas ?? [],
         stateMachine: (handle: GroupHandle) => {
           replica.attach(handle);
           return replica;
@@ -192,9 +254,116 @@ export class StoreNode {
       });
     } catch (e) {
       await replica.close();
+      await this.closeRangeEngine(rangeId, engine);
       throw e;
     }
     this.replicas.set(rangeId, replica);
+  }
+
+  /**
+   * The engine range `rangeId` keeps its state on: the recorded choice for a
+   * range hosted before, else the options' (recorded now, before anything
+   * of the range is written), else the shared engine.
+   */
+  private async openRangeEngine(rangeId: number): Promise<Engine> {
+    let kind: RangeEngineKind | undefined = this.parts.rangeOptions.recorded(rangeId);
+    if (kind === undefined && !this.parts.logStore.has(rangeId)) {
+      kind = this.parts.ranges.find((r) => r.rangeId === rangeId)?.engine ?? RANGE_ENGINE_DEFAULT;
+      await this.parts.rangeOptions.record(rangeId, kind);
+    }
+    if ((kind ?? RANGE_ENGINE_DEFAULT) === 'shared') return this.engine;
+    // A memory range: a fresh engine. Whatever it held before a restart is gone (imageNeeded).
+    const engine = await openEngine({ kind: 'memory' });
+    this.rangeEngines.set(rangeId, engine);
+    return engine;
+  }
+
+  /** Closes `engine` if it is range `rangeId`'s own engine (the shared engine stays open). */
+  private async closeRangeEngine(rangeId: number, engine: Engine): Promise<void> {
+    const own = this.rangeEngines.get(rangeId);
+    if (own === undefined || own !== engine) return;
+    this.rangeEngines.delete(rangeId);
+    await own.close();
+  }
+
+  /**
+   * The raft index a reopened replica's state must reach before its group
+   * may run, or undefined if it already does. Raft's log store may have
+   * recorded a snapshot (and truncated the entries below it) that the state
+   * does not hold: a memory range's state is gone after a restart, and a
+   * crash between raft recording a received snapshot and the install leaves
+   * the old state. Replaying the log cannot rebuild either, so the replica
+   * needs an image at that index or later. A replica waiting for its first
+   * snapshot (a group with no members yet) gets it from raft as usual.
+   */
+  private imageNeeded(rangeId: number, replica: Replica): number | undefined {
+    if (!this.parts.logStore.has(rangeId)) return undefined;
+    const log = this.parts.logStore.group(rangeId);
+    const cs = log.confState;
+    if (cs.voters.length + cs.learners.length + cs.votersOutgoing.length === 0) return undefined;
+    const needed = Math.max(log.snapshotMeta.index, log.truncatedState.index);
+    if (replica.isInitialized && replica.appliedIndex() >= needed) return undefined;
+    return needed;
+  }
+
+  /**
+   * Rebuilds `replica` from an image at `minIndex` or later, fetched from
+   * one of the range's other members (as the log store's membership lists
+   * them; any member's applied state is committed state), then hosts its
+   * group. Raft then restarts at min(image index, commit): entries up to the
+   * image's index that it hands out again are skipped by the replica, later
+   * ones applied from this node's log or the leader's. Retried with backoff
+   * until a member can serve or the node closes; meanwhile the range is not
+   * hosted here (its messages are dropped, as for a down replica).
+   */
+  private async recoverRange(rangeId: number, replica: Replica, engine: Engine, minIndex: number): Promise<void> {
+    const signal = this.recoveryAbort.signal;
+    const cs = this.parts.logStore.group(rangeId).confState;
+    const members = [...new Set([...cs.voters, ...cs.learners, ...cs.votersOutgoing])].filter((id) => id !== this.nodeId);
+    for (let round = 0; !signal.aborted; round++) {
+      for (const id of members) {
+        const address = this.memberPeers.get(id) ?? this.peerAddresses.get(id);
+        if (address === undefined || signal.aborted) continue;
+        let data: Uint8Array;
+        try {
+          data = await fetchRangeImage(address, rangeId, minIndex, signal);
+          await replica.installImage(data, minIndex);
+        } catch {
+          continue; // that member cannot serve it now: the next one, or the next round
+        }
+        this.rangeImagesInstalled++;
+        this.recovering.delete(rangeId);
+        if (signal.aborted) {
+          await replica.close();
+          await this.closeRangeEngine(rangeId, engine);
+          return;
+        }
+        await this.hostGroup(rangeId, replica, engine, undefined).catch(() => undefined);
+        return;
+      }
+      const wait = Math.min(RANGE_RECOVERY_BACKOFF_MS * 2 ** Math.min(round, 16), RANGE_RECOVERY_BACKOFF_MS_MAX);
+      await new Promise<void>((resolve) => {
+        const stop = (): void => {
+          clearTimeout(timer);
+          resolve();
+        };
+        const timer = setTimeout(() => {
+          signal.removeEventListener('abort', stop);
+          resolve();
+        }, wait);
+        signal.addEventListener('abort', stop, { once: true });
+      });
+    }
+  }
+
+  /** Ids of the ranges whose replica is being rebuilt from a peer's image (not hosted yet). */
+  recoveringRangeIds(): number[] {
+    return [...this.recovering.keys()].sort((a, b) => a - b);
+  }
+
+  /** The engine kind range `rangeId` keeps its state on here ('shared' or 'memory'). */
+  rangeEngineOf(rangeId: number): RangeEngineKind {
+    return this.rangeEngines.has(rangeId) ? 'memory' : 'shared';
   }
 
   /**
@@ -203,7 +372,7 @@ export class StoreNode {
    * onFatal-free logging only: the leader retries, so the next message tries again.
    */
   private adoptRange(rangeId: number): void {
-    if (this.closing !== undefined || this.replicas.has(rangeId) || this.adopting.has(rangeId)) return;
+    if (!this.opened || this.closing !== undefined || this.replicas.has(rangeId) || this.recovering.has(rangeId) || this.adopting.has(rangeId)) return;
     this.adopting.add(rangeId);
     void this.hostRange(rangeId, undefined)
       .catch(() => undefined)
@@ -242,6 +411,7 @@ export class StoreNode {
 
   /** The replica of range `rangeId`; throws RangeNotFoundError if this node does not host it. */
   range(rangeId: number): Replica {
+    if (this.recovering.has(rangeId)) throw new RangeNotInitializedError(rangeId);
     const r = this.replicas.get(rangeId);
     if (r === undefined) throw new RangeNotFoundError(rangeId);
     return r;
@@ -280,6 +450,7 @@ export class StoreNode {
   /** Sets or changes where peer `nodeId` listens (e.g. a peer restarted elsewhere). */
   setPeer(nodeId: number, address: string): void {
     this.host.transport.setPeer(nodeId, address);
+    this.peerAddresses.set(nodeId, address);
   }
 
   /** The node's Prometheus registry (host, transport and log-store metrics, labelled node=<id>). */
@@ -307,11 +478,33 @@ export class StoreNode {
           first ??= e;
         }
       };
+      this.recoveryAbort.abort();
+      await Promise.all([...this.recoveries]);
       await step(() => this.host.stop());
       for (const r of this.replicas.values()) await step(() => r.close());
+      for (const r of this.recovering.values()) await step(() => r.close());
+      for (const e of this.rangeEngines.values()) await step(() => e.close());
       await step(() => this.engine.close());
       if (first !== undefined) throw first;
     })();
     return this.closing;
+  }
+}
+
+/**
+ * Refuses options that name another engine for a range than the one it was
+ * created on (its data is where it was put; switching would silently lose
+ * it or leave it behind): DataDirError, before any range is opened.
+ */
+function checkRangeEngines(ranges: readonly BootstrapRange[], table: RangeOptionsTable, logStore: LogStore, dataDir: string): void {
+  for (const r of ranges) {
+    if (r.engine === undefined) continue;
+    const recorded = table.recorded(r.rangeId) ?? (logStore.has(r.rangeId) ? RANGE_ENGINE_DEFAULT : undefined);
+    if (recorded !== undefined && recorded !== r.engine) {
+      throw new DataDirError(
+        `range ${r.rangeId} keeps its data in the '${recorded}' engine (${dataDir === '' ? 'this node' : `${dataDir}/${RANGE_OPTIONS_FILE}`}), not '${r.engine}'; ` +
+          "a range's engine cannot change under its data",
+      );
+    }
   }
 }

@@ -853,9 +853,21 @@ export class MultiRaftHost {
       index = await g.sm.persistApplied();
     }
     if (g.removed) return;
+    const status = g.raw.status();
+    if (index > status.applied) {
+      // A state machine rebuilt from an image fetched outside raft (docs/node.md, "Range
+      // engines") is ahead of raft until raft hands the entries up to it out again: a snapshot
+      // there would carry a config raft has not reached, and truncating to it would drop
+      // entries raft still has to hand out. Try again once raft caught up.
+      if (wanted) {
+        g.snapshotWanted = true;
+        this.snapshotWanted.add(g);
+      }
+      return;
+    }
     const log = g.log;
     if (index > log.snapshotMeta.index && index <= log.lastIndex() && index >= log.truncatedState.index) {
-      this.logStore.createSnapshot(g.groupId, index, g.raw.status().config);
+      this.logStore.createSnapshot(g.groupId, index, status.config);
     }
     if (img !== undefined && wanted && index === log.snapshotMeta.index) {
       g.snapshotCache = img;

@@ -1,7 +1,8 @@
 /**
  * Engine key layout of one range replica. Everything a range keeps lives
  * under its range prefix, so a snapshot is one scan of that prefix and a
- * snapshot install one `deleteSpan` (as TiKV's `0x01 | regionId` local keys):
+ * snapshot install one batch that deletes that prefix's keys and writes the
+ * image (as TiKV's `0x01 | regionId` local keys):
  *
  *   'r' | rangeId u64 BE | 'm' | …                 MVCC store (its own families)
  *   'r' | rangeId u64 BE | 'l' | 'd'               range descriptor (RangeDescriptor proto)

@@ -14,7 +14,7 @@
  * replica are bounded.
  */
 import { randomBytes } from 'node:crypto';
-import type { Engine } from '../../storage/index.js';
+import type { BatchOp, Engine } from '../../storage/index.js';
 import { WriteBehindEngine } from '../../storage/write-behind.js';
 import type { AppliedEntry, GroupHandle, GroupStateMachine, StateMachineSnapshot } from '../../group/host/state-machine.js';
 import {
@@ -636,17 +636,41 @@ export class Replica implements GroupStateMachine {
   }
 
   /**
-   * Replaces the range's state with a received image: delete every key of the
-   * range, write the image (its applied index included) in one batch, reopen
-   * the MVCC store. A crash between the delete and the write leaves an empty
-   * range with applied index 0, and the host installs the snapshot again from
-   * its raft storage on restart.
+   * Replaces the range's state with a received image: one synced engine
+   * batch deletes every key of the range and writes the image (its applied
+   * index included), then the MVCC store reopens. The batch is atomic, so a
+   * crash leaves either the old state or the whole image, never an empty or
+   * half-written range (replaceState).
    */
   async installSnapshot(snapshot: Snapshot): Promise<void> {
     this.assertOpen();
     const image = parseImage(snapshot.data, this.state.keys);
     if (image.appliedIndex !== snapshot.meta.index) {
       throw new SnapshotInvalidError(`image at index ${image.appliedIndex}, raft snapshot at ${snapshot.meta.index}`);
+    }
+    await this.installParsed(image);
+  }
+
+  /**
+   * Replaces the range's state with an image fetched outside raft (a
+   * replica whose state was lost rebuilds from a peer's image before its
+   * group is hosted: docs/node.md "Range engines"). The image must be at
+   * `minIndex` or later; returns its applied index.
+   */
+  async installImage(data: Uint8Array, minIndex: number): Promise<number> {
+    this.assertOpen();
+    const image = parseImage(data, this.state.keys);
+    if (image.appliedIndex < minIndex) {
+      throw new SnapshotInvalidError(`image at index ${image.appliedIndex}, at least ${minIndex} needed`);
+    }
+    await this.installParsed(image);
+    return image.appliedIndex;
+  }
+
+  private async installParsed(image: SnapshotImage): Promise<void> {
+    // Refused before anything is touched: an image without a descriptor would leave the range unusable.
+    if (!image.records.some((r) => r.key.equals(this.state.keys.descriptor))) {
+      throw new SnapshotInvalidError('image holds no range descriptor');
     }
     let done!: () => void;
     this.installing = new Promise<void>((resolve) => (done = resolve));
@@ -662,12 +686,21 @@ export class Replica implements GroupStateMachine {
     this.notifyRevision();
   }
 
-  /** The body of installSnapshot, run while reads are held back. */
+  /**
+   * The body of an install, run while reads are held back. The deletions of
+   * the old keys and the image's records go to the engine as ONE batch (a
+   * later op on a key wins, so a key in both ends up with the image's
+   * value), synced: raft has already recorded the snapshot in its log store,
+   * which truncated the entries the old state would need, so the image must
+   * not be lost while that record survives (docs/replica.md "Snapshots").
+   */
   private async replaceState(image: SnapshotImage): Promise<void> {
     const { engine, keys } = this.state;
     await this.state.mvcc.close();
-    await engine.deleteSpan(keys.start, keys.end);
-    await engine.write(imageOps(image));
+    const ops: BatchOp[] = [];
+    for await (const { key } of engine.iterate({ gte: keys.start, lt: keys.end })) ops.push({ type: 'del', key });
+    for (const op of imageOps(image)) ops.push(op);
+    await engine.write(ops, { sync: true });
     const descriptor = await loadDescriptor(engine, keys);
     if (descriptor === undefined) throw new SnapshotInvalidError('image holds no range descriptor');
     this.state.mvcc = await MvccStore.open(engine, {
