@@ -617,15 +617,23 @@ export class MultiRaftHost {
     }
 
     // Also flush for staged truncations and for truncated keys still to delete (each flush deletes a bounded chunk).
+    let unsyncedWrite: Promise<void> | undefined;
     if (batch.length > 0 || this.logStore.pendingOps > 0 || this.logStore.garbageKeys > 0) {
       const t0 = performance.now();
-      // A Ready that only moves the commit index needs no fsync (raft's mustSync): a lost commit
-      // index is learnt again from the leader, and an applied index past it counts as committed
-      // on restart. The log engine is sequential, so the next synced write covers this one.
+      // A turn whose Readys only move commit indexes needs no fsync (raft's mustSync): a lost
+      // commit index is learnt again from the leader, and an applied index past it counts as
+      // committed on restart. The log engine is sequential, so the next synced write covers
+      // this one. Nothing of such a turn waits for its write: it completes by the turn's end.
       const sync = batch.length === 0 || this.syncPending || batch.some((b) => b.rd.mustSync);
       this.syncPending = false;
-      await this.logStore.flush({ sync });
-      this.metrics.fsyncDuration.observe((performance.now() - t0) / 1000);
+      const write = this.logStore.flush({ sync });
+      if (sync) {
+        await write;
+        this.metrics.fsyncDuration.observe((performance.now() - t0) / 1000);
+      } else {
+        unsyncedWrite = write;
+        write.catch(() => undefined); // awaited (and its failure raised) after applying
+      }
       this.stats.flushes++;
       this.stats.readysPerFlushMax = Math.max(this.stats.readysPerFlushMax, batch.length);
     }
@@ -638,6 +646,7 @@ export class MultiRaftHost {
     this.flushHeartbeats();
 
     await Promise.all(batch.map(({ g, rd }) => this.applyReady(g, rd)));
+    if (unsyncedWrite !== undefined) await unsyncedWrite;
 
     await this.maintain(batch.map((b) => b.g));
     if (ticked) {
