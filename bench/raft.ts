@@ -96,8 +96,7 @@ class Group {
         if (rd.snapshot !== undefined) r.storage.applySnapshot(rd.snapshot);
         r.storage.append(rd.entries);
         if (rd.hardState !== undefined) r.storage.setHardState(rd.hardState);
-        const msgs = rd.messages;
-        for (let j = 0; j < msgs.length; j++) out.push(msgs[j]!);
+        for (const msgs of [rd.earlyMessages, rd.messages]) for (let j = 0; j < msgs.length; j++) out.push(msgs[j]!);
         const ce = rd.committedEntries;
         for (let j = 0; j < ce.length; j++) {
           const e = ce[j]!;

@@ -243,6 +243,8 @@ export class MultiRaftHost {
   private memberNodes: NodeId[] = [];
   private memberNodesStale = true;
   private tickPending = false;
+  /** Something other than a Ready was staged (snapshot record, truncation): the next flush syncs. */
+  private syncPending = false;
   private tickCount = 0;
   private stopped = false;
   private fatal: unknown = undefined;
@@ -382,6 +384,7 @@ export class MultiRaftHost {
    * uninitialized replica waiting for that snapshot.
    */
   private bootstrap(groupId: number, confState: ConfState): GroupLog {
+    this.syncPending = true;
     if (confState.voters.length === 0) return this.logStore.createGroup(groupId, { confState });
     return this.logStore.createGroup(groupId, {
       confState,
@@ -600,23 +603,50 @@ export class MultiRaftHost {
       batch.push({ g, rd });
     }
 
+    // A leader's appends and heartbeats leave before its own write is durable, so the
+    // followers' writes overlap the leader's (raft counts the leader's copy once advance says
+    // it is durable). Heartbeats go coalesced, as below.
+    let early = 0;
+    for (const { g, rd } of batch) {
+      for (const m of rd.earlyMessages) this.send(g, m);
+      early += rd.earlyMessages.length;
+    }
+    if (early > 0) {
+      this.flushHeartbeats();
+      this.transport.flush();
+    }
+
     // Also flush for staged truncations and for truncated keys still to delete (each flush deletes a bounded chunk).
+    let unsyncedWrite: Promise<void> | undefined;
     if (batch.length > 0 || this.logStore.pendingOps > 0 || this.logStore.garbageKeys > 0) {
       const t0 = performance.now();
-      await this.logStore.flush({ sync: true });
-      this.metrics.fsyncDuration.observe((performance.now() - t0) / 1000);
+      // A turn whose Readys only move commit indexes needs no fsync (raft's mustSync): a lost
+      // commit index is learnt again from the leader, and an applied index past it counts as
+      // committed on restart. The log engine is sequential, so the next synced write covers
+      // this one. Nothing of such a turn waits for its write: it completes by the turn's end.
+      const sync = batch.length === 0 || this.syncPending || batch.some((b) => b.rd.mustSync);
+      this.syncPending = false;
+      const write = this.logStore.flush({ sync });
+      if (sync) {
+        await write;
+        this.metrics.fsyncDuration.observe((performance.now() - t0) / 1000);
+      } else {
+        unsyncedWrite = write;
+        write.catch(() => undefined); // awaited (and its failure raised) after applying
+      }
       this.stats.flushes++;
       this.stats.readysPerFlushMax = Math.max(this.stats.readysPerFlushMax, batch.length);
     }
     this.stats.readys += batch.length;
     this.metrics.readysHandled.inc(batch.length);
 
-    // Durable: messages may leave now. The transport sends each peer's share as one batch.
+    // Durable: the other messages may leave now. The transport sends each peer's share as one batch.
     for (const { g, rd } of batch) for (const m of rd.messages) this.send(g, m);
     // Heartbeats leave now too, not after a possibly slow apply: late heartbeats cause elections.
     this.flushHeartbeats();
 
     await Promise.all(batch.map(({ g, rd }) => this.applyReady(g, rd)));
+    if (unsyncedWrite !== undefined) await unsyncedWrite;
 
     await this.maintain(batch.map((b) => b.g));
     if (ticked) {
@@ -868,6 +898,7 @@ export class MultiRaftHost {
     const log = g.log;
     if (index > log.snapshotMeta.index && index <= log.lastIndex() && index >= log.truncatedState.index) {
       this.logStore.createSnapshot(g.groupId, index, status.config);
+      this.syncPending = true;
     }
     if (img !== undefined && wanted && index === log.snapshotMeta.index) {
       g.snapshotCache = img;
@@ -877,6 +908,7 @@ export class MultiRaftHost {
     const to = Math.min(log.snapshotMeta.index, index) - this.limits.logKeepEntries;
     if (to > log.truncatedState.index) {
       this.logStore.truncate(g.groupId, to, log.term(to));
+      this.syncPending = true;
       this.stats.truncations++;
       this.metrics.logTruncations.inc();
     }

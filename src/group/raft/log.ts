@@ -274,6 +274,15 @@ export class RaftLog {
     this.unstable.stableTo(i, t);
   }
 
+  /**
+   * The last index the host has persisted (everything below the unstable
+   * part); 0 while a snapshot waits to be persisted (nothing of the log
+   * it replaces counts).
+   */
+  persistedLastIndex(): number {
+    return this.unstable.snapshot !== undefined ? 0 : this.unstable.offset - 1;
+  }
+
   stableSnapTo(i: number): void {
     this.unstable.stableSnapTo(i);
   }

@@ -7,8 +7,11 @@
  *
  * Messages queued in `msgs` may only leave the node after the host has
  * persisted the Ready they come in (hard state + entries): that is what
- * makes it safe to, e.g., count our own vote or our own appended entries
- * before they are on disk.
+ * makes it safe to, e.g., count our own vote before it is on disk. The
+ * exception is a leader's appends and heartbeats of a durable term, which
+ * may leave at once (RawNode's `earlyMessages`, raft thesis §10.2.1); so a
+ * leader with peers counts its own entries toward the commit quorum only
+ * once they are persisted (`ackPersisted`, called from advance).
  */
 import type {
   ConfChange, ConfState, Entry, HardState, Message, MessageType, NodeId, ReadState, SoftState, Snapshot, StateRole, Storage,
@@ -254,7 +257,8 @@ export class Raft {
       pr.msgAppFlowPaused = false;
       pr.recentActive = false;
       pr.leaseAckStamp = 0;
-      pr.match = id === this.id ? last : 0;
+      // Our own match is what is on our disk: entries still in flight count once persisted.
+      pr.match = id === this.id ? this.log.persistedLastIndex() : 0;
       pr.next = last + 1;
     }
     this.pendingConfIndex = 0;
@@ -995,8 +999,7 @@ export class Raft {
       ents[i] = { term: this.term, index: li + 1 + i, type: e.type, data: e.data };
     }
     li = this.log.append(ents);
-    const self = this.trk.progress.get(this.id);
-    if (self !== undefined) self.maybeUpdate(li);
+    this.ackOwnAppend(li);
     this.maybeCommit();
     return true;
   }
@@ -1009,11 +1012,44 @@ export class Raft {
     }
     this.uncommittedSize += size;
     const li = this.log.appendOne({ term: this.term, index: this.log.lastIndex() + 1, type, data });
-    const self = this.trk.progress.get(this.id);
-    if (self !== undefined) self.maybeUpdate(li);
-    // With other voters, commit can't advance on our own append; skip the quorum computation.
-    if (this.trk.isSingleton()) this.maybeCommit();
+    // With other members, commit can't advance on our own append; skip the quorum computation.
+    if (this.ackOwnAppend(li)) this.maybeCommit();
     return true;
+  }
+
+  /**
+   * A leader that tracks no one else counts its new entries at once: no
+   * message can carry the commit index, and the host applies committed
+   * entries only after persisting the Ready that holds them. With peers,
+   * appends may leave before our write is durable (earlyMessages), so our
+   * own copy counts only from ackPersisted. Returns whether it counted.
+   */
+  private ackOwnAppend(li: number): boolean {
+    if (this.trk.progress.size !== 1) return false;
+    this.trk.progress.get(this.id)?.maybeUpdate(li);
+    return true;
+  }
+
+  /**
+   * The host persisted our log up to persistedLastIndex() (RawNode.advance):
+   * a leader counts its own copy toward the commit quorum now, and tells the
+   * followers if that commits something.
+   */
+  ackPersisted(): void {
+    if (this.state !== 'leader') return;
+    const self = this.trk.progress.get(this.id);
+    if (self === undefined || !self.maybeUpdate(this.log.persistedLastIndex())) return;
+    if (this.maybeCommit()) {
+      this.releasePendingReadIndexMessages();
+      this.bcastAppend();
+    }
+  }
+
+  /** With peers, our own match may not run ahead of our disk (see ackOwnAppend). */
+  private clampOwnMatch(): void {
+    const self = this.trk.progress.get(this.id);
+    if (self === undefined || this.trk.progress.size === 1) return;
+    self.match = Math.min(self.match, this.log.persistedLastIndex());
   }
 
   reduceUncommittedSize(s: number): void {
@@ -1056,6 +1092,7 @@ export class Raft {
       return cs;
     }
     if (this.state !== 'leader' || cs.voters.length === 0) return cs;
+    this.clampOwnMatch();
     // The quorum may have shrunk (commit advances) and new peers need appends.
     if (this.maybeCommit()) {
       this.releasePendingReadIndexMessages();

@@ -4,6 +4,7 @@
  * RawNodes. The host loop is:
  *
  *   tick()/step()/propose() ... ; if (hasReady()) { rd = ready();
+ *   send rd.earlyMessages (may overlap the write);
  *   persist rd.hardState + rd.entries + rd.snapshot; send rd.messages;
  *   apply rd.snapshot + rd.committedEntries (applyConfChange for conf changes);
  *   advance(rd) }
@@ -154,20 +155,21 @@ export class RawNode {
     r.flushPendingAppends();
     const entries = r.log.unstableEntries();
     const committedEntries = r.log.nextCommittedEnts();
-    const messages = r.msgs;
+    const hard = r.hardState();
+    const { early, late } = splitEarly(r.msgs, hard.term === this.prevHard.term && hard.vote === this.prevHard.vote);
     r.msgs = [];
     const readStates = r.readStates;
     r.readStates = [];
-    const hard = r.hardState();
     const soft = r.softState();
     const hardChanged = !hardStateEqual(hard, this.prevHard);
     const rd: {
       softState?: SoftState; hardState?: HardState; entries: Entry[]; snapshot?: Snapshot;
-      committedEntries: Entry[]; messages: Message[]; readStates: Ready['readStates']; mustSync: boolean;
+      committedEntries: Entry[]; earlyMessages: Message[]; messages: Message[]; readStates: Ready['readStates']; mustSync: boolean;
     } = {
       entries,
       committedEntries,
-      messages,
+      earlyMessages: early,
+      messages: late,
       readStates,
       mustSync: entries.length > 0 || hard.term !== this.prevHard.term || hard.vote !== this.prevHard.vote,
     };
@@ -188,7 +190,8 @@ export class RawNode {
 
   /**
    * The host has persisted, sent and applied `rd`. Marks its entries stable
-   * and its committed entries applied.
+   * (a leader now counts them toward the commit quorum) and its committed
+   * entries applied.
    */
   advance(rd: Ready): void {
     invariant(this.outstanding === rd, 'advance() must be given the Ready returned by the last ready()');
@@ -197,6 +200,7 @@ export class RawNode {
     const lastEnt = rd.entries[rd.entries.length - 1];
     if (lastEnt !== undefined) r.log.stableTo(lastEnt.index, lastEnt.term);
     if (rd.snapshot !== undefined) r.log.stableSnapTo(rd.snapshot.meta.index);
+    r.ackPersisted();
     const lastCommitted = rd.committedEntries[rd.committedEntries.length - 1];
     const newApplied = lastCommitted !== undefined ? lastCommitted.index : (rd.snapshot?.meta.index ?? 0);
     if (newApplied > 0) {
@@ -241,6 +245,20 @@ export class RawNode {
     }
     return { ...base, progress };
   }
+}
+
+/**
+ * Splits a Ready's messages: a leader's appends and heartbeats may leave
+ * before the Ready is persisted, unless the Ready changes the term or vote
+ * (`termDurable` false): a message of a term must never leave before that
+ * term (and our vote in it) is durable.
+ */
+function splitEarly(msgs: Message[], termDurable: boolean): { early: Message[]; late: Message[] } {
+  if (!termDurable) return { early: [], late: msgs };
+  const early: Message[] = [];
+  const late: Message[] = [];
+  for (const m of msgs) (m.type === 'app' || m.type === 'heartbeat' ? early : late).push(m);
+  return { early, late };
 }
 
 /** The empty conf change, which leaves a joint configuration. */

@@ -129,11 +129,12 @@ export interface ReadState {
 
 /**
  * What the host must do, in order, after `ready()`:
+ * 0. it may send `earlyMessages` at once (or with `messages`, later);
  * 1. persist `hardState`, `entries` (appending, truncating any conflicting
  *    suffix) and `snapshot`, fsyncing if `mustSync`;
  * 2. only then send `messages`;
  * 3. apply `snapshot` (if any) and `committedEntries` to the state machine;
- * 4. call `advance(ready)`.
+ * 4. call `advance(ready)`, which also tells raft the writes are durable.
  * Reads in `readStates` may be served once the applied index reaches them.
  */
 export interface Ready {
@@ -142,6 +143,15 @@ export interface Ready {
   readonly entries: readonly Entry[];
   readonly snapshot?: Snapshot;
   readonly committedEntries: readonly Entry[];
+  /**
+   * A leader's appends and heartbeats, which may leave before this Ready's
+   * writes are durable (raft thesis §10.2.1): the leader counts its own log
+   * toward the commit quorum only from `advance`, once the host persisted
+   * it. Empty when this Ready changes the term or vote (those must be
+   * durable before anything of the new term leaves). docs/raft.md.
+   */
+  readonly earlyMessages: readonly Message[];
+  /** Every other message: sent only once this Ready's writes are durable. */
   readonly messages: readonly Message[];
   readonly readStates: readonly ReadState[];
   readonly mustSync: boolean;

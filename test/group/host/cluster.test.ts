@@ -47,7 +47,9 @@ describe('three hosts, many groups', () => {
       assert.ok(readys >= GROUPS, `node ${n.id}: ${readys} readys`);
       assert.ok(readys / flushes > 2, `node ${n.id}: ${readys} readys in ${flushes} flushes`);
       assert.ok(n.host.stats.readysPerFlushMax >= 10, `node ${n.id}: at most ${n.host.stats.readysPerFlushMax} readys per flush`);
-      assert.equal(n.host.logStore.counters.fsyncs, n.host.logStore.counters.batchesFlushed);
+      // Turns that only moved commit indexes wrote without fsync (raft's mustSync is false for them).
+      const { fsyncs, batchesFlushed } = n.host.logStore.counters;
+      assert.ok(fsyncs > 0 && fsyncs < batchesFlushed, `node ${n.id}: ${fsyncs} fsyncs in ${batchesFlushed} flushes`);
       // 50 groups' heartbeats to a peer travel together.
       assert.ok(n.host.stats.coalescedHeartbeats > n.host.stats.coalescedMessages * 5, `node ${n.id}: heartbeats coalesced`);
     }

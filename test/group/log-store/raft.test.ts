@@ -87,7 +87,7 @@ async function handleReadys(node: Node): Promise<{ group: number; msg: Message }
   await node.store.flush({ sync: true });
   const out: { group: number; msg: Message }[] = [];
   for (const [g, rep, rd] of readys) {
-    for (const msg of rd.messages) out.push({ group: g, msg });
+    for (const msg of [...rd.earlyMessages, ...rd.messages]) out.push({ group: g, msg });
     if (rd.snapshot !== undefined) {
       rep.applied = JSON.parse(Buffer.from(rd.snapshot.data).toString()) as string[];
       rep.appliedIndex = rd.snapshot.meta.index;

@@ -115,7 +115,7 @@ export class Net {
     }
     p.readStates.push(...rd.readStates);
     p.node.advance(rd);
-    return [...rd.messages];
+    return [...rd.earlyMessages, ...rd.messages];
   }
 
   /** Delivers one message (unless cut or filtered). */

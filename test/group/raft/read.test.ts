@@ -75,7 +75,7 @@ test('lease-based reads are answered without a heartbeat round', () => {
   net.node(1).readIndex(bytes('l'));
   const rd = net.node(1).ready();
   assert.deepEqual(rd.readStates.map((r) => [r.index, text(r.requestCtx)]), [[2, 'l']]);
-  assert.equal(rd.messages.length, 0);
+  assert.equal(rd.earlyMessages.length + rd.messages.length, 0);
   net.node(1).advance(rd);
 });
 
@@ -116,9 +116,9 @@ test('lease-based reads fall back to a quorum round during a leadership transfer
   net.node(1).readIndex(bytes('t'));
   const rd = net.node(1).ready();
   assert.equal(rd.readStates.length, 0, 'no immediate lease answer');
-  assert.deepEqual(rd.messages.map((m) => m.type).sort(), ['heartbeat', 'heartbeat']);
+  assert.deepEqual(rd.earlyMessages.map((m) => m.type).sort(), ['heartbeat', 'heartbeat']);
   net.node(1).advance(rd);
-  for (const m of rd.messages) net.deliver(m);
+  for (const m of rd.earlyMessages) net.deliver(m);
   net.stabilize();
   assert.deepEqual(net.peer(1).readStates.map((r) => text(r.requestCtx)), ['t']);
 });
@@ -132,7 +132,7 @@ test('a healthy leader keeps answering lease reads without a round trip', () => 
     net.node(1).readIndex(bytes(`h${i}`));
     const rd = net.node(1).ready();
     assert.deepEqual(rd.readStates.map((r) => text(r.requestCtx)), [`h${i}`], `tick ${i}: answered at once`);
-    assert.equal(rd.messages.length, 0, `tick ${i}: no heartbeat round`);
+    assert.equal(rd.earlyMessages.length + rd.messages.length, 0, `tick ${i}: no heartbeat round`);
     net.node(1).advance(rd);
   }
   assert.deepEqual(net.leaderIds(), [1]);
@@ -145,9 +145,9 @@ test('a lease-based read before any heartbeat round is confirmed by a quorum rou
   net.node(1).readIndex(bytes('n'));
   const rd = net.node(1).ready();
   assert.equal(rd.readStates.length, 0);
-  assert.deepEqual(rd.messages.map((m) => m.type), ['heartbeat', 'heartbeat']);
+  assert.deepEqual(rd.earlyMessages.map((m) => m.type), ['heartbeat', 'heartbeat']);
   net.node(1).advance(rd);
-  for (const m of rd.messages) net.deliver(m);
+  for (const m of rd.earlyMessages) net.deliver(m);
   net.stabilize();
   assert.deepEqual(net.peer(1).readStates.map((r) => text(r.requestCtx)), ['n']);
 });
@@ -200,9 +200,9 @@ test('after sending timeoutNow the leader serves no lease reads for the rest of 
   net.node(1).readIndex(bytes('x'));
   const rd = net.node(1).ready();
   assert.equal(rd.readStates.length, 0, 'a delayed timeoutNow could still elect node 2: no lease');
-  assert.deepEqual(rd.messages.map((m) => m.type), ['heartbeat', 'heartbeat']);
+  assert.deepEqual(rd.earlyMessages.map((m) => m.type), ['heartbeat', 'heartbeat']);
   net.node(1).advance(rd);
-  for (const m of rd.messages) net.deliver(m);
+  for (const m of rd.earlyMessages) net.deliver(m);
   net.stabilize();
   assert.deepEqual(net.peer(1).readStates.map((r) => text(r.requestCtx)), ['x']);
 });

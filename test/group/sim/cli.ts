@@ -3,7 +3,7 @@
  *
  *   npm run sim -- --seeds N [--start S]     run seeds S..S+N-1 (S defaults to 1)
  *   npm run sim -- --seed S [--trace]         replay one seed (verbose with --trace)
- * Options: --duration MS (fault phase, virtual), --bug forgetVote|sendBeforeDurable|grantAllVotes|serveReadsEarly|staleReadIndex,
+ * Options: --duration MS (fault phase, virtual), --bug forgetVote|sendBeforeDurable|earlyAppendResponses|countSelfEarly|grantAllVotes|serveReadsEarly|staleReadIndex,
  *          --no-faults, --stop-on-failure, --set key=number (scenario override, e.g. crashAfterVoteRate=1).
  * Exits 0 only if every seed held every invariant.
  */
@@ -25,7 +25,7 @@ interface Args {
   overrides: Record<string, number>;
 }
 
-const BUGS: readonly (keyof HostBugs)[] = ['forgetVote', 'sendBeforeDurable', 'grantAllVotes', 'serveReadsEarly', 'staleReadIndex'];
+const BUGS: readonly (keyof HostBugs)[] = ['forgetVote', 'sendBeforeDurable', 'earlyAppendResponses', 'countSelfEarly', 'grantAllVotes', 'serveReadsEarly', 'staleReadIndex'];
 
 function parseArgs(argv: readonly string[]): Args {
   const a: Args = { start: 1, count: 100, trace: false, durationMs: undefined, bug: undefined, faults: true, stopOnFailure: false, overrides: {} };

@@ -1,8 +1,9 @@
 /**
  * One simulated raft node: a RawNode, its simulated disk and its state
  * machine, driven through the Ready contract:
- *   ready() → stage writes on the disk → (persistence delay) → writes durable
- *   → send messages → apply snapshot + committed entries → serve reads → advance.
+ *   ready() → send early messages (a leader's appends and heartbeats) → stage
+ *   writes on the disk → (persistence delay) → writes durable → send the
+ *   other messages → apply snapshot + committed entries → serve reads → advance.
  * Only one Ready is in flight at a time (RawNode requires advance() before
  * the next ready()); ticks and messages keep arriving while it is.
  *
@@ -25,6 +26,10 @@ export const READY_LOOP_MAX = 10_000;
 export const READS_PENDING_MAX = 1_000;
 /** Proposals awaiting their acknowledgement, per node. */
 export const PROPOSALS_PENDING_MAX = 10_000;
+/** The fields of the append response the countSelfEarly bug steps (the rest are filled in). */
+const SELF_ACK_TEMPLATE: Message = {
+  type: 'appResp', from: 0, to: 0, term: 0, logTerm: 0, index: 0, entries: [], commit: 0, reject: false, rejectHint: 0,
+};
 /** Terms whose received vote grants are remembered. */
 const GRANT_TERMS_MAX = 8;
 
@@ -34,6 +39,13 @@ export interface HostBugs {
   readonly forgetVote?: boolean;
   /** Send a Ready's messages before its writes are durable. */
   readonly sendBeforeDurable?: boolean;
+  /** Send a Ready's append responses early too, with the leader's appends and heartbeats. */
+  readonly earlyAppendResponses?: boolean;
+  /**
+   * A broken core, by wrapping: a leader counts its new entries toward the commit quorum as
+   * soon as they are handed out, before they are durable (stepping its own append response).
+   */
+  readonly countSelfEarly?: boolean;
   /** A broken core, by wrapping: every vote rejection this node receives is read as a grant. */
   readonly grantAllVotes?: boolean;
   /** A broken core, by wrapping: read-index responses a follower receives carry an index 5 too low. */
@@ -363,7 +375,11 @@ export class NodeHost {
       const rd = node.ready();
       this.observe(rd, node);
       this.messagesSent = false;
+      // A leader's appends and heartbeats leave while its own write is in progress (raft thesis §10.2.1).
+      for (const m of rd.earlyMessages) this.env.send(m);
+      if (this.env.bugs.earlyAppendResponses === true) for (const m of rd.messages) if (m.type === 'appResp') this.env.send(m);
       if (this.env.bugs.sendBeforeDurable === true) this.sendMessages(rd);
+      if (this.env.bugs.countSelfEarly === true) this.countSelfEarly(rd, node);
       if (rd.hardState === undefined && rd.entries.length === 0 && rd.snapshot === undefined) {
         this.finishReady(rd);
         continue;
@@ -409,7 +425,16 @@ export class NodeHost {
   private sendMessages(rd: Ready): void {
     if (this.messagesSent) return;
     this.messagesSent = true;
-    for (const m of rd.messages) this.env.send(m);
+    const skipAppResp = this.env.bugs.earlyAppendResponses === true;
+    for (const m of rd.messages) if (!(skipAppResp && m.type === 'appResp')) this.env.send(m);
+  }
+
+  /** The countSelfEarly bug: the leader acknowledges its own entries before they are durable. */
+  private countSelfEarly(rd: Ready, node: RawNode): void {
+    const last = rd.entries[rd.entries.length - 1];
+    const st = node.status();
+    if (last === undefined || st.role !== 'leader' || last.term !== st.term) return;
+    node.step({ ...SELF_ACK_TEMPLATE, from: this.id, to: this.id, term: st.term, index: last.index });
   }
 
   private installSnapshot(rd: Ready): void {

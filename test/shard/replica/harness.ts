@@ -284,7 +284,7 @@ export class Harness {
     if (rd.snapshot !== undefined) node.storage.applySnapshot(rd.snapshot);
     node.storage.append(rd.entries);
     if (rd.hardState !== undefined) node.storage.setHardState(rd.hardState);
-    this.queue.push(...rd.messages);
+    this.queue.push(...rd.earlyMessages, ...rd.messages);
     if (rd.snapshot !== undefined) await node.replica.installSnapshot(rd.snapshot);
     const applied: AppliedEntry[] = rd.committedEntries.map((entry) => {
       if (entry.type !== 'confChange') return { entry };
