@@ -9,17 +9,15 @@
  */
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFile, spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { spawn, type ChildProcess } from 'node:child_process';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import * as grpc from '@grpc/grpc-js';
 import { TEST_REVISION_COMPACTION_CHECK_MS_ENV } from '../../src/cli/start.js';
 import { etcdServiceDefinition, type EtcdMessage } from '../../src/gateway/proto.js';
 import { freePorts, tempDir } from '../node/helpers.js';
+import { etcdctl, skipEtcdctl as skip, stopChild, until } from '../gateway/etcd-diff.js';
 
-const ETCDCTL = process.env['ETCDCTL'] ?? 'etcdctl';
-const probe = spawnSync(ETCDCTL, ['version'], { encoding: 'utf8' });
-const skip = probe.error !== undefined || probe.status !== 0 ? `etcdctl not installed: ${String(probe.error ?? probe.stderr)}` : false;
 
 const REPO = resolve(fileURLToPath(new URL('../..', import.meta.url)));
 const COMPILED = fileURLToPath(import.meta.url).endsWith('.js');
@@ -27,21 +25,11 @@ const CLI_MAIN = join(REPO, COMPILED ? 'src/cli/main.js' : 'src/cli/main.ts');
 const NODE_LOADER_ARGS: readonly string[] = COMPILED ? [] : ['--import', 'tsx'];
 /** Bound on startup, on one etcdctl run, and on waiting for a compaction or a notification. */
 const STARTUP_TIMEOUT_MS = 30_000;
-const ETCDCTL_TIMEOUT_MS = 20_000;
-const WAIT_TIMEOUT_MS = 20_000;
 
 interface Member {
   readonly child: ChildProcess;
   readonly endpoint: string;
   log(): string;
-}
-
-async function until(check: () => Promise<boolean> | boolean, what: string, timeoutMs = WAIT_TIMEOUT_MS): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await check())) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
 }
 
 /** Starts `keyspan start` on fresh loopback ports with `flags`; `env` adds environment variables. */
@@ -64,32 +52,15 @@ async function startMember(dataDir: string, clientPort: number, peerPort: number
   );
   let stderr = '';
   child.stderr?.on('data', (d: Buffer) => (stderr += d.toString()));
-  await until(() => stderr.includes('ready to serve client requests') || child.exitCode !== null, 'keyspan start', STARTUP_TIMEOUT_MS);
-  assert.equal(child.exitCode, null, stderr);
+  try {
+    await until(async () => stderr.includes('ready to serve client requests') || child.exitCode !== null, 'keyspan start', STARTUP_TIMEOUT_MS);
+    assert.equal(child.exitCode, null, stderr);
+  } catch (err) {
+    // Never leave a member running behind a failed start: it would hold the test runner open.
+    await stopChild(child, 'SIGKILL');
+    throw err;
+  }
   return { child, endpoint: `127.0.0.1:${clientPort}`, log: () => stderr };
-}
-
-function stopChild(child: ChildProcess): Promise<number | null> {
-  if (child.exitCode !== null || child.signalCode !== null) return Promise.resolve(child.exitCode);
-  return new Promise((r) => {
-    const timer = setTimeout(() => child.kill('SIGKILL'), 10_000);
-    child.once('exit', (code) => {
-      clearTimeout(timer);
-      r(code);
-    });
-    child.kill('SIGTERM');
-  });
-}
-
-function etcdctl(endpoint: string, args: readonly string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  return new Promise((r) => {
-    execFile(
-      ETCDCTL,
-      [`--endpoints=${endpoint}`, '--dial-timeout=5s', '--command-timeout=10s', ...args],
-      { env: { ...process.env, ETCDCTL_API: '3' }, timeout: ETCDCTL_TIMEOUT_MS },
-      (err, stdout, stderr) => r({ code: err === null ? 0 : typeof err.code === 'number' ? err.code : 1, stdout, stderr }),
-    );
-  });
 }
 
 describe('keyspan start with etcd operational flags', { skip }, () => {
@@ -118,9 +89,9 @@ describe('keyspan start with etcd operational flags', { skip }, () => {
 
       const put = await etcdctl(m.endpoint, ['put', 'k', 'v']);
       assert.notEqual(put.code, 0);
-      assert.match(put.stderr, /Error: etcdserver: mvcc: database space exceeded/);
+      assert.match(put.errors, /Error: etcdserver: mvcc: database space exceeded/);
       const alarms = await etcdctl(m.endpoint, ['alarm', 'list']);
-      assert.equal(alarms.code, 0, alarms.stderr);
+      assert.equal(alarms.code, 0, alarms.errors);
       assert.match(alarms.stdout, /^memberID:\d+ alarm:NOSPACE\s*$/);
       assert.equal(await stopChild(m.child), 0);
     } finally {
@@ -146,13 +117,13 @@ describe('keyspan start with etcd operational flags', { skip }, () => {
       let last = 0;
       for (let i = 1; i <= 5; i++) {
         const put = await etcdctl(member.endpoint, ['put', 'k', `v${i}`, '-w', 'json']);
-        assert.equal(put.code, 0, put.stderr);
+        assert.equal(put.code, 0, put.errors);
         last = Number((JSON.parse(put.stdout) as { header: { revision: number } }).header.revision);
       }
       // Compacted up to last - 2: the revision before that reads as compacted.
-      await until(() => member.log().includes(`"msg":"finished auto-compaction","compactRevision":${last - 2}}`), `compaction at ${last - 2}`);
+      await until(async () => member.log().includes(`"msg":"finished auto-compaction","compactRevision":${last - 2}}`), `compaction at ${last - 2}`);
       const old = await etcdctl(member.endpoint, ['get', 'k', `--rev=${last - 3}`]);
-      assert.match(old.stderr, /Error: etcdserver: mvcc: required revision has been compacted/);
+      assert.match(old.errors, /Error: etcdserver: mvcc: required revision has been compacted/);
       const kept = await etcdctl(member.endpoint, ['get', 'k', `--rev=${last - 2}`, '--print-value-only']);
       assert.equal(kept.stdout, `v${5 - 2}\n`);
 
@@ -169,7 +140,7 @@ describe('keyspan start with etcd operational flags', { skip }, () => {
       const startedMs = Date.now();
       stream.write({ create_request: { key: Buffer.from('idle'), progress_notify: true } });
       const isProgress = (r: EtcdMessage): boolean => r['created'] !== true && ((r['events'] as unknown[] | undefined) ?? []).length === 0;
-      await until(() => responses.some(isProgress), 'a progress notification', 10_000);
+      await until(async () => responses.some(isProgress), 'a progress notification', 10_000);
       // Far below etcd's 10-minute default: the flag took effect.
       assert.ok(Date.now() - startedMs < 10_000);
       stream.cancel();
