@@ -187,8 +187,10 @@ export interface HostStats {
   unquiesced: number;
   /** Dormant groups admitted by the election queue (campaigning or starting their timers). */
   electionsAdmitted: number;
-  /** Dormant groups woken by a message of their group or by a request. */
+  /** Dormant groups that started ticking because raft learned a leader, or because of a request. */
   dormantWoken: number;
+  /** Quiesced groups woken because a member node fell silent (node liveness). */
+  silentNodeWakes: number;
   truncations: number;
   snapshotsSent: number;
   snapshotsReceived: number;
@@ -236,7 +238,7 @@ export class MultiRaftHost {
   readonly metrics: HostMetrics;
   readonly stats: HostStats = {
     turns: 0, ticks: 0, groupTicks: 0, readys: 0, flushes: 0, readysPerFlushMax: 0, turnMsMax: 0, heartbeatsSent: 0, coalescedMessages: 0, coalescedHeartbeats: 0,
-    quiesced: 0, unquiesced: 0, electionsAdmitted: 0, dormantWoken: 0, truncations: 0, snapshotsSent: 0, snapshotsReceived: 0,
+    quiesced: 0, unquiesced: 0, electionsAdmitted: 0, dormantWoken: 0, silentNodeWakes: 0, truncations: 0, snapshotsSent: 0, snapshotsReceived: 0,
   };
   private readonly ticker: Ticker;
   private readonly random: RandomSource;
@@ -249,6 +251,12 @@ export class MultiRaftHost {
   private readonly elections: ElectionQueue<HostedGroup>;
   /** Groups that may have a Ready (stepped, ticked, proposed to, or left over by a bound). */
   private readonly dirty = new Set<HostedGroup>();
+  /**
+   * Leaders ticked since their last quiesce check. A leader is checked once its
+   * Ready of the tick has been handled, in whichever turn that is: with more dirty
+   * groups than readysPerTurnMax, most are handled in the turns after the tick.
+   */
+  private readonly quiesceCheck = new Set<HostedGroup>();
   /** Groups whose snapshot source asked for an image. */
   private readonly snapshotWanted = new Set<HostedGroup>();
   private readonly loop: DriveLoop;
@@ -429,6 +437,7 @@ export class MultiRaftHost {
     this.groups.delete(groupId);
     this.active.delete(g);
     this.dirty.delete(g);
+    this.quiesceCheck.delete(g);
     this.elections.remove(g);
     this.elections.settle(g);
     this.memberNodesStale = true;
@@ -699,8 +708,13 @@ export class MultiRaftHost {
     await Promise.all(batch.map(({ g, rd }) => this.applyReady(g, rd)));
 
     await this.maintain(batch.map((b) => b.g));
-    if (ticked) {
-      for (const g of this.active) if (g.role === 'leader' && !g.removed) this.maybeQuiesceLeader(g);
+    for (const g of this.quiesceCheck) {
+      if (g.removed || g.quiesced || g.role !== 'leader') {
+        this.quiesceCheck.delete(g);
+      } else if (!this.dirty.has(g)) {
+        this.quiesceCheck.delete(g);
+        this.maybeQuiesceLeader(g);
+      }
     }
     this.flushHeartbeats(); // the quiesce heartbeats
     return this.dirty.size > 0;
@@ -715,6 +729,7 @@ export class MultiRaftHost {
     for (const g of this.active) {
       g.raw.tick();
       this.dirty.add(g);
+      if (g.role === 'leader') this.quiesceCheck.add(g);
     }
   }
 
@@ -740,6 +755,7 @@ export class MultiRaftHost {
     for (const n of this.liveness.newlySilent(this.memberNodes, this.tickCount)) {
       for (const g of this.groups.values()) {
         if (g.quiesced && g.hasMember(n)) {
+          this.stats.silentNodeWakes++;
           this.unquiesce(g);
           this.dirty.add(g);
         }
