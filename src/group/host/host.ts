@@ -901,7 +901,10 @@ export class MultiRaftHost {
     }
     g.lead = soft.leader;
     g.role = soft.role;
-    if (soft.role !== 'follower') this.unquiesce(g);
+    // A quiesced replica that lost its leader must tick again: a quiesced leader steps down on a
+    // higher term carried by a message that does not wake it (a heartbeat response), and nothing
+    // would ever make it campaign.
+    if (soft.role !== 'follower' || soft.leader === 0) this.unquiesce(g);
     g.sm.onSoftState?.(soft);
   }
 
