@@ -16,9 +16,9 @@
  *   campaign (the first replica of a new range) are admitted first and
  *   campaign; the others start their election timers, so a group nobody
  *   campaigns for still elects a leader. A waiter may carry a "not before"
- *   tick: the other replicas of a brand-new range wait for their designated
- *   campaigner's vote request (which wakes them) rather than start timers
- *   that would race it when the campaigner's host is busy.
+ *   tick: the other replicas of a brand-new range give their designated
+ *   campaigner time to win (its leader's first append wakes them) rather
+ *   than start timers that would race it when the campaigner's host is busy.
  * An admitted group stops counting once it knows a leader or after
  * `timeoutTicks` (it keeps electing on raft's timers, it just no longer
  * holds a slot), so a group that cannot elect (its peers are down) never

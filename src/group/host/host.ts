@@ -394,8 +394,9 @@ export class MultiRaftHost {
     this.groups.set(groupId, g);
     this.memberNodesStale = true;
     if (log.confState.voters.length > 0) {
-      // Leaderless: dormant until a message, a request or the election queue wakes it (no election storm).
-      // The other replicas of a brand-new group wait for their campaigner (its vote request wakes them).
+      // Leaderless: dormant (not ticking) until raft learns a leader, a request needs it or the
+      // election queue admits it: no election storm. The other replicas of a brand-new group give
+      // their campaigner time to win (its leader's first append wakes them).
       g.dormant = true;
       const notBefore = reopened ? 0 : this.tickCount + 2 * this.raftDefaults.electionTick;
       this.elections.enqueue(g, options.campaign === true, notBefore);
