@@ -12,6 +12,8 @@ import { ProposalWindow, type ProposalLimits } from './backpressure.js';
 export class HostedGroup {
   /** Not ticking: an idle group whose leader quiesced it. */
   quiesced = false;
+  /** Not ticking: leaderless since creation or reopening, waiting in the host's election queue. */
+  dormant = false;
   /** The leader as last reported by raft (0: none). */
   lead: NodeId = 0;
   role: StateRole = 'follower';

@@ -44,6 +44,7 @@ import { PROPOSAL_BYTES_PENDING_MAX_DEFAULT, PROPOSALS_PENDING_MAX_DEFAULT } fro
 import { canQuiesce, isQuiesceMessage, quiesceHeartbeat } from './quiesce.js';
 import { IntervalTicker, type Ticker } from './ticker.js';
 import { LIVENESS_GROUP_ID, NodeLiveness, livenessPing } from './liveness.js';
+import { ElectionQueue } from './election-queue.js';
 import {
   COALESCED_HEARTBEATS_PER_MESSAGE_MAX,
   type HeartbeatPart,
@@ -98,6 +99,8 @@ export interface HostLimits {
   readonly stageBytesPerTurnMax: number;
   /** State-machine snapshots built per turn (for truncation or for a follower). */
   readonly snapshotBuildsPerTurnMax: number;
+  /** Dormant leaderless groups admitted to an election and still without a leader, at most (election-queue.ts). */
+  readonly electionsInFlightMax: number;
   /** Truncate a group's log once it retains more entries than this... */
   readonly logTruncateEntries: number;
   /** ...or more bytes than this. */
@@ -111,9 +114,10 @@ export const HOST_LIMITS_DEFAULTS: HostLimits = Object.freeze({
   proposalsPendingMax: PROPOSALS_PENDING_MAX_DEFAULT,
   proposalBytesPendingMax: PROPOSAL_BYTES_PENDING_MAX_DEFAULT,
   readsPendingMax: 1024,
-  readysPerTurnMax: 4096,
+  readysPerTurnMax: 1024,
   stageBytesPerTurnMax: 32 * 1024 * 1024,
   snapshotBuildsPerTurnMax: 4,
+  electionsInFlightMax: 256,
   logTruncateEntries: 10_000,
   logTruncateBytes: 16 * 1024 * 1024,
   logKeepEntries: 1_000,
@@ -154,7 +158,11 @@ export interface HostGroupOptions {
   readonly peers?: readonly NodeId[] | ConfState;
   readonly stateMachine: StateMachineSupplier;
   readonly raft?: Partial<HostRaftConfig>;
-  /** Campaign at once (bootstrap of a new group: saves an election timeout). */
+  /**
+   * Campaign as soon as the host admits the group's election (bootstrap of
+   * a new group: saves an election timeout). Admission is bounded by
+   * `electionsInFlightMax`, campaigners first (election-queue.ts).
+   */
   readonly campaign?: boolean;
 }
 
@@ -168,6 +176,8 @@ export interface HostStats {
   flushes: number;
   /** The most Readys one flush covered. */
   readysPerFlushMax: number;
+  /** The longest loop turn, in ms (what the per-turn bounds keep short). */
+  turnMsMax: number;
   heartbeatsSent: number;
   /** Messages that carried several groups' heartbeats. */
   coalescedMessages: number;
@@ -175,6 +185,12 @@ export interface HostStats {
   coalescedHeartbeats: number;
   quiesced: number;
   unquiesced: number;
+  /** Dormant groups admitted by the election queue (campaigning or starting their timers). */
+  electionsAdmitted: number;
+  /** Dormant groups that started ticking because raft learned a leader, or because of a request. */
+  dormantWoken: number;
+  /** Quiesced groups woken because a member node fell silent (node liveness). */
+  silentNodeWakes: number;
   truncations: number;
   snapshotsSent: number;
   snapshotsReceived: number;
@@ -221,18 +237,26 @@ export class MultiRaftHost {
   readonly transport: Transport;
   readonly metrics: HostMetrics;
   readonly stats: HostStats = {
-    turns: 0, ticks: 0, groupTicks: 0, readys: 0, flushes: 0, readysPerFlushMax: 0, heartbeatsSent: 0, coalescedMessages: 0, coalescedHeartbeats: 0,
-    quiesced: 0, unquiesced: 0, truncations: 0, snapshotsSent: 0, snapshotsReceived: 0,
+    turns: 0, ticks: 0, groupTicks: 0, readys: 0, flushes: 0, readysPerFlushMax: 0, turnMsMax: 0, heartbeatsSent: 0, coalescedMessages: 0, coalescedHeartbeats: 0,
+    quiesced: 0, unquiesced: 0, electionsAdmitted: 0, dormantWoken: 0, silentNodeWakes: 0, truncations: 0, snapshotsSent: 0, snapshotsReceived: 0,
   };
   private readonly ticker: Ticker;
   private readonly random: RandomSource;
   private readonly raftDefaults: HostRaftConfig;
   private readonly limits: HostLimits;
   private readonly groups = new Map<number, HostedGroup>();
-  /** Groups that tick: not quiesced. */
+  /** Groups that tick: neither quiesced nor dormant. */
   private readonly active = new Set<HostedGroup>();
+  /** Dormant leaderless groups waiting for an election slot (election-queue.ts). */
+  private readonly elections: ElectionQueue<HostedGroup>;
   /** Groups that may have a Ready (stepped, ticked, proposed to, or left over by a bound). */
   private readonly dirty = new Set<HostedGroup>();
+  /**
+   * Leaders ticked since their last quiesce check. A leader is checked once its
+   * Ready of the tick has been handled, in whichever turn that is: with more dirty
+   * groups than readysPerTurnMax, most are handled in the turns after the tick.
+   */
+  private readonly quiesceCheck = new Set<HostedGroup>();
   /** Groups whose snapshot source asked for an image. */
   private readonly snapshotWanted = new Set<HostedGroup>();
   private readonly loop: DriveLoop;
@@ -262,6 +286,8 @@ export class MultiRaftHost {
     // Ping at a quarter of the election timeout; silence after a full one (in ticks, as raft counts).
     const et = this.raftDefaults.electionTick;
     this.liveness = new NodeLiveness(Math.max(1, Math.floor(et / 4)), et);
+    // An admitted group holds its slot for at most three election timeouts (randomized timeouts reach two).
+    this.elections = new ElectionQueue(this.limits.electionsInFlightMax, 3 * et);
     this.loop = new DriveLoop(() => this.turn(), (e) => this.fail(e));
     this.transport = options.transport({
       onMessage: (groupId, msg, fromNode) => this.onMessage(groupId, msg, fromNode),
@@ -281,7 +307,7 @@ export class MultiRaftHost {
           for (const g of this.groups.values()) if (g.lead === 0) return 0;
           return 1;
         },
-        groups: () => ({ total: this.groups.size, active: this.active.size, quiesced: this.groups.size - this.active.size }),
+        groups: () => ({ total: this.groups.size, active: this.active.size, quiesced: this.groups.size - this.active.size - this.elections.queued }),
       },
       () => this.transport.stats,
       () => this.logStore.counters,
@@ -338,7 +364,8 @@ export class MultiRaftHost {
     if (replicaId !== this.nodeId) {
       throw new HostError('INVALID_ARGUMENT', `replica id ${replicaId} must equal the node id ${this.nodeId} (docs/host.md)`);
     }
-    const log = this.logStore.has(groupId) ? this.logStore.group(groupId) : this.bootstrap(groupId, toConfState(options.peers));
+    const reopened = this.logStore.has(groupId);
+    const log = reopened ? this.logStore.group(groupId) : this.bootstrap(groupId, toConfState(options.peers));
     const handle = this.makeHandle(groupId, replicaId);
     const supplier = options.stateMachine;
     const sm = typeof supplier === 'function' ? await supplier(handle) : supplier;
@@ -367,9 +394,17 @@ export class MultiRaftHost {
     const g = new HostedGroup(groupId, replicaId, raw, log, sm, this.limits);
     log.setSnapshotSource(this.snapshotSource(g));
     this.groups.set(groupId, g);
-    this.active.add(g);
     this.memberNodesStale = true;
-    if (options.campaign === true) raw.campaign();
+    if (log.confState.voters.length > 0) {
+      // Leaderless: dormant (not ticking) until raft learns a leader, a request needs it or the
+      // election queue admits it: no election storm. The other replicas of a brand-new group give
+      // their campaigner time to win (its leader's first append wakes them).
+      g.dormant = true;
+      const notBefore = reopened ? 0 : this.tickCount + 2 * this.raftDefaults.electionTick;
+      this.elections.enqueue(g, options.campaign === true, notBefore);
+    } else {
+      this.active.add(g); // uninitialized: waits for the leader's snapshot, cannot campaign
+    }
     this.markDirty(g);
     return handle;
   }
@@ -406,6 +441,9 @@ export class MultiRaftHost {
     this.groups.delete(groupId);
     this.active.delete(g);
     this.dirty.delete(g);
+    this.quiesceCheck.delete(g);
+    this.elections.remove(g);
+    this.elections.settle(g);
     this.memberNodesStale = true;
     // The running turn may hold this group's Ready; let it finish before the records go
     // (later turns no longer see the group).
@@ -445,6 +483,7 @@ export class MultiRaftHost {
       propose: (data: Uint8Array) => this.propose(get(), data),
       proposeConfChange: (cc: ConfChange) => {
         const g = get();
+        this.wakeForRequest(g);
         this.unquiesce(g);
         g.raw.proposeConfChange(cc);
         this.markDirty(g);
@@ -454,6 +493,7 @@ export class MultiRaftHost {
         if (g.readsPending >= this.limits.readsPendingMax) {
           throw new TooManyRequestsError(groupId, `group ${groupId}: ${g.readsPending} reads pending`);
         }
+        this.wakeForRequest(g);
         this.unquiesce(g);
         g.raw.readIndex(ctx);
         if (g.readsPending === 0) g.readsSinceTick = this.tickCount;
@@ -462,6 +502,7 @@ export class MultiRaftHost {
       },
       transferLeader: (to: NodeId) => {
         const g = get();
+        this.wakeForRequest(g);
         this.unquiesce(g);
         g.raw.transferLeader(to);
         this.markDirty(g);
@@ -473,6 +514,7 @@ export class MultiRaftHost {
   private propose(g: HostedGroup, data: Uint8Array): void {
     try {
       g.proposals.check(data.byteLength);
+      this.wakeForRequest(g);
       this.unquiesce(g);
       g.raw.propose(data);
     } catch (e) {
@@ -561,11 +603,46 @@ export class MultiRaftHost {
     this.stats.unquiesced++;
   }
 
+  // ---- dormant groups (election-queue.ts) ----
+
+  /** A request needs a dormant group: it wakes and campaigns now (on demand, like CockroachDB after a restart). */
+  private wakeForRequest(g: HostedGroup): void {
+    if (!g.dormant) return;
+    this.wake(g, true);
+    this.loop.wake();
+  }
+
+  /** Ends a dormant group's wait outside the queue's admission (a request, or raft found a leader). */
+  private wake(g: HostedGroup, campaign: boolean): void {
+    this.elections.remove(g);
+    this.stats.dormantWoken++;
+    this.startTicking(g, campaign);
+  }
+
+  /** Called inside a turn too, so it only marks the group dirty: waking the loop there would start an overlapping turn. */
+  private startTicking(g: HostedGroup, campaign: boolean): void {
+    g.dormant = false;
+    this.active.add(g);
+    if (campaign) g.raw.campaign();
+    this.dirty.add(g);
+  }
+
+  /** Admits queued groups while fewer than electionsInFlightMax are electing. */
+  private admitElections(): void {
+    if (this.elections.queued === 0) return;
+    for (const { item: g, campaign } of this.elections.admit(this.tickCount)) {
+      this.stats.electionsAdmitted++;
+      this.startTicking(g, campaign);
+    }
+  }
+
   /** Leader side: quiesce the group and tell every follower to, if it is idle. */
   private maybeQuiesceLeader(g: HostedGroup): void {
     if (g.readsPending > 0 && this.tickCount - g.readsSinceTick > 2 * this.raftDefaults.electionTick) {
       g.readsPending = 0; // lost in transit (raft drops forwarded reads silently): stop waiting for them
     }
+    // Cheap checks first: status() copies the progress of every member.
+    if (g.proposals.count > 0 || g.readsPending > 0 || g.raw.hasReady()) return;
     const st = g.raw.status();
     const ok = canQuiesce(st, {
       hasReady: g.raw.hasReady(),
@@ -588,10 +665,23 @@ export class MultiRaftHost {
 
   /** One loop turn; resolves true if work was left for another turn. */
   private async turn(): Promise<boolean> {
+    const t0 = performance.now();
+    try {
+      return await this.turnSteps();
+    } finally {
+      this.stats.turnMsMax = Math.max(this.stats.turnMsMax, performance.now() - t0);
+    }
+  }
+
+  private async turnSteps(): Promise<boolean> {
     this.stats.turns++;
     this.metrics.loopTurns.inc();
     const ticked = this.tickPending;
-    if (ticked) this.tickActive();
+    if (ticked) {
+      this.tickActive();
+      this.elections.expire(this.tickCount);
+    }
+    this.admitElections();
 
     const batch: { g: HostedGroup; rd: Ready }[] = [];
     for (const g of this.dirty) {
@@ -649,8 +739,13 @@ export class MultiRaftHost {
     if (unsyncedWrite !== undefined) await unsyncedWrite;
 
     await this.maintain(batch.map((b) => b.g));
-    if (ticked) {
-      for (const g of this.active) if (g.role === 'leader' && !g.removed) this.maybeQuiesceLeader(g);
+    for (const g of this.quiesceCheck) {
+      if (g.removed || g.quiesced || g.role !== 'leader') {
+        this.quiesceCheck.delete(g);
+      } else if (!this.dirty.has(g)) {
+        this.quiesceCheck.delete(g);
+        this.maybeQuiesceLeader(g);
+      }
     }
     this.flushHeartbeats(); // the quiesce heartbeats
     return this.dirty.size > 0;
@@ -665,6 +760,7 @@ export class MultiRaftHost {
     for (const g of this.active) {
       g.raw.tick();
       this.dirty.add(g);
+      if (g.role === 'leader') this.quiesceCheck.add(g);
     }
   }
 
@@ -690,6 +786,7 @@ export class MultiRaftHost {
     for (const n of this.liveness.newlySilent(this.memberNodes, this.tickCount)) {
       for (const g of this.groups.values()) {
         if (g.quiesced && g.hasMember(n)) {
+          this.stats.silentNodeWakes++;
           this.unquiesce(g);
           this.dirty.add(g);
         }
@@ -823,6 +920,10 @@ export class MultiRaftHost {
   }
 
   private onSoftState(g: HostedGroup, soft: SoftState): void {
+    if (soft.leader !== 0) this.elections.settle(g);
+    // A dormant group steps messages like any other but ticks only once it knows a leader (or runs
+    // an election: a transfer's timeoutNow): answering a candidate must not start its own timer.
+    if (g.dormant && (soft.leader !== 0 || soft.role !== 'follower')) this.wake(g, false);
     if (soft.leader !== g.lead) {
       if (soft.leader !== 0) this.metrics.leaderChanges.inc();
       // Proposals in flight under the old leader are failed by the state machine (or lost): stop counting them.
@@ -831,7 +932,10 @@ export class MultiRaftHost {
     }
     g.lead = soft.leader;
     g.role = soft.role;
-    if (soft.role !== 'follower') this.unquiesce(g);
+    // A quiesced replica that lost its leader must tick again: a quiesced leader steps down on a
+    // higher term carried by a message that does not wake it (a heartbeat response), and nothing
+    // would ever make it campaign.
+    if (soft.role !== 'follower' || soft.leader === 0) this.unquiesce(g);
     g.sm.onSoftState?.(soft);
   }
 

@@ -10,8 +10,15 @@
  *
  * Queue policy (raft tolerates loss; what it needs is recent messages and to
  * hear that a peer is unreachable):
- * - full (message or byte bound): the newest message is dropped and counted;
- *   the first drop of an overflow episode reports the peer unreachable;
+ * - two lanes, each with its own message and byte bounds: *urgent* (votes,
+ *   heartbeats, reads, leadership transfer: small, and late ones cause
+ *   elections) and *bulk* (appends, their responses, forwarded proposals).
+ *   Each batch takes the urgent lane first, so a flood of appends never
+ *   delays or crowds out a vote or a heartbeat (etcd likewise keeps appends
+ *   on their own stream). Raft tolerates the reordering between lanes, as it
+ *   tolerates any reordering by the network; within a lane order is kept;
+ * - a full lane (message or byte bound): the newest message is dropped and
+ *   counted; the first drop of an overflow episode reports the peer unreachable;
  * - a failed connection discards everything queued, so that a long outage
  *   cannot deliver a backlog of stale messages later; messages queued during
  *   a back-off period go out if the next attempt succeeds.
@@ -25,6 +32,32 @@ import { SEND_METHOD_PATH, clientChannelOptions } from './service.js';
 import { sendSnapshotStream } from './snapshot-stream.js';
 import type { PeerState, PeerStatus, TransportStats } from './stats.js';
 import { countDrop } from './stats.js';
+
+/** The send queue a message waits in (see the queue policy above). */
+export type SendLane = 'urgent' | 'bulk';
+
+/** One lane of a peer's send queue. */
+interface Lane {
+  messages: Uint8Array[];
+  bytes: number;
+}
+
+function newLane(): Lane {
+  return { messages: [], bytes: 0 };
+}
+
+/** The lane of a raft message: votes, heartbeats, reads and transfers are urgent; appends and proposals bulk. */
+export function laneOf(msg: Message): SendLane {
+  switch (msg.type) {
+    case 'app':
+    case 'appResp':
+    case 'prop':
+    case 'snap':
+      return 'bulk';
+    default:
+      return 'urgent';
+  }
+}
 
 /** What a peer needs from its transport. */
 export interface PeerContext {
@@ -63,8 +96,7 @@ export class Peer {
   private waitingDrain = false;
   private backoffTimer: NodeJS.Timeout | undefined;
   private readonly backoff: Backoff;
-  private queue: Uint8Array[] = [];
-  private queuedBytes = 0;
+  private readonly lanes: Record<SendLane, Lane> = { urgent: newLane(), bulk: newLane() };
   /** A drop has been reported for the current overflow episode. */
   private overflowReported = false;
   /** The last connection failed, so the next success counts as a reconnect. */
@@ -86,21 +118,27 @@ export class Peer {
       nodeId: this.nodeId,
       address: this.address,
       state: this.state,
-      queuedMessages: this.queue.length,
-      queuedBytes: this.queuedBytes,
+      queuedMessages: this.queuedMessages,
+      queuedBytes: this.lanes.urgent.bytes + this.lanes.bulk.bytes,
       snapshotsInFlight: this.snapshots.size,
       failures: this.backoff.attempts,
     };
   }
 
-  /** Queues one encoded GroupMessage; false (and counted) if the queue is full. */
-  enqueue(encoded: Uint8Array): boolean {
+  /** Messages queued in both lanes. */
+  private get queuedMessages(): number {
+    return this.lanes.urgent.messages.length + this.lanes.bulk.messages.length;
+  }
+
+  /** Queues one encoded GroupMessage in `lane`; false (and counted) if that lane is full. */
+  enqueue(encoded: Uint8Array, lane: SendLane = 'bulk'): boolean {
     if (this.state === 'closed') {
       countDrop(this.ctx.stats, 'closed');
       return false;
     }
     const { peerQueueMessagesMax, peerQueueBytesMax } = this.ctx.limits;
-    if (this.queue.length >= peerQueueMessagesMax || this.queuedBytes + encoded.length > peerQueueBytesMax) {
+    const q = this.lanes[lane];
+    if (q.messages.length >= peerQueueMessagesMax || q.bytes + encoded.length > peerQueueBytesMax) {
       countDrop(this.ctx.stats, 'queueFull');
       if (!this.overflowReported) {
         this.overflowReported = true;
@@ -108,21 +146,21 @@ export class Peer {
       }
       return false;
     }
-    this.queue.push(encoded);
-    this.queuedBytes += encoded.length;
+    q.messages.push(encoded);
+    q.bytes += encoded.length;
     return true;
   }
 
   /** Writes queued messages as batches while the stream accepts them; connects if idle. */
   flush(): void {
-    if (this.queue.length === 0) return;
+    if (this.queuedMessages === 0) return;
     if (this.state === 'idle') {
       this.connect();
       return;
     }
     const stream = this.stream;
     if (this.state !== 'ready' || stream === undefined || this.waitingDrain) return;
-    while (this.queue.length > 0) {
+    while (this.queuedMessages > 0) {
       const batch = this.takeBatch();
       const bytes = encodeBatch(this.ctx.localNodeId, this.nodeId, batch);
       const stats = this.ctx.stats;
@@ -142,18 +180,27 @@ export class Peer {
     this.overflowReported = false;
   }
 
-  /** Removes the longest prefix of the queue that fits one batch (at least one message). */
+  /** Removes what fits one batch (at least one message): the urgent lane's prefix first, then the bulk lane's. */
   private takeBatch(): Uint8Array[] {
     const { batchMessagesMax, batchBytesMax } = this.ctx.limits;
-    let count = 0;
+    const batch: Uint8Array[] = [];
     let bytes = 0;
-    for (const m of this.queue) {
-      if (count >= batchMessagesMax || (count > 0 && bytes + m.length > batchBytesMax)) break;
-      count++;
-      bytes += m.length;
+    for (const lane of [this.lanes.urgent, this.lanes.bulk]) {
+      let count = 0;
+      let laneBytes = 0;
+      for (const m of lane.messages) {
+        const n = batch.length + count;
+        if (n >= batchMessagesMax || (n > 0 && bytes + laneBytes + m.length > batchBytesMax)) break;
+        count++;
+        laneBytes += m.length;
+      }
+      const full = count < lane.messages.length;
+      for (const m of lane.messages.splice(0, count)) batch.push(m);
+      lane.bytes -= laneBytes;
+      bytes += laneBytes;
+      if (full) break; // the batch is full: the bulk lane waits for the next one
     }
-    this.queuedBytes -= bytes;
-    return this.queue.splice(0, count);
+    return batch;
   }
 
   /**
@@ -206,9 +253,8 @@ export class Peer {
     this.state = 'closed';
     if (this.backoffTimer !== undefined) clearTimeout(this.backoffTimer);
     this.backoffTimer = undefined;
-    countDrop(this.ctx.stats, 'closed', this.queue.length);
-    this.queue = [];
-    this.queuedBytes = 0;
+    countDrop(this.ctx.stats, 'closed', this.queuedMessages);
+    this.clearLanes();
     this.dropConnection();
     // In-flight snapshots are cancelled; each still reports its failure.
     for (const abort of this.snapshots.values()) abort.abort();
@@ -254,9 +300,8 @@ export class Peer {
     this.dropConnection();
     this.ctx.stats.connectFailures++;
     this.hadFailure = true;
-    countDrop(this.ctx.stats, 'peerDown', this.queue.length);
-    this.queue = [];
-    this.queuedBytes = 0;
+    countDrop(this.ctx.stats, 'peerDown', this.queuedMessages);
+    this.clearLanes();
     this.overflowReported = false;
     this.reportUnreachable();
     this.state = 'backoff';
@@ -282,6 +327,11 @@ export class Peer {
     this.waitingDrain = false;
     stream?.cancel();
     client?.close();
+  }
+
+  private clearLanes(): void {
+    this.lanes.urgent = newLane();
+    this.lanes.bulk = newLane();
   }
 
   /** Deferred: the host may be in the middle of handing over a Ready's messages. */

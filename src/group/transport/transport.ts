@@ -18,7 +18,7 @@ import { encodeGroupMessage } from './codec.js';
 import { TransportUsageError } from './errors.js';
 import type { TransportLimits } from './limits.js';
 import { resolveLimits } from './limits.js';
-import { Peer } from './peer.js';
+import { Peer, laneOf } from './peer.js';
 import { RaftServer } from './server.js';
 import type { PeerStatus, TransportStats } from './stats.js';
 import { countDrop, newTransportStats } from './stats.js';
@@ -196,7 +196,7 @@ export class GrpcTransport implements Transport {
       countDrop(this.stats, 'oversized');
       return;
     }
-    if (!peer.enqueue(encoded)) return;
+    if (!peer.enqueue(encoded, laneOf(msg))) return;
     this.dirty.add(peer);
     this.flushScheduled ??= setImmediate(() => {
       this.flushScheduled = undefined;

@@ -139,3 +139,22 @@ test('throughput over loopback (figure for the report)', async () => {
   console.log(`# loopback, sender and receiver in one process: ${TOTAL} heartbeats in ${ms.toFixed(0)} ms = ${rate} msg/s, ${a.transport.stats.batchesSent} batches`);
   assert.equal(a.transport.stats.messagesDropped, 0);
 });
+
+test('votes and heartbeats are neither dropped nor delayed behind a flood of appends', async () => {
+  const QUEUE_MAX = 50;
+  const APPENDS = 4 * QUEUE_MAX;
+  const a = await startNode(31, { limits: { peerQueueMessagesMax: QUEUE_MAX } });
+  const b = await startNode(32);
+  connectAll([a, b]);
+  // All in one event-loop turn: nothing leaves before the vote and the heartbeat are queued.
+  for (let i = 0; i < APPENDS; i++) a.transport.send(32, 1 + i, msg('app', { from: 31, to: 32, index: i, entries: [entry(1, i, [i])] }));
+  a.transport.send(32, 7, msg('vote', { from: 31, to: 32, term: 3 }));
+  a.transport.send(32, 8, msg('heartbeat', { from: 31, to: 32, commit: 5 }));
+  a.transport.send(32, 9, msg('appResp', { from: 31, to: 32, index: 4 }));
+  await waitFor(() => b.rec.received.length === QUEUE_MAX + 2, 'delivery');
+  // The urgent lane goes first; the bulk lane keeps its order and its bound.
+  assert.deepEqual(b.rec.received.slice(0, 2).map((r) => [r.groupId, r.msg.type]), [[7, 'vote'], [8, 'heartbeat']]);
+  assert.deepEqual(b.rec.received.slice(2).map((r) => r.msg.index), Array.from({ length: QUEUE_MAX }, (_, i) => i));
+  assert.equal(a.transport.stats.drops.queueFull, APPENDS - QUEUE_MAX + 1);
+  await waitFor(() => a.rec.unreachable.includes(32), 'the overflow reported');
+});
