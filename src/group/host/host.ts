@@ -307,7 +307,12 @@ export class MultiRaftHost {
           for (const g of this.groups.values()) if (g.lead === 0) return 0;
           return 1;
         },
-        groups: () => ({ total: this.groups.size, active: this.active.size, quiesced: this.groups.size - this.active.size - this.elections.queued }),
+        groups: () => ({
+          total: this.groups.size,
+          active: this.active.size,
+          quiesced: this.groups.size - this.active.size - this.elections.queued,
+          dormant: this.elections.queued,
+        }),
       },
       () => this.transport.stats,
       () => this.logStore.counters,

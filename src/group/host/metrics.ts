@@ -19,7 +19,8 @@ export interface HostGauges {
   proposalsPending(): number;
   /** 1 if every local group knows a leader. */
   hasLeader(): number;
-  groups(): { total: number; active: number; quiesced: number };
+  /** Dormant: leaderless and not ticking until admitted to an election or needed (election-queue.ts). */
+  groups(): { total: number; active: number; quiesced: number; dormant: number };
 }
 
 /** The metrics of one host. */
@@ -96,6 +97,7 @@ export class HostMetrics {
         this.set({ state: 'total' }, g.total);
         this.set({ state: 'active' }, g.active);
         this.set({ state: 'quiesced' }, g.quiesced);
+        this.set({ state: 'dormant' }, g.dormant);
       },
     });
     const mirrored = (name: string, help: string, read: () => number): void => {

@@ -102,6 +102,11 @@ describe(`${GROUPS} groups × 3 replicas started at once`, () => {
       () => `leaders (${groupIds.filter((g) => leaderIndex(g) >= 0).length} of ${GROUPS}; dropped ${dropped()})`,
     );
     assert.equal(dropped(), 0, 'messages dropped while electing');
+    for (const h of hosts) {
+      const text = await h.metrics.registry.metrics();
+      const count = (state: string): number => Number(new RegExp(`keyspan_groups\\{state="${state}"[^}]*\\} (\\d+)`).exec(text)?.[1]);
+      assert.equal(count('active') + count('quiesced') + count('dormant'), count('total'), `node ${h.nodeId}: every group under one state`);
+    }
     const admitted = hosts.reduce((n, h) => n + h.stats.electionsAdmitted, 0);
     assert.ok(admitted >= GROUPS, `every first replica was admitted to campaign (${admitted})`);
   });
@@ -136,5 +141,10 @@ describe(`${GROUPS} groups × 3 replicas started at once`, () => {
       [0, 0, 0],
       'no group ticks at rest',
     );
+    // Every group is counted under exactly one state: all quiesced now, none dormant.
+    const text = await hosts[0]!.metrics.registry.metrics();
+    for (const [state, n] of [['total', GROUPS], ['quiesced', GROUPS], ['active', 0], ['dormant', 0]] as const) {
+      assert.match(text, new RegExp(`keyspan_groups\\{state="${state}"[^}]*\\} ${n}\n`));
+    }
   });
 });
