@@ -24,6 +24,7 @@ import {
   type Message,
   type NodeId,
   type RaftConfig,
+  type RaftReadCounters,
   type RaftStatus,
   type RandomSource,
   type Ready,
@@ -44,6 +45,7 @@ import { PROPOSAL_BYTES_PENDING_MAX_DEFAULT, PROPOSALS_PENDING_MAX_DEFAULT } fro
 import { canQuiesce, isQuiesceMessage, quiesceHeartbeat } from './quiesce.js';
 import { IntervalTicker, type Ticker } from './ticker.js';
 import { LIVENESS_GROUP_ID, NodeLiveness, livenessPing } from './liveness.js';
+import { LeaseClock, hostLeaseDriftMarginTicks } from './lease-clock.js';
 import {
   COALESCED_HEARTBEATS_PER_MESSAGE_MAX,
   type HeartbeatPart,
@@ -59,6 +61,14 @@ export interface HostRaftConfig {
   readonly heartbeatTick: number;
   readonly preVote: boolean;
   readonly checkQuorum: boolean;
+  /**
+   * 'leaseBased': a leader with a valid lease answers reads without a heartbeat round (every
+   * node of a cluster must use the same option: followers keep the lease's promise only with
+   * it). 'safe': every read takes a heartbeat round.
+   */
+  readonly readOnlyOption: 'safe' | 'leaseBased';
+  /** Lease margin in ticks; default hostLeaseDriftMarginTicks(electionTick) (docs/host.md). */
+  readonly leaseDriftMarginTicks?: number;
   readonly maxSizePerMsg: number;
   readonly maxInflightMsgs: number;
   readonly maxUncommittedEntriesSize: number;
@@ -72,6 +82,7 @@ export const HOST_RAFT_DEFAULTS: HostRaftConfig = Object.freeze({
   // Pre-vote + check-quorum: a follower that wakes from quiescence and campaigns cannot depose a live leader.
   preVote: true,
   checkQuorum: true,
+  readOnlyOption: 'leaseBased',
   maxSizePerMsg: 1024 * 1024,
   maxInflightMsgs: 256,
   maxUncommittedEntriesSize: 16 * 1024 * 1024,
@@ -194,6 +205,12 @@ function seededRandom(seed: number): RandomSource {
   };
 }
 
+function addReadCounters(into: RaftReadCounters, c: Readonly<RaftReadCounters>): void {
+  into.lease += c.lease;
+  into.heartbeatQuorum += c.heartbeatQuorum;
+  into.singleVoter += c.singleVoter;
+}
+
 function toConfState(peers: readonly NodeId[] | ConfState | undefined): ConfState {
   if (peers === undefined) return { voters: [], learners: [], votersOutgoing: [], learnersNext: [], autoLeave: false };
   if ('voters' in peers) return peers;
@@ -244,6 +261,10 @@ export class MultiRaftHost {
   private memberNodesStale = true;
   private tickPending = false;
   private tickCount = 0;
+  /** Real-time check of the ticks behind leader leases (undefined: the ticker's ticks are the time). */
+  private leaseClock: LeaseClock | undefined;
+  /** Read counters of removed groups, so the metric never goes down. */
+  private readonly readsOfRemoved: RaftReadCounters = { lease: 0, heartbeatQuorum: 0, singleVoter: 0 };
   private stopped = false;
   private fatal: unknown = undefined;
 
@@ -280,6 +301,7 @@ export class MultiRaftHost {
           return 1;
         },
         groups: () => ({ total: this.groups.size, active: this.active.size, quiesced: this.groups.size - this.active.size }),
+        reads: () => this.readCounters(),
       },
       () => this.transport.stats,
       () => this.logStore.counters,
@@ -293,6 +315,8 @@ export class MultiRaftHost {
   async start(): Promise<number> {
     if (this.stopped) throw new HostError('STOPPED', 'start() after stop()');
     const port = await this.transport.start();
+    const periodMs = this.ticker.intervalMs;
+    if (periodMs !== undefined) this.leaseClock = new LeaseClock(periodMs, performance.now());
     this.ticker.start(() => {
       this.tickPending = true;
       this.loop.wake();
@@ -356,6 +380,8 @@ export class MultiRaftHost {
       applied: Math.min(applied, log.hardState.commit),
       preVote: rc.preVote,
       checkQuorum: rc.checkQuorum,
+      readOnlyOption: rc.readOnlyOption,
+      leaseDriftMarginTicks: rc.leaseDriftMarginTicks ?? hostLeaseDriftMarginTicks(rc.electionTick),
       maxSizePerMsg: rc.maxSizePerMsg,
       maxInflightMsgs: rc.maxInflightMsgs,
       maxUncommittedEntriesSize: rc.maxUncommittedEntriesSize,
@@ -399,6 +425,7 @@ export class MultiRaftHost {
     const g = this.groups.get(groupId);
     if (g === undefined) throw new HostError('GROUP_NOT_FOUND', `group ${groupId} is not hosted`);
     g.removed = true;
+    addReadCounters(this.readsOfRemoved, g.raw.readCounters);
     g.log.setSnapshotSource(undefined);
     this.groups.delete(groupId);
     this.active.delete(g);
@@ -420,6 +447,13 @@ export class MultiRaftHost {
   /** Ids of the hosted groups. */
   groupIds(): number[] {
     return [...this.groups.keys()];
+  }
+
+  /** Read points this node confirmed as leader, by how, over every group it hosts or hosted. */
+  readCounters(): RaftReadCounters {
+    const sum = { ...this.readsOfRemoved };
+    for (const g of this.groups.values()) addReadCounters(sum, g.raw.readCounters);
+    return sum;
   }
 
   /** Is the group quiesced (not ticking)? Undefined if not hosted. */
@@ -452,10 +486,20 @@ export class MultiRaftHost {
           throw new TooManyRequestsError(groupId, `group ${groupId}: ${g.readsPending} reads pending`);
         }
         this.unquiesce(g);
+        this.checkLeaseClock(g);
+        g.lastReadTick = this.tickCount;
         g.raw.readIndex(ctx);
         if (g.readsPending === 0) g.readsSinceTick = this.tickCount;
         g.readsPending++;
         this.markDirty(g);
+      },
+      leaseReadIndex: (): number | undefined => {
+        const g = get();
+        // A quiesced leader has no lease; awake, it forms one for the reads that follow.
+        this.unquiesce(g);
+        this.checkLeaseClock(g);
+        g.lastReadTick = this.tickCount;
+        return g.raw.leaseReadIndex();
       },
       transferLeader: (to: NodeId) => {
         const g = get();
@@ -503,6 +547,11 @@ export class MultiRaftHost {
     if (g === undefined) return;
     const quiesceMsg = isQuiesceMessage(msg);
     if (!quiesceMsg && wakes(msg)) this.unquiesce(g);
+    if (msg.type === 'readIndex') {
+      // A follower's read, answered here if we lead.
+      this.checkLeaseClock(g);
+      g.lastReadTick = this.tickCount;
+    }
     try {
       g.raw.step(msg);
     } catch (e) {
@@ -541,11 +590,18 @@ export class MultiRaftHost {
     this.markDirty(g);
   }
 
+  /** Before a read may use the lease: forfeit it if ticks are behind real time (lease-clock.ts). */
+  private checkLeaseClock(g: HostedGroup): void {
+    if (this.leaseClock !== undefined && !this.leaseClock.leaseUsable(performance.now())) g.raw.forfeitLease();
+  }
+
   // ---- quiescence ----
 
   private quiesce(g: HostedGroup): void {
     if (g.quiesced) return;
     g.quiesced = true;
+    // A quiesced leader is not ticked, so its lease (counted in ticks) would never run out.
+    if (g.role === 'leader') g.raw.forfeitLease();
     this.active.delete(g);
     this.stats.quiesced++;
     this.metrics.quiesceEvents.inc();
@@ -568,6 +624,7 @@ export class MultiRaftHost {
       hasReady: g.raw.hasReady(),
       proposalsPending: g.proposals.count,
       readsPending: g.readsPending,
+      readRecently: this.tickCount - g.lastReadTick < this.raftDefaults.electionTick,
     });
     if (!ok) return;
     for (const id of st.progress!.keys()) {
@@ -631,6 +688,10 @@ export class MultiRaftHost {
     this.tickCount++;
     this.stats.ticks++;
     this.tickLiveness();
+    if (this.leaseClock?.onTick(performance.now()) === true) {
+      // Ticks fell behind real time (dropped while a turn was slow): leases measured in them lapse.
+      for (const g of this.active) if (g.role === 'leader') g.raw.forfeitLease();
+    }
     this.stats.groupTicks += this.active.size;
     for (const g of this.active) {
       g.raw.tick();

@@ -8,6 +8,7 @@
 import { Counter, Gauge, Histogram, Registry } from 'prom-client';
 import type { LogStoreCounters } from '../log-store/index.js';
 import type { TransportStats } from '../transport/index.js';
+import type { RaftReadCounters } from '../raft/index.js';
 
 /** Bucket bounds of etcd's etcd_disk_wal_fsync_duration_seconds (0.001 s .. ~4 s, doubling). */
 const FSYNC_BUCKETS = Array.from({ length: 14 }, (_, i) => 0.001 * 2 ** i);
@@ -20,6 +21,8 @@ export interface HostGauges {
   /** 1 if every local group knows a leader. */
   hasLeader(): number;
   groups(): { total: number; active: number; quiesced: number };
+  /** Read points confirmed as leader, by how (monotonic). */
+  reads(): RaftReadCounters;
 }
 
 /** The metrics of one host. */
@@ -96,6 +99,19 @@ export class HostMetrics {
         this.set({ state: 'total' }, g.total);
         this.set({ state: 'active' }, g.active);
         this.set({ state: 'quiesced' }, g.quiesced);
+      },
+    });
+    new Counter({
+      name: 'keyspan_linearizable_reads_total',
+      help: 'Read points this node confirmed as a group leader, by how: lease (no round trip), read_index (a heartbeat quorum round), single_voter.',
+      labelNames: ['via'],
+      registers: [registry],
+      collect() {
+        const r = gauges.reads();
+        this.reset();
+        this.inc({ via: 'lease' }, r.lease);
+        this.inc({ via: 'read_index' }, r.heartbeatQuorum);
+        this.inc({ via: 'single_voter' }, r.singleVoter);
       },
     });
     const mirrored = (name: string, help: string, read: () => number): void => {
