@@ -27,7 +27,9 @@ export const TICK_INTERVAL_MS_DEFAULT = 100;
  * A real ticker on the wall clock: tick k fires at start + k * intervalMs (or as soon as the
  * event loop allows after it). Each timer is set for the next due time, so timer lateness does
  * not accumulate as it does with setInterval, whose ticks drift behind real time: leader leases
- * are counted in ticks and must not outlast real time (lease-clock.ts).
+ * are counted in ticks and must not outlast real time (lease-clock.ts). Ticks missed while the
+ * event loop was blocked are skipped, not fired in a burst: a burst would expire election
+ * timers at once (etcd drops missed ticks too); the host's LeaseClock sees the gap.
  */
 export class IntervalTicker implements Ticker {
   private timer: NodeJS.Timeout | undefined;
@@ -45,7 +47,7 @@ export class IntervalTicker implements Ticker {
     const schedule = (): void => {
       const dueMs = startMs + (ticks + 1) * this.intervalMs;
       this.timer = setTimeout(() => {
-        ticks++;
+        ticks = Math.max(ticks + 1, Math.floor((performance.now() - startMs) / this.intervalMs));
         schedule();
         onTick();
       }, Math.max(0, dueMs - performance.now()));

@@ -6,6 +6,7 @@ import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import type { Message } from '../../../src/group/raft/index.js';
 import {
+  IntervalTicker,
   LeaseClock,
   NodeLiveness,
   hostLeaseDriftMarginTicks,
@@ -167,5 +168,29 @@ describe('LeaseClock', () => {
     assert.equal(hostLeaseDriftMarginTicks(10), 3);
     assert.equal(hostLeaseDriftMarginTicks(2), 1);
     assert.equal(hostLeaseDriftMarginTicks(100), 12);
+  });
+});
+
+describe('IntervalTicker', () => {
+  it('skips ticks missed while the event loop was blocked instead of firing them in a burst', async () => {
+    const ticker = new IntervalTicker(10);
+    const at: number[] = [];
+    ticker.start(() => at.push(performance.now()));
+    let blockEnd = 0;
+    try {
+      await new Promise((r) => setTimeout(r, 25));
+      blockEnd = performance.now() + 100;
+      while (performance.now() < blockEnd) {
+        // the event loop is blocked for ten periods
+      }
+      await new Promise((r) => setTimeout(r, 40));
+    } finally {
+      ticker.stop();
+    }
+    const first = at.find((t) => t >= blockEnd);
+    assert.ok(first !== undefined, 'ticks resumed after the block');
+    // On time: at most 3 ticks in two periods (a missed-tick replay fires ~10 in a row).
+    const burst = at.filter((t) => t >= first && t < first + 20).length;
+    assert.ok(burst <= 3, `${burst} ticks within 20 ms after the block`);
   });
 });
