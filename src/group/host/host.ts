@@ -186,6 +186,9 @@ export interface HostStats {
   coalescedHeartbeats: number;
   quiesced: number;
   unquiesced: number;
+  /** Leader leases forfeited: the leader quiesced, or ticks fell behind real time (lease-clock.ts). */
+  leaseForfeitsQuiesce: number;
+  leaseForfeitsTicksBehind: number;
   truncations: number;
   snapshotsSent: number;
   snapshotsReceived: number;
@@ -239,7 +242,7 @@ export class MultiRaftHost {
   readonly metrics: HostMetrics;
   readonly stats: HostStats = {
     turns: 0, ticks: 0, groupTicks: 0, readys: 0, flushes: 0, readysPerFlushMax: 0, heartbeatsSent: 0, coalescedMessages: 0, coalescedHeartbeats: 0,
-    quiesced: 0, unquiesced: 0, truncations: 0, snapshotsSent: 0, snapshotsReceived: 0,
+    quiesced: 0, unquiesced: 0, leaseForfeitsQuiesce: 0, leaseForfeitsTicksBehind: 0, truncations: 0, snapshotsSent: 0, snapshotsReceived: 0,
   };
   private readonly ticker: Ticker;
   private readonly random: RandomSource;
@@ -302,6 +305,7 @@ export class MultiRaftHost {
         },
         groups: () => ({ total: this.groups.size, active: this.active.size, quiesced: this.groups.size - this.active.size }),
         reads: () => this.readCounters(),
+        leaseForfeits: () => ({ quiesce: this.stats.leaseForfeitsQuiesce, ticksBehind: this.stats.leaseForfeitsTicksBehind }),
       },
       () => this.transport.stats,
       () => this.logStore.counters,
@@ -592,7 +596,9 @@ export class MultiRaftHost {
 
   /** Before a read may use the lease: forfeit it if ticks are behind real time (lease-clock.ts). */
   private checkLeaseClock(g: HostedGroup): void {
-    if (this.leaseClock !== undefined && !this.leaseClock.leaseUsable(performance.now())) g.raw.forfeitLease();
+    if (this.leaseClock === undefined || this.leaseClock.leaseUsable(performance.now())) return;
+    g.raw.forfeitLease();
+    this.stats.leaseForfeitsTicksBehind++;
   }
 
   // ---- quiescence ----
@@ -601,7 +607,10 @@ export class MultiRaftHost {
     if (g.quiesced) return;
     g.quiesced = true;
     // A quiesced leader is not ticked, so its lease (counted in ticks) would never run out.
-    if (g.role === 'leader') g.raw.forfeitLease();
+    if (g.role === 'leader') {
+      g.raw.forfeitLease();
+      this.stats.leaseForfeitsQuiesce++;
+    }
     this.active.delete(g);
     this.stats.quiesced++;
     this.metrics.quiesceEvents.inc();
@@ -690,7 +699,11 @@ export class MultiRaftHost {
     this.tickLiveness();
     if (this.leaseClock?.onTick(performance.now()) === true) {
       // Ticks fell behind real time (dropped while a turn was slow): leases measured in them lapse.
-      for (const g of this.active) if (g.role === 'leader') g.raw.forfeitLease();
+      for (const g of this.active) {
+        if (g.role !== 'leader') continue;
+        g.raw.forfeitLease();
+        this.stats.leaseForfeitsTicksBehind++;
+      }
     }
     this.stats.groupTicks += this.active.size;
     for (const g of this.active) {

@@ -23,6 +23,8 @@ export interface HostGauges {
   groups(): { total: number; active: number; quiesced: number };
   /** Read points confirmed as leader, by how (monotonic). */
   reads(): RaftReadCounters;
+  /** Leader leases forfeited, by cause (monotonic). */
+  leaseForfeits(): { quiesce: number; ticksBehind: number };
 }
 
 /** The metrics of one host. */
@@ -112,6 +114,18 @@ export class HostMetrics {
         this.inc({ via: 'lease' }, r.lease);
         this.inc({ via: 'read_index' }, r.heartbeatQuorum);
         this.inc({ via: 'single_voter' }, r.singleVoter);
+      },
+    });
+    new Counter({
+      name: 'keyspan_host_lease_forfeits_total',
+      help: 'Leader leases ended early by the host, by reason: quiesce (a quiesced leader is not ticked), ticks_behind (ticks fell behind real time).',
+      labelNames: ['reason'],
+      registers: [registry],
+      collect() {
+        const f = gauges.leaseForfeits();
+        this.reset();
+        this.inc({ reason: 'quiesce' }, f.quiesce);
+        this.inc({ reason: 'ticks_behind' }, f.ticksBehind);
       },
     });
     const mirrored = (name: string, help: string, read: () => number): void => {
