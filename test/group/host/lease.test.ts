@@ -8,7 +8,7 @@
  */
 import { after, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import type { Message, NodeId, RaftReadCounters } from '../../../src/group/raft/index.js';
+import { ProposalDroppedError, type Message, type NodeId, type RaftReadCounters } from '../../../src/group/raft/index.js';
 import { LIVENESS_GROUP_ID } from '../../../src/group/host/index.js';
 import { NetworkFaults, type PeerStatus, type Transport, type TransportStats } from '../../../src/group/transport/index.js';
 import { addGroup, cmd, connect, leaderOf, startNode, stopNode, waitFor, waitLeaders, write, type TestNode } from './helpers.js';
@@ -153,7 +153,7 @@ describe('leader leases in the host', () => {
     const old = leaderOf(nodes, g)!;
     const oldHandle = old.host.handle(g);
     const oldTerm = oldHandle.status().term;
-    await waitFor(() => oldHandle.leaseReadIndex() !== undefined, 'lease of the old leader');
+    const majority = nodes.filter((n) => n !== old);
 
     // Sample every few ms: when did the old leader last answer from its lease, when did a new
     // leader appear, and what did each lease read return?
@@ -172,7 +172,11 @@ describe('leader leases in the host', () => {
         electedAt = now;
       }
     };
-    const majority = nodes.filter((n) => n !== old);
+    // Isolate right after a lease read succeeded (no I/O runs between the check and the cut).
+    await waitFor(() => {
+      sample();
+      return lastLeaseAt > 0;
+    }, 'lease of the old leader');
     const sampler = setInterval(sample, 2);
     cleanups.push(async () => clearInterval(sampler));
 
@@ -182,8 +186,13 @@ describe('leader leases in the host', () => {
     newLeader.host.handle(g).propose(cmd('after'));
     await waitFor(() => newLeader.sms.get(g)!.items.includes('after'), 'write acknowledged by the new leader');
     ackedAt = performance.now();
-    // A read the old leader is asked after the acknowledgement must not be answered while isolated.
-    oldHandle.readIndex(ctxOf('stale?'));
+    // A read the old leader is asked after the acknowledgement must not be answered while isolated
+    // (raft refuses it outright once the old leader has stepped down and knows no leader).
+    try {
+      oldHandle.readIndex(ctxOf('stale?'));
+    } catch (e) {
+      assert.ok(e instanceof ProposalDroppedError, String(e));
+    }
     await new Promise((r) => setTimeout(r, 20 * TICK_MS));
     sample();
     clearInterval(sampler);
