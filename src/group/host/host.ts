@@ -500,7 +500,7 @@ export class MultiRaftHost {
       leaseReadIndex: (): number | undefined => {
         const g = get();
         // A quiesced leader has no lease; awake, it forms one for the reads that follow.
-        this.unquiesce(g);
+        if (g.role === 'leader') this.unquiesce(g);
         this.checkLeaseClock(g);
         g.lastReadTick = this.tickCount;
         return g.raw.leaseReadIndex();

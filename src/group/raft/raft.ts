@@ -784,9 +784,10 @@ export class Raft {
     const pr = this.trk.progress.get(m.from)!;
     pr.recentActive = true;
     pr.msgAppFlowPaused = false;
-    // The echoed stamp of the heartbeat this answers (0 from a host that drops it, e.g. coalesced
-    // heartbeats: then the lease never forms and lease reads take the safe path). A stamp from
-    // the future can only be corruption: ignore it rather than extend the lease.
+    // The echoed stamp of the heartbeat this answers (0 from a host that drops it: then the lease
+    // never forms and lease reads take the safe path). A stamp from the future can only be
+    // corruption: ignore it rather than extend the lease; one below the floor predates a
+    // forfeitLease.
     if (m.index > pr.leaseAckStamp && m.index <= this.clock && m.index >= this.leaseStampFloor) pr.leaseAckStamp = m.index;
     if (pr.match < this.log.lastIndex() || pr.state === 'probe') this.sendAppend(m.from);
     if (m.context === undefined) return;
