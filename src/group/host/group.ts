@@ -21,6 +21,8 @@ export class HostedGroup {
   readsPending = 0;
   /** The host tick at which readsPending last moved; stale reads stop blocking quiescence. */
   readsSinceTick = 0;
+  /** The host tick of the last read asked of this replica (a lease read or ReadIndex, local or forwarded). */
+  lastReadTick = Number.NEGATIVE_INFINITY;
   /** Set by removeGroup: the loop skips the group from then on. */
   removed = false;
   /** A state-machine snapshot image kept for sending to followers (built on demand, dropped after use). */

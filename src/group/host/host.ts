@@ -24,6 +24,7 @@ import {
   type Message,
   type NodeId,
   type RaftConfig,
+  type RaftReadCounters,
   type RaftStatus,
   type RandomSource,
   type Ready,
@@ -45,6 +46,7 @@ import { canQuiesce, isQuiesceMessage, quiesceHeartbeat } from './quiesce.js';
 import { IntervalTicker, type Ticker } from './ticker.js';
 import { LIVENESS_GROUP_ID, NodeLiveness, livenessPing } from './liveness.js';
 import { ElectionQueue } from './election-queue.js';
+import { LeaseClock, hostLeaseDriftMarginTicks } from './lease-clock.js';
 import {
   COALESCED_HEARTBEATS_PER_MESSAGE_MAX,
   type HeartbeatPart,
@@ -60,6 +62,14 @@ export interface HostRaftConfig {
   readonly heartbeatTick: number;
   readonly preVote: boolean;
   readonly checkQuorum: boolean;
+  /**
+   * 'leaseBased': a leader with a valid lease answers reads without a heartbeat round (every
+   * node of a cluster must use the same option: followers keep the lease's promise only with
+   * it). 'safe': every read takes a heartbeat round.
+   */
+  readonly readOnlyOption: 'safe' | 'leaseBased';
+  /** Lease margin in ticks; default hostLeaseDriftMarginTicks(electionTick) (docs/host.md). */
+  readonly leaseDriftMarginTicks?: number;
   readonly maxSizePerMsg: number;
   readonly maxInflightMsgs: number;
   readonly maxUncommittedEntriesSize: number;
@@ -73,6 +83,7 @@ export const HOST_RAFT_DEFAULTS: HostRaftConfig = Object.freeze({
   // Pre-vote + check-quorum: a follower that wakes from quiescence and campaigns cannot depose a live leader.
   preVote: true,
   checkQuorum: true,
+  readOnlyOption: 'leaseBased',
   maxSizePerMsg: 1024 * 1024,
   maxInflightMsgs: 256,
   maxUncommittedEntriesSize: 16 * 1024 * 1024,
@@ -191,6 +202,9 @@ export interface HostStats {
   dormantWoken: number;
   /** Quiesced groups woken because a member node fell silent (node liveness). */
   silentNodeWakes: number;
+  /** Leader leases forfeited: the leader quiesced, or ticks fell behind real time (lease-clock.ts). */
+  leaseForfeitsQuiesce: number;
+  leaseForfeitsTicksBehind: number;
   truncations: number;
   snapshotsSent: number;
   snapshotsReceived: number;
@@ -208,6 +222,12 @@ function seededRandom(seed: number): RandomSource {
       return Math.floor((((t ^ (t >>> 14)) >>> 0) / 4294967296) * n);
     },
   };
+}
+
+function addReadCounters(into: RaftReadCounters, c: Readonly<RaftReadCounters>): void {
+  into.lease += c.lease;
+  into.heartbeatQuorum += c.heartbeatQuorum;
+  into.singleVoter += c.singleVoter;
 }
 
 function toConfState(peers: readonly NodeId[] | ConfState | undefined): ConfState {
@@ -238,7 +258,7 @@ export class MultiRaftHost {
   readonly metrics: HostMetrics;
   readonly stats: HostStats = {
     turns: 0, ticks: 0, groupTicks: 0, readys: 0, flushes: 0, readysPerFlushMax: 0, turnMsMax: 0, heartbeatsSent: 0, coalescedMessages: 0, coalescedHeartbeats: 0,
-    quiesced: 0, unquiesced: 0, electionsAdmitted: 0, dormantWoken: 0, silentNodeWakes: 0, truncations: 0, snapshotsSent: 0, snapshotsReceived: 0,
+    quiesced: 0, unquiesced: 0, electionsAdmitted: 0, dormantWoken: 0, silentNodeWakes: 0, leaseForfeitsQuiesce: 0, leaseForfeitsTicksBehind: 0, truncations: 0, snapshotsSent: 0, snapshotsReceived: 0,
   };
   private readonly ticker: Ticker;
   private readonly random: RandomSource;
@@ -270,6 +290,10 @@ export class MultiRaftHost {
   /** Something other than a Ready was staged (snapshot record, truncation): the next flush syncs. */
   private syncPending = false;
   private tickCount = 0;
+  /** Real-time check of the ticks behind leader leases (undefined: the ticker's ticks are the time). */
+  private leaseClock: LeaseClock | undefined;
+  /** Read counters of removed groups, so the metric never goes down. */
+  private readonly readsOfRemoved: RaftReadCounters = { lease: 0, heartbeatQuorum: 0, singleVoter: 0 };
   private stopped = false;
   private fatal: unknown = undefined;
 
@@ -313,6 +337,8 @@ export class MultiRaftHost {
           quiesced: this.groups.size - this.active.size - this.elections.queued,
           dormant: this.elections.queued,
         }),
+        reads: () => this.readCounters(),
+        leaseForfeits: () => ({ quiesce: this.stats.leaseForfeitsQuiesce, ticksBehind: this.stats.leaseForfeitsTicksBehind }),
       },
       () => this.transport.stats,
       () => this.logStore.counters,
@@ -326,6 +352,8 @@ export class MultiRaftHost {
   async start(): Promise<number> {
     if (this.stopped) throw new HostError('STOPPED', 'start() after stop()');
     const port = await this.transport.start();
+    const periodMs = this.ticker.intervalMs;
+    if (periodMs !== undefined) this.leaseClock = new LeaseClock(periodMs, performance.now());
     this.ticker.start(() => {
       this.tickPending = true;
       this.loop.wake();
@@ -390,6 +418,8 @@ export class MultiRaftHost {
       applied: Math.min(applied, log.hardState.commit),
       preVote: rc.preVote,
       checkQuorum: rc.checkQuorum,
+      readOnlyOption: rc.readOnlyOption,
+      leaseDriftMarginTicks: rc.leaseDriftMarginTicks ?? hostLeaseDriftMarginTicks(rc.electionTick),
       maxSizePerMsg: rc.maxSizePerMsg,
       maxInflightMsgs: rc.maxInflightMsgs,
       maxUncommittedEntriesSize: rc.maxUncommittedEntriesSize,
@@ -442,6 +472,7 @@ export class MultiRaftHost {
     const g = this.groups.get(groupId);
     if (g === undefined) throw new HostError('GROUP_NOT_FOUND', `group ${groupId} is not hosted`);
     g.removed = true;
+    addReadCounters(this.readsOfRemoved, g.raw.readCounters);
     g.log.setSnapshotSource(undefined);
     this.groups.delete(groupId);
     this.active.delete(g);
@@ -466,6 +497,13 @@ export class MultiRaftHost {
   /** Ids of the hosted groups. */
   groupIds(): number[] {
     return [...this.groups.keys()];
+  }
+
+  /** Read points this node confirmed as leader, by how, over every group it hosts or hosted. */
+  readCounters(): RaftReadCounters {
+    const sum = { ...this.readsOfRemoved };
+    for (const g of this.groups.values()) addReadCounters(sum, g.raw.readCounters);
+    return sum;
   }
 
   /** Is the group quiesced (not ticking)? Undefined if not hosted. */
@@ -500,10 +538,20 @@ export class MultiRaftHost {
         }
         this.wakeForRequest(g);
         this.unquiesce(g);
+        this.checkLeaseClock(g);
+        g.lastReadTick = this.tickCount;
         g.raw.readIndex(ctx);
         if (g.readsPending === 0) g.readsSinceTick = this.tickCount;
         g.readsPending++;
         this.markDirty(g);
+      },
+      leaseReadIndex: (): number | undefined => {
+        const g = get();
+        // A quiesced leader has no lease; awake, it forms one for the reads that follow.
+        if (g.role === 'leader') this.unquiesce(g);
+        this.checkLeaseClock(g);
+        g.lastReadTick = this.tickCount;
+        return g.raw.leaseReadIndex();
       },
       transferLeader: (to: NodeId) => {
         const g = get();
@@ -553,6 +601,11 @@ export class MultiRaftHost {
     if (g === undefined) return;
     const quiesceMsg = isQuiesceMessage(msg);
     if (!quiesceMsg && wakes(msg)) this.unquiesce(g);
+    if (msg.type === 'readIndex') {
+      // A follower's read, answered here if we lead.
+      this.checkLeaseClock(g);
+      g.lastReadTick = this.tickCount;
+    }
     try {
       g.raw.step(msg);
     } catch (e) {
@@ -591,11 +644,23 @@ export class MultiRaftHost {
     this.markDirty(g);
   }
 
+  /** Before a read may use the lease: forfeit it if ticks are behind real time (lease-clock.ts). */
+  private checkLeaseClock(g: HostedGroup): void {
+    if (this.leaseClock === undefined || this.leaseClock.leaseUsable(performance.now())) return;
+    g.raw.forfeitLease();
+    this.stats.leaseForfeitsTicksBehind++;
+  }
+
   // ---- quiescence ----
 
   private quiesce(g: HostedGroup): void {
     if (g.quiesced) return;
     g.quiesced = true;
+    // A quiesced leader is not ticked, so its lease (counted in ticks) would never run out.
+    if (g.role === 'leader') {
+      g.raw.forfeitLease();
+      this.stats.leaseForfeitsQuiesce++;
+    }
     this.active.delete(g);
     this.stats.quiesced++;
     this.metrics.quiesceEvents.inc();
@@ -653,6 +718,7 @@ export class MultiRaftHost {
       hasReady: g.raw.hasReady(),
       proposalsPending: g.proposals.count,
       readsPending: g.readsPending,
+      readRecently: this.tickCount - g.lastReadTick < this.raftDefaults.electionTick,
     });
     if (!ok) return;
     for (const id of st.progress!.keys()) {
@@ -761,6 +827,14 @@ export class MultiRaftHost {
     this.tickCount++;
     this.stats.ticks++;
     this.tickLiveness();
+    if (this.leaseClock?.onTick(performance.now()) === true) {
+      // Ticks fell behind real time (dropped while a turn was slow): leases measured in them lapse.
+      for (const g of this.active) {
+        if (g.role !== 'leader') continue;
+        g.raw.forfeitLease();
+        this.stats.leaseForfeitsTicksBehind++;
+      }
+    }
     this.stats.groupTicks += this.active.size;
     for (const g of this.active) {
       g.raw.tick();

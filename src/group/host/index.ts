@@ -20,6 +20,7 @@ export { type Ticker, IntervalTicker, ManualTicker, TICK_INTERVAL_MS_DEFAULT, TI
 export { ProposalWindow, type ProposalLimits, PROPOSALS_PENDING_MAX_DEFAULT, PROPOSAL_BYTES_PENDING_MAX_DEFAULT } from './backpressure.js';
 export { QUIESCE_CTX, isQuiesceContext, isQuiesceMessage, canQuiesce } from './quiesce.js';
 export { HostMetrics } from './metrics.js';
+export { LeaseClock, LEASE_TICKS_BEHIND_MAX, hostLeaseDriftMarginTicks } from './lease-clock.js';
 export { NodeLiveness, LIVENESS_GROUP_ID } from './liveness.js';
 export {
   encodeCoalesced,

@@ -8,6 +8,7 @@
 import { Counter, Gauge, Histogram, Registry } from 'prom-client';
 import type { LogStoreCounters } from '../log-store/index.js';
 import type { TransportStats } from '../transport/index.js';
+import type { RaftReadCounters } from '../raft/index.js';
 
 /** Bucket bounds of etcd's etcd_disk_wal_fsync_duration_seconds (0.001 s .. ~4 s, doubling). */
 const FSYNC_BUCKETS = Array.from({ length: 14 }, (_, i) => 0.001 * 2 ** i);
@@ -21,6 +22,10 @@ export interface HostGauges {
   hasLeader(): number;
   /** Dormant: leaderless and not ticking until admitted to an election or needed (election-queue.ts). */
   groups(): { total: number; active: number; quiesced: number; dormant: number };
+  /** Read points confirmed as leader, by how (monotonic). */
+  reads(): RaftReadCounters;
+  /** Leader leases forfeited, by cause (monotonic). */
+  leaseForfeits(): { quiesce: number; ticksBehind: number };
 }
 
 /** The metrics of one host. */
@@ -98,6 +103,31 @@ export class HostMetrics {
         this.set({ state: 'active' }, g.active);
         this.set({ state: 'quiesced' }, g.quiesced);
         this.set({ state: 'dormant' }, g.dormant);
+      },
+    });
+    new Counter({
+      name: 'keyspan_linearizable_reads_total',
+      help: 'Read points this node confirmed as a group leader, by how: lease (no round trip), read_index (a heartbeat quorum round), single_voter.',
+      labelNames: ['via'],
+      registers: [registry],
+      collect() {
+        const r = gauges.reads();
+        this.reset();
+        this.inc({ via: 'lease' }, r.lease);
+        this.inc({ via: 'read_index' }, r.heartbeatQuorum);
+        this.inc({ via: 'single_voter' }, r.singleVoter);
+      },
+    });
+    new Counter({
+      name: 'keyspan_host_lease_forfeits_total',
+      help: 'Leader leases ended early by the host, by reason: quiesce (a quiesced leader is not ticked), ticks_behind (ticks fell behind real time).',
+      labelNames: ['reason'],
+      registers: [registry],
+      collect() {
+        const f = gauges.leaseForfeits();
+        this.reset();
+        this.inc({ reason: 'quiesce' }, f.quiesce);
+        this.inc({ reason: 'ticks_behind' }, f.ticksBehind);
       },
     });
     const mirrored = (name: string, help: string, read: () => number): void => {

@@ -40,6 +40,12 @@ export interface QuiesceInputs {
   readonly proposalsPending: number;
   /** ReadIndex requests not yet answered. */
   readonly readsPending: number;
+  /**
+   * A read was asked of this leader within the last election timeout. Quiescing forfeits the
+   * leader lease (a quiesced leader is not ticked), so a group that is being read stays awake
+   * and keeps serving reads from its lease.
+   */
+  readonly readRecently: boolean;
 }
 
 /**
@@ -50,7 +56,7 @@ export interface QuiesceInputs {
  */
 export function canQuiesce(st: RaftStatus, inputs: QuiesceInputs): boolean {
   if (st.role !== 'leader' || st.leadTransferee !== 0) return false;
-  if (inputs.hasReady || inputs.proposalsPending > 0 || inputs.readsPending > 0) return false;
+  if (inputs.hasReady || inputs.proposalsPending > 0 || inputs.readsPending > 0 || inputs.readRecently) return false;
   if (st.commit !== st.lastIndex || st.applied !== st.commit) return false;
   if (st.config.votersOutgoing.length > 0 || st.uncommittedSize > 0) return false;
   const progress = st.progress;

@@ -91,6 +91,12 @@ export interface GroupHandle {
   proposeConfChange(cc: ConfChange): void;
   /** Requests a linearizable read point; answered via onReadStates with the same ctx. */
   readIndex(ctx: Uint8Array): void;
+  /**
+   * A read point usable at once, without a round trip: the commit index when this replica leads
+   * and holds a valid leader lease (or is the only voter); undefined otherwise (use readIndex).
+   * A read must wait until the applied index reaches it.
+   */
+  leaseReadIndex(): number | undefined;
   /** Asks the leader to hand leadership to `to`. */
   transferLeader(to: NodeId): void;
   /** Raft's view of the group (term, leader, role, commit, applied, progress). */

@@ -6,6 +6,12 @@
 
 /** A source of ticks. `start` may be called again after `stop`. */
 export interface Ticker {
+  /**
+   * The real-time period of a tick, if ticks follow a wall clock. The host then checks before
+   * each lease read that its ticks keep up with real time (lease-clock.ts). Undefined: ticks
+   * are the only time (tests, simulation).
+   */
+  readonly intervalMs?: number;
   /** Calls `onTick` once per tick until `stop()`. */
   start(onTick: () => void): void;
   /** Stops ticking; idempotent. */
@@ -17,7 +23,14 @@ export const TICK_INTERVAL_MS_MIN = 1;
 /** Default tick interval: with heartbeatTick 1 and electionTick 10 this is etcd's 100 ms heartbeat / 1 s election. */
 export const TICK_INTERVAL_MS_DEFAULT = 100;
 
-/** A real ticker over setInterval. */
+/**
+ * A real ticker on the wall clock: tick k fires at start + k * intervalMs (or as soon as the
+ * event loop allows after it). Each timer is set for the next due time, so timer lateness does
+ * not accumulate as it does with setInterval, whose ticks drift behind real time: leader leases
+ * are counted in ticks and must not outlast real time (lease-clock.ts). Ticks missed while the
+ * event loop was blocked are skipped, not fired in a burst: a burst would expire election
+ * timers at once (etcd drops missed ticks too); the host's LeaseClock sees the gap.
+ */
 export class IntervalTicker implements Ticker {
   private timer: NodeJS.Timeout | undefined;
 
@@ -29,11 +42,21 @@ export class IntervalTicker implements Ticker {
 
   start(onTick: () => void): void {
     this.stop();
-    this.timer = setInterval(onTick, this.intervalMs);
+    const startMs = performance.now();
+    let ticks = 0;
+    const schedule = (): void => {
+      const dueMs = startMs + (ticks + 1) * this.intervalMs;
+      this.timer = setTimeout(() => {
+        ticks = Math.max(ticks + 1, Math.floor((performance.now() - startMs) / this.intervalMs));
+        schedule();
+        onTick();
+      }, Math.max(0, dueMs - performance.now()));
+    };
+    schedule();
   }
 
   stop(): void {
-    if (this.timer !== undefined) clearInterval(this.timer);
+    if (this.timer !== undefined) clearTimeout(this.timer);
     this.timer = undefined;
   }
 }

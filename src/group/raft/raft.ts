@@ -47,6 +47,16 @@ export interface RaftDropCounters {
   readIndexOnLeadershipLoss: number;
 }
 
+/** How this node, as leader, confirmed read points (for metrics and tests). */
+export interface RaftReadCounters {
+  /** From a valid leader lease, without a heartbeat round. */
+  lease: number;
+  /** By a heartbeat round a quorum acknowledged (ReadIndex, the safe path). */
+  heartbeatQuorum: number;
+  /** At once, as the only voter. */
+  singleVoter: number;
+}
+
 export class Raft {
   readonly id: NodeId;
   readonly cfg: ResolvedRaftConfig;
@@ -83,6 +93,12 @@ export class Raft {
    */
   private leaseForfeited = false;
   /**
+   * Acknowledgements of heartbeats stamped below this clock value do not count toward the lease
+   * (forfeitLease: the host stops ticking a quiesced leader, or its ticks fell behind real time,
+   * so stamps taken before that no longer measure real time).
+   */
+  private leaseStampFloor = 0;
+  /**
    * Lease-based reads: ticks since we last heard from a leader (an append, heartbeat or
    * snapshot). Unlike electionElapsed it is not reset by term changes or vote grants, and
    * unlike `lead` it survives learning a higher term from a stray message (e.g. a delayed
@@ -95,6 +111,7 @@ export class Raft {
   /** Entries were appended by proposals and not yet broadcast (batched until the next Ready). */
   private pendingBcast = false;
   readonly drops: RaftDropCounters = { forwardedProposals: 0, forwardedReadIndex: 0, readIndexOnLeadershipLoss: 0 };
+  readonly reads: RaftReadCounters = { lease: 0, heartbeatQuorum: 0, singleVoter: 0 };
 
   constructor(cfg: ResolvedRaftConfig, storage: Storage) {
     this.id = cfg.id;
@@ -644,6 +661,7 @@ export class Raft {
 
   private leaderReadIndex(m: Message, local: boolean): void {
     if (this.trk.isSingleton()) {
+      this.reads.singleVoter++;
       this.answerReadIndex(m, this.log.committed);
       return;
     }
@@ -698,6 +716,7 @@ export class Raft {
         return;
       }
       case 'leaseBased':
+        this.reads.lease++;
         this.answerReadIndex(m, this.log.committed);
         return;
     }
@@ -769,15 +788,45 @@ export class Raft {
     const pr = this.trk.progress.get(m.from)!;
     pr.recentActive = true;
     pr.msgAppFlowPaused = false;
-    // The echoed stamp of the heartbeat this answers (0 from a host that drops it, e.g. coalesced
-    // heartbeats: then the lease never forms and lease reads take the safe path). A stamp from
-    // the future can only be corruption: ignore it rather than extend the lease.
-    if (m.index > pr.leaseAckStamp && m.index <= this.clock) pr.leaseAckStamp = m.index;
+    // The echoed stamp of the heartbeat this answers (0 from a host that drops it: then the lease
+    // never forms and lease reads take the safe path). A stamp from the future can only be
+    // corruption: ignore it rather than extend the lease; one below the floor predates a
+    // forfeitLease.
+    if (m.index > pr.leaseAckStamp && m.index <= this.clock && m.index >= this.leaseStampFloor) pr.leaseAckStamp = m.index;
     if (pr.match < this.log.lastIndex() || pr.state === 'probe') this.sendAppend(m.from);
     if (m.context === undefined) return;
     const acks = this.readOnly.recvAck(m.from, m.context);
     if (acks === undefined || this.trk.voteResult(acks) !== 'won') return;
-    for (const rs of this.readOnly.advance(m.context)) this.answerReadIndex(rs.req, rs.index);
+    for (const rs of this.readOnly.advance(m.context)) {
+      this.reads.heartbeatQuorum++;
+      this.answerReadIndex(rs.req, rs.index);
+    }
+  }
+
+  /**
+   * Lease-based reads without a Ready round: the read point a local read may use now (the commit
+   * index) if this leader could answer a ReadIndex request at once (only voter, or a valid lease)
+   * and has committed an entry of its term; otherwise undefined (use readIndex).
+   */
+  leaseReadIndex(): number | undefined {
+    if (this.state !== 'leader' || !this.committedEntryInCurrentTerm()) return undefined;
+    if (this.trk.isSingleton()) {
+      this.reads.singleVoter++;
+      return this.log.committed;
+    }
+    if (this.cfg.readOnlyOption !== 'leaseBased' || !this.leaseValid()) return undefined;
+    this.reads.lease++;
+    return this.log.committed;
+  }
+
+  /**
+   * Ends the current lease: only heartbeats stamped after this call (at a later clock) count
+   * toward a new one. The host calls it when this node's clock stops measuring real time: a
+   * quiesced leader is not ticked, and a host whose ticks fell behind drops them.
+   */
+  forfeitLease(): void {
+    this.leaseStampFloor = this.clock + 1;
+    for (const pr of this.trk.progress.values()) pr.leaseAckStamp = 0;
   }
 
   private leaderTransfer(m: Message, local: boolean): void {

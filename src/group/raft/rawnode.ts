@@ -11,7 +11,7 @@
  */
 import type { ConfChange, ConfState, Entry, HardState, Message, NodeId, Ready, Snapshot, SoftState, StateRole, Storage } from './types.js';
 import { NONE } from './types.js';
-import { Raft, type RaftDropCounters } from './raft.js';
+import { Raft, type RaftDropCounters, type RaftReadCounters } from './raft.js';
 import { resolveConfig, type RaftConfig } from './config.js';
 import type { ProgressState } from './progress.js';
 import { encodeConfChange } from './confchange.js';
@@ -111,6 +111,29 @@ export class RawNode {
    */
   readIndex(ctx: Uint8Array): void {
     this.raft.step(makeMessage('readIndex', NONE, NONE, { context: ctx }), true);
+  }
+
+  /**
+   * A read point usable at once, without a Ready round: the leader's commit index when it is
+   * the only voter or (with `leaseBased`) holds a valid lease, and has committed an entry of its
+   * term. Undefined otherwise: use readIndex(). Serve the read once applied reaches it.
+   */
+  leaseReadIndex(): number | undefined {
+    return this.raft.leaseReadIndex();
+  }
+
+  /**
+   * Ends the leader lease (leaseBased reads): only heartbeats sent after the next tick can form
+   * a new one. Call when ticks stop tracking real time (a quiesced leader is not ticked; a host
+   * that fell behind drops ticks), since the lease is measured in ticks.
+   */
+  forfeitLease(): void {
+    this.raft.forfeitLease();
+  }
+
+  /** How this node confirmed read points as leader (live counters; never reset). */
+  get readCounters(): Readonly<RaftReadCounters> {
+    return this.raft.reads;
   }
 
   /** Asks the leader to hand leadership to `to` (forwarded if we are a follower). */

@@ -2,8 +2,10 @@
  * Linearizable reads through ReadIndex (DESIGN property 3): ask raft for a
  * read point, wait for raft to confirm it (onReadStates), wait until this
  * replica has applied up to it, then read the local MVCC state. Works on a
- * follower too (the raft core forwards the request to the leader). Leader
- * lease reads come from the raft core's `leaseBased` option, below this.
+ * follower too (the raft core forwards the request to the leader). On a
+ * leader with a valid lease the read point comes at once from
+ * `GroupHandle.leaseReadIndex()` and only the apply wait is tracked here;
+ * forwarded reads are answered from the lease inside the raft core.
  */
 
 /** Default bound on reads waiting for a read index or for apply. */

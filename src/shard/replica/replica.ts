@@ -909,6 +909,13 @@ export class Replica implements GroupStateMachine {
   private async readIndex(signal: AbortSignal | undefined): Promise<void> {
     const handle = this.requireHandle();
     if (!this.reads.hasRoom()) throw new TooManyRequestsError(this.rangeId, this.reads.pendingMax);
+    // A leader holding a valid lease (or the only voter) knows its commit index is current: no
+    // round trip and no loop turn, just wait until it is applied (docs/replica.md, reads).
+    const leaseIndex = handle.leaseReadIndex();
+    if (leaseIndex !== undefined) {
+      await this.reads.waitApplied(leaseIndex, this.state.appliedIndex);
+      return;
+    }
     const ctx = Buffer.concat([this.proposerId, Buffer.from('r'), encodeU64(++this.readSeq)]);
     const indexPromise = this.reads.waitIndex(ctx);
     onAbort(signal, () => this.reads.cancelIndex(ctx, new RequestAbortedError(this.rangeId)));

@@ -8,7 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { ConfState, Snapshot, SoftState, ReadState } from '../../../src/group/raft/index.js';
 import { LogStore } from '../../../src/group/log-store/index.js';
-import { FaultyTransport, GrpcTransport, type NetworkFaults } from '../../../src/group/transport/index.js';
+import { FaultyTransport, GrpcTransport, type NetworkFaults, type Transport } from '../../../src/group/transport/index.js';
 import {
   IntervalTicker,
   MultiRaftHost,
@@ -145,6 +145,8 @@ export interface StartNodeOptions {
   readonly raft?: Partial<HostRaftConfig>;
   readonly ticker?: Ticker;
   readonly tickMs?: number;
+  /** Wraps the node's transport (to filter what it sends). */
+  readonly wrapTransport?: (inner: Transport) => Transport;
 }
 
 /** Opens an engine and a log store and starts a host on 127.0.0.1. */
@@ -156,10 +158,13 @@ export async function startNode(id: number, options: StartNodeOptions = {}): Pro
   const host = new MultiRaftHost({
     nodeId: id,
     logStore,
-    transport: (handlers) =>
-      faults !== undefined
-        ? new FaultyTransport({ nodeId: id, listenAddress, handlers }, faults)
-        : new GrpcTransport({ nodeId: id, listenAddress, handlers }),
+    transport: (handlers) => {
+      const t: Transport =
+        faults !== undefined
+          ? new FaultyTransport({ nodeId: id, listenAddress, handlers }, faults)
+          : new GrpcTransport({ nodeId: id, listenAddress, handlers });
+      return options.wrapTransport?.(t) ?? t;
+    },
     ticker: options.ticker ?? new IntervalTicker(options.tickMs ?? TEST_TICK_MS),
     raft: { ...TEST_RAFT, ...options.raft },
     ...(options.limits !== undefined ? { limits: options.limits } : {}),

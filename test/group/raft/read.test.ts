@@ -268,3 +268,55 @@ test('a follower that learns a higher term from a stray message still refuses vo
   net.stabilize();
   assert.equal(net.node(3).status().role, 'leader');
 });
+
+test('leaseReadIndex gives the commit index at once only while the lease is valid, and counts how reads were confirmed', () => {
+  const net = new Net([1, 2, 3], { checkQuorum: true, readOnlyOption: 'leaseBased' });
+  net.elect(1);
+  net.propose(1, 'a');
+  assert.equal(net.node(2).leaseReadIndex(), undefined, 'a follower has no lease');
+  net.tick(1, [1]);
+  assert.equal(net.node(1).leaseReadIndex(), 2);
+  assert.deepEqual({ ...net.node(1).readCounters }, { lease: 1, heartbeatQuorum: 0, singleVoter: 0 });
+  net.isolate(1);
+  // electionTick 10, default margin 2: the lease confirmed at the last acked stamp runs out.
+  let ticks = 0;
+  while (net.node(1).leaseReadIndex() !== undefined && ticks < 20) {
+    net.tick(1, [1]);
+    ticks++;
+  }
+  assert.equal(net.node(1).leaseReadIndex(), undefined);
+  assert.ok(ticks <= 8, `lease outlived its bound (${ticks} ticks)`);
+  net.heal();
+  net.node(1).readIndex(bytes('q')); // no lease: a quorum round
+  net.stabilize();
+  assert.deepEqual(net.peer(1).readStates.map((r) => text(r.requestCtx)), ['q']);
+  assert.equal(net.node(1).readCounters.heartbeatQuorum, 1);
+});
+
+test('forfeitLease ends the lease; acks of heartbeats stamped before it never revive it', () => {
+  const net = new Net([1, 2, 3], { checkQuorum: true, readOnlyOption: 'leaseBased' });
+  net.elect(1);
+  net.propose(1, 'a');
+  net.tick(1, [1]);
+  assert.equal(net.node(1).leaseReadIndex(), 2);
+  // Heartbeats of the current clock are in flight when the lease is forfeited.
+  net.node(1).tick(); // its heartbeats are not delivered yet
+  const inFlight = net.drain(1).filter((m) => m.type === 'heartbeat');
+  assert.equal(inFlight.length, 2);
+  net.node(1).forfeitLease();
+  assert.equal(net.node(1).leaseReadIndex(), undefined);
+  for (const m of inFlight) net.deliver(m);
+  net.stabilize();
+  assert.equal(net.node(1).leaseReadIndex(), undefined, 'acks of stamps taken before the forfeit do not count');
+  net.tick(1, [1]); // heartbeats stamped after the forfeit
+  assert.equal(net.node(1).leaseReadIndex(), 2);
+});
+
+test('leaseReadIndex on a single voter answers at once, without leaseBased', () => {
+  const net = new Net([1]);
+  const n = net.node(1);
+  assert.equal(n.leaseReadIndex(), undefined, 'not leader yet');
+  net.elect(1);
+  assert.equal(n.leaseReadIndex(), 1);
+  assert.equal(n.readCounters.singleVoter, 1);
+});

@@ -62,6 +62,7 @@ test('a write checked at an older auth revision is refused at apply, and writes 
     propose: (data) => void proposed.push(data),
     proposeConfChange: () => undefined,
     readIndex: () => undefined,
+    leaseReadIndex: () => undefined,
     transferLeader: () => undefined,
     status: () => ({ id: 1, role: 'leader', lead: 1, term: 2 }) as unknown as RaftStatus,
   };

@@ -20,6 +20,7 @@ test('applyEntries calls onApplied per entry, before the proposer is answered', 
     propose: (data) => void proposed.push(data),
     proposeConfChange: () => undefined,
     readIndex: () => undefined,
+    leaseReadIndex: () => undefined,
     transferLeader: () => undefined,
     status: () => ({ id: 1, role: 'leader', lead: 1, term: 2 }) as unknown as RaftStatus,
   };

@@ -63,6 +63,9 @@ class TestHandle implements GroupHandle {
     this.node().readIndex(ctx);
     this.kick();
   }
+  leaseReadIndex(): number | undefined {
+    return this.node().leaseReadIndex();
+  }
   transferLeader(to: number): void {
     this.node().transferLeader(to);
     this.kick();
