@@ -17,9 +17,9 @@
  *   process can isolate itself even from peers that run no fault plan.
  */
 import type { Message, NodeId, RandomSource } from '../raft/types.js';
-import type { PeerStatus, TransportStats } from './stats.js';
 import type { Transport, TransportHandlers, TransportOptions } from './transport.js';
 import { GrpcTransport } from './transport.js';
+import { DelegatingTransport } from './delegating.js';
 
 /** Resolution of `dropRate` (probabilities are drawn as integers out of this). */
 const PROBABILITY_SCALE = 1_000_000;
@@ -119,9 +119,7 @@ function linkKey(from: NodeId, to: NodeId): string {
 }
 
 /** A `GrpcTransport` whose traffic goes through a `NetworkFaults` plan. */
-export class FaultyTransport implements Transport {
-  readonly nodeId: NodeId;
-  private readonly inner: GrpcTransport;
+export class FaultyTransport extends DelegatingTransport {
   private readonly handlers: TransportHandlers;
   private readonly timers = new Set<NodeJS.Timeout>();
   private closed = false;
@@ -130,52 +128,11 @@ export class FaultyTransport implements Transport {
     options: TransportOptions,
     readonly faults: NetworkFaults,
   ) {
-    this.nodeId = options.nodeId;
+    super(new GrpcTransport({ ...options, handlers: admittedHandlers(options.nodeId, options.handlers, faults) }));
     this.handlers = options.handlers;
-    const local = options.nodeId;
-    const admit = (fromNode: NodeId): boolean => {
-      if (!faults.isCut(fromNode, local)) return true;
-      faults.stats.droppedOnReceive++;
-      return false;
-    };
-    const h = options.handlers;
-    const wrapped: TransportHandlers = {
-      ...h,
-      onMessage: (groupId, msg, fromNode) => {
-        if (admit(fromNode)) h.onMessage(groupId, msg, fromNode);
-      },
-      onUnknownGroup: (groupId, msg, fromNode) => {
-        if (admit(fromNode)) h.onUnknownGroup?.(groupId, msg, fromNode);
-      },
-    };
-    this.inner = new GrpcTransport({ ...options, handlers: wrapped });
   }
 
-  get stats(): TransportStats {
-    return this.inner.stats;
-  }
-
-  get port(): number {
-    return this.inner.port;
-  }
-
-  start(): Promise<number> {
-    return this.inner.start();
-  }
-
-  setPeer(nodeId: NodeId, address: string): void {
-    this.inner.setPeer(nodeId, address);
-  }
-
-  removePeer(nodeId: NodeId): void {
-    this.inner.removePeer(nodeId);
-  }
-
-  peerStatus(nodeId: NodeId): PeerStatus | undefined {
-    return this.inner.peerStatus(nodeId);
-  }
-
-  send(toNode: NodeId, groupId: number, msg: Message): void {
+  override send(toNode: NodeId, groupId: number, msg: Message): void {
     if (this.closed) {
       this.inner.send(toNode, groupId, msg); // counted there as dropped after close
       return;
@@ -201,15 +158,29 @@ export class FaultyTransport implements Transport {
     this.timers.add(timer);
   }
 
-  flush(): void {
-    this.inner.flush();
-  }
-
-  async close(): Promise<void> {
+  override async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
     for (const t of this.timers) clearTimeout(t);
     this.timers.clear();
     await this.inner.close();
   }
+}
+
+/** `handlers` with traffic from a node cut off from `local` dropped on receipt. */
+function admittedHandlers(local: NodeId, h: TransportHandlers, faults: NetworkFaults): TransportHandlers {
+  const admit = (fromNode: NodeId): boolean => {
+    if (!faults.isCut(fromNode, local)) return true;
+    faults.stats.droppedOnReceive++;
+    return false;
+  };
+  return {
+    ...h,
+    onMessage: (groupId, msg, fromNode) => {
+      if (admit(fromNode)) h.onMessage(groupId, msg, fromNode);
+    },
+    onUnknownGroup: (groupId, msg, fromNode) => {
+      if (admit(fromNode)) h.onUnknownGroup?.(groupId, msg, fromNode);
+    },
+  };
 }

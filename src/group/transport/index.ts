@@ -11,6 +11,7 @@ export {
   type TransportHandlers,
   type TransportOptions,
 } from './transport.js';
+export { DelegatingTransport } from './delegating.js';
 export {
   FaultyTransport,
   NetworkFaults,

@@ -10,50 +10,23 @@ import { after, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { ProposalDroppedError, type Message, type NodeId, type RaftReadCounters } from '../../../src/group/raft/index.js';
 import { LIVENESS_GROUP_ID } from '../../../src/group/host/index.js';
-import { NetworkFaults, type PeerStatus, type Transport, type TransportStats } from '../../../src/group/transport/index.js';
+import { DelegatingTransport, NetworkFaults, type Transport } from '../../../src/group/transport/index.js';
 import { addGroup, cmd, connect, leaderOf, startNode, stopNode, waitFor, waitLeaders, write, type TestNode } from './helpers.js';
 
 /** 25 ms ticks: a lease lasts 7 ticks (electionTick 10 minus the host's margin of 3). */
 const TICK_MS = 25;
 
 /** Once `drop.on`, drops every heartbeat and heartbeat response sent alone, so only coalesced packs carry them. */
-class CoalescedHeartbeatsOnly implements Transport {
+class CoalescedHeartbeatsOnly extends DelegatingTransport {
   constructor(
-    private readonly inner: Transport,
+    inner: Transport,
     private readonly drop: { on: boolean },
-  ) {}
-  get nodeId(): NodeId {
-    return this.inner.nodeId;
+  ) {
+    super(inner);
   }
-  get stats(): TransportStats {
-    return this.inner.stats;
-  }
-  get port(): number {
-    return this.inner.port;
-  }
-  start(): Promise<number> {
-    return this.inner.start();
-  }
-  setPeer(nodeId: NodeId, address: string): void {
-    this.inner.setPeer(nodeId, address);
-  }
-  removePeer(nodeId: NodeId): void {
-    this.inner.removePeer(nodeId);
-  }
-  send(toNode: NodeId, groupId: number, msg: Message): void {
-    if (this.drop.on && groupId !== LIVENESS_GROUP_ID && (msg.type === 'heartbeat' || msg.type === 'heartbeatResp')) {
-      return;
-    }
+  override send(toNode: NodeId, groupId: number, msg: Message): void {
+    if (this.drop.on && groupId !== LIVENESS_GROUP_ID && (msg.type === 'heartbeat' || msg.type === 'heartbeatResp')) return;
     this.inner.send(toNode, groupId, msg);
-  }
-  flush(): void {
-    this.inner.flush();
-  }
-  peerStatus(nodeId: NodeId): PeerStatus | undefined {
-    return this.inner.peerStatus(nodeId);
-  }
-  close(): Promise<void> {
-    return this.inner.close();
   }
 }
 
