@@ -37,6 +37,22 @@ export interface ForwardResponse {
   readonly response: Uint8Array;
 }
 
+/** A message of the forwarding stream: a call, or the cancellation of call `call_id`. */
+export interface StreamRequest {
+  readonly call_id: number;
+  readonly call?: ForwardRequest;
+  readonly cancel: boolean;
+}
+
+/** The answer to one streamed call: `code` 0 with `response`, or a gRPC status and a leader hint (0: none). */
+export interface StreamReply {
+  readonly call_id: number;
+  readonly response: Uint8Array;
+  readonly code: number;
+  readonly details: string;
+  readonly leader_node: number;
+}
+
 /** What a member tells about itself. */
 export interface MemberInfoResponse {
   readonly node_id: number;
@@ -58,7 +74,7 @@ function forwardRoot(): protobuf.Root {
 
 let definition: grpc.ServiceDefinition | undefined;
 
-/** The grpc-js definition of the Forward service (methods `Unary`, `MemberInfo`). */
+/** The grpc-js definition of the Forward service (methods `Unary`, `MemberInfo`, `Stream`). */
 export function forwardServiceDefinition(): grpc.ServiceDefinition {
   if (definition !== undefined) return definition;
   const service = forwardRoot().lookupService(FORWARD_SERVICE_NAME);
@@ -72,8 +88,8 @@ export function forwardServiceDefinition(): grpc.ServiceDefinition {
       type.toObject(type.decode(bytes), { defaults: true, arrays: true, longs: Number, bytes: Buffer });
     out[m.name] = {
       path: `/${FORWARD_SERVICE_NAME}/${m.name}`,
-      requestStream: false,
-      responseStream: false,
+      requestStream: m.requestStream === true,
+      responseStream: m.responseStream === true,
       requestSerialize: (value: object) => Buffer.from(req.encode(req.fromObject(value)).finish()),
       requestDeserialize: decode(req),
       responseSerialize: (value: object) => Buffer.from(res.encode(res.fromObject(value)).finish()),

@@ -9,8 +9,10 @@
  * reports that the leader is on another node (LeaderElsewhereError, see
  * forward-scope.ts), the call — service/method, the encoded etcd request,
  * the client's metadata and the request id — goes to that node's `Forward`
- * service on the peer port. A refused or lost hop is retried (bounded by
- * attempts and ROUTING_DEADLINE_MS), following the newest leader hint; the
+ * service on the peer port, as one message of the node's forwarding stream
+ * (forward-stream.ts; unary `Forward/Unary` calls to a node without it). A
+ * refused or lost hop is retried (bounded by attempts and
+ * ROUTING_DEADLINE_MS), following the newest leader hint; the
  * shared request id makes every retry exactly-once through the range's
  * replicated dedupe table. The answer's `header.member_id` is the origin's
  * own id, as etcd answers from the member the client called. Streams are
@@ -34,7 +36,10 @@ import {
   type ForwardRequest,
   type ForwardResponse,
   type MemberInfoResponse,
+  type StreamReply,
+  type StreamRequest,
 } from './forward-proto.js';
+import { ForwardStream, StreamCallError } from './forward-stream.js';
 import { LeaderElsewhereError, forwardScope } from './forward-scope.js';
 import { LEASE_KEEPALIVE_ONCE_METHOD } from './lease-service.js';
 import { decodeEtcdMessage, encodeEtcdMessage, etcdMethods, ETCD_SERVICE_NAMES, type EtcdMessage, type EtcdServiceName } from './proto.js';
@@ -106,6 +111,27 @@ function unaryMethodTypes(): Map<string, MethodTypes> {
   return methodTypes;
 }
 
+type StreamClient = Record<'Stream', (md: grpc.Metadata, opts: grpc.CallOptions) => grpc.ClientDuplexStream<StreamRequest, StreamReply>>;
+
+/** A peer's Forward client and its forwarding stream. */
+interface PeerClient {
+  readonly address: string;
+  readonly client: GenericClient;
+  readonly stream: ForwardStream;
+  /** The peer has no `Stream` method (an older node): forward by unary calls. */
+  unaryOnly: boolean;
+}
+
+function closePeer(peer: PeerClient): void {
+  peer.stream.close();
+  peer.client.close();
+}
+
+/** How a forwarded call ended at the receiver: the encoded response, or a status (and leader hint). */
+type ForwardOutcome =
+  | { readonly ok: true; readonly response: Uint8Array }
+  | { readonly ok: false; readonly code: number; readonly details: string; readonly leaderNode?: number };
+
 type GenericClient = grpc.Client & Record<string, (req: object, md: grpc.Metadata, opts: grpc.CallOptions, cb: (err: grpc.ServiceError | null, res: object) => void) => grpc.ClientUnaryCall>;
 
 /** Looks up a unary handler of the local gateway by `service/method`. */
@@ -115,7 +141,7 @@ export type HandlerLookup = (method: string) => UnaryHandler | undefined;
 export class Forwarding {
   private readonly proposer = randomBytes(PROPOSER_ID_BYTES);
   private seq = 0;
-  private readonly clients = new Map<number, { address: string; client: GenericClient }>();
+  private readonly clients = new Map<number, PeerClient>();
   private closed = false;
   private readonly deadlineMs: number;
   private readonly attemptsMax: number;
@@ -182,8 +208,9 @@ export class Forwarding {
     requestId: RequestId,
     deadline: number,
   ): Promise<EtcdMessage> {
-    const client = this.client(leader);
-    if (client === undefined) throw new HopFailedError(`node ${leader} has no known peer address`, undefined);
+    const peer = this.peer(leader);
+    if (peer === undefined) throw new HopFailedError(`node ${leader} has no known peer address`, undefined);
+    const client = peer.client;
     await new Promise<void>((resolve, reject) => {
       client.waitForReady(Math.min(deadline, Date.now() + FORWARD_CONNECT_TIMEOUT_MS), (err) => {
         if (err === undefined || err === null) resolve();
@@ -198,6 +225,31 @@ export class Forwarding {
       proposer: requestId.proposer,
       seq: requestId.seq,
     };
+    const reply = peer.unaryOnly ? await this.unaryHop(client, leader, forward, call, deadline) : await this.streamHop(peer, leader, forward, call, deadline);
+    const response = decodeEtcdMessage(types.responseType, reply);
+    const header = response['header'] as Record<string, unknown> | undefined;
+    // etcd answers from the member the client called.
+    if (header !== undefined) response['header'] = { ...header, member_id: this.options.member().id };
+    return response;
+  }
+
+  /** The hop on the peer's forwarding stream: the encoded etcd response. */
+  private async streamHop(peer: PeerClient, leader: number, forward: ForwardRequest, call: CallInfo, deadline: number): Promise<Uint8Array> {
+    let reply: StreamReply;
+    try {
+      reply = await peer.stream.call(forward, deadline, call.signal);
+    } catch (err) {
+      if (!(err instanceof StreamCallError)) throw err;
+      // A node without the stream method: unary calls from now on (the hop is retried).
+      if (err.code === GrpcStatus.UNIMPLEMENTED) peer.unaryOnly = true;
+      throw hopFailure(leader, err.code, err.message, undefined);
+    }
+    if (reply.code === GrpcStatus.OK) return reply.response;
+    throw hopFailure(leader, reply.code, reply.details, reply.leader_node > 0 ? reply.leader_node : undefined);
+  }
+
+  /** The hop as one unary call (a receiver that has no forwarding stream). */
+  private async unaryHop(client: GenericClient, leader: number, forward: ForwardRequest, call: CallInfo, deadline: number): Promise<Uint8Array> {
     const reply = await new Promise<ForwardResponse>((resolve, reject) => {
       const metadata = new grpc.Metadata();
       const c = client['Unary']?.(forward, metadata, { deadline }, (err, res) => {
@@ -208,16 +260,12 @@ export class Forwarding {
       const onAbort = (): void => c?.cancel();
       call.signal.addEventListener('abort', onAbort, { once: true });
     });
-    const response = decodeEtcdMessage(types.responseType, reply.response);
-    const header = response['header'] as Record<string, unknown> | undefined;
-    // etcd answers from the member the client called.
-    if (header !== undefined) response['header'] = { ...header, member_id: this.options.member().id };
-    return response;
+    return reply.response;
   }
 
   /** What a member answers about itself, from `nodeId`'s Forward service. */
   async memberInfo(nodeId: number, timeoutMs = MEMBER_INFO_TIMEOUT_MS): Promise<MemberInfoResponse> {
-    const client = this.client(nodeId);
+    const client = this.peer(nodeId)?.client;
     if (client === undefined) throw new Error(`node ${nodeId} has no known peer address`);
     return await new Promise<MemberInfoResponse>((resolve, reject) => {
       client['MemberInfo']?.({}, new grpc.Metadata(), { deadline: Date.now() + timeoutMs }, (err, res) =>
@@ -226,17 +274,19 @@ export class Forwarding {
     });
   }
 
-  private client(nodeId: number): GenericClient | undefined {
+  private peer(nodeId: number): PeerClient | undefined {
     if (this.closed) return undefined;
     const address = this.options.peerAddress(nodeId);
     if (address === undefined) return undefined;
     const known = this.clients.get(nodeId);
-    if (known !== undefined && known.address === address) return known.client;
-    known?.client.close();
+    if (known !== undefined && known.address === address) return known;
+    if (known !== undefined) closePeer(known);
     const Ctor = grpc.makeGenericClientConstructor(forwardServiceDefinition() as grpc.ServiceDefinition<grpc.UntypedServiceImplementation>, 'Forward');
     const client = new Ctor(address, grpc.credentials.createInsecure()) as unknown as GenericClient;
-    this.clients.set(nodeId, { address, client });
-    return client;
+    const stream = new ForwardStream(() => (client as unknown as StreamClient)['Stream'](new grpc.Metadata(), {}));
+    const peer: PeerClient = { address, client, stream, unaryOnly: false };
+    this.clients.set(nodeId, peer);
+    return peer;
   }
 
   /**
@@ -246,49 +296,87 @@ export class Forwarding {
    */
   service(lookup: HandlerLookup): { definition: grpc.ServiceDefinition; implementation: grpc.UntypedServiceImplementation } {
     const unaryCall: grpc.handleUnaryCall<ForwardRequest, ForwardResponse> = (call, callback) => {
-      const req = call.request;
-      const types = unaryMethodTypes().get(req.method);
-      const handler = types === undefined ? undefined : lookup(req.method);
-      if (types === undefined || handler === undefined) {
-        callback({ code: GrpcStatus.UNIMPLEMENTED, details: `no unary method ${req.method} to forward to`, metadata: new grpc.Metadata() });
-        return;
-      }
       const abort = new AbortController();
       call.once('cancelled', () => abort.abort());
-      const info: CallInfo = { signal: abort.signal, metadata: toMetadata(req.metadata) };
-      const scope = {
-        localNodeId: this.options.localNodeId,
-        forwarded: true,
-        requestId: { proposer: Buffer.from(req.proposer), seq: req.seq },
+      void this.runForwarded(lookup, call.request, abort.signal).then((outcome) => {
+        if (outcome.ok) {
+          callback(null, { response: outcome.response });
+          return;
+        }
+        const trailer = new grpc.Metadata();
+        if (outcome.leaderNode !== undefined) trailer.set(LEADER_NODE_TRAILER, String(outcome.leaderNode));
+        callback({ code: outcome.code, details: outcome.details, metadata: trailer });
+      });
+    };
+    const streamCall: grpc.handleBidiStreamingCall<StreamRequest, StreamReply> = (call) => {
+      const running = new Map<number, AbortController>();
+      let ended = false;
+      const maybeEnd = (): void => {
+        if (ended && running.size === 0) call.end();
       };
-      forwardScope
-        .run(scope, async () => handler(decodeEtcdMessage(types.requestType, req.request), info))
-        .then(
-          (response) => callback(null, { response: encodeEtcdMessage(types.responseType, response) }),
-          (err: unknown) => {
-            const trailer = new grpc.Metadata();
-            if (err instanceof LeaderElsewhereError) {
-              trailer.set(LEADER_NODE_TRAILER, String(err.leaderNodeId));
-              callback({ code: GrpcStatus.UNAVAILABLE, details: err.message, metadata: trailer });
-              return;
-            }
-            const e = toEtcdError(err);
-            if (e.grpcCode === GrpcStatus.INTERNAL || e.grpcCode === GrpcStatus.UNKNOWN) this.options.onForwardError?.(req.method, req.from_node, err);
-            callback({ code: e.grpcCode, details: e.message, metadata: trailer });
-          },
-        );
+      call.on('data', (m: StreamRequest) => {
+        if (m.cancel) {
+          running.get(m.call_id)?.abort();
+          return;
+        }
+        if (m.call === undefined || m.call === null || running.has(m.call_id)) return;
+        const abort = new AbortController();
+        running.set(m.call_id, abort);
+        void this.runForwarded(lookup, m.call, abort.signal).then((outcome) => {
+          running.delete(m.call_id);
+          if (abort.signal.aborted) return maybeEnd(); // the sender gave up on it
+          call.write(
+            outcome.ok
+              ? { call_id: m.call_id, response: outcome.response, code: GrpcStatus.OK, details: '', leader_node: 0 }
+              : { call_id: m.call_id, response: new Uint8Array(0), code: outcome.code, details: outcome.details, leader_node: outcome.leaderNode ?? 0 },
+          );
+          maybeEnd();
+        });
+      });
+      call.on('end', () => {
+        ended = true;
+        maybeEnd();
+      });
+      call.on('error', () => undefined); // the sender went away: 'cancelled' aborts its calls
+      call.once('cancelled', () => {
+        for (const a of running.values()) a.abort();
+      });
     };
     const memberInfo: grpc.handleUnaryCall<object, MemberInfoResponse> = (_call, callback) => {
       const m = this.options.member();
       callback(null, { node_id: this.options.localNodeId, name: m.name, peer_urls: [...m.peerURLs], client_urls: [...m.clientURLs] });
     };
-    return { definition: forwardServiceDefinition(), implementation: { Unary: unaryCall, MemberInfo: memberInfo } };
+    return { definition: forwardServiceDefinition(), implementation: { Unary: unaryCall, MemberInfo: memberInfo, Stream: streamCall } };
+  }
+
+  /** Runs one forwarded call on the local handler in a forwarded scope; never rejects. */
+  private async runForwarded(lookup: HandlerLookup, req: ForwardRequest, signal: AbortSignal): Promise<ForwardOutcome> {
+    const types = unaryMethodTypes().get(req.method);
+    const handler = types === undefined ? undefined : lookup(req.method);
+    if (types === undefined || handler === undefined) {
+      return { ok: false, code: GrpcStatus.UNIMPLEMENTED, details: `no unary method ${req.method} to forward to` };
+    }
+    const info: CallInfo = { signal, metadata: toMetadata(req.metadata) };
+    const scope = {
+      localNodeId: this.options.localNodeId,
+      forwarded: true,
+      requestId: { proposer: Buffer.from(req.proposer), seq: req.seq },
+    };
+    try {
+      const response = await forwardScope.run(scope, async () => handler(decodeEtcdMessage(types.requestType, req.request), info));
+      return { ok: true, response: encodeEtcdMessage(types.responseType, response) };
+    } catch (err) {
+      if (err instanceof LeaderElsewhereError) return { ok: false, code: GrpcStatus.UNAVAILABLE, details: err.message, leaderNode: err.leaderNodeId };
+      const e = toEtcdError(err);
+      if (e.grpcCode === GrpcStatus.INTERNAL || e.grpcCode === GrpcStatus.UNKNOWN) this.options.onForwardError?.(req.method, req.from_node, err);
+      return { ok: false, code: e.grpcCode, details: e.message };
+    }
   }
 
   /** Closes the connections to other nodes. */
   close(): void {
     this.closed = true;
-    for (const { client } of this.clients.values()) client.close();
+    for (const peer of this.clients.values()) closePeer(peer);
     this.clients.clear();
   }
 }
@@ -318,16 +406,19 @@ function toMetadata(entries: readonly { key: string; value: string }[]): grpc.Me
  */
 function hopError(leader: number, err: grpc.ServiceError): Error {
   const hint = err.metadata?.get(LEADER_NODE_TRAILER)[0];
-  if (hint !== undefined) {
-    const n = Number(String(hint));
-    return new HopFailedError(`node ${leader}: ${err.details}`, Number.isSafeInteger(n) && n > 0 ? n : undefined);
-  }
-  const code = etcdErrorCodeOfMessage(err.details);
+  const n = hint === undefined ? NaN : Number(String(hint));
+  return hopFailure(leader, err.code, err.details, Number.isSafeInteger(n) && n > 0 ? n : undefined, err);
+}
+
+/** {@link hopError} of a status given by its parts (a streamed call's reply or break). */
+function hopFailure(leader: number, grpcCode: number, details: string, leaderHint: number | undefined, cause?: unknown): Error {
+  if (leaderHint !== undefined) return new HopFailedError(`node ${leader}: ${details}`, leaderHint);
+  const code = etcdErrorCodeOfMessage(details);
   if (code !== undefined) return EtcdError.of(code);
-  if (err.code === GrpcStatus.UNAVAILABLE || err.code === GrpcStatus.UNIMPLEMENTED || err.code === GrpcStatus.CANCELLED) {
-    return new HopFailedError(`node ${leader}: ${err.details}`, undefined);
+  if (grpcCode === GrpcStatus.UNAVAILABLE || grpcCode === GrpcStatus.UNIMPLEMENTED || grpcCode === GrpcStatus.CANCELLED) {
+    return new HopFailedError(`node ${leader}: ${details}`, undefined);
   }
-  if (err.code === GrpcStatus.DEADLINE_EXCEEDED) return EtcdError.of('TIMEOUT', { cause: err });
+  if (grpcCode === GrpcStatus.DEADLINE_EXCEEDED) return EtcdError.of('TIMEOUT', { cause: cause ?? new Error(details) });
   // Errors passed through with their own text (gRPC Unknown, mvcc texts, ...).
-  return new EtcdError(err.code === GrpcStatus.UNKNOWN ? 'UNKNOWN' : 'INTERNAL', err.details, err.code);
+  return new EtcdError(grpcCode === GrpcStatus.UNKNOWN ? 'UNKNOWN' : 'INTERNAL', details, grpcCode);
 }

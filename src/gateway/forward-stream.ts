@@ -1,0 +1,119 @@
+/**
+ * The sending end of the per-peer forwarding stream (`Forward/Stream`,
+ * proto/keyspan/forwardpb.proto): every call forwarded to one node travels
+ * on one long-lived bidi stream, each with a call id, and its answer is one
+ * stream message. A unary forward's answer is a data frame followed by the
+ * status trailers, which grpc-js sends only after the data frame's write
+ * has completed (and the trailers need another turn of the receiver's
+ * event loop): on a leader whose loop is busy with raft turns, that wait
+ * was most of a forwarded write's reply time.
+ *
+ * A stream that breaks fails its calls in flight with UNAVAILABLE (the
+ * caller retries; the request id makes that exactly-once) and the next
+ * call opens a fresh stream.
+ */
+import * as grpc from '@grpc/grpc-js';
+import { GrpcStatus } from './errors.js';
+import type { ForwardRequest, StreamReply, StreamRequest } from './forward-proto.js';
+
+/** How a streamed call ended when no reply came: the status a unary call would have had. */
+export class StreamCallError extends Error {
+  override readonly name = 'StreamCallError';
+  constructor(
+    /** gRPC status code. */
+    readonly code: number,
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
+interface PendingCall {
+  readonly resolve: (reply: StreamReply) => void;
+  readonly reject: (err: StreamCallError) => void;
+}
+
+/** Opens the bidi `Stream` method on a Forward client. */
+export type OpenStream = () => grpc.ClientDuplexStream<StreamRequest, StreamReply>;
+
+/** One peer's forwarding stream, opened on first use and reopened after a break. */
+export class ForwardStream {
+  private stream: grpc.ClientDuplexStream<StreamRequest, StreamReply> | undefined;
+  private readonly pending = new Map<number, PendingCall>();
+  private nextCallId = 0;
+  private closed = false;
+
+  constructor(private readonly open: OpenStream) {}
+
+  /** Calls in flight (answer not yet received). */
+  get inFlight(): number {
+    return this.pending.size;
+  }
+
+  /**
+   * Sends `call` and resolves with its reply. Rejects with StreamCallError:
+   * DEADLINE_EXCEEDED at `deadline`, CANCELLED when `signal` aborts (both
+   * also cancel the call at the receiver), UNAVAILABLE (or the stream's own
+   * status) when the stream breaks first.
+   */
+  call(call: ForwardRequest, deadline: number, signal: AbortSignal): Promise<StreamReply> {
+    if (this.closed) return Promise.reject(new StreamCallError(GrpcStatus.UNAVAILABLE, 'forwarding stream closed'));
+    if (signal.aborted) return Promise.reject(new StreamCallError(GrpcStatus.CANCELLED, 'cancelled'));
+    const stream = this.ensureOpen();
+    const id = ++this.nextCallId;
+    return new Promise<StreamReply>((resolve, reject) => {
+      const cleanup = (): void => {
+        clearTimeout(timer);
+        signal.removeEventListener('abort', onAbort);
+        this.pending.delete(id);
+      };
+      const giveUp = (code: number, message: string): void => {
+        cleanup();
+        if (this.stream === stream) stream.write({ call_id: id, cancel: true });
+        reject(new StreamCallError(code, message));
+      };
+      const onAbort = (): void => giveUp(GrpcStatus.CANCELLED, 'cancelled');
+      const timer = setTimeout(() => giveUp(GrpcStatus.DEADLINE_EXCEEDED, 'deadline exceeded'), Math.max(0, deadline - Date.now()));
+      signal.addEventListener('abort', onAbort, { once: true });
+      this.pending.set(id, {
+        resolve: (reply) => {
+          cleanup();
+          resolve(reply);
+        },
+        reject: (err) => {
+          cleanup();
+          reject(err);
+        },
+      });
+      stream.write({ call_id: id, call, cancel: false });
+    });
+  }
+
+  /** Ends the stream; calls in flight fail with UNAVAILABLE. */
+  close(): void {
+    this.closed = true;
+    const stream = this.stream;
+    this.broken(stream, GrpcStatus.UNAVAILABLE, 'forwarding stream closed');
+    stream?.cancel();
+  }
+
+  private ensureOpen(): grpc.ClientDuplexStream<StreamRequest, StreamReply> {
+    if (this.stream !== undefined) return this.stream;
+    const stream = this.open();
+    this.stream = stream;
+    stream.on('data', (reply: StreamReply) => this.pending.get(reply.call_id)?.resolve(reply));
+    stream.on('error', (err: grpc.ServiceError) => this.broken(stream, err.code ?? GrpcStatus.UNAVAILABLE, err.details ?? err.message));
+    stream.on('end', () => this.broken(stream, GrpcStatus.UNAVAILABLE, 'forwarding stream ended'));
+    return stream;
+  }
+
+  /** Fails every call in flight on `stream` (if it is the current one) and forgets it. */
+  private broken(stream: grpc.ClientDuplexStream<StreamRequest, StreamReply> | undefined, code: number, details: string): void {
+    if (stream === undefined || this.stream !== stream) return;
+    this.stream = undefined;
+    const calls = [...this.pending.values()];
+    this.pending.clear();
+    for (const c of calls) c.reject(new StreamCallError(code, details));
+    stream.end();
+  }
+}

@@ -1,0 +1,151 @@
+/**
+ * Forwarding over the per-peer stream (forward-stream.ts): two Forwarding
+ * ends on loopback gRPC servers, the receiver running real handlers. A
+ * forwarded call's answer, its errors and leader hints, cancellation at the
+ * deadline, many calls at once on one stream, and the fallback to unary
+ * calls for a receiver without the stream method.
+ */
+import { strict as assert } from 'node:assert';
+import { after, before, describe, it } from 'node:test';
+import * as grpc from '@grpc/grpc-js';
+import type { MemberInfo, UnaryHandler } from '../../src/gateway/context.js';
+import { EtcdError } from '../../src/gateway/errors.js';
+import { Forwarding } from '../../src/gateway/forward.js';
+import { forwardServiceDefinition } from '../../src/gateway/forward-proto.js';
+import { LeaderElsewhereError, forwardScope } from '../../src/gateway/forward-scope.js';
+import { NotLeaderError } from '../../src/shard/range/errors.js';
+
+const PUT = 'etcdserverpb.KV/Put';
+
+function member(id: number): () => MemberInfo {
+  return () => ({ id: String(id), name: `n${id}`, peerURLs: [], clientURLs: [] }) as unknown as MemberInfo;
+}
+
+/** A Put handler that always finds its leader on node `leader` when run outside a forwarded scope. */
+function originPut(leader: number): UnaryHandler {
+  return async () => {
+    if (forwardScope.getStore()?.forwarded !== true) throw new LeaderElsewhereError(leader, { cause: new NotLeaderError(1, { replicaId: leader, nodeId: leader }) });
+    throw new Error('the origin never runs a forwarded call');
+  };
+}
+
+async function listen(server: grpc.Server): Promise<string> {
+  const port = await new Promise<number>((resolve, reject) =>
+    server.bindAsync('127.0.0.1:0', grpc.ServerCredentials.createInsecure(), (err, p) => (err === null ? resolve(p) : reject(err))),
+  );
+  return `127.0.0.1:${port}`;
+}
+
+describe('forwarding stream', () => {
+  const servers: grpc.Server[] = [];
+  const ends: Forwarding[] = [];
+  const receiverSignals: AbortSignal[] = [];
+  let streamAddress = '';
+  let unaryOnlyAddress = '';
+  let unaryOnlyCalls = 0;
+  let streamServerUnaryCalls = 0;
+
+  /** Node 2's Put: echoes the key as the response's revision count; special keys fail or hang. */
+  const receiverPut: UnaryHandler = async (request, call) => {
+    receiverSignals.push(call.signal);
+    const key = Buffer.from(request['key'] as Uint8Array).toString();
+    if (key === 'too-large') throw EtcdError.of('REQUEST_TOO_LARGE');
+    if (key === 'elsewhere') throw new LeaderElsewhereError(3, { cause: new NotLeaderError(1, { replicaId: 3, nodeId: 3 }) });
+    if (key === 'hang') await new Promise((resolve) => call.signal.addEventListener('abort', resolve, { once: true }));
+    return { header: { cluster_id: 1, member_id: 2, revision: Number(key.slice(1)) || 0, raft_term: 1 } };
+  };
+
+  before(async () => {
+    const receiver = new Forwarding({ localNodeId: 2, member: member(2), peerAddress: () => undefined });
+    ends.push(receiver);
+    const svc = receiver.service((m) => (m === PUT ? receiverPut : undefined));
+    const withStream = new grpc.Server();
+    const unary = svc.implementation['Unary'] as grpc.handleUnaryCall<object, object>;
+    withStream.addService(svc.definition, {
+      ...svc.implementation,
+      Unary: (c: grpc.ServerUnaryCall<object, object>, cb: grpc.sendUnaryData<object>) => {
+        streamServerUnaryCalls++;
+        unary(c, cb);
+      },
+    });
+    streamAddress = await listen(withStream);
+    // A receiver that predates the stream method: Unary and MemberInfo only.
+    const older = new grpc.Server();
+    const { Stream: _omitted, ...oldDefinition } = forwardServiceDefinition();
+    const { Stream: _omittedImpl, ...oldImplementation } = svc.implementation;
+    const countingUnary: grpc.handleUnaryCall<object, object> = (call, callback) => {
+      unaryOnlyCalls++;
+      (oldImplementation['Unary'] as grpc.handleUnaryCall<object, object>)(call, callback);
+    };
+    older.addService(oldDefinition, { ...oldImplementation, Unary: countingUnary });
+    unaryOnlyAddress = await listen(older);
+    servers.push(withStream, older);
+  });
+
+  after(() => {
+    for (const f of ends) f.close();
+    for (const s of servers) s.forceShutdown();
+  });
+
+  function origin(address: string, deadlineMs = 10_000): Forwarding {
+    const f = new Forwarding({ localNodeId: 1, member: member(1), peerAddress: (n) => (n === 2 ? address : undefined), deadlineMs, attemptsMax: 3 });
+    ends.push(f);
+    return f;
+  }
+
+  const call = (signal = new AbortController().signal) => ({ signal, metadata: new grpc.Metadata() });
+
+  it('answers with the receiver result and the origin member id; many calls share the stream', async () => {
+    const put = origin(streamAddress).wrap(PUT, originPut(2));
+    const keys = Array.from({ length: 20 }, (_, i) => `k${i + 1}`);
+    const answers = await Promise.all(keys.map((k) => put({ key: Buffer.from(k), value: Buffer.from('v') }, call())));
+    assert.deepEqual(
+      answers.map((a) => (a['header'] as { revision: number }).revision),
+      keys.map((_, i) => i + 1),
+    );
+    for (const a of answers) assert.equal((a['header'] as { member_id: string }).member_id, '1');
+    assert.equal(streamServerUnaryCalls, 0, 'the calls went on the stream, not as unary calls');
+  });
+
+  it('passes etcd errors through unchanged', async () => {
+    const put = origin(streamAddress).wrap(PUT, originPut(2));
+    await assert.rejects(put({ key: Buffer.from('too-large') }, call()), (err: unknown) => {
+      assert.ok(err instanceof EtcdError);
+      assert.equal(err.message, 'etcdserver: request is too large');
+      return true;
+    });
+  });
+
+  it('follows the leader the receiver names (an unknown node ends as leader changed)', async () => {
+    const put = origin(streamAddress).wrap(PUT, originPut(2));
+    await assert.rejects(put({ key: Buffer.from('elsewhere') }, call()), (err: unknown) => {
+      assert.ok(err instanceof EtcdError);
+      assert.equal(err.message, 'etcdserver: leader changed');
+      return true;
+    });
+  });
+
+  it('times out at the deadline and cancels the call at the receiver', async () => {
+    const put = origin(streamAddress, 300).wrap(PUT, originPut(2));
+    const before = receiverSignals.length;
+    await assert.rejects(put({ key: Buffer.from('hang') }, call()), (err: unknown) => {
+      assert.ok(err instanceof EtcdError);
+      assert.equal(err.message, 'etcdserver: request timed out');
+      return true;
+    });
+    const signal = receiverSignals[before];
+    assert.ok(signal !== undefined);
+    const deadline = Date.now() + 10_000;
+    while (!signal.aborted && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+    assert.equal(signal.aborted, true);
+  });
+
+  it('falls back to unary calls for a receiver without the stream method', async () => {
+    const put = origin(unaryOnlyAddress).wrap(PUT, originPut(2));
+    const first = await put({ key: Buffer.from('k7') }, call());
+    assert.equal((first['header'] as { revision: number }).revision, 7);
+    const second = await put({ key: Buffer.from('k8') }, call());
+    assert.equal((second['header'] as { revision: number }).revision, 8);
+    assert.equal(unaryOnlyCalls, 2);
+  });
+});
