@@ -194,6 +194,8 @@ export interface HostStats {
   coalescedMessages: number;
   /** Heartbeats that travelled inside those. */
   coalescedHeartbeats: number;
+  /** The most heartbeats one coalesced message carried. */
+  coalescedHeartbeatsPerMessageMax: number;
   quiesced: number;
   unquiesced: number;
   /** Dormant groups admitted by the election queue (campaigning or starting their timers). */
@@ -257,7 +259,7 @@ export class MultiRaftHost {
   readonly transport: Transport;
   readonly metrics: HostMetrics;
   readonly stats: HostStats = {
-    turns: 0, ticks: 0, groupTicks: 0, readys: 0, flushes: 0, readysPerFlushMax: 0, turnMsMax: 0, heartbeatsSent: 0, coalescedMessages: 0, coalescedHeartbeats: 0,
+    turns: 0, ticks: 0, groupTicks: 0, readys: 0, flushes: 0, readysPerFlushMax: 0, turnMsMax: 0, heartbeatsSent: 0, coalescedMessages: 0, coalescedHeartbeats: 0, coalescedHeartbeatsPerMessageMax: 0,
     quiesced: 0, unquiesced: 0, electionsAdmitted: 0, dormantWoken: 0, silentNodeWakes: 0, leaseForfeitsQuiesce: 0, leaseForfeitsTicksBehind: 0, truncations: 0, snapshotsSent: 0, snapshotsReceived: 0,
   };
   private readonly ticker: Ticker;
@@ -420,6 +422,9 @@ export class MultiRaftHost {
       checkQuorum: rc.checkQuorum,
       readOnlyOption: rc.readOnlyOption,
       leaseDriftMarginTicks: rc.leaseDriftMarginTicks ?? hostLeaseDriftMarginTicks(rc.electionTick),
+      // A replica created here has acknowledged no leader yet: it may vote for its group's
+      // first campaigner at once (a dormant replica does not tick its refusal window away).
+      freshReplica: !reopened,
       maxSizePerMsg: rc.maxSizePerMsg,
       maxInflightMsgs: rc.maxInflightMsgs,
       maxUncommittedEntriesSize: rc.maxUncommittedEntriesSize,
@@ -601,6 +606,9 @@ export class MultiRaftHost {
     if (g === undefined) return;
     const quiesceMsg = isQuiesceMessage(msg);
     if (!quiesceMsg && wakes(msg)) this.unquiesce(g);
+    // A reopened replica refuses votes for electionTick of its ticks (it may have promised a
+    // leader a lease before the restart); a dormant one must tick for that window to pass.
+    if (g.dormant && (msg.type === 'preVote' || msg.type === 'vote')) this.wake(g, false);
     if (msg.type === 'readIndex') {
       // A follower's read, answered here if we lead.
       this.checkLeaseClock(g);
@@ -924,6 +932,7 @@ export class MultiRaftHost {
         this.stats.coalescedMessages++;
         this.metrics.coalescedMessages.inc();
         this.stats.coalescedHeartbeats += chunk.length;
+        this.stats.coalescedHeartbeatsPerMessageMax = Math.max(this.stats.coalescedHeartbeatsPerMessageMax, chunk.length);
       }
     }
     this.heartbeatsOut.clear();

@@ -38,6 +38,13 @@ export interface RaftConfig {
    * ceil(electionTick / 10)) (about 10% of rate difference).
    */
   leaseDriftMarginTicks?: number;
+  /**
+   * This replica's raft state was just created (bootstrapped or empty), not reopened: it has
+   * never acknowledged a leader's heartbeat in this group, so it owes no leader a lease and may
+   * grant (pre-)votes at once. Without it a replica with a nonzero term (a restart, or a
+   * bootstrap at an initial term) refuses votes for electionTick ticks first. Default false.
+   */
+  freshReplica?: boolean;
   /** Followers drop proposals instead of forwarding them to the leader. */
   disableProposalForwarding?: boolean;
   /** Byte cap on committed entries per Ready (at least one entry is always returned). Default unbounded. */
@@ -60,6 +67,7 @@ export interface ResolvedRaftConfig {
   readonly preVote: boolean;
   readonly readOnlyOption: 'safe' | 'leaseBased';
   readonly leaseDriftMarginTicks: number;
+  readonly freshReplica: boolean;
   readonly disableProposalForwarding: boolean;
   readonly maxCommittedSizePerReady: number;
   readonly stepDownOnRemoval: boolean;
@@ -113,6 +121,7 @@ export function resolveConfig(c: RaftConfig): ResolvedRaftConfig {
     preVote: c.preVote ?? false,
     readOnlyOption,
     leaseDriftMarginTicks,
+    freshReplica: c.freshReplica ?? false,
     disableProposalForwarding: c.disableProposalForwarding ?? false,
     maxCommittedSizePerReady: int('maxCommittedSizePerReady', maxCommitted, 0) === 0 ? Infinity : maxCommitted,
     stepDownOnRemoval: c.stepDownOnRemoval ?? true,

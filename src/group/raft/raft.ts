@@ -131,7 +131,7 @@ export class Raft {
     }
     if (cfg.applied > 0) this.log.appliedTo(cfg.applied);
     this.becomeFollower(this.term, NONE);
-    this.leaderContactElapsed = this.term > 0 ? 0 : cfg.electionTick;
+    this.leaderContactElapsed = this.term > 0 && !cfg.freshReplica ? 0 : cfg.electionTick;
   }
 
   private loadState(hs: HardState): void {

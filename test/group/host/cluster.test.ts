@@ -50,8 +50,10 @@ describe('three hosts, many groups', () => {
       // Turns that only moved commit indexes wrote without fsync (raft's mustSync is false for them).
       const { fsyncs, batchesFlushed } = n.host.logStore.counters;
       assert.ok(fsyncs > 0 && fsyncs < batchesFlushed, `node ${n.id}: ${fsyncs} fsyncs in ${batchesFlushed} flushes`);
-      // 50 groups' heartbeats to a peer travel together.
-      assert.ok(n.host.stats.coalescedHeartbeats > n.host.stats.coalescedMessages * 5, `node ${n.id}: heartbeats coalesced`);
+      // The heartbeats of a tick's many leaders to one peer travel together (how many share a
+      // message overall depends on how elections and writes spread over turns).
+      const perMessageMax = n.host.stats.coalescedHeartbeatsPerMessageMax;
+      assert.ok(perMessageMax >= 10, `node ${n.id}: at most ${perMessageMax} heartbeats in one coalesced message`);
     }
   });
 

@@ -320,3 +320,26 @@ test('leaseReadIndex on a single voter answers at once, without leaseBased', () 
   assert.equal(n.leaseReadIndex(), 1);
   assert.equal(n.readCounters.singleVoter, 1);
 });
+
+test('a replica created with freshReplica votes at once although its raft state starts at a nonzero term', () => {
+  // The host bootstraps a new group's replicas at an initial term (GROUP_INIT_INDEX): without
+  // the flag they would refuse votes for an election timeout, as after a restart.
+  const voteFrom3 = {
+    type: 'vote' as const, from: 3, to: 2, term: 6, logTerm: 5, index: 5,
+    entries: [], commit: 0, reject: false, rejectHint: 0,
+  };
+  const answer = (freshReplica: boolean): string => {
+    const storage = MemoryStorage.withVoters([1, 2, 3]);
+    storage.setHardState({ term: 5, vote: 0, commit: 0 });
+    const node = new RawNode(
+      { id: 2, electionTick: 10, heartbeatTick: 1, random: ZERO_RANDOM, checkQuorum: true, readOnlyOption: 'leaseBased', freshReplica },
+      storage,
+    );
+    node.step(voteFrom3);
+    const rd = node.ready();
+    const resp = [...rd.messages, ...rd.earlyMessages].find((m) => m.type === 'voteResp');
+    return resp === undefined ? 'none' : resp.reject ? 'reject' : 'grant';
+  };
+  assert.equal(answer(true), 'grant');
+  assert.notEqual(answer(false), 'grant', 'a reopened replica keeps its refusal window');
+});
