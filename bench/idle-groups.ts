@@ -17,9 +17,9 @@
  * IDLE_GROUPS_WAIT_MS (environment) bounds each wait (default 300 s).
  */
 import { LogStore } from '../src/group/log-store/index.js';
-import { GrpcTransport } from '../src/group/transport/index.js';
+import { DelegatingTransport, GrpcTransport } from '../src/group/transport/index.js';
 import { IntervalTicker, MultiRaftHost, type AppliedEntry, type GroupStateMachine } from '../src/group/host/index.js';
-import type { Snapshot, SoftState } from '../src/group/raft/index.js';
+import type { Message, NodeId, Snapshot, SoftState } from '../src/group/raft/index.js';
 import { MemoryEngine } from '../src/storage/index.js';
 
 /** Upper bound on the group count this script accepts (keeps a typo from eating the machine). */
@@ -93,11 +93,24 @@ async function waitFor(cond: () => boolean, what: () => string): Promise<void> {
       const readys = hostsForLog.map((h) => h.stats.readys).join('/');
       const turnMs = hostsForLog.map((h) => Math.round(h.stats.turnMsMax)).join('/');
       for (const h of hostsForLog) h.stats.turnMsMax = 0;
+      const byType = hostsForLog.map((h) => {
+        const t = h.transport as TypeCountingTransport;
+        return [...t.sentByType].map(([k, v]) => `${k}=${v}`).join(',');
+      }).join(' | ');
       console.error(
-        `... still waiting for ${what()} (${Math.round((lastLog - start) / 1000)} s; drops ${drops}; unreachable reports ${unreachable}; turns ${turns}; readys ${readys}; longest turn ms ${turnMs}; turns held for send room ${held}; peer state/queued/room ${queues})`,
+        `... still waiting for ${what()} (${Math.round((lastLog - start) / 1000)} s; drops ${drops}; unreachable reports ${unreachable}; turns ${turns}; readys ${readys}; longest turn ms ${turnMs}; turns held for send room ${held}; peer state/queued/room ${queues}; sent by type ${byType})`,
       );
     }
     await new Promise((r) => setTimeout(r, 250));
+  }
+}
+
+/** Messages handed to the transport, by type (a coalesced heartbeat pack counts once): what fills a queue. */
+class TypeCountingTransport extends DelegatingTransport {
+  readonly sentByType = new Map<string, number>();
+  override send(toNode: NodeId, groupId: number, msg: Message): void {
+    this.sentByType.set(msg.type, (this.sentByType.get(msg.type) ?? 0) + 1);
+    super.send(toNode, groupId, msg);
   }
 }
 
@@ -126,12 +139,12 @@ async function main(): Promise<void> {
       nodeId: id,
       logStore,
       transport: (handlers) =>
-        new GrpcTransport({
+        new TypeCountingTransport(new GrpcTransport({
           nodeId: id,
           listenAddress: '127.0.0.1:0',
           handlers,
           ...(atOnce ? {} : { limits: { peerQueueMessagesMax: PEER_QUEUE_MESSAGES } }),
-        }),
+        })),
       ticker: new IntervalTicker(tickMs),
       ...(electionsInFlight !== undefined ? { limits: { electionsInFlightMax: electionsInFlight } } : {}),
     });

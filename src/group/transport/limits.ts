@@ -20,8 +20,11 @@ export const PEER_QUEUE_BYTES_MAX = 64 * MiB;
  * A peer whose stream has accepted nothing for this long no longer reports
  * its bulk room (`Transport.bulkRoom`): a stuck peer must not hold back the
  * groups that can commit through the others; its messages are dropped instead.
+ * Long, because a busy receiver (three hosts of 10,000 groups on one loaded
+ * thread) stops reading for seconds, and dropping then is the collapse that flow
+ * control prevents; a dead one is found by the keepalive within 15 s anyway.
  */
-export const PEER_STALL_MS = 2_000;
+export const PEER_STALL_MS = 10_000;
 /** Snapshot data bytes per chunk on a snapshot stream. */
 export const SNAPSHOT_CHUNK_BYTES = 512 * KiB;
 /** Largest snapshot a receiver accepts (it allocates this much up front). */
