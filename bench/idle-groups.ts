@@ -4,19 +4,22 @@
  * to each, waits until every group is quiesced on every host, then reports
  * CPU use at rest and heap per group.
  *
- *   node --expose-gc --import tsx bench/idle-groups.ts [--at-once] [--elections-in-flight=N] [groups=1000] [tickMs=100] [restSeconds=5]
+ *   node --expose-gc --import tsx bench/idle-groups.ts [--at-once] [--burst] [--elections-in-flight=N] [groups=1000] [tickMs=100] [restSeconds=5]
  *
  * Default: groups come up in waves of WAVE_GROUPS with a raised per-peer
  * transport queue. `--at-once`: every group is created on every host at
  * once, with the transport's default limits, and the host's own scheduling
  * (bounded election admission, urgent lane for votes and heartbeats) must
- * converge. `--elections-in-flight` overrides the host's electionsInFlightMax;
+ * converge. `--burst`: no cap on writes in flight — once every group of a wave
+ * is led, its writes are all proposed in one synchronous pass (one loop turn
+ * per host), and the host's flow control must keep the transport's queues
+ * from overflowing. `--elections-in-flight` overrides the host's electionsInFlightMax;
  * IDLE_GROUPS_WAIT_MS (environment) bounds each wait (default 300 s).
  */
 import { LogStore } from '../src/group/log-store/index.js';
-import { GrpcTransport } from '../src/group/transport/index.js';
+import { DelegatingTransport, GrpcTransport } from '../src/group/transport/index.js';
 import { IntervalTicker, MultiRaftHost, type AppliedEntry, type GroupStateMachine } from '../src/group/host/index.js';
-import type { Snapshot, SoftState } from '../src/group/raft/index.js';
+import type { Message, NodeId, Snapshot, SoftState } from '../src/group/raft/index.js';
 import { MemoryEngine } from '../src/storage/index.js';
 
 /** Upper bound on the group count this script accepts (keeps a typo from eating the machine). */
@@ -34,8 +37,8 @@ const WAVE_GROUPS = 1000;
 const REPROPOSE_MS = 5_000;
 /**
  * Writes proposed and not yet applied by their leader, at most: the clients of
- * this benchmark. (Ten thousand writes in one turn are a write burst, not a start:
- * see "Starting many groups" in docs/host.md.)
+ * this benchmark, unless `--burst` (ten thousand writes in one turn: "Starting
+ * many groups" in docs/host.md).
  */
 const WRITES_IN_FLIGHT = 1000;
 /** Give up waiting for elections or quiescence after this long. */
@@ -78,17 +81,36 @@ async function waitFor(cond: () => boolean, what: () => string): Promise<void> {
     if (Date.now() > deadline) throw new Error(`timed out waiting for ${what()}`);
     if (Date.now() - lastLog > 5_000) {
       lastLog = Date.now();
-      const drops = hostsForLog.map((h) => h.transport.stats.messagesDropped).join('/');
+      const drops = hostsForLog.map((h) => `${h.transport.stats.messagesDropped} (queue full ${h.transport.stats.drops.queueFull}, peer down ${h.transport.stats.drops.peerDown})`).join('/');
+      const held = hostsForLog.map((h) => h.stats.turnsHeldForRoom).join('/');
+      const queues = hostsForLog.map((h) => [1, 2, 3].filter((id) => id !== h.nodeId).map((id) => {
+        const st = h.transport.peerStatus(id);
+        const room = h.transport.bulkRoom(id);
+        return `${id}:${st?.state}/${st?.queuedMessages}/${room === undefined ? '-' : room.messages}`;
+      }).join(',')).join(' ');
       const turns = hostsForLog.map((h) => h.stats.turns).join('/');
       const unreachable = hostsForLog.map((h) => h.transport.stats.unreachableReports).join('/');
       const readys = hostsForLog.map((h) => h.stats.readys).join('/');
       const turnMs = hostsForLog.map((h) => Math.round(h.stats.turnMsMax)).join('/');
       for (const h of hostsForLog) h.stats.turnMsMax = 0;
+      const byType = hostsForLog.map((h) => {
+        const t = h.transport as TypeCountingTransport;
+        return [...t.sentByType].map(([k, v]) => `${k}=${v}`).join(',');
+      }).join(' | ');
       console.error(
-        `... still waiting for ${what()} (${Math.round((lastLog - start) / 1000)} s; drops ${drops}; unreachable reports ${unreachable}; turns ${turns}; readys ${readys}; longest turn ms ${turnMs})`,
+        `... still waiting for ${what()} (${Math.round((lastLog - start) / 1000)} s; drops ${drops}; unreachable reports ${unreachable}; turns ${turns}; readys ${readys}; longest turn ms ${turnMs}; turns held for send room ${held}; peer state/queued/room ${queues}; sent by type ${byType})`,
       );
     }
     await new Promise((r) => setTimeout(r, 250));
+  }
+}
+
+/** Messages handed to the transport, by type (a coalesced heartbeat pack counts once): what fills a queue. */
+class TypeCountingTransport extends DelegatingTransport {
+  readonly sentByType = new Map<string, number>();
+  override send(toNode: NodeId, groupId: number, msg: Message): void {
+    this.sentByType.set(msg.type, (this.sentByType.get(msg.type) ?? 0) + 1);
+    super.send(toNode, groupId, msg);
   }
 }
 
@@ -101,6 +123,8 @@ function gc(): void {
 
 async function main(): Promise<void> {
   const atOnce = process.argv.includes('--at-once');
+  const burst = process.argv.includes('--burst');
+  const writesInFlightMax = burst ? Infinity : WRITES_IN_FLIGHT;
   const inFlightArg = process.argv.find((a) => a.startsWith('--elections-in-flight='));
   const electionsInFlight = inFlightArg === undefined ? undefined : Number(inFlightArg.split('=')[1]);
   const args = process.argv.slice(2).filter((a) => !a.startsWith('--'));
@@ -115,12 +139,12 @@ async function main(): Promise<void> {
       nodeId: id,
       logStore,
       transport: (handlers) =>
-        new GrpcTransport({
+        new TypeCountingTransport(new GrpcTransport({
           nodeId: id,
           listenAddress: '127.0.0.1:0',
           handlers,
           ...(atOnce ? {} : { limits: { peerQueueMessagesMax: PEER_QUEUE_MESSAGES } }),
-        }),
+        })),
       ticker: new IntervalTicker(tickMs),
       ...(electionsInFlight !== undefined ? { limits: { electionsInFlightMax: electionsInFlight } } : {}),
     });
@@ -148,9 +172,9 @@ async function main(): Promise<void> {
     const h = leaderOf(g);
     if (h === undefined || sms[h]![g]!.writes > 0) return;
     if (proposedAt[g] !== undefined && Date.now() - proposedAt[g]! < REPROPOSE_MS) return;
-    if (inFlight.size >= WRITES_IN_FLIGHT) {
+    if (inFlight.size >= writesInFlightMax) {
       inFlight = new Set([...inFlight].filter((x) => !sms.some((hs) => hs[x]!.writes > 0)));
-      if (inFlight.size >= WRITES_IN_FLIGHT) return;
+      if (inFlight.size >= writesInFlightMax) return;
     }
     try {
       hosts[h]!.handle(g).propose(new Uint8Array([1]));
@@ -192,7 +216,10 @@ async function main(): Promise<void> {
     console.error(`groups ${first}..${last} up after ${Date.now() - t0} ms`);
   }
   const tElected = Date.now();
+  const dropsElected = hosts.reduce((n, h) => n + h.transport.stats.messagesDropped, 0);
   await waitFor(() => applied() === 3 * groups, () => `the write applied (${applied()} of ${3 * groups} replicas)`);
+  const tApplied = Date.now();
+  const dropsApplied = hosts.reduce((n, h) => n + h.transport.stats.messagesDropped, 0);
   await waitFor(() => quiesced() === 3 * groups, () => `quiescence (${quiesced()} of ${3 * groups} replicas)`);
   const tQuiesced = Date.now();
   const drops = hosts.reduce((n, h) => n + h.transport.stats.messagesDropped, 0);
@@ -212,11 +239,16 @@ async function main(): Promise<void> {
     groups,
     hosts: 3,
     mode: atOnce ? 'at-once' : `waves of ${WAVE_GROUPS}`,
+    writes: burst ? 'one burst per wave' : `at most ${WRITES_IN_FLIGHT} unapplied`,
     tickMs,
     createAndElectMs: tElected - t0,
     writeAndQuiesceMs: tQuiesced - tElected,
     convergeMs: tQuiesced - t0,
     messagesDropped: drops,
+    /** From the last wave's leaders (its writes proposed then) to every replica's write applied. */
+    lastWritesAppliedMs: tApplied - tElected,
+    messagesDroppedAfterLastLeaders: dropsApplied - dropsElected,
+    turnsHeldForSendRoom: hosts.reduce((n, h) => n + h.stats.turnsHeldForRoom, 0),
     writesProposed: writes,
     electionsAdmitted: hosts.reduce((n, h) => n + h.stats.electionsAdmitted, 0),
     dormantWokenByLeaderOrRequest: hosts.reduce((n, h) => n + h.stats.dormantWoken, 0),

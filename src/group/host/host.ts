@@ -47,6 +47,7 @@ import { IntervalTicker, type Ticker } from './ticker.js';
 import { LIVENESS_GROUP_ID, NodeLiveness, livenessPing } from './liveness.js';
 import { ElectionQueue } from './election-queue.js';
 import { LeaseClock, hostLeaseDriftMarginTicks } from './lease-clock.js';
+import { SendBudget } from './send-budget.js';
 import {
   COALESCED_HEARTBEATS_PER_MESSAGE_MAX,
   type HeartbeatPart,
@@ -207,6 +208,8 @@ export interface HostStats {
   /** Leader leases forfeited: the leader quiesced, or ticks fell behind real time (lease-clock.ts). */
   leaseForfeitsQuiesce: number;
   leaseForfeitsTicksBehind: number;
+  /** Turns that held groups back because a peer's bulk send queue had no room (flow control). */
+  turnsHeldForRoom: number;
   truncations: number;
   snapshotsSent: number;
   snapshotsReceived: number;
@@ -260,7 +263,7 @@ export class MultiRaftHost {
   readonly metrics: HostMetrics;
   readonly stats: HostStats = {
     turns: 0, ticks: 0, groupTicks: 0, readys: 0, flushes: 0, readysPerFlushMax: 0, turnMsMax: 0, heartbeatsSent: 0, coalescedMessages: 0, coalescedHeartbeats: 0, coalescedHeartbeatsPerMessageMax: 0,
-    quiesced: 0, unquiesced: 0, electionsAdmitted: 0, dormantWoken: 0, silentNodeWakes: 0, leaseForfeitsQuiesce: 0, leaseForfeitsTicksBehind: 0, truncations: 0, snapshotsSent: 0, snapshotsReceived: 0,
+    quiesced: 0, unquiesced: 0, electionsAdmitted: 0, dormantWoken: 0, silentNodeWakes: 0, leaseForfeitsQuiesce: 0, leaseForfeitsTicksBehind: 0, turnsHeldForRoom: 0, truncations: 0, snapshotsSent: 0, snapshotsReceived: 0,
   };
   private readonly ticker: Ticker;
   private readonly random: RandomSource;
@@ -321,6 +324,10 @@ export class MultiRaftHost {
       onUnknownGroup: (groupId, msg, fromNode) => this.options.onUnknownGroup?.(groupId, msg, fromNode),
       onUnreachable: (nodeId) => this.onUnreachable(nodeId),
       onSnapshotStatus: (toNode, groupId, _msg, ok) => this.onSnapshotStatus(toNode, groupId, ok),
+      // Groups held back for lack of send room go on once a backed-up peer drains.
+      onBulkRoom: () => {
+        if (!this.stopped && this.dirty.size > 0) this.loop.wake();
+      },
     });
     this.metrics = new HostMetrics(
       {
@@ -763,11 +770,28 @@ export class MultiRaftHost {
     this.admitElections();
 
     const batch: { g: HostedGroup; rd: Ready }[] = [];
+    // Flow control: a group's Ready is taken only while every peer it sends to has room in its
+    // bulk send queue; the others stay dirty, in order, for a later turn (send-budget.ts).
+    const budget = new SendBudget((n) => this.transport.bulkRoom(n), this.raftDefaults.maxSizePerMsg);
+    this.refreshMemberNodes();
+    let bounded = false;
     for (const g of this.dirty) {
-      if (batch.length >= this.limits.readysPerTurnMax || this.logStore.pendingBytes >= this.limits.stageBytesPerTurnMax) break;
+      if (batch.length >= this.limits.readysPerTurnMax || this.logStore.pendingBytes >= this.limits.stageBytesPerTurnMax) {
+        bounded = true;
+        break;
+      }
+      if (g.removed || !g.raw.hasReady()) {
+        this.dirty.delete(g);
+        continue;
+      }
+      if (!budget.admits(this.peersOf(g))) {
+        if (budget.exhausted(this.memberNodes)) break;
+        continue;
+      }
       this.dirty.delete(g);
-      if (g.removed || !g.raw.hasReady()) continue;
       const rd = g.raw.ready();
+      budget.charge(rd.earlyMessages);
+      budget.charge(rd.messages);
       await this.stage(g, rd);
       batch.push({ g, rd });
     }
@@ -827,6 +851,9 @@ export class MultiRaftHost {
       }
     }
     this.flushHeartbeats(); // the quiesce heartbeats
+    if (budget.blocked.size > 0) this.stats.turnsHeldForRoom++;
+    // Groups held for send room wait for a drain (onBulkRoom) or the next tick, not a busy loop.
+    if (budget.blocked.size > 0 && !bounded && !budget.roomReturned()) return false;
     return this.dirty.size > 0;
   }
 
@@ -857,16 +884,7 @@ export class MultiRaftHost {
    */
   private tickLiveness(): void {
     if (this.active.size === this.groups.size) return; // nothing quiesced: raft's own heartbeats suffice
-    if (this.memberNodesStale) {
-      const nodes = new Set<NodeId>();
-      for (const g of this.groups.values()) {
-        const cs = g.log.confState;
-        for (const list of [cs.voters, cs.learners, cs.votersOutgoing, cs.learnersNext]) for (const n of list) nodes.add(n);
-      }
-      nodes.delete(this.nodeId);
-      this.memberNodes = [...nodes];
-      this.memberNodesStale = false;
-    }
+    this.refreshMemberNodes();
     if (this.liveness.shouldPing(this.tickCount)) {
       for (const n of this.memberNodes) this.transport.send(n, LIVENESS_GROUP_ID, livenessPing(this.nodeId, n));
     }
@@ -879,6 +897,25 @@ export class MultiRaftHost {
         }
       }
     }
+  }
+
+  /** Recomputes the other nodes that are members of some hosted group, if memberships changed. */
+  private refreshMemberNodes(): void {
+    if (!this.memberNodesStale) return;
+    const nodes = new Set<NodeId>();
+    for (const g of this.groups.values()) {
+      const cs = g.log.confState;
+      for (const list of [cs.voters, cs.learners, cs.votersOutgoing, cs.learnersNext]) for (const n of list) nodes.add(n);
+    }
+    nodes.delete(this.nodeId);
+    this.memberNodes = [...nodes];
+    this.memberNodesStale = false;
+  }
+
+  /** The other member nodes of a group: the peers its Ready may send to. */
+  private *peersOf(g: HostedGroup): Iterable<NodeId> {
+    const cs = g.log.confState;
+    for (const list of [cs.voters, cs.learners, cs.votersOutgoing, cs.learnersNext]) for (const n of list) if (n !== this.nodeId) yield n;
   }
 
   /** Stages a Ready; a full pending batch is flushed first (durability only comes earlier). */

@@ -6,6 +6,7 @@
 import type { Message, NodeId } from '../raft/types.js';
 import type { PeerStatus, TransportStats } from './stats.js';
 import type { Transport } from './transport.js';
+import type { SendRoom } from './peer.js';
 
 /** Every `Transport` call forwarded to `inner`; subclasses override what they change. */
 export class DelegatingTransport implements Transport {
@@ -41,6 +42,10 @@ export class DelegatingTransport implements Transport {
 
   flush(): void {
     this.inner.flush();
+  }
+
+  bulkRoom(nodeId: NodeId): SendRoom | undefined {
+    return this.inner.bulkRoom(nodeId);
   }
 
   peerStatus(nodeId: NodeId): PeerStatus | undefined {

@@ -12,6 +12,7 @@ export {
   type TransportOptions,
 } from './transport.js';
 export { DelegatingTransport } from './delegating.js';
+export { laneOf, type SendLane, type SendRoom } from './peer.js';
 export {
   FaultyTransport,
   NetworkFaults,

@@ -16,6 +16,15 @@ export const MESSAGE_BYTES_MAX = 64 * MiB;
 export const PEER_QUEUE_MESSAGES_MAX = 8192;
 /** Encoded bytes queued for one peer before the newest are dropped. */
 export const PEER_QUEUE_BYTES_MAX = 64 * MiB;
+/**
+ * A peer whose stream has accepted nothing for this long no longer reports
+ * its bulk room (`Transport.bulkRoom`): a stuck peer must not hold back the
+ * groups that can commit through the others; its messages are dropped instead.
+ * Long, because a busy receiver (three hosts of 10,000 groups on one loaded
+ * thread) stops reading for seconds, and dropping then is the collapse that flow
+ * control prevents; a dead one is found by the keepalive within 15 s anyway.
+ */
+export const PEER_STALL_MS = 10_000;
 /** Snapshot data bytes per chunk on a snapshot stream. */
 export const SNAPSHOT_CHUNK_BYTES = 512 * KiB;
 /** Largest snapshot a receiver accepts (it allocates this much up front). */
@@ -44,6 +53,7 @@ export interface TransportLimits {
   readonly messageBytesMax: number;
   readonly peerQueueMessagesMax: number;
   readonly peerQueueBytesMax: number;
+  readonly peerStallMs: number;
   readonly snapshotChunkBytes: number;
   readonly snapshotBytesMax: number;
   readonly snapshotSendsPerPeerMax: number;
@@ -63,6 +73,7 @@ export const DEFAULT_TRANSPORT_LIMITS: TransportLimits = {
   messageBytesMax: MESSAGE_BYTES_MAX,
   peerQueueMessagesMax: PEER_QUEUE_MESSAGES_MAX,
   peerQueueBytesMax: PEER_QUEUE_BYTES_MAX,
+  peerStallMs: PEER_STALL_MS,
   snapshotChunkBytes: SNAPSHOT_CHUNK_BYTES,
   snapshotBytesMax: SNAPSHOT_BYTES_MAX,
   snapshotSendsPerPeerMax: SNAPSHOT_SENDS_PER_PEER_MAX,

@@ -19,6 +19,13 @@
  *   tolerates any reordering by the network; within a lane order is kept;
  * - a full lane (message or byte bound): the newest message is dropped and
  *   counted; the first drop of an overflow episode reports the peer unreachable;
+ * - flow control: `bulkRoom()` tells the host how much the bulk lane takes
+ *   now, so it takes no more raft work than the queue holds (a burst of
+ *   appends past the bound would be dropped and resent, again and again);
+ *   `onBulkRoom` tells it when a backed-up stream drained. A peer that is not
+ *   connected, or accepted nothing for `peerStallMs`, reports no room figure:
+ *   sends to it are not held back (and dropped at the bound), so one stuck
+ *   peer never stops the groups that commit through the others;
  * - a failed connection discards everything queued, so that a long outage
  *   cannot deliver a backlog of stale messages later; messages queued during
  *   a back-off period go out if the next attempt succeeds.
@@ -68,6 +75,16 @@ export interface PeerContext {
   readonly random: () => number;
   onUnreachable(nodeId: NodeId): void;
   onSnapshotStatus(nodeId: NodeId, groupId: number, msg: Message, ok: boolean): void;
+  /** The stream drained (or connected): the bulk lane may have room again. */
+  onBulkRoom(nodeId: NodeId): void;
+}
+
+/** Room left in a peer's bulk lane, in messages and encoded bytes, and what it holds now. */
+export interface SendRoom {
+  readonly messages: number;
+  readonly bytes: number;
+  /** Messages queued in the lane (0: an empty lane, which always takes the next message). */
+  readonly queued: number;
 }
 
 /** Resolves once `channel` is READY; fails on TRANSIENT_FAILURE, SHUTDOWN or the deadline. */
@@ -94,6 +111,8 @@ export class Peer {
   private stream: grpc.ClientWritableStream<Buffer> | undefined;
   /** The stream's write buffer is full; flushing resumes on 'drain'. */
   private waitingDrain = false;
+  /** When the stream last refused a write (Date.now()), for the stall rule of bulkRoom(). */
+  private drainWaitSince = 0;
   private backoffTimer: NodeJS.Timeout | undefined;
   private readonly backoff: Backoff;
   private readonly lanes: Record<SendLane, Lane> = { urgent: newLane(), bulk: newLane() };
@@ -122,6 +141,23 @@ export class Peer {
       queuedBytes: this.lanes.urgent.bytes + this.lanes.bulk.bytes,
       snapshotsInFlight: this.snapshots.size,
       failures: this.backoff.attempts,
+    };
+  }
+
+  /**
+   * What the bulk lane takes now; undefined when sends are not held back: not
+   * connected (queued messages are dropped on failure anyway) or stalled for
+   * `peerStallMs` (a stuck receiver must not stop every group it is a member of).
+   */
+  bulkRoom(): SendRoom | undefined {
+    if (this.state !== 'ready') return undefined;
+    const { peerQueueMessagesMax, peerQueueBytesMax, peerStallMs } = this.ctx.limits;
+    if (this.waitingDrain && Date.now() - this.drainWaitSince >= peerStallMs) return undefined;
+    const bulk = this.lanes.bulk;
+    return {
+      messages: Math.max(0, peerQueueMessagesMax - bulk.messages.length),
+      bytes: Math.max(0, peerQueueBytesMax - bulk.bytes),
+      queued: bulk.messages.length,
     };
   }
 
@@ -169,10 +205,12 @@ export class Peer {
       stats.bytesSent += bytes.length;
       if (!stream.write(bytes)) {
         this.waitingDrain = true;
+        this.drainWaitSince = Date.now();
         stream.once('drain', () => {
           if (this.stream !== stream) return;
           this.waitingDrain = false;
           this.flush();
+          this.ctx.onBulkRoom(this.nodeId);
         });
         return;
       }
@@ -292,6 +330,7 @@ export class Peer {
     if (this.hadFailure) this.ctx.stats.reconnects++;
     this.hadFailure = false;
     this.flush();
+    this.ctx.onBulkRoom(this.nodeId);
   }
 
   /** A connection attempt failed or the stream broke: drop the queue, report, back off. */

@@ -18,7 +18,7 @@ import { encodeGroupMessage } from './codec.js';
 import { TransportUsageError } from './errors.js';
 import type { TransportLimits } from './limits.js';
 import { resolveLimits } from './limits.js';
-import { Peer, laneOf } from './peer.js';
+import { Peer, type SendRoom, laneOf } from './peer.js';
 import { RaftServer } from './server.js';
 import type { PeerStatus, TransportStats } from './stats.js';
 import { countDrop, newTransportStats } from './stats.js';
@@ -42,6 +42,11 @@ export interface TransportHandlers {
   onUnreachable?(nodeId: NodeId): void;
   /** The outcome of a 'snap' message sent with `send()`: report it to raft (`reportSnapshot(msg.to, ok)`). */
   onSnapshotStatus?(toNode: NodeId, groupId: number, msg: Message, ok: boolean): void;
+  /**
+   * A peer's backed-up stream drained (or it connected): its bulk lane has room
+   * again (`Transport.bulkRoom`). Work held back for lack of room may go on.
+   */
+  onBulkRoom?(nodeId: NodeId): void;
 }
 
 /** What the node host uses; implemented by `GrpcTransport` and `FaultyTransport`. */
@@ -62,6 +67,13 @@ export interface Transport {
   send(toNode: NodeId, groupId: number, msg: Message): void;
   /** Sends what is queued now instead of on the next loop turn. */
   flush(): void;
+  /**
+   * Room left now in the bulk lane (appends, their responses, forwarded
+   * proposals) of `nodeId`'s send queue; undefined when sends to it are not
+   * held back (unknown peer, not connected, or stalled: peer.ts). The host
+   * takes no more raft work per turn than this room holds (docs/host.md).
+   */
+  bulkRoom(nodeId: NodeId): SendRoom | undefined;
   /** The connection state of one peer, if it is known. */
   peerStatus(nodeId: NodeId): PeerStatus | undefined;
   /** Ends streams and the server; pending messages are dropped. Idempotent. */
@@ -161,6 +173,9 @@ export class GrpcTransport implements Transport {
         onSnapshotStatus: (id, groupId, msg, ok) => {
           if (!this.closed) this.handlers.onSnapshotStatus?.(id, groupId, msg, ok);
         },
+        onBulkRoom: (id) => {
+          if (!this.closed) this.handlers.onBulkRoom?.(id);
+        },
       }),
     );
   }
@@ -209,6 +224,10 @@ export class GrpcTransport implements Transport {
     this.flushScheduled = undefined;
     for (const peer of this.dirty) peer.flush();
     this.dirty.clear();
+  }
+
+  bulkRoom(nodeId: NodeId): SendRoom | undefined {
+    return this.peers.get(nodeId)?.bulkRoom();
   }
 
   peerStatus(nodeId: NodeId): PeerStatus | undefined {

@@ -94,6 +94,8 @@ export interface Recorder {
   readonly unknown: Received[];
   readonly unreachable: NodeId[];
   readonly snapshotStatus: Array<{ toNode: NodeId; groupId: number; ok: boolean; atMs: number }>;
+  /** Peers reported by onBulkRoom (connected, or drained after a full stream). */
+  readonly bulkRoom: NodeId[];
 }
 
 /** A transport under test plus its recorder. */
@@ -116,12 +118,13 @@ const started: Transport[] = [];
 
 /** Starts a transport for `nodeId` on 127.0.0.1 (an ephemeral port unless `port`). */
 export async function startNode(nodeId: NodeId, options: StartOptions = {}): Promise<TestNode> {
-  const rec: Recorder = { received: [], unknown: [], unreachable: [], snapshotStatus: [] };
+  const rec: Recorder = { received: [], unknown: [], unreachable: [], snapshotStatus: [], bulkRoom: [] };
   const handlers: TransportHandlers = {
     onMessage: (groupId, m, fromNode) => rec.received.push({ groupId, msg: m, fromNode, atMs: performance.now() }),
     onUnknownGroup: (groupId, m, fromNode) => rec.unknown.push({ groupId, msg: m, fromNode, atMs: performance.now() }),
     onUnreachable: (id) => rec.unreachable.push(id),
     onSnapshotStatus: (toNode, groupId, _m, ok) => rec.snapshotStatus.push({ toNode, groupId, ok, atMs: performance.now() }),
+    onBulkRoom: (id) => rec.bulkRoom.push(id),
     ...(options.knownGroups === undefined ? {} : { isKnownGroup: options.knownGroups }),
   };
   const transportOptions = {

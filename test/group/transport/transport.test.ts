@@ -158,3 +158,26 @@ test('votes and heartbeats are neither dropped nor delayed behind a flood of app
   assert.equal(a.transport.stats.drops.queueFull, APPENDS - QUEUE_MAX + 1);
   await waitFor(() => a.rec.unreachable.includes(32), 'the overflow reported');
 });
+
+test('bulkRoom reports what the bulk lane of a connected peer takes now, and onBulkRoom its connection', async () => {
+  const LANE = 64;
+  const [a, b] = [await startNode(41, { limits: { peerQueueMessagesMax: LANE } }), await startNode(42)];
+  assert.equal(a.transport.bulkRoom(42), undefined, 'unknown peer: not held back');
+  connectAll([a, b]);
+  assert.equal(a.transport.bulkRoom(42), undefined, 'not connected yet: not held back');
+  a.transport.send(42, 1, msg('app', { from: 41, to: 42, entries: [entry(1, 1, [1])] }));
+  await waitFor(() => b.rec.received.length === 1, 'the first append');
+  assert.ok(a.rec.bulkRoom.includes(42), 'onBulkRoom on connection');
+  const empty = a.transport.bulkRoom(42);
+  assert.equal(empty?.messages, LANE);
+  assert.equal(empty?.queued, 0);
+  // Queued in this turn (the flush runs on the next one): appends count, heartbeats (urgent lane) do not.
+  for (let i = 0; i < 10; i++) a.transport.send(42, 2, msg('app', { from: 41, to: 42, index: i, entries: [entry(1, i, [i])] }));
+  a.transport.send(42, 2, msg('heartbeat', { from: 41, to: 42 }));
+  const queued = a.transport.bulkRoom(42);
+  assert.equal(queued?.messages, LANE - 10);
+  assert.equal(queued?.queued, 10);
+  assert.ok(queued !== undefined && empty !== undefined && queued.bytes < empty.bytes);
+  await waitFor(() => b.rec.received.length === 12, 'the rest');
+  assert.equal(a.transport.bulkRoom(42)?.queued, 0);
+});
