@@ -13,11 +13,11 @@
  */
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import type { SoftState } from '../../../src/group/raft/index.js';
 import { LogStore } from '../../../src/group/log-store/index.js';
 import { GrpcTransport } from '../../../src/group/transport/index.js';
-import { IntervalTicker, MultiRaftHost, type AppliedEntry, type GroupStateMachine, type StateMachineSnapshot } from '../../../src/group/host/index.js';
+import { IntervalTicker, MultiRaftHost } from '../../../src/group/host/index.js';
 import { MemoryEngine } from '../../../src/storage/index.js';
+import { CountingStateMachine, waitUntil } from './counting-state-machine.js';
 
 const GROUPS = 1200;
 const PEER_QUEUE_MESSAGES = 256;
@@ -28,38 +28,7 @@ const WRITES_PER_ROUND = 100;
 /** Generous: a 2-core machine shared with other tests. */
 const WAIT_MS = 180_000;
 
-/** Applied index, writes applied and role: cheap to poll over thousands of groups. */
-class CountingStateMachine implements GroupStateMachine {
-  applied = 0;
-  writes = 0;
-  role: SoftState['role'] = 'follower';
-  appliedIndex(): number {
-    return this.applied;
-  }
-  async applyEntries(entries: readonly AppliedEntry[]): Promise<void> {
-    for (const { entry } of entries) {
-      if (entry.type === 'normal' && entry.data.byteLength > 0) this.writes++;
-      this.applied = entry.index;
-    }
-  }
-  async buildSnapshot(): Promise<StateMachineSnapshot> {
-    return { index: this.applied, data: new Uint8Array(0) };
-  }
-  async installSnapshot(): Promise<void> {
-    throw new Error('no snapshot is expected here');
-  }
-  onSoftState(soft: SoftState): void {
-    this.role = soft.role;
-  }
-}
-
-async function waitFor(cond: () => boolean, what: () => string): Promise<void> {
-  const deadline = Date.now() + WAIT_MS;
-  while (!cond()) {
-    if (Date.now() > deadline) throw new Error(`timed out after ${WAIT_MS} ms waiting for ${what()}`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
-}
+const waitFor = (cond: () => boolean, what: () => string): Promise<void> => waitUntil(cond, what, WAIT_MS);
 
 describe(`${GROUPS} groups × 3 replicas started at once`, () => {
   const hosts: MultiRaftHost[] = [];
