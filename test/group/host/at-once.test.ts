@@ -13,11 +13,8 @@
  */
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { LogStore } from '../../../src/group/log-store/index.js';
-import { GrpcTransport } from '../../../src/group/transport/index.js';
-import { IntervalTicker, MultiRaftHost } from '../../../src/group/host/index.js';
-import { MemoryEngine } from '../../../src/storage/index.js';
-import { CountingStateMachine, waitUntil } from './counting-state-machine.js';
+import type { MultiRaftHost } from '../../../src/group/host/index.js';
+import { startManyGroups, waitUntil, type CountingStateMachine } from './many-groups.js';
 
 const GROUPS = 1200;
 const PEER_QUEUE_MESSAGES = 256;
@@ -38,27 +35,9 @@ describe(`${GROUPS} groups × 3 replicas started at once`, () => {
   const dropped = (): number => hosts.reduce((n, h) => n + h.transport.stats.messagesDropped, 0);
 
   before(async () => {
-    const ports: number[] = [];
-    for (let id = 1; id <= 3; id++) {
-      const host = new MultiRaftHost({
-        nodeId: id,
-        logStore: await LogStore.open(new MemoryEngine()),
-        transport: (handlers) =>
-          new GrpcTransport({ nodeId: id, listenAddress: '127.0.0.1:0', handlers, limits: { peerQueueMessagesMax: PEER_QUEUE_MESSAGES } }),
-        ticker: new IntervalTicker(TICK_MS),
-        limits: { electionsInFlightMax: ELECTIONS_IN_FLIGHT },
-      });
-      ports.push(await host.start());
-      hosts.push(host);
-    }
-    for (const h of hosts) for (let id = 1; id <= 3; id++) if (id !== h.nodeId) h.transport.setPeer(id, `127.0.0.1:${ports[id - 1]}`);
-    for (const g of groupIds) {
-      for (const [i, h] of hosts.entries()) {
-        const sm = new CountingStateMachine();
-        sms[i]![g] = sm;
-        await h.createGroup(g, { peers: [1, 2, 3], stateMachine: sm, campaign: g % 3 === h.nodeId % 3 });
-      }
-    }
+    const started = await startManyGroups({ groups: GROUPS, peerQueueMessages: PEER_QUEUE_MESSAGES, electionsInFlight: ELECTIONS_IN_FLIGHT, tickMs: TICK_MS });
+    hosts.push(...started.hosts);
+    started.sms.forEach((hs, i) => (sms[i] = hs));
   });
 
   after(async () => {
