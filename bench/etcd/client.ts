@@ -95,6 +95,8 @@ export function openConns(endpoints: readonly string[], count: number, offset = 
  * Request/response exchanges over one bidi stream whose server answers every
  * request with exactly one response, in order (LeaseKeepAlive). Several
  * clients may share it; their requests queue FIFO, at most one per client.
+ * A response later than {@link REQUEST_TIMEOUT_MS} fails the stream (answers
+ * are matched by order, so one lost answer would misattribute the rest).
  */
 export class StreamPinger {
   private readonly waiting: Array<{ resolve: (m: EtcdMessage) => void; reject: (e: Error) => void }> = [];
@@ -102,21 +104,29 @@ export class StreamPinger {
 
   constructor(private readonly stream: grpc.ClientDuplexStream<EtcdMessage, EtcdMessage>) {
     stream.on('data', (m: EtcdMessage) => this.waiting.shift()?.resolve(m));
-    const fail = (e: Error): void => {
-      this.failed ??= e;
-      for (const w of this.waiting.splice(0)) w.reject(e);
-    };
-    stream.on('error', fail);
-    stream.on('end', () => fail(new Error('stream ended')));
+    stream.on('error', (e: Error) => this.fail(e));
+    stream.on('end', () => this.fail(new Error('stream ended')));
   }
 
   /** Sends `req` and resolves with its response. */
   ping(req: EtcdMessage): Promise<EtcdMessage> {
     if (this.failed !== undefined) return Promise.reject(this.failed);
     return new Promise((resolve, reject) => {
-      this.waiting.push({ resolve, reject });
+      const timer = setTimeout(() => {
+        this.fail(new Error(`no response in ${REQUEST_TIMEOUT_MS} ms`));
+        this.stream.cancel();
+      }, REQUEST_TIMEOUT_MS);
+      this.waiting.push({
+        resolve: (m) => (clearTimeout(timer), resolve(m)),
+        reject: (e) => (clearTimeout(timer), reject(e)),
+      });
       this.stream.write(req);
     });
+  }
+
+  private fail(e: Error): void {
+    this.failed ??= e;
+    for (const w of this.waiting.splice(0)) w.reject(e);
   }
 
   /** Ends the stream; pending pings fail. */

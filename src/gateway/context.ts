@@ -249,10 +249,17 @@ export async function* oneMessage(m: EtcdMessage): AsyncGenerator<EtcdMessage> {
   yield m;
 }
 
-/** The client's messages on a duplex call; a cancelled or broken call simply ends the sequence. */
+/**
+ * The client's messages on a duplex call; a cancelled or broken call simply
+ * ends the sequence. A handler that stops reading (it failed or finished
+ * while the client still sends) must not destroy the call: a destroyed
+ * grpc-js server stream never sends its status, and the client would wait
+ * on it forever. So the iterator leaves the stream open on return, and the
+ * caller ends it with the handler's status.
+ */
 async function* readMessages(call: grpc.ServerDuplexStream<EtcdMessage, EtcdMessage>): AsyncGenerator<EtcdMessage> {
   try {
-    for await (const m of call) yield m as EtcdMessage;
+    for await (const m of call.iterator({ destroyOnReturn: false })) yield m as EtcdMessage;
   } catch {
     return;
   }
