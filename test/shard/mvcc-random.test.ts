@@ -97,11 +97,18 @@ test(`MVCC store matches the reference model on every engine (seed ${seed})`, { 
   console.log(`mvcc-random: KEYSPAN_SEED=${seed}`);
   const kinds = engineKinds;
   const stores: { kind: EngineKind; store: MvccStore; noise: MvccStore }[] = [];
-  // The hot-key cache at its default size, tiny (constant eviction) and off, one per engine.
+  // The hot-key cache and the span counts at their default sizes, tiny (constant eviction) and off, one per engine.
   const cacheBytes = (kind: EngineKind): number | undefined => (kind === 'leveldb' ? 1024 : kind === 'rocksdb' ? 0 : undefined);
+  const spanCounts = (kind: EngineKind): number | undefined => (kind === 'leveldb' ? undefined : kind === 'rocksdb' ? 2 : 0);
   const storeOptions = (kind: EngineKind): MvccStoreOptions => {
     const bytes = cacheBytes(kind);
-    return { prefix: Buffer.from('r1'), compactionChunkOpsMax: 5, ...(bytes === undefined ? {} : { latestCacheBytes: bytes }) };
+    const spans = spanCounts(kind);
+    return {
+      prefix: Buffer.from('r1'),
+      compactionChunkOpsMax: 5,
+      ...(bytes === undefined ? {} : { latestCacheBytes: bytes }),
+      ...(spans === undefined ? {} : { spanCounts: spans }),
+    };
   };
   for (const kind of kinds) {
     const engine = await open(kind);

@@ -22,11 +22,16 @@ export interface RangeOutcome {
   readonly count: number;
 }
 
-/** Runs `req`'s options over `entries` (all in the request's span, key order). */
+/**
+ * Runs `req`'s options over `entries` (all in the request's span, key order).
+ * With `knownCount` (the span's live keys, known from elsewhere) a read that
+ * needs only the first keys stops after them instead of counting the rest.
+ */
 export async function evaluateRange(
   entries: AsyncIterable<LatestEntry>,
   codec: KeyCodec,
   req: RangeRequest,
+  knownCount?: number,
 ): Promise<RangeOutcome> {
   const limit = req.limit !== undefined && req.limit > 0 ? req.limit : 0;
   const order: SortOrder = req.sortOrder ?? 'NONE';
@@ -39,16 +44,22 @@ export async function evaluateRange(
   const fetchMax = order !== 'NONE' || filtered || limit === 0 ? Infinity : limit + 1;
   const keysOnly = req.keysOnly === true;
 
+  // Count while reading unless the count is known and the read needs only a prefix (or nothing).
+  const counted = knownCount === undefined || (req.countOnly !== true && fetchMax === Infinity);
   let count = 0;
   let kvs: KeyValue[] = [];
-  for await (const e of entries) {
-    if (isTombstoneRecord(e.record)) continue;
-    count++;
-    if (req.countOnly === true || kvs.length >= fetchMax) continue;
-    const kv = toKeyValue(codec.userKeyOfSegment(e.keySegment), e.revision, e.record);
-    if (kv === null) continue;
-    kvs.push(kv);
+  if (counted || req.countOnly !== true) {
+    for await (const e of entries) {
+      if (isTombstoneRecord(e.record)) continue;
+      count++;
+      if (req.countOnly === true || kvs.length >= fetchMax) continue;
+      const kv = toKeyValue(codec.userKeyOfSegment(e.keySegment), e.revision, e.record);
+      if (kv === null) continue;
+      kvs.push(kv);
+      if (!counted && kvs.length >= fetchMax) break;
+    }
   }
+  if (!counted && knownCount !== undefined) count = knownCount;
 
   if (filtered) kvs = kvs.filter((kv) => passesFilters(kv, req));
   const effectiveOrder: SortOrder = target !== 'KEY' && order === 'NONE' ? 'ASCEND' : order;

@@ -1,7 +1,8 @@
 /**
  * MvccStore: etcd's MVCC keyspace for one range, kept in a (possibly shared)
  * engine under a prefix. No in-memory index: the state held in memory is the
- * current and compacted revisions and a pending-plan flag, whatever the
+ * current and compacted revisions, a pending-plan flag and two bounded caches
+ * (hot keys' newest versions, recently read spans' counts), whatever the
  * number of keys.
  *
  * Writes are planned, then made durable by the caller, then committed:
@@ -24,6 +25,7 @@ import { hashHistory } from './hash.js';
 import { KeyCodec, MetaName, encodeU64, readU64 } from './keys.js';
 import { evaluateRange } from './range-query.js';
 import { LATEST_CACHE_BYTES_MAX, LatestCache } from './latest-cache.js';
+import { SPAN_COUNTS_MAX, SpanCountCache } from './span-count-cache.js';
 import { getLatest, scanLatest, type LatestEntry } from './scan.js';
 import { resolveSpan } from './span.js';
 import { checkDeleteRangeRequest, checkPutRequest, checkRangeRequest, checkTxnRequest } from './txn-check.js';
@@ -53,6 +55,8 @@ export interface MvccStoreOptions {
   readonly compactionChunkOpsMax?: number;
   /** Bound on the hot-key cache's bytes (latest-cache.ts); 0 disables it. */
   readonly latestCacheBytes?: number;
+  /** Bound on the spans whose live-key counts are kept (span-count-cache.ts); 0 disables it. */
+  readonly spanCounts?: number;
 }
 
 /** Options of a planned write. */
@@ -80,6 +84,8 @@ export class MvccStore {
   private keys = 0;
   /** Newest versions of hot keys at the current revision. */
   private readonly cache: LatestCache;
+  /** Live-key counts of recently read spans at the current revision. */
+  private readonly counts: SpanCountCache;
   /** -1 until the first compaction, as etcd (which accepts Compact(0) once). */
   private compacted: number;
   private pending: WritePlan<unknown> | null = null;
@@ -96,10 +102,12 @@ export class MvccStore {
     compacted: number,
     private readonly chunkOpsMax: number,
     cacheBytesMax: number,
+    spanCountsMax: number,
   ) {
     this.current = current;
     this.compacted = compacted;
     this.cache = new LatestCache(current, cacheBytesMax);
+    this.counts = new SpanCountCache(current, spanCountsMax);
   }
 
   /** Opens the store under `options.prefix`, resuming an unfinished compaction. */
@@ -119,6 +127,7 @@ export class MvccStore {
       compacted,
       options.compactionChunkOpsMax ?? COMPACTION_CHUNK_OPS_MAX,
       options.latestCacheBytes ?? LATEST_CACHE_BYTES_MAX,
+      options.spanCounts ?? SPAN_COUNTS_MAX,
     );
     // Stores written before the count was kept count once; every write batch keeps it from then on.
     store.keys = (await readMeta(MetaName.KeyCount)) ?? (await store.range({ key: Uint8Array.of(0), rangeEnd: Uint8Array.of(0), countOnly: true })).count;
@@ -181,8 +190,10 @@ export class MvccStore {
     checkReadRevision(req.revision ?? 0, current, this.compacted);
     const rev = req.revision !== undefined && req.revision > 0 ? req.revision : current;
     const span = resolveSpan(req.key, req.rangeEnd);
-    const outcome = await evaluateRange(scanLatest(this.engine, this.codec, span, rev, this.cache), this.codec, req);
+    const knownCount = this.counts.lookup(span, rev);
+    const outcome = await evaluateRange(scanLatest(this.engine, this.codec, span, rev, this.cache), this.codec, req, knownCount);
     if (rev < this.compacted) throw new CompactedError(this.compacted);
+    if (knownCount === undefined) this.counts.fill(span, outcome.count, rev);
     return { ...outcome, revision: current };
   }
 
@@ -251,6 +262,7 @@ export class MvccStore {
       this.current = plan.revision;
       this.keys += plan.keysDelta;
       this.cache.commit(plan.revision, plan.written);
+      this.counts.commit(plan.revision, plan.liveChanges);
     }
   }
 
@@ -344,7 +356,7 @@ export class MvccStore {
     if (!Number.isSafeInteger(revision) || revision <= this.current) {
       throw new RevisionNotIncreasingError(revision, this.current);
     }
-    const placeholder: WritePlan<unknown> = { ops: [], result: null, consumed: false, revision, keysDelta: 0, written: [] };
+    const placeholder: WritePlan<unknown> = { ops: [], result: null, consumed: false, revision, keysDelta: 0, liveChanges: [], written: [] };
     this.pending = placeholder;
     try {
       // No snapshot: plans run one at a time, so nothing but compaction
@@ -373,6 +385,7 @@ export class MvccStore {
         consumed: exec.consumed,
         revision,
         keysDelta: exec.keysDelta,
+        liveChanges: exec.liveChanges,
         written: exec.written,
       };
       this.pending = plan;

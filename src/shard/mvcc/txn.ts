@@ -20,6 +20,7 @@ import type {
   Compare,
   DeleteRangeRequest,
   KeyValue,
+  LiveChange,
   PutRequest,
   RangeRequest,
   RangeResult,
@@ -53,6 +54,8 @@ export interface TxnExecution {
   readonly consumed: boolean;
   /** Live keys created minus live keys deleted. */
   readonly keysDelta: number;
+  /** Every key created (+1) or deleted (-1), for the store's span counts. */
+  readonly liveChanges: LiveChange[];
   /** The newest version of every key written, for the store's cache. */
   readonly written: LatestEntry[];
 }
@@ -72,7 +75,14 @@ export async function executeTxn(env: TxnEnv, req: TxnRequest): Promise<TxnExecu
   const result = await exec.runTxn(req, path);
   const consumed = exec.ops.length > 0;
   const revision = consumed ? env.writeRevision : env.currentRevision;
-  return { result: finalizeTxn(result, revision), ops: exec.ops, consumed, keysDelta: exec.keysDelta, written: exec.written() };
+  return {
+    result: finalizeTxn(result, revision),
+    ops: exec.ops,
+    consumed,
+    keysDelta: exec.liveChanges.reduce((n, c) => n + c.delta, 0),
+    liveChanges: exec.liveChanges,
+    written: exec.written(),
+  };
 }
 
 /** Evaluates one compare against a reader at a revision (etcd's applyCompare). */
@@ -186,8 +196,8 @@ export function checkReadRevision(revision: number, current: number, compacted: 
 /** Runs ops, keeping the txn's own writes in an overlay for later reads. */
 class Executor {
   readonly ops: BatchOp[] = [];
-  /** Live keys created minus live keys deleted so far. */
-  keysDelta = 0;
+  /** Keys created and deleted so far. */
+  readonly liveChanges: LiveChange[] = [];
   /** Written keys by key segment (latin1), as entries at the write revision. */
   private readonly overlay = new Map<string, LatestEntry>();
 
@@ -241,7 +251,7 @@ class Executor {
         ? encodePut(writeRevision, 1, lease, value)
         : encodePut(prev.createRevision, prev.version + 1, lease, value);
     this.write(key, segment, record);
-    if (prev === null) this.keysDelta++;
+    if (prev === null) this.liveChanges.push({ key, delta: 1 });
     return req.prevKv === true && prev !== null ? { prevKv: prev, revision: 0 } : { revision: 0 };
   }
 
@@ -260,12 +270,12 @@ class Executor {
     for (const e of live) {
       const key = codec.userKeyOfSegment(e.keySegment);
       this.write(key, e.keySegment, TOMBSTONE_RECORD);
+      this.liveChanges.push({ key, delta: -1 });
       if (req.prevKv === true) {
         const kv = toKeyValue(key, e.revision, e.record);
         if (kv !== null) prevKvs.push(kv);
       }
     }
-    this.keysDelta -= live.length;
     return { deleted: live.length, prevKvs, revision: 0 };
   }
 

@@ -150,8 +150,16 @@ export interface WritePlan<T> {
   readonly revision: number;
   /** Live keys created minus live keys deleted by the write. */
   readonly keysDelta: number;
+  /** Every key the write created (+1) or deleted (-1). */
+  readonly liveChanges: readonly LiveChange[];
   /** The newest version of every key written (the store's cache takes them on commit). */
   readonly written: readonly LatestEntry[];
+}
+
+/** A key that became live (+1) or stopped being live (-1) in a write. */
+export interface LiveChange {
+  readonly key: Buffer;
+  readonly delta: 1 | -1;
 }
 
 /** One change event, as etcd's `mvccpb.Event`. */
