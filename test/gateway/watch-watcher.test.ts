@@ -124,6 +124,27 @@ describe('WatcherBuffer', () => {
     assert.equal(buf.isEmpty, true);
     assert.throws(() => new WatcherBuffer(0, 1), RangeError);
   });
+
+  it('sends buffered revisions together up to the merge bounds, never past a progress item', () => {
+    const buf = new WatcherBuffer(100, 10_000);
+    for (let rev = 1; rev <= 5; rev++) buf.push({ kind: 'events', events: [put(`k${rev}`, rev), put(`l${rev}`, rev)], revision: rev });
+    buf.push({ kind: 'progress', revision: 5 });
+    buf.push({ kind: 'events', events: [put('k6', 6)], revision: 6 });
+    // Each event costs 3 bytes (2-byte key, 1-byte value): bytes bound 12 = two revisions.
+    const first = buf.shiftMerged(100, 12);
+    assert.equal(first?.kind, 'events');
+    assert.deepEqual(first?.kind === 'events' ? [keys(first.events), first.revision] : [], [['PUT k1', 'PUT l1', 'PUT k2', 'PUT l2'], 2]);
+    const second = buf.shiftMerged(5, 10_000);
+    assert.deepEqual(second?.kind === 'events' ? [keys(second.events), second.revision] : [], [['PUT k3', 'PUT l3', 'PUT k4', 'PUT l4'], 4], 'events bound, revisions never split');
+    const third = buf.shiftMerged(100, 10_000);
+    assert.deepEqual(third?.kind === 'events' ? third.revision : undefined, 5, 'stops at the progress item');
+    assert.equal(buf.events, 1, 'the buffer counts what is left');
+    assert.deepEqual(buf.shiftMerged(100, 10_000), { kind: 'progress', revision: 5 });
+    const last = buf.shiftMerged(1, 1);
+    assert.deepEqual(last?.kind === 'events' ? keys(last.events) : [], ['PUT k6'], 'one item is taken whatever its size');
+    assert.equal(buf.isEmpty, true);
+    assert.equal(buf.events, 0);
+  });
 });
 
 describe('fragmentLengths', () => {

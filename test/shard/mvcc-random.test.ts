@@ -16,6 +16,7 @@ import {
   type Compare,
   type KeyValue,
   MvccError,
+  type MvccEvent,
   MvccStore,
   type MvccStoreOptions,
   type RangeRequest,
@@ -268,6 +269,7 @@ test(`MVCC store matches the reference model on every engine (seed ${seed})`, { 
       const endRev = int(3) === 0 ? start + int(10) : undefined;
       const prevKv = int(2) === 0;
       const pageMax = 1 + int(5);
+      const bytesMax = int(3) === 0 ? 1 + int(12) : undefined;
       expected = model.changes(k, end, start, endRev, prevKv);
       run = async (s) => {
         const events: unknown[] = [];
@@ -282,7 +284,9 @@ test(`MVCC store matches the reference model on every engine (seed ${seed})`, { 
             ...(endRev === undefined ? {} : { endRevision: endRev }),
             prevKv,
             maxEvents: pageMax,
+            ...(bytesMax === undefined ? {} : { maxBytes: bytesMax }),
           });
+          checkPageBounds(page, pageMax, bytesMax, seed);
           const first = page.events[0];
           if (first !== undefined) assert.notEqual(first.kv.modRevision, lastRev, 'a revision was split across pages');
           for (const e of page.events) {
@@ -339,4 +343,23 @@ function putShape(ok: unknown): unknown {
 function delShape(ok: unknown): unknown {
   const r = ok as { responses: { deleteRange: object }[]; consumed: boolean };
   return { ...r.responses[0]!.deleteRange, consumed: r.consumed };
+}
+
+/**
+ * A page ends at the first revision boundary where it holds `eventsMax`
+ * events or `bytesMax` bytes (key + value + prev value), and only there.
+ */
+function checkPageBounds(page: { events: readonly MvccEvent[]; done: boolean }, eventsMax: number, bytesMax: number | undefined, seedValue: number): void {
+  let count = 0;
+  let bytes = 0;
+  const full = (): boolean => count >= eventsMax || (bytesMax !== undefined && bytes >= bytesMax);
+  for (let i = 0; i < page.events.length; i++) {
+    const e = page.events[i] as MvccEvent;
+    if (i > 0 && e.kv.modRevision !== (page.events[i - 1] as MvccEvent).kv.modRevision) {
+      assert.ok(!full(), `a page went on past its bound at revision ${e.kv.modRevision} (seed ${seedValue})`);
+    }
+    count++;
+    bytes += e.kv.key.length + e.kv.value.length + (e.prevKv?.value.length ?? 0);
+  }
+  if (!page.done) assert.ok(full(), `a page ended before its bound (seed ${seedValue})`);
 }

@@ -34,6 +34,10 @@ type Reply = Omit<Out<WatchResponse>, 'events'> & { events?: EtcdMessage[] };
 
 /** Control replies waiting to be sent before the stream stops reading requests (etcd's ctrlStream buffer). */
 export const CONTROL_QUEUE_MAX = 16;
+/** Events one response carries at most when a watcher's buffered revisions are sent together (etcd's watchBatchMaxRevs is 1000). */
+export const MERGED_EVENTS_MAX = 1000;
+/** Event bytes one merged response carries at most: well under grpc-js clients' 4 MiB default receive limit. */
+export const MERGED_BYTES_MAX = 1024 * 1024;
 /** Cancel reason of a watch whose span lies in more than one range (not served yet: docs/watch.md). */
 export const CROSS_RANGE_CANCEL_REASON = 'keyspan: a watch across several ranges is not supported yet';
 
@@ -243,7 +247,7 @@ export class WatchStream {
     }
     for (const w of this.readyWatchers) {
       this.readyWatchers.delete(w);
-      const item = w.buffer.shift();
+      const item = w.buffer.shiftMerged(MERGED_EVENTS_MAX, MERGED_BYTES_MAX);
       if (item === undefined) continue;
       if (!w.buffer.isEmpty) this.readyWatchers.add(w); // to the back: round robin
       // Room was freed: a watcher reading history may go on.

@@ -17,6 +17,11 @@ import { decodeRecord, deletedKeyValue, toKeyValue } from './value.js';
 export const CHANGES_PAGE_EVENTS_MAX = 1000;
 /** Default page bound on key + value bytes. */
 export const CHANGES_PAGE_BYTES_MAX = 4 * 1024 * 1024;
+/**
+ * Events whose versions are read concurrently at most (whole revisions, so
+ * a wave may hold more); the byte bound is checked between waves.
+ */
+export const CHANGES_READ_WAVE_MAX = 64;
 
 /**
  * Reads one page of events. `reader` must be a snapshot taken no earlier
@@ -44,18 +49,43 @@ export async function readChanges(
   const events: MvccEvent[] = [];
   let bytes = 0;
   let lastRevision = -1;
+  // Events are read a wave at a time, all of a wave's point reads in flight at
+  // once: one after another, each would wait its own turn in the engine's
+  // I/O queue, which under load is most of a watcher's delivery latency.
+  let wave: Array<{ userKey: Buffer; revision: number }> = [];
+  /** The revision of the last event read. */
+  let lastRead = -1;
+  /** Reads the wave; returns the revision to stop at if the byte bound ends the page inside it. */
+  const readWave = async (): Promise<number | undefined> => {
+    const read = await Promise.all(wave.map((w) => readEvent(reader, codec, w.userKey, w.revision, req.prevKv === true, compacted)));
+    const revisions = wave.map((w) => w.revision);
+    wave = [];
+    for (let i = 0; i < read.length; i++) {
+      const revision = revisions[i] as number;
+      // Pages end between revisions only: a revision's events stay together.
+      if (events.length > 0 && revision !== (revisions[i - 1] ?? lastRead) && bytes >= bytesMax) return revision;
+      const event = read[i] as MvccEvent;
+      events.push(event);
+      bytes += event.kv.key.length + event.kv.value.length + (event.prevKv?.value.length ?? 0);
+    }
+    lastRead = revisions[revisions.length - 1] ?? lastRead;
+    return undefined;
+  };
   for await (const e of reader.iterate({ gte: codec.revIndexStart(start), lt: codec.revIndexStart(end + 1) })) {
     const { revision, userKey } = codec.parseRevIndexKey(e.key);
     if (!spanContains(span, userKey)) continue;
-    // Pages end between revisions only: a revision's events stay together.
-    if (revision !== lastRevision && (events.length >= eventsMax || bytes >= bytesMax)) {
-      return { events, nextRevision: revision, done: false };
+    if (revision !== lastRevision) {
+      if (wave.length >= CHANGES_READ_WAVE_MAX || events.length + wave.length >= eventsMax) {
+        const cut = await readWave();
+        if (cut !== undefined) return { events, nextRevision: cut, done: false };
+      }
+      if (events.length >= eventsMax || bytes >= bytesMax) return { events, nextRevision: revision, done: false };
     }
     lastRevision = revision;
-    const event = await readEvent(reader, codec, Buffer.from(userKey), revision, req.prevKv === true, compacted);
-    events.push(event);
-    bytes += event.kv.key.length + event.kv.value.length + (event.prevKv?.value.length ?? 0);
+    wave.push({ userKey: Buffer.from(userKey), revision });
   }
+  const cut = await readWave();
+  if (cut !== undefined) return { events, nextRevision: cut, done: false };
   return { events, nextRevision: end + 1, done: true };
 }
 
