@@ -479,7 +479,35 @@ export function etcdServiceDefinition(service: EtcdServiceName): grpc.ServiceDef
   return def as grpc.ServiceDefinition<grpc.UntypedServiceImplementation>;
 }
 
+/**
+ * Key of a message property holding one repeated field already encoded:
+ * the field's entries, each its tag, length and bytes, encoded once and
+ * shared by many messages (a watch event sent to every watcher of a prefix
+ * is encoded once, not once per watcher). The gRPC encoding leaves the
+ * field's objects out and appends these bytes (protobuf reads a repeated
+ * field's entries wherever they appear); the objects stay in the message
+ * for the JSON gateway, which ignores this property.
+ */
+export const ENCODED_FIELD = Symbol('keyspan.encodedField');
+
+/** What {@link ENCODED_FIELD} holds. */
+export interface EncodedField {
+  /** The repeated field the parts stand for. */
+  readonly name: string;
+  /** Its entries, encoded as they appear in the message (tag, length, bytes). */
+  readonly parts: readonly Buffer[];
+}
+
+/** A message that may carry one pre-encoded field. */
+type MessageWithEncodedField = EtcdMessage & { [ENCODED_FIELD]?: EncodedField };
+
 function encodeWith(type: protobuf.Type, msg: EtcdMessage): Buffer {
+  const encoded = (msg as MessageWithEncodedField)[ENCODED_FIELD];
+  if (encoded !== undefined) {
+    const rest: EtcdMessage = {};
+    for (const k of Object.keys(msg)) if (k !== encoded.name) rest[k] = msg[k];
+    return Buffer.concat([encodeWith(type, rest), ...encoded.parts]);
+  }
   const bytes = type.encode(toWire(type, msg)).finish();
   return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
 }

@@ -425,7 +425,7 @@ export class StoreNode {
   /** Raft and apply state of range `rangeId` on this node. */
   status(rangeId: number): RangeStatus {
     const replica = this.range(rangeId);
-    const st = this.host.handle(rangeId).status();
+    const st = this.host.handle(rangeId).basicStatus();
     return {
       rangeId,
       role: st.role,

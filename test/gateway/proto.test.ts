@@ -3,6 +3,7 @@ import assert from 'node:assert/strict';
 import protobuf from 'protobufjs';
 import {
   BIGINT_FIELDS,
+  ENCODED_FIELD,
   ETCD_SERVICE_NAMES,
   WireFormatError,
   decodeEtcdMessage,
@@ -212,6 +213,21 @@ test('Watch: negative watch_id -1 for progress, events with prev_kv', () => {
   assert.ok(!('cancel_request' in create));
   const prog = roundTrip('etcdserverpb.WatchRequest', { progress_request: {} });
   assert.deepEqual(prog['progress_request'], {});
+});
+
+test('a pre-encoded repeated field encodes as the field itself would', () => {
+  const events = [
+    { type: 1, kv: { ...kv, value: Buffer.alloc(0) }, prev_kv: kv },
+    { type: 0, kv: { ...kv, key: Buffer.from('other') } },
+  ];
+  const plain = { header: { ...header, revision: 7 }, watch_id: 3, events };
+  const parts = events.map((e) => encodeEtcdMessage('etcdserverpb.WatchResponse', { events: [e] }));
+  // Stale objects prove the parts are what is sent; the JSON gateway would read the objects.
+  const pre = { ...plain, events: [{ type: 0, kv: { ...kv, key: Buffer.from('stale') } }], [ENCODED_FIELD]: { name: 'events', parts } };
+  const serialize = etcdServiceDefinition('etcdserverpb.Watch')['Watch']!.responseSerialize;
+  const bytes = serialize(pre as EtcdMessage);
+  assert.deepEqual(decodeEtcdMessage('etcdserverpb.WatchResponse', bytes), decodeEtcdMessage('etcdserverpb.WatchResponse', serialize(plain)));
+  assert.deepEqual(decodeEtcdMessage('etcdserverpb.WatchResponse', bytes)['events'], events);
 });
 
 test('Lease: lease id 0x7fffffffffffffff as bigint, negative TTL -1', () => {

@@ -12,7 +12,7 @@ import { checkRequireLeader, nodeHeader, responseHeader, type GatewayContext, ty
 import { EtcdError } from '../errors.js';
 import { kvToWire } from '../convert.js';
 import { EventType, type Out, type ResponseHeader, type WatchCreateRequest, type WatchRequest, type WatchResponse } from '../messages.js';
-import { encodeEtcdMessage, type EtcdMessage } from '../proto.js';
+import { ENCODED_FIELD, encodeEtcdMessage, type EncodedField, type EtcdMessage } from '../proto.js';
 import type { RangeTarget } from '../router.js';
 import { GRPC_OVERHEAD_BYTES } from '../validate.js';
 import type { HubWatcher, RangeWatchHub, WatchHubs } from './hub.js';
@@ -267,9 +267,14 @@ export class WatchStream {
         return [{ header: this.header(w.target, 0), watch_id: w.id, canceled: true, compact_revision: item.compactRevision }];
       case 'events': {
         w.progressDue = false;
-        const events = item.events.map((e) => eventToWire(e));
+        const wires = item.events.map(wiredEvent);
+        const events = wires.map((x) => x.wire);
         const base: Reply = { header: this.header(w.target, item.revision), watch_id: w.id };
-        if (!w.spec.fragment || events.length < 2) return [{ ...base, events }];
+        if (!w.spec.fragment || events.length < 2) {
+          const reply: Reply & { [ENCODED_FIELD]?: EncodedField } = { ...base, events };
+          reply[ENCODED_FIELD] = { name: 'events', parts: wires.map((x) => x.encoded) };
+          return [reply];
+        }
         return fragmentsOf(base, events, this.ctx.maxRequestBytes + GRPC_OVERHEAD_BYTES);
       }
     }
@@ -353,6 +358,30 @@ export class WatchStream {
 function requiresLeader(rpc: RpcStream): boolean {
   const v = rpc.call.metadata.get('hasleader');
   return v.length > 0 && String(v[0]) === 'true';
+}
+
+/** An event in a WatchResponse: its message, and its bytes there (field `events`: tag, length, mvccpb.Event). */
+interface WiredEvent {
+  readonly wire: EtcdMessage;
+  readonly encoded: Buffer;
+}
+
+/**
+ * Events as sent, by event: the hub hands the same event objects to every
+ * synced watcher, so an event is converted and encoded once however many
+ * watchers receive it (etcd, too, encodes per watcher; with a thousand
+ * watchers on a prefix that was most of the server's work).
+ */
+const wiredEvents = new WeakMap<MvccEvent, WiredEvent>();
+
+function wiredEvent(e: MvccEvent): WiredEvent {
+  let x = wiredEvents.get(e);
+  if (x === undefined) {
+    const wire = eventToWire(e);
+    x = { wire, encoded: encodeEtcdMessage('etcdserverpb.WatchResponse', { events: [wire] }) };
+    wiredEvents.set(e, x);
+  }
+  return x;
 }
 
 /** An MVCC event as mvccpb.Event. */

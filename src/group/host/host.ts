@@ -18,6 +18,7 @@
  * transport's node id. See docs/host.md for the trade-off.
  */
 import {
+  type BasicRaftStatus,
   type ConfChange,
   type ConfState,
   type Entry,
@@ -573,6 +574,7 @@ export class MultiRaftHost {
         this.markDirty(g);
       },
       status: (): RaftStatus => get().raw.status(),
+      basicStatus: (): BasicRaftStatus => get().raw.basicStatus(),
     };
   }
 
@@ -586,7 +588,7 @@ export class MultiRaftHost {
       this.metrics.proposalsFailed.inc();
       throw e;
     }
-    const st = g.raw.status();
+    const st = g.raw.basicStatus();
     // On the leader the entry is at lastIndex now; a forwarded one lands after our lastIndex at the earliest.
     g.proposals.add(data.byteLength, st.role === 'leader' ? st.lastIndex : st.lastIndex + 1);
     this.markDirty(g);
@@ -631,7 +633,7 @@ export class MultiRaftHost {
       return; // a malformed or local-only message from a peer: nothing to do with it
     }
     if (quiesceMsg && msg.type === 'heartbeat' && !g.quiesced) {
-      const st = g.raw.status();
+      const st = g.raw.basicStatus();
       // Only the current leader at the current term may quiesce us.
       if (st.role === 'follower' && st.lead === msg.from && st.term === msg.term) this.quiesce(g);
     }

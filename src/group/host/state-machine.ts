@@ -1,4 +1,5 @@
 import type {
+  BasicRaftStatus,
   ConfChange,
   ConfState,
   Entry,
@@ -101,4 +102,6 @@ export interface GroupHandle {
   transferLeader(to: NodeId): void;
   /** Raft's view of the group (term, leader, role, commit, applied, progress). */
   status(): RaftStatus;
+  /** Term, commit, leader, role and last index, without status()'s copies (for per-request use). */
+  basicStatus(): BasicRaftStatus;
 }

@@ -3,7 +3,7 @@
  * etcd-io/raft RawNode/Ready/Storage model. See docs/raft.md.
  */
 export * from './types.js';
-export { RawNode, LEAVE_JOINT, type RaftStatus, type ProgressStatus } from './rawnode.js';
+export { RawNode, LEAVE_JOINT, type BasicRaftStatus, type RaftStatus, type ProgressStatus } from './rawnode.js';
 export { type RaftConfig, DEFAULT_MAX_INFLIGHT_MSGS, DEFAULT_MAX_SIZE_PER_MSG, defaultLeaseDriftMarginTicks } from './config.js';
 export { MemoryStorage, type MemoryStorageOptions, cloneConfState } from './storage.js';
 export { encodeConfChange, decodeConfChange } from './confchange.js';

@@ -50,6 +50,19 @@ export interface RaftStatus {
   readonly drops: Readonly<RaftDropCounters>;
 }
 
+/**
+ * The scalar part of {@link RaftStatus}: what request paths read per call
+ * (a response header's term, a proposal's role and last index), without
+ * copying the configuration, counters and every peer's progress.
+ */
+export interface BasicRaftStatus {
+  readonly term: number;
+  readonly commit: number;
+  readonly lead: NodeId;
+  readonly role: StateRole;
+  readonly lastIndex: number;
+}
+
 /** The raft core as the host drives it. See the module comment for the loop. */
 export class RawNode {
   private readonly raft: Raft;
@@ -234,6 +247,12 @@ export class RawNode {
   }
 
   /** The node's current state (progress only on the leader). */
+  /** Term, commit, leader, role and last index: {@link status} without its copies. */
+  basicStatus(): BasicRaftStatus {
+    const r = this.raft;
+    return { term: r.term, commit: r.log.committed, lead: r.lead, role: r.state, lastIndex: r.log.lastIndex() };
+  }
+
   status(): RaftStatus {
     const r = this.raft;
     const base = {

@@ -65,6 +65,7 @@ test('a write checked at an older auth revision is refused at apply, and writes 
     leaseReadIndex: () => undefined,
     transferLeader: () => undefined,
     status: () => ({ id: 1, role: 'leader', lead: 1, term: 2 }) as unknown as RaftStatus,
+    basicStatus: () => ({ role: 'leader', lead: 1, term: 2, commit: 0, lastIndex: 0 }),
   };
   const replica = await Replica.open(new MemoryEngine(), { rangeId: RANGE_ID, bootstrap: bootstrapDescriptor([1]), handle });
   /** Applies every captured proposal, in proposal order. */

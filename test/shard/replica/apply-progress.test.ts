@@ -23,6 +23,7 @@ test('applyEntries calls onApplied per entry, before the proposer is answered', 
     leaseReadIndex: () => undefined,
     transferLeader: () => undefined,
     status: () => ({ id: 1, role: 'leader', lead: 1, term: 2 }) as unknown as RaftStatus,
+    basicStatus: () => ({ role: 'leader', lead: 1, term: 2, commit: 0, lastIndex: 0 }),
   };
   const replica = await Replica.open(new MemoryEngine(), { rangeId: RANGE_ID, bootstrap: bootstrapDescriptor([1]), handle });
   const settled: number[] = [];

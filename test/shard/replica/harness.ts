@@ -13,6 +13,7 @@ import {
   RawNode,
   decodeConfChange,
   type Message,
+  type BasicRaftStatus,
   type RaftStatus,
   type ConfChange,
   type RandomSource,
@@ -72,6 +73,10 @@ class TestHandle implements GroupHandle {
   }
   status(): RaftStatus {
     return this.node().status();
+  }
+
+  basicStatus(): BasicRaftStatus {
+    return this.node().basicStatus();
   }
 }
 
