@@ -112,4 +112,11 @@ describe('etcd flags: quota, metrics, compaction, progress notify', () => {
       /--experimental-watch-progress-notify-interval must be at least 100ms/,
     );
   });
+
+  it('--auth-token-ttl: seconds, default 300 (etcd), at least 1', () => {
+    assert.equal(resolveMemberConfig({}).authTokenTtlSeconds, 300);
+    assert.equal(resolveMemberConfig({ 'auth-token-ttl': '60' }).authTokenTtlSeconds, 60);
+    assert.throws(() => resolveMemberConfig({ 'auth-token-ttl': '0' }), /--auth-token-ttl/);
+    assert.throws(() => resolveMemberConfig({ 'auth-token-ttl': '5m' }), /--auth-token-ttl must be an integer/);
+  });
 });
