@@ -95,11 +95,14 @@ describe('lease permissions at apply', () => {
     await r.put({ key: b('a/7'), value: b('v'), lease: 6n }, as('alice'));
     assert.deepEqual(await keys('a/'), ['a/6', 'a/7']);
     assert.match(await refusal(r.put({ key: b('a/8'), value: b('v'), lease: 0x77n }, as('alice'))), /requested lease not found/);
+    // A Txn's put is not checked against the lease's keys: etcd 3.4.23 accepts it too (checked against a real cluster).
+    await r.txn({ success: [{ type: 'put', request: { key: b('a/8'), value: b('v'), lease: 5n } }], failure: [] }, as('alice'));
+    assert.deepEqual(await keys('a/'), ['a/6', 'a/7', 'a/8']);
   });
 
   it('checks no lease keys when auth is disabled', async () => {
     await r.auth({ type: 'disable' }, as('root'));
     await r.put({ key: b('a/9'), value: b('v'), lease: 5n }, { epoch, authRevision: r.authState.revision });
-    assert.deepEqual(await keys('a/'), ['a/6', 'a/7', 'a/9']);
+    assert.deepEqual(await keys('a/'), ['a/6', 'a/7', 'a/8', 'a/9']);
   });
 });
