@@ -43,10 +43,11 @@ import {
   checkAdmin,
   checkKeyAccess,
   type AccessKind,
+  type AuthRequest,
+  type AuthResult,
   type AuthState,
   type Caller,
 } from '../shard/auth/index.js';
-import type { AuthRequest, AuthResult } from '../shard/auth/index.js';
 import { RangeNotInitializedError, type Replica } from '../shard/replica/index.js';
 import { isStreamHandler, type ServiceHandlers } from './context.js';
 import { EtcdError, GrpcStatus } from './errors.js';
@@ -159,12 +160,16 @@ export class AuthGuard {
     } catch {
       return;
     }
-    if (replica.appliedIndex() >= index) return;
+    if (replica.appliedIndex() >= index || signal?.aborted === true) return;
     this.waiting++;
     await new Promise<void>((resolve) => {
       const waiters = this.tokenWaiters.get(token) ?? new Set<() => void>();
       this.tokenWaiters.set(token, waiters);
+      let settled = false;
+      // Runs once: on the token's assignment, the time limit or the call's end.
       const done = (): void => {
+        if (settled) return;
+        settled = true;
         clearTimeout(timer);
         signal?.removeEventListener('abort', done);
         waiters.delete(done);
@@ -173,7 +178,6 @@ export class AuthGuard {
         resolve();
       };
       const timer = setTimeout(done, TOKEN_APPLY_WAIT_MS);
-      timer.unref(); // a waiting call never holds a closing process
       waiters.add(done);
       signal?.addEventListener('abort', done, { once: true });
     });
