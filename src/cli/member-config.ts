@@ -32,6 +32,10 @@ export const HEARTBEAT_INTERVAL_MS_MIN = 1;
 export const HEARTBEAT_INTERVAL_MS_MAX = 60_000;
 /** etcd's largest election timeout (50 s). */
 export const ELECTION_TIMEOUT_MS_MAX = 50_000;
+/** etcd's default --auth-token-ttl in seconds. */
+export const AUTH_TOKEN_TTL_SECONDS_DEFAULT = 300;
+/** Largest --auth-token-ttl in seconds (a year; etcd takes any uint). */
+export const AUTH_TOKEN_TTL_SECONDS_MAX = 365 * 24 * 3600;
 
 /** The settings keyspan uses, by etcd's flag (and config file key) name, with their defaults. */
 export const MEMBER_SETTINGS = {
@@ -59,6 +63,8 @@ export const MEMBER_SETTINGS = {
   'key-file': '',
   'trusted-ca-file': '',
   'client-cert-auth': 'false',
+  // Simple tokens' TTL in seconds, renewed on every use (etcd's default 300).
+  'auth-token-ttl': String(AUTH_TOKEN_TTL_SECONDS_DEFAULT),
 } as const;
 
 /** A setting name of {@link MEMBER_SETTINGS}. */
@@ -128,6 +134,8 @@ export interface MemberConfig {
   readonly tickMs: number;
   /** Election timeout in ticks. */
   readonly electionTick: number;
+  /** Simple tokens' TTL (etcd's --auth-token-ttl, in seconds). */
+  readonly authTokenTtlSeconds: number;
   readonly logLevel: LogLevel;
   /** Certificate files of the https:// client URLs; undefined when every client URL is http://. */
   readonly clientTls?: ClientTlsFiles;
@@ -297,6 +305,8 @@ export function resolveMemberConfig(given: Partial<Record<MemberSetting, string>
   if (electionMs < 5 * tickMs) {
     throw new MemberConfigError(`--election-timeout[${electionMs}ms] should be at least as 5 times as --heartbeat-interval[${tickMs}ms]`);
   }
+  // etcd: 0 means the default.
+  const authTokenTtlSeconds = integerSetting('auth-token-ttl', s('auth-token-ttl'), 0, AUTH_TOKEN_TTL_SECONDS_MAX) || AUTH_TOKEN_TTL_SECONDS_DEFAULT;
   const logLevel = s('log-level') as LogLevel;
   if (!LOG_LEVELS.includes(logLevel)) throw new MemberConfigError(`--log-level must be one of ${LOG_LEVELS.join(', ')}`);
   const state = s('initial-cluster-state');
@@ -345,6 +355,7 @@ export function resolveMemberConfig(given: Partial<Record<MemberSetting, string>
     progressNotifyIntervalMs,
     tickMs,
     electionTick: Math.max(2, Math.round(electionMs / tickMs)),
+    authTokenTtlSeconds,
     logLevel,
     ...(clientTls !== undefined ? { clientTls } : {}),
   };

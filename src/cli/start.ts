@@ -42,6 +42,7 @@ Runs one member. Flags are etcd's where they mean the same:
   --heartbeat-interval <ms>            Raft tick (default 100)
   --election-timeout <ms>              Raft election timeout (default 1000)
   --log-level <level>                  debug, info (default), warn, error
+  --auth-token-ttl <seconds>           Lifetime of an unused simple auth token (default 300)
   --cert-file <path>                   Client TLS certificate (PEM), for https:// client URLs
   --key-file <path>                    Client TLS key (PEM)
   --trusted-ca-file <path>             CA bundle (PEM) client certificates are verified against
@@ -155,6 +156,7 @@ async function runMember(config: MemberConfig, log: Logger, testKnobs: { revisio
       ...(cluster !== undefined ? { cluster } : {}),
       maxRequestBytes: config.maxRequestBytes,
       quotaBackendBytes: config.quotaBackendBytes,
+      authTokenTtlMs: config.authTokenTtlSeconds * 1000,
       listenMetrics: config.listenMetrics,
       ...(config.autoCompaction !== undefined ? { autoCompaction: config.autoCompaction } : {}),
       ...testKnobs,

@@ -69,11 +69,8 @@ export function authService(ctx: GatewayContext, guard: AuthGuard): ServiceHandl
 
   const authEnable = async (_m: EtcdMessage, call: CallInfo): Promise<EtcdMessage> => header(await adminMutation(call, { type: 'enable' }));
 
-  const authDisable = async (_m: EtcdMessage, call: CallInfo): Promise<EtcdMessage> => {
-    const reply = await adminMutation(call, { type: 'disable' });
-    guard.tokens.clear(); // etcd's simple token provider drops every token when auth is disabled
-    return header(reply);
-  };
+  // Every member drops all tokens when it applies the disable (AuthGuard follows the applied auth commands).
+  const authDisable = async (_m: EtcdMessage, call: CallInfo): Promise<EtcdMessage> => header(await adminMutation(call, { type: 'disable' }));
 
   const authStatus = async (): Promise<EtcdMessage> => {
     const state = guard.state();
@@ -90,8 +87,11 @@ export function authService(ctx: GatewayContext, guard: AuthGuard): ServiceHandl
       if (user === undefined || user.noPassword) throw new AuthError('AUTH_FAILED');
       if (!(await bcrypt.compare(password, user.passwordHash))) throw new AuthError('AUTH_FAILED');
       try {
-        const reply = await propose({ type: 'authenticate', name, checkedRevision: state.revision }, call);
-        const token = guard.tokens.issue(name, reply.result.index);
+        // Every member assigns `<prefix>.<index>` to the user when it applies this (etcd's simple tokens).
+        const tokenPrefix = guard.tokens.newPrefix();
+        const reply = await propose({ type: 'authenticate', name, checkedRevision: state.revision, tokenPrefix }, call);
+        const token = reply.result.token;
+        if (token === undefined) throw new Error('an applied Authenticate answered no token');
         return { ...header(reply), token };
       } catch (err) {
         // The store changed while the password was checked: check again against the new one.
@@ -130,9 +130,8 @@ export function authService(ctx: GatewayContext, guard: AuthGuard): ServiceHandl
 
   const userDelete = async (m: EtcdMessage, call: CallInfo): Promise<EtcdMessage> => {
     const name = str(m['name']);
-    const reply = await adminMutation(call, { type: 'userDelete', name });
-    guard.tokens.invalidateUser(name);
-    return header(reply);
+    // Every member drops the user's tokens when it applies the delete.
+    return header(await adminMutation(call, { type: 'userDelete', name }));
   };
 
   const userChangePassword = async (m: EtcdMessage, call: CallInfo): Promise<EtcdMessage> => {
@@ -140,9 +139,8 @@ export function authService(ctx: GatewayContext, guard: AuthGuard): ServiceHandl
     const checkedAt = guard.checkAdmin(call.metadata);
     if (!guard.state().users.has(name)) throw new AuthError('USER_NOT_FOUND');
     const passwordHash = await hashOf(str(m['password']), str(m['hashedPassword']));
-    const reply = await propose({ type: 'userChangePassword', name, passwordHash }, call, checkedAt);
-    guard.tokens.invalidateUser(name);
-    return header(reply);
+    // Every member drops the user's tokens when it applies the change.
+    return header(await propose({ type: 'userChangePassword', name, passwordHash }, call, checkedAt));
   };
 
   const userGrantRole = async (m: EtcdMessage, call: CallInfo): Promise<EtcdMessage> =>

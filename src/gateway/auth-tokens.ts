@@ -1,9 +1,13 @@
 /**
  * etcd's "simple" auth tokens (auth/simple_token.go): `<16 random
- * letters>.<raft index of the Authenticate>`, held in memory by the gateway
- * that issued them, valid for a TTL that every use renews. Tokens are not
- * replicated: a client that reconnects to another gateway authenticates
- * again (clientv3 does so on "invalid auth token").
+ * letters>.<raft index of the Authenticate>`, held in memory by every
+ * member, valid for a TTL that every use on that member renews. The gateway
+ * that serves an Authenticate picks the random letters ({@link
+ * SimpleTokenStore.newPrefix}) and proposes them; every member assigns the
+ * token when its replica applies the command ({@link SimpleTokenStore.assign},
+ * wired in auth-guard.ts), so a token is valid on every member, as etcd's
+ * are. Tokens are not persisted: after a restart clients authenticate again
+ * (clientv3 does so on "invalid auth token").
  *
  * Expiry needs no timer: the map is kept in last-use order (a use moves the
  * token to the end), so expired tokens are always at the front and are
@@ -55,19 +59,27 @@ export class SimpleTokenStore {
     return this.tokens.size;
   }
 
-  /** Issues a token for `user`, authenticated by the entry at raft `index`. */
-  issue(user: string, index: number): string {
+  /** The random letters of a new token (the raft index of its Authenticate completes it). */
+  newPrefix(): string {
+    return this.randomLetters();
+  }
+
+  /** Assigns `token` to `user` for a full TTL (an applied Authenticate); the least recently used token goes if full. */
+  assign(token: string, user: string): void {
     this.dropExpired();
+    this.tokens.delete(token);
     while (this.tokens.size >= this.tokensMax) {
       const oldest = this.tokens.keys().next().value;
       if (oldest === undefined) break;
       this.tokens.delete(oldest);
     }
-    let token: string;
-    do token = `${this.randomLetters()}.${index}`;
-    while (this.tokens.has(token));
     this.tokens.set(token, { user, expiresAt: this.now() + this.ttlMs });
-    return token;
+  }
+
+  /** Whether `token` is live (no TTL renewal). */
+  has(token: string): boolean {
+    this.dropExpired();
+    return this.tokens.has(token);
   }
 
   /** The user of a live token (its TTL renewed), or undefined. */

@@ -50,6 +50,8 @@ export interface EmbeddedOptions {
   readonly maxRequestBytes?: number;
   /** etcd's --quota-backend-bytes: 0 or unset = 2 GiB, negative = no quota. */
   readonly quotaBackendBytes?: number;
+  /** etcd's --auth-token-ttl, in ms: an unused simple token expires after it (default 300 s). */
+  readonly authTokenTtlMs?: number;
   /** etcd's --listen-metrics-urls: plain-HTTP listeners serving /metrics, /health and /version. */
   readonly listenMetrics?: readonly ListenUrl[];
   /** etcd's --auto-compaction-mode/--auto-compaction-retention; absent: no automatic compaction. */
@@ -251,6 +253,7 @@ export async function startEmbedded(options: EmbeddedOptions): Promise<Embedded>
       metrics: node.metrics,
       ...(options.maxRequestBytes !== undefined ? { maxRequestBytes: options.maxRequestBytes } : {}),
       ...(options.quotaBackendBytes !== undefined ? { quotaBackendBytes: options.quotaBackendBytes } : {}),
+      ...(options.authTokenTtlMs !== undefined ? { authTokenTtlMs: options.authTokenTtlMs } : {}),
       ...(options.progressNotifyIntervalMs !== undefined ? { progressNotifyIntervalMs: options.progressNotifyIntervalMs } : {}),
       ...(options.onInternalError !== undefined ? { onInternalError: options.onInternalError } : {}),
     });

@@ -80,13 +80,13 @@ export function kvService(ctx: GatewayContext): ServiceHandlers {
     const req = m as unknown as PutRequest;
     checkPutRequest(req);
     checkRequestSize(encodeEtcdMessage('etcdserverpb.PutRequest', m).length, ctx.maxRequestBytes);
-    const authRevision = ctx.auth.checkPut(call.metadata, req);
+    const stamp = ctx.auth.checkPut(call.metadata, req);
     const requestId = ids.next();
     const reply = await routed(
       ctx.router,
       req.key,
       undefined,
-      (t) => t.replica.put(putToMvcc(req), { epoch: t.epoch, requestId, authRevision }),
+      (t) => t.replica.put(putToMvcc(req), { epoch: t.epoch, requestId, ...stamp }),
       withSignal(call),
     );
     return putResultToWire(reply.result, responseHeader(ctx, reply.header.revision, reply.header.raftTerm)) as EtcdMessage;
@@ -96,13 +96,13 @@ export function kvService(ctx: GatewayContext): ServiceHandlers {
     const req = m as unknown as DeleteRangeRequest;
     checkDeleteRangeRequest(req);
     checkRequestSize(encodeEtcdMessage('etcdserverpb.DeleteRangeRequest', m).length, ctx.maxRequestBytes);
-    const authRevision = ctx.auth.checkDeleteRange(call.metadata, req);
+    const stamp = ctx.auth.checkDeleteRange(call.metadata, req);
     const requestId = ids.next();
     const reply = await routed(
       ctx.router,
       req.key,
       req.range_end,
-      (t) => t.replica.deleteRange(deleteRangeToMvcc(req), { epoch: t.epoch, requestId, authRevision }),
+      (t) => t.replica.deleteRange(deleteRangeToMvcc(req), { epoch: t.epoch, requestId, ...stamp }),
       withSignal(call),
     );
     return deleteRangeResultToWire(reply.result, responseHeader(ctx, reply.header.revision, reply.header.raftTerm)) as EtcdMessage;
@@ -112,14 +112,14 @@ export function kvService(ctx: GatewayContext): ServiceHandlers {
     const req = m as unknown as TxnRequest;
     checkTxnRequest(req, { maxTxnOps: ctx.maxTxnOps });
     checkRequestSize(encodeEtcdMessage('etcdserverpb.TxnRequest', m).length, ctx.maxRequestBytes);
-    const authRevision = ctx.auth.checkTxn(call.metadata, req);
+    const stamp = ctx.auth.checkTxn(call.metadata, req);
     const span = txnSpan(req);
     const requestId = ids.next();
     const reply = await routed(
       ctx.router,
       span.key,
       span.rangeEnd,
-      (t) => t.replica.txn(txnToMvcc(req), { epoch: t.epoch, requestId, authRevision }),
+      (t) => t.replica.txn(txnToMvcc(req), { epoch: t.epoch, requestId, ...stamp }),
       withSignal(call),
     );
     return txnResultToWire(reply.result, responseHeader(ctx, reply.header.revision, reply.header.raftTerm)) as EtcdMessage;

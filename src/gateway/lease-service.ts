@@ -71,16 +71,11 @@ export function leaseService(ctx: GatewayContext): ServiceHandlers {
   const revoke = async (m: EtcdMessage, call: CallInfo): Promise<EtcdMessage> => {
     const id = m['ID'] as bigint;
     const requestId = ids.next();
-    ctx.auth.checkToken(call.metadata); // an invalid token fails before anything is routed
-    const reply = await onLeaseRange(call, async (t) => {
-      // With auth on, the caller needs WRITE on every attached key, read on
-      // the leader (the revoke runs there); the auth revision travels with
-      // the command, so a permission change before it applies refuses it.
-      const authRevision = ctx.auth.state().enabled
-        ? ctx.auth.checkLeaseRevoke(call.metadata, (await t.replica.leaseTimeToLive(id, true)).keys)
-        : undefined;
-      return t.replica.leaseRevoke(id, { epoch: t.epoch, requestId, ...(authRevision === undefined ? {} : { authRevision }) });
-    });
+    // An invalid token fails before anything is routed. With auth on, the
+    // caller needs WRITE on every attached key: checked at apply, on the keys
+    // attached then, for the caller and auth revision the command carries.
+    const stamp = ctx.auth.stampLeaseRevoke(call.metadata);
+    const reply = await onLeaseRange(call, (t) => t.replica.leaseRevoke(id, { epoch: t.epoch, requestId, ...stamp }));
     return { header: responseHeader(ctx, reply.header.revision, reply.header.raftTerm) };
   };
 

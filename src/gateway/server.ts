@@ -19,7 +19,7 @@ import * as tls from 'node:tls';
 import * as grpc from '@grpc/grpc-js';
 import type { Registry } from 'prom-client';
 import { AlarmStore } from './alarm.js';
-import { AuthGuard } from './auth-guard.js';
+import { AuthGuard, withAppliedTokens } from './auth-guard.js';
 import { authService } from './auth-service.js';
 import { SimpleTokenStore } from './auth-tokens.js';
 import { clusterService } from './cluster-service.js';
@@ -86,6 +86,8 @@ export interface EtcdServerOptions
   readonly wrapUnary?: (method: string, handler: UnaryHandler) => UnaryHandler;
   /** The cluster's members for MemberList; default: this member alone. */
   readonly members?: MemberDirectory;
+  /** etcd's --auth-token-ttl for simple tokens, in ms; default 300 s. */
+  readonly authTokenTtlMs?: number;
 }
 
 /** The running client server. */
@@ -122,29 +124,28 @@ export class EtcdServer {
       ...options,
       maxRequestBytes,
       maxTxnOps: options.maxTxnOps ?? DEFAULT_MAX_TXN_OPS,
-      auth: new AuthGuard(options.router, new SimpleTokenStore()),
+      auth: new AuthGuard(options.router, new SimpleTokenStore(options.authTokenTtlMs !== undefined ? { ttlMs: options.authTokenTtlMs } : {})),
       alarms: options.alarms ?? new AlarmStore(),
       spaceQuota: new SpaceQuota(resolveQuotaBytes(options.quotaBackendBytes), () => options.dbSizeBytes()),
     };
     const rpcMetrics = options.metrics === undefined ? undefined : GatewayMetrics.of(options.metrics, base);
     const ctx: GatewayContext = rpcMetrics === undefined ? base : { ...base, rpcMetrics };
-    const services = wrapServices(
-      guardServices(
-        new Map<EtcdServiceName, ServiceHandlers>([
-          ['etcdserverpb.KV', kvService(ctx)],
-          ['etcdserverpb.Lease', leaseService(ctx)],
-          ['etcdserverpb.Maintenance', maintenanceService(ctx)],
-          ['etcdserverpb.Cluster', clusterService(ctx, options.members)],
-          ['etcdserverpb.Auth', authService(ctx, ctx.auth)],
-          [
-            'etcdserverpb.Watch',
-            watchService(ctx, options.progressNotifyIntervalMs !== undefined ? { progressNotifyIntervalMs: options.progressNotifyIntervalMs } : {}).handlers,
-          ],
-        ]),
-        { alarms: ctx.alarms, spaceQuota: ctx.spaceQuota, memberId: ctx.member.id },
-      ),
-      options.wrapUnary,
+    const guarded = guardServices(
+      new Map<EtcdServiceName, ServiceHandlers>([
+        ['etcdserverpb.KV', kvService(ctx)],
+        ['etcdserverpb.Lease', leaseService(ctx)],
+        ['etcdserverpb.Maintenance', maintenanceService(ctx)],
+        ['etcdserverpb.Cluster', clusterService(ctx, options.members)],
+        ['etcdserverpb.Auth', authService(ctx, ctx.auth)],
+        [
+          'etcdserverpb.Watch',
+          watchService(ctx, options.progressNotifyIntervalMs !== undefined ? { progressNotifyIntervalMs: options.progressNotifyIntervalMs } : {}).handlers,
+        ],
+      ]),
+      { alarms: ctx.alarms, spaceQuota: ctx.spaceQuota, memberId: ctx.member.id },
     );
+    // A token issued on another member a moment ago is waited for before anything checks it (auth-guard.ts).
+    const services = withAppliedTokens(wrapServices(guarded, options.wrapUnary), ctx.auth);
     // KeepAlive answers each request through the wrapped keepalive-once handler (forwarded on a follower).
     bindKeepAlive(services);
     // Lock and Election run over the other services' handlers, as etcd's do over its in-process client.

@@ -112,4 +112,12 @@ describe('etcd flags: quota, metrics, compaction, progress notify', () => {
       /--experimental-watch-progress-notify-interval must be at least 100ms/,
     );
   });
+
+  it('--auth-token-ttl: seconds, default 300, 0 = the default (etcd)', () => {
+    assert.equal(resolveMemberConfig({}).authTokenTtlSeconds, 300);
+    assert.equal(resolveMemberConfig({ 'auth-token-ttl': '60' }).authTokenTtlSeconds, 60);
+    assert.equal(resolveMemberConfig({ 'auth-token-ttl': '0' }).authTokenTtlSeconds, 300);
+    assert.throws(() => resolveMemberConfig({ 'auth-token-ttl': '-1' }), /--auth-token-ttl/);
+    assert.throws(() => resolveMemberConfig({ 'auth-token-ttl': '5m' }), /--auth-token-ttl must be an integer/);
+  });
 });

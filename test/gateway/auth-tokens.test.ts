@@ -1,4 +1,4 @@
-/** The simple token store: format, TTL renewed on use, invalidation, and its bound. */
+/** The simple token store: format, assignment, TTL renewed on use (per member), invalidation, and its bound. */
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { SimpleTokenStore, TOKEN_TTL_MS_DEFAULT } from '../../src/gateway/auth-tokens.js';
@@ -26,11 +26,18 @@ function fixtures(seed = 0x9e3779b9): { now: () => number; advance: (ms: number)
   };
 }
 
+/** What a member does for an applied Authenticate at raft `index`: the token made of a new prefix, assigned. */
+function issue(store: SimpleTokenStore, user: string, index: number): string {
+  const token = `${store.newPrefix()}.${index}`;
+  store.assign(token, user);
+  return token;
+}
+
 describe('SimpleTokenStore', () => {
-  it('issues "<16 letters>.<index>" tokens that name their user', () => {
+  it('makes "<16 letters>.<index>" tokens that name their user', () => {
     const f = fixtures();
     const store = new SimpleTokenStore({ now: f.now, random: f.random });
-    const t = store.issue('alice', 42);
+    const t = issue(store, 'alice', 42);
     assert.match(t, /^[A-Za-z]{16}\.42$/);
     assert.equal(store.lookup(t), 'alice');
     assert.equal(store.lookup('nope.1'), undefined);
@@ -39,8 +46,8 @@ describe('SimpleTokenStore', () => {
   it('expires after the TTL unless used; each use renews it', () => {
     const f = fixtures();
     const store = new SimpleTokenStore({ now: f.now, random: f.random });
-    const used = store.issue('a', 1);
-    const idle = store.issue('b', 2);
+    const used = issue(store, 'a', 1);
+    const idle = issue(store, 'b', 2);
     f.advance(TOKEN_TTL_MS_DEFAULT - 1);
     assert.equal(store.lookup(used), 'a');
     f.advance(2);
@@ -54,9 +61,9 @@ describe('SimpleTokenStore', () => {
   it('invalidates one user\'s tokens, or all of them', () => {
     const f = fixtures();
     const store = new SimpleTokenStore({ now: f.now, random: f.random });
-    const a1 = store.issue('a', 1);
-    const a2 = store.issue('a', 2);
-    const c = store.issue('c', 3);
+    const a1 = issue(store, 'a', 1);
+    const a2 = issue(store, 'a', 2);
+    const c = issue(store, 'c', 3);
     store.invalidateUser('a');
     assert.equal(store.lookup(a1), undefined);
     assert.equal(store.lookup(a2), undefined);
@@ -68,13 +75,26 @@ describe('SimpleTokenStore', () => {
   it('holds at most tokensMax tokens, dropping the least recently used', () => {
     const f = fixtures();
     const store = new SimpleTokenStore({ now: f.now, random: f.random, tokensMax: 2 });
-    const t1 = store.issue('u1', 1);
-    const t2 = store.issue('u2', 2);
+    const t1 = issue(store, 'u1', 1);
+    const t2 = issue(store, 'u2', 2);
     store.lookup(t1); // t2 is now the least recently used
-    const t3 = store.issue('u3', 3);
+    const t3 = issue(store, 'u3', 3);
     assert.equal(store.size, 2);
     assert.equal(store.lookup(t2), undefined);
     assert.equal(store.lookup(t1), 'u1');
     assert.equal(store.lookup(t3), 'u3');
+  });
+
+  it('a token assigned on two members is valid on both, each renewing its own TTL (etcd: per member)', () => {
+    const f = fixtures();
+    const a = new SimpleTokenStore({ now: f.now, random: f.random });
+    const b = new SimpleTokenStore({ now: f.now, random: f.random });
+    const token = issue(a, 'alice', 7);
+    b.assign(token, 'alice');
+    f.advance(TOKEN_TTL_MS_DEFAULT - 1);
+    assert.equal(a.lookup(token), 'alice');
+    f.advance(2);
+    assert.equal(b.has(token), false, 'unused on b: expired there');
+    assert.equal(a.lookup(token), 'alice', 'used on a: renewed there');
   });
 });

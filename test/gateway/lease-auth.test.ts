@@ -1,6 +1,7 @@
 /**
  * LeaseRevoke with auth enabled (etcd 3.4 apply_auth.go checkLeasePuts): the
- * caller needs WRITE on every key attached to the lease; root always may; a
+ * caller needs WRITE on every key attached to the lease (a Put naming the
+ * lease too, in the etcdctl script); root always may; a
  * lease without keys needs no permission; without a token and with keys
  * attached the answer is "user name is empty". Checked over raw gRPC on the
  * embedded server, and with the real etcdctl against keyspan and, where
@@ -116,6 +117,7 @@ async function revokeScript(endpoint: string): Promise<string[]> {
   const mixed = await step([ROOT, 'lease', 'grant', '100']);
   await step([ROOT, 'put', `--lease=${mixed}`, 'a/1', 'x']);
   await step([ROOT, 'put', `--lease=${mixed}`, 'b/1', 'y']);
+  await step([ALICE, 'put', `--lease=${mixed}`, 'a/9', 'z']);
   await step([ALICE, 'lease', 'revoke', mixed]);
   await step(['lease', 'revoke', mixed]);
   await step([ROOT, 'get', '--prefix', '', '--keys-only']);
@@ -130,7 +132,7 @@ async function revokeScript(endpoint: string): Promise<string[]> {
   return out;
 }
 
-describe('etcdctl lease revoke with auth', { skip: skipEtcdctl }, () => {
+describe('etcdctl lease revoke and put with a lease, with auth', { skip: skipEtcdctl }, () => {
   let srv: Embedded;
   let outputs: string[] = [];
 
@@ -142,8 +144,9 @@ describe('etcdctl lease revoke with auth', { skip: skipEtcdctl }, () => {
     await srv?.close();
   });
 
-  it('refuses alice on a lease with a key outside a/, allows root, an all-a/ lease and a lease without keys', () => {
+  it('refuses alice a revoke of, or a put onto, a lease with a key outside a/; allows root, an all-a/ lease and a lease without keys', () => {
     const find = (prefix: string, nth = 0): string => outputs.filter((o) => o.startsWith(prefix))[nth] ?? '';
+    assert.equal(find(`$ ${ALICE} put --lease=L1`), `$ ${ALICE} put --lease=L1 a/9 z\n[exit 1]\nError: etcdserver: permission denied`);
     assert.equal(find(`$ ${ALICE} lease revoke L1`), `$ ${ALICE} lease revoke L1\n[exit 1]\nError: failed to revoke lease (etcdserver: permission denied)`);
     assert.equal(find('$ lease revoke L1'), '$ lease revoke L1\n[exit 1]\nError: failed to revoke lease (etcdserver: user name is empty)');
     assert.equal(find(`$ ${ROOT} get`), `$ ${ROOT} get --prefix  --keys-only\n[exit 0]\na/1\n\nb/1\n\n`);

@@ -137,7 +137,7 @@ describe('require-leader and routing retries', () => {
   function fakeRouter(leader: () => number): RangeRouter {
     const target: RangeTarget = {
       rangeId: 1,
-      replica: { isInitialized: false } as unknown as Replica,
+      replica: { isInitialized: false, onAuthApplied: () => () => undefined } as unknown as Replica,
       epoch: { confVersion: 1, spanVersion: 1 },
       raftStatus: () => ({ leader: leader(), term: 3, commit: 0, applied: 0, role: 'follower' }),
     };

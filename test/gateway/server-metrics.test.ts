@@ -154,7 +154,7 @@ describe('/health and the store gauges without a leader', () => {
   it('answers 503 {"health":"false","reason":"RAFT NO LEADER"} and reports no leadership', async () => {
     const target: RangeTarget = {
       rangeId: 1,
-      replica: { isInitialized: false } as unknown as Replica,
+      replica: { isInitialized: false, onAuthApplied: () => () => undefined } as unknown as Replica,
       epoch: { confVersion: 1, spanVersion: 1 },
       raftStatus: () => ({ leader: 0, term: 3, commit: 0, applied: 0, role: 'follower' }),
     };

@@ -12,6 +12,7 @@ import type { BatchOp, EngineReader } from '../../storage/index.js';
 import { decodeAuthState, encodeAuthState } from './codec.js';
 import { AuthError } from './errors.js';
 import { applyAuthRequest } from './mutate.js';
+import { checkKeyAccess } from './permissions.js';
 import { emptyAuthState, type AuthRequest, type AuthState } from './types.js';
 
 /** What applying one auth command decided. */
@@ -42,6 +43,33 @@ export function planAuthCommand(auth: AuthState, req: AuthRequest, stateKey: Uin
 export function staleAuthRevision(auth: AuthState, checkedAt: number | undefined): AuthError | undefined {
   if (!auth.enabled || checkedAt === undefined || checkedAt === 0) return undefined;
   return checkedAt === auth.revision ? undefined : new AuthError('AUTH_OLD_REVISION');
+}
+
+/**
+ * etcd's checkLeasePuts, at apply: a Put naming a lease, and a LeaseRevoke,
+ * need WRITE on every key already attached to the lease (root always may; a
+ * lease without keys needs nothing). Checked against the store and the
+ * attachments as of this entry, so a key attached or a permission revoked
+ * after the gateway's check still counts. `checkedAt` undefined or 0: an
+ * internal command (expiry), not checked. The user '' (no token) is refused
+ * with USER_EMPTY when a key is attached, as etcd.
+ */
+export function leaseKeysDenied(
+  auth: AuthState,
+  checkedAt: number | undefined,
+  user: string | undefined,
+  attachedKeys: readonly Uint8Array[],
+): AuthError | undefined {
+  if (!auth.enabled || checkedAt === undefined || checkedAt === 0) return undefined;
+  // The stale check ran first: the caller is identified at the store's current revision.
+  const caller = { user: user ?? '', revision: auth.revision };
+  try {
+    for (const key of attachedKeys) checkKeyAccess(auth, caller, key, undefined, 'write');
+  } catch (err) {
+    if (err instanceof AuthError) return err;
+    throw err;
+  }
+  return undefined;
 }
 
 /** The auth state stored in a range, or a new store when the range holds none. */

@@ -71,7 +71,7 @@ export function authRequestToWire(req: AuthRequest): Wire {
     case 'roleRevokePermission':
       return { role_revoke_permission: { name: req.name, key: req.key, range_end: req.rangeEnd } };
     case 'authenticate':
-      return { authenticate: { name: req.name, checked_revision: req.checkedRevision } };
+      return { authenticate: { name: req.name, checked_revision: req.checkedRevision, token_prefix: req.tokenPrefix } };
   }
 }
 
@@ -122,7 +122,12 @@ export function authRequestFromWire(w: Wire): AuthRequest {
     }
     case 'authenticate': {
       const a = m('authenticate');
-      return { type: 'authenticate', name: str(a['name']), checkedRevision: uint(a['checked_revision'], 'checked_revision') };
+      return {
+        type: 'authenticate',
+        name: str(a['name']),
+        checkedRevision: uint(a['checked_revision'], 'checked_revision'),
+        tokenPrefix: str(a['token_prefix']),
+      };
     }
     default:
       throw new CommandInvalidError(`unknown auth command ${String(op)}`);
@@ -131,12 +136,14 @@ export function authRequestFromWire(w: Wire): AuthRequest {
 
 /** The `AuthCommandResponse` wire object of a result. */
 export function authResultToWire(r: AuthResult): Wire {
-  return { revision: r.revision, auth_revision: r.authRevision, index: r.index };
+  return { revision: r.revision, auth_revision: r.authRevision, index: r.index, token: r.token ?? '' };
 }
 
 /** The result of a decoded `AuthCommandResponse` wire object. */
 export function authResultFromWire(w: Wire): AuthResult {
-  return { revision: uint(w['revision'], 'revision'), authRevision: uint(w['auth_revision'], 'auth_revision'), index: uint(w['index'], 'index') };
+  const r = { revision: uint(w['revision'], 'revision'), authRevision: uint(w['auth_revision'], 'auth_revision'), index: uint(w['index'], 'index') };
+  const token = str(w['token']);
+  return token === '' ? r : { ...r, token };
 }
 
 function permissionToWire(p: Permission): Wire {

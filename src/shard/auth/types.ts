@@ -56,6 +56,13 @@ export type AuthRequest =
       readonly name: string;
       /** The auth revision the password was checked at; the token is issued only if nothing changed since. */
       readonly checkedRevision: number;
+      /**
+       * The random part of the token, chosen by the proposing gateway: every
+       * member assigns `<tokenPrefix>.<raft index>` to the user when it
+       * applies the command, so the token is valid on every member (etcd's
+       * simple tokens). Empty: no token is assigned.
+       */
+      readonly tokenPrefix: string;
     };
 
 /** What applying an auth command answers. */
@@ -66,6 +73,8 @@ export interface AuthResult {
   readonly authRevision: number;
   /** The raft index the command applied at (an Authenticate's token names it). */
   readonly index: number;
+  /** Authenticate: the token assigned to the user. */
+  readonly token?: string;
 }
 
 /** The name of the user and of the role that hold every permission. */

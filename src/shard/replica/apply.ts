@@ -39,7 +39,7 @@ import type { DedupeTable } from './dedupe.js';
 import type { RangeKeys } from './keys.js';
 import { descriptorAfterConfChange } from './membership.js';
 import { writeRevision } from './revision.js';
-import { AuthError, isAuthErrorCode, planAuthCommand, staleAuthRevision, type AuthRequest, type AuthState } from '../auth/index.js';
+import { AuthError, isAuthErrorCode, leaseKeysDenied, planAuthCommand, staleAuthRevision, type AuthRequest, type AuthState } from '../auth/index.js';
 import { LeaseError, LeaseExistsError, LeaseTtlTooLargeError, type LeaseTable } from '../lease/index.js';
 import { applyLeaseGrant, applyLeaseRevoke, leaseAttachmentOps, type ApplyIo } from './lease-apply.js';
 
@@ -216,6 +216,11 @@ async function applyWrite(state: RangeState, entry: Entry, cmd: RangeCommand): P
   let toResult: (r: unknown) => CommandResult;
   // A put naming a lease needs the lease to exist when it is applied.
   const leaseExists = (id: bigint): boolean => state.leases.has(id);
+  if (body.type === 'put' && body.request.lease !== undefined && body.request.lease !== 0n && state.leases.has(body.request.lease)) {
+    // etcd's checkLeasePuts: attaching to a lease needs WRITE on the keys it already holds (the caller could not revoke it otherwise).
+    const denied = leaseKeysDenied(state.auth, cmd.authRevision, cmd.authUser, await state.leases.attachedKeys(state.engine, body.request.lease));
+    if (denied !== undefined) return recordFailure(state, entry, cmd, denied);
+  }
   try {
     switch (body.type) {
       case 'put':
@@ -279,7 +284,8 @@ async function applyCompact(state: RangeState, entry: Entry, cmd: RangeCommand, 
 async function applyAuth(state: RangeState, entry: Entry, cmd: RangeCommand, req: AuthRequest): Promise<EntryOutcome> {
   const plan = planAuthCommand(state.auth, req, state.keys.authState);
   if (!plan.ok) return recordFailure(state, entry, cmd, plan.error);
-  const response = { revision: state.mvcc.currentRevision, authRevision: plan.next.revision, index: entry.index };
+  const token = req.type === 'authenticate' && req.tokenPrefix !== '' ? { token: `${req.tokenPrefix}.${entry.index}` } : {};
+  const response = { revision: state.mvcc.currentRevision, authRevision: plan.next.revision, index: entry.index, ...token };
   const result: ApplyResult = { raftTerm: entry.term, ok: true, result: { type: 'auth', response } };
   const dedupe = state.dedupe.add(cmd.requestId, { index: entry.index, result });
   await writeBatch(state, entry.index, [...plan.ops, ...dedupe.ops]);

@@ -88,6 +88,8 @@ export interface RangeCommand {
   readonly revision?: number;
   /** The auth revision the request's permissions were checked at (src/shard/auth). */
   readonly authRevision?: number;
+  /** The user those permissions were checked for ('' = no user); apply checks lease keys for it. */
+  readonly authUser?: string;
   readonly body: CommandBody;
 }
 
@@ -511,6 +513,7 @@ function commandToWire(cmd: RangeCommand): Wire {
     epoch: epochToWire(cmd.epoch),
     revision: cmd.revision ?? 0,
     auth_revision: cmd.authRevision ?? 0,
+    auth_user: cmd.authUser ?? '',
     ...bodyToWire(cmd.body),
   };
 }
@@ -528,7 +531,9 @@ function commandFromWire(w: Wire): RangeCommand {
   };
   const revision = uint(w['revision'], 'revision');
   const authRevision = uint(w['auth_revision'], 'auth_revision');
-  const withAuth = authRevision > 0 ? { ...cmd, authRevision } : cmd;
+  const authUser = w['auth_user'];
+  const withAuth =
+    authRevision > 0 ? { ...cmd, authRevision, ...(typeof authUser === 'string' && authUser !== '' ? { authUser } : {}) } : cmd;
   return revision > 0 ? { ...withAuth, revision } : withAuth;
 }
 

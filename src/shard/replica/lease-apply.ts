@@ -9,6 +9,7 @@ import type { BatchOp } from '../../storage/index.js';
 import type { Entry } from '../../group/raft/index.js';
 import { Family, LeaseNotFoundError, MvccError, type WritePlan } from '../mvcc/index.js';
 import { decodeRecord, isTombstoneRecord } from '../mvcc/value.js';
+import { leaseKeysDenied, type AuthError } from '../auth/index.js';
 import { LeaseError, LeaseExistsError, LeaseTtlTooLargeError, LEASE_TTL_SECONDS_MAX } from '../lease/index.js';
 import type { ApplyResult, RangeCommand } from './command-codec.js';
 import type { LeaseGrantCommand, LeaseRevokeCommand } from './lease-codec.js';
@@ -19,7 +20,7 @@ export interface ApplyIo {
   /** Writes `ops` with the applied index in one batch. */
   writeBatch(state: RangeState, index: number, ops: readonly BatchOp[]): Promise<void>;
   /** Records a deterministic failure as the command's result. */
-  recordFailure(state: RangeState, entry: Entry, cmd: RangeCommand, err: MvccError | LeaseError): Promise<EntryOutcome>;
+  recordFailure(state: RangeState, entry: Entry, cmd: RangeCommand, err: MvccError | LeaseError | AuthError): Promise<EntryOutcome>;
 }
 
 /**
@@ -51,7 +52,9 @@ export async function applyLeaseGrant(
 }
 
 /**
- * Revoke (by a client or by expiry): every attached key is deleted at ONE
+ * Revoke (by a client or by expiry): with auth enabled, a client's revoke
+ * needs WRITE on every attached key (refused with the auth error, nothing
+ * deleted); every attached key is deleted at ONE
  * revision, in key order, in the same batch that drops the lease and its
  * attachments; with no attached key nothing consumes a revision.
  */
@@ -65,6 +68,9 @@ export async function applyLeaseRevoke(
 ): Promise<EntryOutcome> {
   if (!state.leases.has(req.id)) return io.recordFailure(state, entry, cmd, new LeaseNotFoundError(req.id));
   const keys = await state.leases.attachedKeys(state.engine, req.id);
+  // etcd's auth applier: WRITE on every attached key, checked on the keys as of this entry.
+  const denied = leaseKeysDenied(state.auth, cmd.authRevision, cmd.authUser, keys);
+  if (denied !== undefined) return io.recordFailure(state, entry, cmd, denied);
   let plan: WritePlan<{ responses: readonly unknown[] }> | undefined;
   if (keys.length > 0) {
     try {

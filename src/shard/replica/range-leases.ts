@@ -117,8 +117,9 @@ export class RangeLeases {
       this.metrics?.granted.inc();
       this.metrics?.ttl.observe(body.request.ttlSeconds);
     } else if (body.type === 'leaseRevoke') {
-      // Also on failure (not found): a lease the lessor still tracks is gone.
-      this.lessor.revoked(body.request.id);
+      // Also on a failure that left no lease (not found): a lease the lessor still tracks is gone.
+      // A refused revoke (auth) leaves the lease, and the lessor keeps tracking it.
+      if (outcome.result.ok || !this.host.state.leases.has(body.request.id)) this.lessor.revoked(body.request.id);
       if (outcome.result.ok) this.metrics?.revoked.inc();
     }
   }

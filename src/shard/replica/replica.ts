@@ -144,6 +144,8 @@ export interface RequestOptions {
   readonly requestId?: RequestId;
   /** The auth revision the request's permissions were checked at; apply refuses it if the auth store moved. */
   readonly authRevision?: number;
+  /** The user those permissions were checked for; apply checks the keys attached to a lease for it. */
+  readonly authUser?: string;
 }
 
 /** Options of a read. */
@@ -187,6 +189,7 @@ export class Replica implements GroupStateMachine {
   private readonly reads: ReadTracker;
   private transfers: TransferWaiter[] = [];
   private readonly revisionListeners = new Set<(revision: number) => void>();
+  private readonly authListeners = new Set<(req: AuthRequest, result: AuthResult) => void>();
   private seq = 0;
   private readSeq = 0;
   private closed = false;
@@ -409,6 +412,18 @@ export class Replica implements GroupStateMachine {
     return () => this.revisionListeners.delete(listener);
   }
 
+  /**
+   * Calls `listener` for every auth command this replica applies with
+   * success (not for a retry answered from the dedupe table), before its
+   * proposer is answered: every member's gateway learns of an Authenticate's
+   * token and of users whose tokens end, as etcd's members do at apply.
+   * Returns the unsubscribe function.
+   */
+  onAuthApplied(listener: (req: AuthRequest, result: AuthResult) => void): () => void {
+    this.authListeners.add(listener);
+    return () => this.authListeners.delete(listener);
+  }
+
   /** etcd HashKV of this replica's local state (0: current revision). */
   async hashKV(revision = 0): Promise<HashKVResult> {
     this.assertUsable();
@@ -592,6 +607,7 @@ export class Replica implements GroupStateMachine {
         outcome = await applyNormalEntry(this.state, entry, decoded.get(entry.index));
       }
       this.leases.afterApply(outcome);
+      this.notifyAuth(outcome);
       // Durable now: the host may release its proposal window before the proposer is answered.
       onApplied?.(entry.index);
       this.settle(outcome, entry.data.length === 0 && entry.type === 'normal');
@@ -604,6 +620,13 @@ export class Replica implements GroupStateMachine {
     this.state.engine.flush().catch(() => undefined);
     this.reads.notifyApplied(this.state.appliedIndex);
     this.notifyRevision();
+  }
+
+  private notifyAuth(outcome: EntryOutcome): void {
+    const body = outcome.command?.body;
+    const result = outcome.result;
+    if (body?.type !== 'auth' || outcome.duplicate === true || result?.ok !== true || result.result.type !== 'auth') return;
+    for (const l of this.authListeners) l(body.request, result.result.response);
   }
 
   private notifyRevision(): void {
@@ -782,6 +805,7 @@ export class Replica implements GroupStateMachine {
           body,
           ...(rev === undefined ? {} : { revision: rev }),
           ...(options.authRevision === undefined ? {} : { authRevision: options.authRevision }),
+          ...(options.authUser === undefined || options.authUser === '' ? {} : { authUser: options.authUser }),
         };
         const data = encodeCommand(cmd);
         if (data.length > this.requestBytesMax) throw new RequestTooLargeError(data.length, this.requestBytesMax);

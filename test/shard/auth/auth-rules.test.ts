@@ -93,7 +93,7 @@ describe('auth mutations', () => {
     assert.equal(again.state.revision, s.revision);
     const regrant = applyAuthRequest(s, grantRole('u1', 'r1'));
     assert.equal(regrant.changed, false);
-    const auth = applyAuthRequest(s, { type: 'authenticate', name: 'u1', checkedRevision: s.revision });
+    const auth = applyAuthRequest(s, { type: 'authenticate', name: 'u1', checkedRevision: s.revision, tokenPrefix: 'abc' });
     assert.equal(auth.state.revision, s.revision);
     const off = run(s, { type: 'disable' });
     assert.equal(off.revision, s.revision + 1);
@@ -118,9 +118,9 @@ describe('auth mutations', () => {
     assert.equal(refused(s, grantPerm('r9', perm('READ', 'a'))), 'ROLE_NOT_FOUND');
     assert.equal(refused(s, { type: 'roleRevokePermission', name: 'r1', key: b('a'), rangeEnd: b('') }), 'PERMISSION_NOT_GRANTED');
     assert.equal(refused(s, { type: 'userChangePassword', name: 'nobody', passwordHash: 'x' }), 'USER_NOT_FOUND');
-    assert.equal(refused(s, { type: 'authenticate', name: 'nobody', checkedRevision: s.revision }), 'AUTH_FAILED');
-    assert.equal(refused(s, { type: 'authenticate', name: 'u1', checkedRevision: s.revision - 1 }), 'AUTH_OLD_REVISION');
-    assert.equal(refused(run(s, { type: 'disable' }), { type: 'authenticate', name: 'u1', checkedRevision: s.revision + 1 }), 'AUTH_NOT_ENABLED');
+    assert.equal(refused(s, { type: 'authenticate', name: 'nobody', checkedRevision: s.revision, tokenPrefix: 'abc' }), 'AUTH_FAILED');
+    assert.equal(refused(s, { type: 'authenticate', name: 'u1', checkedRevision: s.revision - 1, tokenPrefix: 'abc' }), 'AUTH_OLD_REVISION');
+    assert.equal(refused(run(s, { type: 'disable' }), { type: 'authenticate', name: 'u1', checkedRevision: s.revision + 1, tokenPrefix: 'abc' }), 'AUTH_NOT_ENABLED');
   });
 
   it('role delete revokes the role from its users; grants keep roles and permissions sorted', () => {
@@ -227,7 +227,7 @@ describe('auth encoding', () => {
       { type: 'roleDelete', name: 'r' },
       { type: 'roleGrantPermission', name: 'r', permission: perm('WRITE', 'a', 'b') },
       { type: 'roleRevokePermission', name: 'r', key: b('a'), rangeEnd: b('b') },
-      { type: 'authenticate', name: 'u', checkedRevision: 42 },
+      { type: 'authenticate', name: 'u', checkedRevision: 42, tokenPrefix: 'abc' },
     ];
     for (const req of reqs) {
       const bytes = type.encode(type.fromObject(authRequestToWire(req))).finish();
