@@ -9,9 +9,9 @@
  */
 import { readdir, stat } from 'node:fs/promises';
 import { join } from 'node:path';
-import { StoreNode, enginePath, readNodeMeta, wholeKeyspaceRange, type ClusterRecord } from '../node/index.js';
+import { NODE_TICK_MS_DEFAULT, StoreNode, enginePath, readNodeMeta, wholeKeyspaceRange, type ClusterRecord } from '../node/index.js';
 import { ALL_RANGES_SPAN } from '../shard/replica/index.js';
-import type { HostLimits, HostRaftConfig } from '../group/host/index.js';
+import { HOST_RAFT_DEFAULTS, type HostLimits, type HostRaftConfig } from '../group/host/index.js';
 import { Forwarding } from './forward.js';
 import type { StaticMember } from './forward-members.js';
 import { discoverJoin } from './join.js';
@@ -22,7 +22,7 @@ import type { EngineKind } from '../storage/index.js';
 import type { MemberInfo, UnaryHandler } from './context.js';
 import { AutoCompactor, type CompactorEvent } from './compactor.js';
 import type { CompactionPolicy } from './compactor-schedule.js';
-import { LocalRangeRouter } from './router.js';
+import { LocalRangeRouter, requestTimeoutMs } from './router.js';
 import { EtcdServer } from './server.js';
 import type { ListenUrl } from './urls.js';
 import type { ClientTls } from './tls.js';
@@ -207,6 +207,7 @@ export async function startEmbedded(options: EmbeddedOptions): Promise<Embedded>
       : new Forwarding({
           localNodeId: nodeId,
           member: () => member,
+          deadlineMs: requestTimeoutMs((options.raft?.electionTick ?? HOST_RAFT_DEFAULTS.electionTick) * (options.tickMs ?? NODE_TICK_MS_DEFAULT)),
           peerAddress: (id) => node.memberPeerAddress(id) ?? peers.get(id),
           ...(options.onInternalError !== undefined
             ? { onForwardError: (method: string, from: number, err: unknown) => options.onInternalError?.(`${method} (forwarded by node ${from})`, err) }
