@@ -6,22 +6,15 @@
  */
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { startEmbedded, type Embedded, type EmbeddedCluster } from '../../src/gateway/embedded.js';
+import { startEmbedded, type Embedded } from '../../src/gateway/embedded.js';
+import { loopbackCluster } from '../node/embedded-cluster.js';
 import type { CompactorEvent } from '../../src/gateway/compactor.js';
-import { parseInitialCluster } from '../../src/node/index.js';
 import { b, client, type EtcdTestClient } from './server-harness.js';
 import { freePorts, waitFor } from '../node/helpers.js';
 
 const TICK_MS = 10;
 const CHECK_MS = 50;
 const RETENTION = 3;
-
-function clusterOf(ports: readonly number[], localName: string): EmbeddedCluster {
-  const ic = parseInitialCluster(ports.map((p, i) => `m${i + 1}=http://127.0.0.1:${p}`).join(','));
-  const self = ic.members.find((m) => m.name === localName);
-  assert.ok(self);
-  return { members: ic.members, localNodeId: self.nodeId, record: { initialCluster: ic.canonical, token: 'test' } };
-}
 
 describe('automatic compaction in a cluster', () => {
   const members: Embedded[] = [];
@@ -48,7 +41,7 @@ describe('automatic compaction in a cluster', () => {
         listenClient: [{ url: 'http://127.0.0.1:0', host: '127.0.0.1', port: 0 }],
         listenPeer: { url: `http://127.0.0.1:${port}`, host: '127.0.0.1', port },
         tickMs: TICK_MS,
-        cluster: clusterOf(ports, name),
+        cluster: loopbackCluster(ports, name),
         autoCompaction: { mode: 'revision', retentionRevisions: RETENTION },
         revisionCompactionCheckIntervalMs: CHECK_MS,
         onCompaction: (e) => events.get(name)?.push(e),

@@ -11,8 +11,8 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import * as grpc from '@grpc/grpc-js';
-import { startEmbedded, type Embedded, type EmbeddedCluster } from '../../src/gateway/embedded.js';
-import { parseInitialCluster } from '../../src/node/index.js';
+import { startEmbedded, type Embedded } from '../../src/gateway/embedded.js';
+import { loopbackCluster } from './embedded-cluster.js';
 import { b, client, failure, keysOf, withToken, type EtcdTestClient } from '../gateway/server-harness.js';
 import { etcdctl, skipEtcdctl, spawnEtcdctl } from '../gateway/etcd-diff.js';
 import { openWatch } from '../gateway/watch-harness.js';
@@ -22,13 +22,6 @@ const TICK_MS = 10;
 const ROOT = '--user=root:rootpw';
 const ALICE = '--user=alice:alicepw';
 const DENIED = { code: grpc.status.PERMISSION_DENIED, details: 'etcdserver: permission denied' };
-
-function clusterOf(ports: readonly number[], localName: string): EmbeddedCluster {
-  const ic = parseInitialCluster(ports.map((p, i) => `m${i + 1}=http://127.0.0.1:${p}`).join(','));
-  const self = ic.members.find((m) => m.name === localName);
-  assert.ok(self);
-  return { members: ic.members, localNodeId: self.nodeId, record: { initialCluster: ic.canonical, token: 'auth-cluster' } };
-}
 
 describe('auth tokens across cluster members', () => {
   const members: Embedded[] = [];
@@ -64,7 +57,7 @@ describe('auth tokens across cluster members', () => {
           listenClient: [{ url: 'http://127.0.0.1:0', host: '127.0.0.1', port: 0 }],
           listenPeer: { url: `http://127.0.0.1:${port}`, host: '127.0.0.1', port },
           tickMs: TICK_MS,
-          cluster: clusterOf(ports, name),
+          cluster: loopbackCluster(ports, name, 'auth-cluster'),
           onInternalError: (method, err) => console.error('internal error in', method, err),
         }),
       );

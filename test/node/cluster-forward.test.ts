@@ -9,7 +9,8 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import * as grpc from '@grpc/grpc-js';
-import { startEmbedded, type Embedded, type EmbeddedCluster } from '../../src/gateway/embedded.js';
+import { startEmbedded, type Embedded } from '../../src/gateway/embedded.js';
+import { loopbackCluster } from './embedded-cluster.js';
 import { parseInitialCluster } from '../../src/node/index.js';
 import { client, failure, b, type EtcdTestClient } from '../gateway/server-harness.js';
 import { freePorts, tempDir, waitFor } from './helpers.js';
@@ -22,13 +23,6 @@ interface Member {
   embedded: Embedded;
 }
 
-function clusterOf(ports: readonly number[], localName: string): EmbeddedCluster {
-  const ic = parseInitialCluster(ports.map((p, i) => `m${i + 1}=http://127.0.0.1:${p}`).join(','));
-  const self = ic.members.find((m) => m.name === localName);
-  assert.ok(self);
-  return { members: ic.members, localNodeId: self.nodeId, record: { initialCluster: ic.canonical, token: 'test' } };
-}
-
 async function startMember(name: string, peerPorts: readonly number[], dataDir?: string): Promise<Embedded> {
   const peerPort = peerPorts[Number(name.slice(1)) - 1] as number;
   return startEmbedded({
@@ -38,7 +32,7 @@ async function startMember(name: string, peerPorts: readonly number[], dataDir?:
     listenClient: [{ url: 'http://127.0.0.1:0', host: '127.0.0.1', port: 0 }],
     listenPeer: { url: `http://127.0.0.1:${peerPort}`, host: '127.0.0.1', port: peerPort },
     tickMs: TICK_MS,
-    cluster: clusterOf(peerPorts, name),
+    cluster: loopbackCluster(peerPorts, name),
     onInternalError: (method, err) => console.error('internal error in', method, err),
   });
 }
@@ -184,7 +178,7 @@ describe('cluster identity in the data directory', () => {
         listenClient: [{ url: 'http://127.0.0.1:0', host: '127.0.0.1', port: 0 }],
         listenPeer: { url: `http://127.0.0.1:${ports[0]}`, host: '127.0.0.1', port: ports[0] as number },
         tickMs: TICK_MS,
-        cluster: clusterOf([ports[0] as number], 'm1'),
+        cluster: loopbackCluster([ports[0] as number], 'm1'),
       });
       await solo.close();
       await assert.rejects(
@@ -195,7 +189,7 @@ describe('cluster identity in the data directory', () => {
           listenClient: [{ url: 'http://127.0.0.1:0', host: '127.0.0.1', port: 0 }],
           listenPeer: { url: `http://127.0.0.1:${ports[0]}`, host: '127.0.0.1', port: ports[0] as number },
           tickMs: TICK_MS,
-          cluster: clusterOf(ports, 'm1'),
+          cluster: loopbackCluster(ports, 'm1'),
         }),
         /was created for --initial-cluster m1=http:\/\/127\.0\.0\.1:\d+, not m1=.*m2=.*restart with the original --initial-cluster/,
       );

@@ -9,22 +9,15 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import * as grpc from '@grpc/grpc-js';
-import { startEmbedded, type Embedded, type EmbeddedCluster } from '../../src/gateway/embedded.js';
+import { startEmbedded, type Embedded } from '../../src/gateway/embedded.js';
+import { loopbackCluster } from './embedded-cluster.js';
 import { etcdServiceDefinition, type EtcdMessage } from '../../src/gateway/proto.js';
-import { parseInitialCluster } from '../../src/node/index.js';
 import { client, type EtcdTestClient } from '../gateway/server-harness.js';
 import { delay, freePorts, waitFor } from './helpers.js';
 
 const TICK_MS = 10;
 /** Bound on one keepalive answer. */
 const ANSWER_TIMEOUT_MS = 10_000;
-
-function clusterOf(ports: readonly number[], localName: string): EmbeddedCluster {
-  const ic = parseInitialCluster(ports.map((p, i) => `m${i + 1}=http://127.0.0.1:${p}`).join(','));
-  const self = ic.members.find((m) => m.name === localName);
-  assert.ok(self);
-  return { members: ic.members, localNodeId: self.nodeId, record: { initialCluster: ic.canonical, token: 'test' } };
-}
 
 /** One open LeaseKeepAlive stream: `send(id)` resolves the answer to that request. */
 class KeepAliveStream {
@@ -89,7 +82,7 @@ describe('LeaseKeepAlive through a follower', () => {
         listenClient: [{ url: 'http://127.0.0.1:0', host: '127.0.0.1', port: 0 }],
         listenPeer: { url: `http://127.0.0.1:${port}`, host: '127.0.0.1', port },
         tickMs: TICK_MS,
-        cluster: clusterOf(ports, name),
+        cluster: loopbackCluster(ports, name),
         onInternalError: (method, err) => console.error('internal error in', method, err),
       });
       members.push(m);
