@@ -221,7 +221,7 @@ export class Replica implements GroupStateMachine {
         state,
         submit: (body, options) => this.submit(body, options),
         requireLeader: () => void this.leaderHandle(),
-        term: () => this.handle?.status().term ?? 0,
+        term: () => this.handle?.basicStatus().term ?? 0,
       },
       leaseOptions,
     );
@@ -379,7 +379,7 @@ export class Replica implements GroupStateMachine {
     this.checkRead(req, options.epoch);
     if (options.consistency !== 'serializable') await this.readIndex(options.signal);
     const result = await this.readLocal((mvcc) => mvcc.range(req));
-    return { header: { revision: result.revision, raftTerm: this.handle?.status().term ?? 0 }, result };
+    return { header: { revision: result.revision, raftTerm: this.handle?.basicStatus().term ?? 0 }, result };
   }
 
   /**
@@ -846,7 +846,7 @@ export class Replica implements GroupStateMachine {
     const key = requestKey(requestId);
     let waiter!: Waiter;
     const promise = new Promise<EntryOutcome>((resolve, reject) => {
-      waiter = { term: handle.status().term, resolve, reject };
+      waiter = { term: handle.basicStatus().term, resolve, reject };
     });
     const list = this.waiters.get(key) ?? [];
     list.push(waiter);
@@ -985,7 +985,7 @@ export class Replica implements GroupStateMachine {
   private leaderHandle(): GroupHandle {
     this.assertUsable();
     const handle = this.requireHandle();
-    const status = handle.status();
+    const status = handle.basicStatus();
     if (status.role !== 'leader') throw new NotLeaderError(this.rangeId, this.leaderHint(status.lead));
     return handle;
   }

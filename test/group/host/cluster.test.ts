@@ -40,6 +40,19 @@ describe('three hosts, many groups', () => {
     await waitFor(
       () => live().every((n) => groupIds.every((g) => n.sms.get(g)!.items.includes(`a${g}`))),
       'every group applied on every node',
+      10_000,
+      () =>
+        live()
+          .flatMap((n) =>
+            groupIds
+              .filter((g) => !n.sms.get(g)!.items.includes(`a${g}`))
+              .map((g) => {
+                const st = n.host.handle(g).status();
+                return `node ${n.id} group ${g}: ${st.role} term ${st.term} lead ${st.lead} commit ${st.commit} applied ${st.applied} last ${st.lastIndex}`;
+              }),
+          )
+          .slice(0, 6)
+          .join('; '),
     );
     for (const [i, n] of live().entries()) {
       const readys = n.host.stats.readys - readysBefore[i]!;

@@ -201,12 +201,12 @@ export async function tempDir(prefix: string): Promise<{ path: string; cleanup: 
   return { path, cleanup: () => rm(path, { recursive: true, force: true }) };
 }
 
-/** Polls `cond` every few ms until it holds; throws `what` after `timeoutMs`. */
-export async function waitFor(cond: () => boolean, what: string, timeoutMs = 10_000): Promise<void> {
+/** Polls `cond` every few ms until it holds; throws `what` (and `detail()`, if given) after `timeoutMs`. */
+export async function waitFor(cond: () => boolean, what: string, timeoutMs = 10_000, detail?: () => string): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     if (cond()) return;
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for: ${what}`);
+    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for: ${what}${detail === undefined ? '' : ` (${detail()})`}`);
     await new Promise((r) => setTimeout(r, 5));
   }
 }
