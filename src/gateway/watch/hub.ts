@@ -63,6 +63,11 @@ export class RangeWatchHub {
     return this.hubRevision;
   }
 
+  /** Whether some watcher reads its own history (room freed in its buffer lets it go on). */
+  get hasUnsynced(): boolean {
+    return this.unsynced.size > 0;
+  }
+
   /** Watchers on the hub. */
   get size(): number {
     return this.synced.size + this.unsynced.size;

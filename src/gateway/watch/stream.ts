@@ -250,8 +250,8 @@ export class WatchStream {
       const item = w.buffer.shiftMerged(MERGED_EVENTS_MAX, MERGED_BYTES_MAX);
       if (item === undefined) continue;
       if (!w.buffer.isEmpty) this.readyWatchers.add(w); // to the back: round robin
-      // Room was freed: a watcher reading history may go on.
-      w.hub.kick();
+      // Room was freed: a watcher reading history may go on (synced ones are fed on new revisions).
+      if (w.hub.hasUnsynced) w.hub.kick();
       return this.responsesOf(w, item);
     }
     return undefined;
