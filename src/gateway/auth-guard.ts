@@ -148,21 +148,30 @@ export class AuthGuard {
    * this member has not applied yet (see the module comment); returns at
    * once otherwise. Never throws: the checks that follow answer for the token.
    */
-  async awaitToken(metadata: grpc.Metadata, signal?: AbortSignal): Promise<void> {
+  awaitToken(metadata: grpc.Metadata, signal?: AbortSignal): Promise<void> {
+    return this.tokenWait(metadata, signal) ?? Promise.resolve();
+  }
+
+  /**
+   * {@link awaitToken} without a promise when there is nothing to wait for
+   * (the common case: no token, or one known here), so the per-call wrapper
+   * of {@link withAppliedTokens} costs no extra turn.
+   */
+  tokenWait(metadata: grpc.Metadata, signal?: AbortSignal): Promise<void> | undefined {
     const value = metadata.get(TOKEN_METADATA_KEY)[0];
-    if (value === undefined) return;
+    if (value === undefined) return undefined;
     const token = String(value);
     const index = tokenIndex(token);
-    if (index === undefined || this.tokens.has(token) || this.waiting >= TOKEN_WAITERS_MAX) return;
+    if (index === undefined || this.tokens.has(token) || this.waiting >= TOKEN_WAITERS_MAX) return undefined;
     let replica: Replica;
     try {
       replica = this.target().replica;
     } catch {
-      return;
+      return undefined;
     }
-    if (replica.appliedIndex() >= index || signal?.aborted === true) return;
+    if (replica.appliedIndex() >= index || signal?.aborted === true) return undefined;
     this.waiting++;
-    await new Promise<void>((resolve) => {
+    return new Promise<void>((resolve) => {
       const waiters = this.tokenWaiters.get(token) ?? new Set<() => void>();
       this.tokenWaiters.set(token, waiters);
       let settled = false;
@@ -305,14 +314,14 @@ export function withAppliedTokens<K extends string>(services: ReadonlyMap<K, Ser
       wrapped[method] = isStreamHandler(h)
         ? {
             streaming: h.streaming,
-            run: async (stream) => {
-              await guard.awaitToken(stream.call.metadata, stream.call.signal);
-              return h.run(stream);
+            run: (stream) => {
+              const wait = guard.tokenWait(stream.call.metadata, stream.call.signal);
+              return wait === undefined ? h.run(stream) : wait.then(() => h.run(stream));
             },
           }
-        : async (request, call) => {
-            await guard.awaitToken(call.metadata, call.signal);
-            return h(request, call);
+        : (request, call) => {
+            const wait = guard.tokenWait(call.metadata, call.signal);
+            return wait === undefined ? h(request, call) : wait.then(() => h(request, call));
           };
     }
     out.set(service, wrapped);

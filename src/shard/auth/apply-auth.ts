@@ -54,17 +54,18 @@ export function staleAuthRevision(auth: AuthState, checkedAt: number | undefined
  * internal command (expiry), not checked. The user '' (no token) is refused
  * with USER_EMPTY when a key is attached, as etcd.
  */
-export function leaseKeysDenied(
+export async function leaseKeysDenied(
   auth: AuthState,
   checkedAt: number | undefined,
   user: string | undefined,
-  attachedKeys: readonly Uint8Array[],
-): AuthError | undefined {
+  attachedKeys: () => Promise<readonly Uint8Array[]>,
+): Promise<AuthError | undefined> {
+  // Checked first: without auth a lease's keys are not read at all (a put with a lease is a hot path).
   if (!auth.enabled || checkedAt === undefined || checkedAt === 0) return undefined;
   // The stale check ran first: the caller is identified at the store's current revision.
   const caller = { user: user ?? '', revision: auth.revision };
   try {
-    for (const key of attachedKeys) checkKeyAccess(auth, caller, key, undefined, 'write');
+    for (const key of await attachedKeys()) checkKeyAccess(auth, caller, key, undefined, 'write');
   } catch (err) {
     if (err instanceof AuthError) return err;
     throw err;

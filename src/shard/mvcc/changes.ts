@@ -63,12 +63,12 @@ export async function readChanges(
     for (let i = 0; i < read.length; i++) {
       const revision = revisions[i] as number;
       // Pages end between revisions only: a revision's events stay together.
-      if (events.length > 0 && revision !== (revisions[i - 1] ?? lastRead) && bytes >= bytesMax) return revision;
+      if (events.length > 0 && revision !== lastRead && bytes >= bytesMax) return revision;
       const event = read[i] as MvccEvent;
       events.push(event);
       bytes += event.kv.key.length + event.kv.value.length + (event.prevKv?.value.length ?? 0);
+      lastRead = revision;
     }
-    lastRead = revisions[revisions.length - 1] ?? lastRead;
     return undefined;
   };
   for await (const e of reader.iterate({ gte: codec.revIndexStart(start), lt: codec.revIndexStart(end + 1) })) {

@@ -218,7 +218,8 @@ async function applyWrite(state: RangeState, entry: Entry, cmd: RangeCommand): P
   const leaseExists = (id: bigint): boolean => state.leases.has(id);
   if (body.type === 'put' && body.request.lease !== undefined && body.request.lease !== 0n && state.leases.has(body.request.lease)) {
     // etcd's checkLeasePuts: attaching to a lease needs WRITE on the keys it already holds (the caller could not revoke it otherwise).
-    const denied = leaseKeysDenied(state.auth, cmd.authRevision, cmd.authUser, await state.leases.attachedKeys(state.engine, body.request.lease));
+    const lease = body.request.lease;
+    const denied = await leaseKeysDenied(state.auth, cmd.authRevision, cmd.authUser, () => state.leases.attachedKeys(state.engine, lease));
     if (denied !== undefined) return recordFailure(state, entry, cmd, denied);
   }
   try {

@@ -69,7 +69,7 @@ export async function applyLeaseRevoke(
   if (!state.leases.has(req.id)) return io.recordFailure(state, entry, cmd, new LeaseNotFoundError(req.id));
   const keys = await state.leases.attachedKeys(state.engine, req.id);
   // etcd's auth applier: WRITE on every attached key, checked on the keys as of this entry.
-  const denied = leaseKeysDenied(state.auth, cmd.authRevision, cmd.authUser, keys);
+  const denied = await leaseKeysDenied(state.auth, cmd.authRevision, cmd.authUser, async () => keys);
   if (denied !== undefined) return io.recordFailure(state, entry, cmd, denied);
   let plan: WritePlan<{ responses: readonly unknown[] }> | undefined;
   if (keys.length > 0) {
