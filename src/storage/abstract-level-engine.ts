@@ -11,6 +11,7 @@ import {
   type CheckedOp,
   checkBatch,
   checkBound,
+  EMPTY_VALUE,
   levelRange,
   removeDir,
   resolveScan,
@@ -21,7 +22,7 @@ import {
 
 /** The abstract-level iterator calls the shared scan loop makes. */
 export interface NativeIterator {
-  nextv(size: number): Promise<[Buffer, Buffer][]>;
+  nextv(size: number): Promise<[Buffer, Buffer | undefined][]>;
   close(): Promise<void>;
 }
 
@@ -34,7 +35,7 @@ export interface NativeDb {
 }
 
 /** A scan's bounds and direction in abstract-level iterator option form. */
-export type NativeRange = ReturnType<typeof levelRange> & { reverse: boolean };
+export type NativeRange = ReturnType<typeof levelRange> & { reverse: boolean; values: boolean };
 
 /** Yields the error an operation should fail with now (closed engine, released snapshot), if any. */
 export type StateCheck = () => EngineError | undefined;
@@ -190,7 +191,7 @@ export abstract class AbstractLevelEngine<Db extends NativeDb> {
     throwIfSet(state());
     const scan = resolveScan(options);
     if (scan.empty) return;
-    const iterator = this.guardSync(() => open({ ...levelRange(scan), reverse: scan.reverse }), state);
+    const iterator = this.guardSync(() => open({ ...levelRange(scan), reverse: scan.reverse, values: !scan.keysOnly }), state);
     this.scansOpen++;
     try {
       let remaining = scan.limit;
@@ -202,7 +203,7 @@ export abstract class AbstractLevelEngine<Db extends NativeDb> {
         for (const [key, value] of batch) {
           // Checked per entry so a scan stops promptly once its engine closes.
           throwIfSet(state());
-          yield { key, value };
+          yield { key, value: value ?? EMPTY_VALUE };
         }
         remaining -= batch.length;
         batchEntries = Math.min(batchEntries * 2, scanBatchEntriesMax);

@@ -29,6 +29,11 @@ export interface IterateOptions {
   readonly reverse?: boolean;
   /** Stop after this many entries; unset or negative means no limit. */
   readonly limit?: number;
+  /**
+   * Entries carry an empty value: the engine need not read or copy values
+   * (a scan that only needs keys, e.g. building an in-memory key index).
+   */
+  readonly keysOnly?: boolean;
 }
 
 /** One key/value pair returned by a read. */

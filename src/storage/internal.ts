@@ -27,9 +27,14 @@ export interface Scan {
   readonly upperInclusive: boolean;
   readonly reverse: boolean;
   readonly limit: number;
+  /** Entries carry an empty value (IterateOptions.keysOnly). */
+  readonly keysOnly: boolean;
   /** True when no key can match, so the engine need not touch storage. */
   readonly empty: boolean;
 }
+
+/** The value of every entry of a keys-only scan. */
+export const EMPTY_VALUE: Buffer = Buffer.alloc(0);
 
 /** Views `bytes` as a Buffer without copying. */
 export function asBuffer(bytes: Uint8Array): Buffer {
@@ -86,7 +91,7 @@ export function resolveScan(options: IterateOptions): Scan {
     const order = compareKeys(lower, upper);
     empty = order > 0 || (order === 0 && !(lowerInclusive && upperInclusive));
   }
-  return { lower, lowerInclusive, upper, upperInclusive, reverse: options.reverse === true, limit, empty };
+  return { lower, lowerInclusive, upper, upperInclusive, reverse: options.reverse === true, limit, keysOnly: options.keysOnly === true, empty };
 }
 
 /** True if `key` is not below the scan's lower bound. */

@@ -8,7 +8,7 @@ import {
   type IterateOptions,
   compareKeys,
 } from './engine.js';
-import { type Scan, aboveLower, belowUpper, checkBatch, checkBound, checkKey, resolveScan } from './internal.js';
+import { EMPTY_VALUE, type Scan, aboveLower, belowUpper, checkBatch, checkBound, checkKey, resolveScan } from './internal.js';
 
 // sorted-btree ships CommonJS with the class as `exports.default`.
 const BTree = sortedBtree.default;
@@ -152,7 +152,7 @@ async function* iterateTree(
     if (scan.reverse ? !aboveLower(scan, key) : !belowUpper(scan, key)) return;
     const err = state();
     if (err !== undefined) throw err;
-    yield { key, value };
+    yield { key, value: scan.keysOnly ? EMPTY_VALUE : value };
     if (++count >= scan.limit) return;
   }
 }

@@ -12,11 +12,14 @@ declare module '@nxtedition/rocksdb' {
     lt?: Buffer;
     reverse?: boolean;
     limit?: number;
+    /** False: entries' values are undefined (not read). */
+    values?: boolean;
   }
 
   /** An abstract-level 1 iterator over the whole (implicitly snapshotted) view it was created on. */
   class RocksIterator {
-    nextv(size: number): Promise<[Buffer, Buffer][]>;
+    /** Values are undefined when the iterator was opened with `values: false`. */
+    nextv(size: number): Promise<[Buffer, Buffer | undefined][]>;
     seek(target: Buffer): void;
     close(): Promise<void>;
   }

@@ -2,6 +2,7 @@ import { RocksLevel, type RocksIterator } from '@nxtedition/rocksdb';
 import { type Engine, type EngineSnapshot, type Entry, EngineError, type IterateOptions, compareKeys } from './engine.js';
 import { AbstractLevelEngine, openNative } from './abstract-level-engine.js';
 import {
+  EMPTY_VALUE,
   Mutex,
   type Scan,
   aboveLower,
@@ -102,7 +103,8 @@ export class RocksDbEngine extends AbstractLevelEngine<RocksLevel> implements En
   /** @internal Reads up to `size` entries, wrapping native errors. */
   nextv(iterator: RocksIterator, size: number, snapshot?: RocksSnapshot): Promise<[Buffer, Buffer][]> {
     return this.guard(
-      () => iterator.nextv(size),
+      // Iterators read through here are opened with values.
+      () => iterator.nextv(size) as Promise<[Buffer, Buffer][]>,
       () => this.stateError() ?? snapshot?.stateError(),
     );
   }
@@ -177,7 +179,7 @@ class RocksSnapshot implements EngineSnapshot {
         if (skip !== undefined && compareKeys(key, skip) === 0) continue;
         if (!inScan(scan, key)) return;
         this.assertLive();
-        yield { key, value };
+        yield { key, value: scan.keysOnly ? EMPTY_VALUE : value };
         fresh++;
         target = key;
         if (--remaining === 0) return;

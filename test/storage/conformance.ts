@@ -255,6 +255,24 @@ export function defineConformanceSuite(harness: EngineHarness): void {
       }
     });
 
+    it('iterate() with keysOnly yields the same keys with empty values, also on a snapshot', async ({ engine }) => {
+      await engine.write(tenKeys());
+      const model = new Model();
+      model.write(tenKeys());
+      const snap = engine.snapshot();
+      try {
+        for (const options of [{}, { gt: utf8('k3'), lte: utf8('k6') }, { reverse: true, limit: 3 }] as IterateOptions[]) {
+          const keys = expected(model, options).map(([k]) => k);
+          const want = keys.map((k) => [k, '']);
+          assert.deepEqual(await collect(engine, { ...options, keysOnly: true }), want, JSON.stringify(options));
+          assert.deepEqual(await collect(snap, { ...options, keysOnly: true }), want, `snapshot ${JSON.stringify(options)}`);
+          assert.deepEqual((await collect(engine, options)).map(([k]) => k), keys, 'values still read without keysOnly');
+        }
+      } finally {
+        await snap.release();
+      }
+    });
+
     it('iterate() treats limit 0 as nothing and a negative limit as none', async ({ engine }) => {
       await engine.write(tenKeys());
       assert.deepEqual(await collect(engine, { limit: 0 }), []);

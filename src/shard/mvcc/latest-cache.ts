@@ -10,7 +10,11 @@
  * before a commit can neither see the commit's entries nor fill the cache
  * with what it read before them. A deleted key may be cached as its
  * tombstone or as absent: every reader treats both as "no live key".
+ *
+ * Misses consult the store's key filter (key-filter.ts): a key that never
+ * had a version (every put of a new key) is answered without a seek.
  */
+import type { KeyFilter } from './key-filter.js';
 import type { LatestEntry } from './scan.js';
 
 /** Default bound on cached bytes per store. */
@@ -25,14 +29,19 @@ export class LatestCache {
   private bytes = 0;
   private hitCount = 0;
   private missCount = 0;
+  private absentCount = 0;
 
   /**
    * @param revision the store's current revision when the cache is created
    * @param bytesMax bound on the bytes held (0 disables the cache)
+   * @param filter the store's key filter: a key it has never seen has no
+   *   version, so lookups of uncached keys answer "no version" from it; every
+   *   committed write is added to it
    */
   constructor(
     private revision: number,
     private readonly bytesMax: number = LATEST_CACHE_BYTES_MAX,
+    private readonly filter?: KeyFilter,
   ) {}
 
   /** The revision the cached entries are newest at. */
@@ -40,9 +49,9 @@ export class LatestCache {
     return this.revision;
   }
 
-  /** Lookups answered from memory and those that were not. */
-  get stats(): { hits: number; misses: number; keys: number; bytes: number } {
-    return { hits: this.hitCount, misses: this.missCount, keys: this.entries.size, bytes: this.bytes };
+  /** Lookups answered from cached entries, answered "no version" by the key filter, and not answered. */
+  get stats(): { hits: number; absent: number; misses: number; keys: number; bytes: number } {
+    return { hits: this.hitCount, absent: this.absentCount, misses: this.missCount, keys: this.entries.size, bytes: this.bytes };
   }
 
   /**
@@ -50,18 +59,24 @@ export class LatestCache {
    * version", or undefined when not cached (or `revision` is not current).
    */
   lookup(segment: Buffer, revision: number): LatestEntry | null | undefined {
-    if (revision !== this.revision || this.bytesMax === 0) return undefined;
-    const id = segment.toString('latin1');
-    const e = this.entries.get(id);
-    if (e === undefined) {
-      this.missCount++;
-      return undefined;
+    if (revision !== this.revision) return undefined;
+    if (this.bytesMax > 0) {
+      const id = segment.toString('latin1');
+      const e = this.entries.get(id);
+      if (e !== undefined) {
+        this.hitCount++;
+        // Move to the most recently used end.
+        this.entries.delete(id);
+        this.entries.set(id, e);
+        return e;
+      }
     }
-    this.hitCount++;
-    // Move to the most recently used end.
-    this.entries.delete(id);
-    this.entries.set(id, e);
-    return e;
+    if (this.filter?.absent(segment) === true) {
+      this.absentCount++;
+      return null;
+    }
+    this.missCount++;
+    return undefined;
   }
 
   /** Records what a read at `revision` found for `segment`, if `revision` is still current. */
@@ -73,7 +88,10 @@ export class LatestCache {
   /** A write committed at `revision` made `written` the newest versions of their keys. */
   commit(revision: number, written: readonly LatestEntry[]): void {
     this.revision = revision;
-    for (const e of written) this.set(e.keySegment.toString('latin1'), e);
+    for (const e of written) {
+      this.filter?.add(e.keySegment);
+      this.set(e.keySegment.toString('latin1'), e);
+    }
   }
 
   /** Forgets everything (the store's data was replaced). */

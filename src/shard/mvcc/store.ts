@@ -1,9 +1,9 @@
 /**
  * MvccStore: etcd's MVCC keyspace for one range, kept in a (possibly shared)
  * engine under a prefix. No in-memory index: the state held in memory is the
- * current and compacted revisions, a pending-plan flag and two bounded caches
- * (hot keys' newest versions, recently read spans' counts), whatever the
- * number of keys.
+ * current and compacted revisions, a pending-plan flag, two bounded caches
+ * (hot keys' newest versions, recently read spans' counts) and a Bloom filter
+ * of the keys written (a few bytes per key; it spares new keys a seek).
  *
  * Writes are planned, then made durable by the caller, then committed:
  *
@@ -22,7 +22,8 @@ import { readChanges } from './changes.js';
 import { compactPhysically, COMPACTION_CHUNK_OPS_MAX } from './compact.js';
 import { CompactedError, FutureRevisionError, PlanPendingError, RevisionNotIncreasingError } from './errors.js';
 import { hashHistory } from './hash.js';
-import { KeyCodec, MetaName, encodeU64, readU64 } from './keys.js';
+import { Family, KeyCodec, MetaName, encodeU64, readU64 } from './keys.js';
+import { KeyFilter } from './key-filter.js';
 import { evaluateRange } from './range-query.js';
 import { LATEST_CACHE_BYTES_MAX, LatestCache } from './latest-cache.js';
 import { SPAN_COUNTS_MAX, SpanCountCache } from './span-count-cache.js';
@@ -57,6 +58,11 @@ export interface MvccStoreOptions {
   readonly latestCacheBytes?: number;
   /** Bound on the spans whose live-key counts are kept (span-count-cache.ts); 0 disables it. */
   readonly spanCounts?: number;
+  /**
+   * Keep a Bloom filter of the store's keys (key-filter.ts), loaded by a
+   * keys-only scan in the background after open; default true.
+   */
+  readonly keyFilter?: boolean;
 }
 
 /** Options of a planned write. */
@@ -93,6 +99,8 @@ export class MvccStore {
   private queue: Promise<unknown> = Promise.resolve();
   /** Physical compactions run one after another. */
   private compaction: Promise<void> = Promise.resolve();
+  /** The background load of the key filter (settles, never rejects). */
+  private filterLoad: Promise<void> = Promise.resolve();
   private closed = false;
 
   private constructor(
@@ -103,10 +111,11 @@ export class MvccStore {
     private readonly chunkOpsMax: number,
     cacheBytesMax: number,
     spanCountsMax: number,
+    private readonly filter: KeyFilter | undefined,
   ) {
     this.current = current;
     this.compacted = compacted;
-    this.cache = new LatestCache(current, cacheBytesMax);
+    this.cache = new LatestCache(current, cacheBytesMax, filter);
     this.counts = new SpanCountCache(current, spanCountsMax);
   }
 
@@ -128,11 +137,41 @@ export class MvccStore {
       options.compactionChunkOpsMax ?? COMPACTION_CHUNK_OPS_MAX,
       options.latestCacheBytes ?? LATEST_CACHE_BYTES_MAX,
       options.spanCounts ?? SPAN_COUNTS_MAX,
+      options.keyFilter === false ? undefined : new KeyFilter(),
     );
     // Stores written before the count was kept count once; every write batch keeps it from then on.
     store.keys = (await readMeta(MetaName.KeyCount)) ?? (await store.range({ key: Uint8Array.of(0), rangeEnd: Uint8Array.of(0), countOnly: true })).count;
     if (compacted > finished) store.schedulePhysicalCompaction(compacted);
+    if (store.filter !== undefined) store.filterLoad = store.loadKeyFilter(store.filter);
     return store;
+  }
+
+  /**
+   * Adds every key with a version in the engine to `filter`, then marks it
+   * loaded. The filter exists (and commits add to it) before the scan takes
+   * its view, so a key is either in that view or added by its commit. A
+   * failed or stopped load leaves the filter unloaded: lookups then seek.
+   */
+  private async loadKeyFilter(filter: KeyFilter): Promise<void> {
+    let previous: Buffer | undefined;
+    try {
+      for await (const { key } of this.engine.iterate({ gte: this.codec.familyStart(Family.Data), lt: this.codec.familyEnd(Family.Data), keysOnly: true })) {
+        if (this.closed) return;
+        const segment = this.codec.parseDataKey(key).keySegment;
+        // Versions of one key are adjacent: hash each key once.
+        if (previous !== undefined && segment.equals(previous)) continue;
+        previous = segment;
+        filter.add(segment);
+      }
+      filter.markLoaded();
+    } catch {
+      // Unloaded: every lookup falls back to the engine.
+    }
+  }
+
+  /** Resolves when the key filter's background load has finished (loaded, failed or stopped). */
+  keyFilterSettled(): Promise<void> {
+    return this.filterLoad;
   }
 
   /** The revision of the last write (or the initial revision). */
@@ -161,8 +200,13 @@ export class MvccStore {
   }
 
   /** Hits and misses of the hot-key cache, and what it holds. */
-  get cacheStats(): { hits: number; misses: number; keys: number; bytes: number } {
+  get cacheStats(): { hits: number; absent: number; misses: number; keys: number; bytes: number } {
     return this.cache.stats;
+  }
+
+  /** The key filter's size and state; undefined when the store keeps none. */
+  get keyFilterStats(): KeyFilter['stats'] | undefined {
+    return this.filter?.stats;
   }
 
   /** Live keys at the current revision (etcd's etcd_debugging_mvcc_keys_total). */
@@ -342,6 +386,7 @@ export class MvccStore {
     await this.queue;
     this.closed = true;
     await this.compaction;
+    await this.filterLoad;
   }
 
   // ---- internals ----
