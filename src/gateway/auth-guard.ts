@@ -32,9 +32,11 @@
  *   without keys needs nothing.
  * - Auth admin RPCs, UserList, RoleList: the root role; UserGet of oneself
  *   and RoleGet of a role one holds are allowed too.
- * - Defragment, HashKV, Alarm (and Snapshot, Hash, MoveLeader once they
- *   exist): the root role, refused with etcd's raw `auth: ...` texts and
- *   gRPC Unknown, exactly as etcd's maintenance server answers.
+ * - Defragment, HashKV (and Snapshot, Hash, MoveLeader once they exist): the
+ *   root role, refused with etcd's raw `auth: ...` texts and gRPC Unknown,
+ *   exactly as etcd's maintenance server answers.
+ * - Alarm (every action): a valid token or none, refused as the maintenance
+ *   RPCs are (etcd 3.4.23 checks no permission for it).
  * - Status, MemberList, AuthStatus, Authenticate: nothing.
  */
 import type * as grpc from '@grpc/grpc-js';
@@ -281,12 +283,22 @@ export class AuthGuard {
    * without mapping them, so clients see gRPC Unknown with those texts.
    */
   checkMaintenanceAdmin(metadata: grpc.Metadata): void {
-    try {
-      this.checkAdmin(metadata);
-    } catch (err) {
-      if (!(err instanceof AuthError)) throw err;
-      throw new EtcdError('UNKNOWN', err.message.replace(/^etcdserver: /, 'auth: '), GrpcStatus.UNKNOWN, { cause: err });
-    }
+    asMaintenanceError(() => this.checkAdmin(metadata));
+  }
+
+  /** Maintenance RPCs that need no permission but refuse an invalid token (Alarm), answered as {@link checkMaintenanceAdmin}. */
+  checkMaintenanceToken(metadata: grpc.Metadata): void {
+    asMaintenanceError(() => this.caller(metadata));
+  }
+}
+
+/** Runs an auth check, turning its refusal into the maintenance server's raw `auth: ...` text with gRPC Unknown. */
+function asMaintenanceError(check: () => unknown): void {
+  try {
+    check();
+  } catch (err) {
+    if (!(err instanceof AuthError)) throw err;
+    throw new EtcdError('UNKNOWN', err.message.replace(/^etcdserver: /, 'auth: '), GrpcStatus.UNKNOWN, { cause: err });
   }
 }
 

@@ -110,7 +110,7 @@ export function maintenanceService(ctx: GatewayContext): ServiceHandlers {
   };
 
   const alarm = async (m: EtcdMessage, call: CallInfo): Promise<EtcdMessage> => {
-    ctx.auth.checkMaintenanceAdmin(call.metadata); // etcd 3.4: every alarm action, GET included
+    ctx.auth.checkMaintenanceToken(call.metadata); // etcd 3.4.23: any caller may list, raise or clear alarms
     const action = Number(m['action'] ?? 0);
     const memberID = BigInt((m['memberID'] as bigint | number | undefined) ?? 0n);
     const type = Number(m['alarm'] ?? 0);
@@ -132,7 +132,8 @@ export function maintenanceService(ctx: GatewayContext): ServiceHandlers {
       default:
         throw new EtcdError('UNKNOWN', `unknown alarm action ${action}`, GrpcStatus.INVALID_ARGUMENT);
     }
-    return { header: nodeHeader(ctx), alarms: alarms.map((a) => ({ memberID: a.memberID, alarm: a.alarm })) };
+    // etcd 3.4's AlarmResponse carries no header.
+    return { alarms: alarms.map((a) => ({ memberID: a.memberID, alarm: a.alarm })) };
   };
 
   // etcd rewrites its bolt file; keyspan asks each engine of the node to
