@@ -480,33 +480,41 @@ export function etcdServiceDefinition(service: EtcdServiceName): grpc.ServiceDef
 }
 
 /**
- * Key of a message property holding one repeated field already encoded:
- * the field's entries, each its tag, length and bytes, encoded once and
- * shared by many messages (a watch event sent to every watcher of a prefix
- * is encoded once, not once per watcher). The gRPC encoding leaves the
- * field's objects out and appends these bytes (protobuf reads a repeated
- * field's entries wherever they appear); the objects stay in the message
- * for the JSON gateway, which ignores this property.
+ * Key of a message property holding fields already encoded, each as its
+ * tag, length and bytes (a repeated field: each entry so), encoded once and
+ * shared by many messages: a watch event sent to every watcher of a prefix
+ * is encoded once, not once per watcher, and so is the response header of
+ * a revision. The gRPC encoding leaves those fields' objects out and
+ * appends these bytes (protobuf reads fields, and a repeated field's
+ * entries, wherever they appear); the objects stay in the message for the
+ * JSON gateway, which ignores this property.
  */
-export const ENCODED_FIELD = Symbol('keyspan.encodedField');
+export const ENCODED_FIELDS = Symbol('keyspan.encodedFields');
 
-/** What {@link ENCODED_FIELD} holds. */
+/** One field of {@link ENCODED_FIELDS}. */
 export interface EncodedField {
-  /** The repeated field the parts stand for. */
+  /** The field the parts stand for. */
   readonly name: string;
-  /** Its entries, encoded as they appear in the message (tag, length, bytes). */
+  /** Its entries (one for a singular field), encoded as they appear in the message (tag, length, bytes). */
   readonly parts: readonly Buffer[];
 }
 
-/** A message that may carry one pre-encoded field. */
-type MessageWithEncodedField = EtcdMessage & { [ENCODED_FIELD]?: EncodedField };
+/** A message that may carry pre-encoded fields. */
+export type MessageWithEncodedFields = EtcdMessage & { [ENCODED_FIELDS]?: readonly EncodedField[] };
 
 function encodeWith(type: protobuf.Type, msg: EtcdMessage): Buffer {
-  const encoded = (msg as MessageWithEncodedField)[ENCODED_FIELD];
+  const encoded = (msg as MessageWithEncodedFields)[ENCODED_FIELDS];
   if (encoded !== undefined) {
     const rest: EtcdMessage = {};
-    for (const k of Object.keys(msg)) if (k !== encoded.name) rest[k] = msg[k];
-    return Buffer.concat([encodeWith(type, rest), ...encoded.parts]);
+    let restFields = 0;
+    for (const k of Object.keys(msg)) {
+      if (encoded.some((f) => f.name === k)) continue;
+      rest[k] = msg[k];
+      restFields++;
+    }
+    const parts: Buffer[] = restFields === 0 ? [] : [encodeWith(type, rest)];
+    for (const f of encoded) parts.push(...f.parts);
+    return Buffer.concat(parts);
   }
   const bytes = type.encode(toWire(type, msg)).finish();
   return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);

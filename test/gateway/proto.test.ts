@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import protobuf from 'protobufjs';
 import {
   BIGINT_FIELDS,
-  ENCODED_FIELD,
+  ENCODED_FIELDS,
   ETCD_SERVICE_NAMES,
   WireFormatError,
   decodeEtcdMessage,
@@ -215,7 +215,7 @@ test('Watch: negative watch_id -1 for progress, events with prev_kv', () => {
   assert.deepEqual(prog['progress_request'], {});
 });
 
-test('a pre-encoded repeated field encodes as the field itself would', () => {
+test('pre-encoded fields encode as the fields themselves would', () => {
   const events = [
     { type: 1, kv: { ...kv, value: Buffer.alloc(0) }, prev_kv: kv },
     { type: 0, kv: { ...kv, key: Buffer.from('other') } },
@@ -223,11 +223,30 @@ test('a pre-encoded repeated field encodes as the field itself would', () => {
   const plain = { header: { ...header, revision: 7 }, watch_id: 3, events };
   const parts = events.map((e) => encodeEtcdMessage('etcdserverpb.WatchResponse', { events: [e] }));
   // Stale objects prove the parts are what is sent; the JSON gateway would read the objects.
-  const pre = { ...plain, events: [{ type: 0, kv: { ...kv, key: Buffer.from('stale') } }], [ENCODED_FIELD]: { name: 'events', parts } };
+  const pre = { ...plain, events: [{ type: 0, kv: { ...kv, key: Buffer.from('stale') } }], [ENCODED_FIELDS]: [{ name: 'events', parts }] };
   const serialize = etcdServiceDefinition('etcdserverpb.Watch')['Watch']!.responseSerialize;
   const bytes = serialize(pre as EtcdMessage);
   assert.deepEqual(decodeEtcdMessage('etcdserverpb.WatchResponse', bytes), decodeEtcdMessage('etcdserverpb.WatchResponse', serialize(plain)));
   assert.deepEqual(decodeEtcdMessage('etcdserverpb.WatchResponse', bytes)['events'], events);
+  // Every field pre-encoded (a watch event response: header, watch_id, events), watch_id 0 (the default, encoded as nothing) included.
+  for (const watchId of [3, 0]) {
+    const whole = { ...plain, watch_id: watchId };
+    const field = (name: string, value: unknown): { name: string; parts: Buffer[] } => ({
+      name,
+      parts: [encodeEtcdMessage('etcdserverpb.WatchResponse', { [name]: value } as EtcdMessage)],
+    });
+    const allPre = {
+      header: { ...header, revision: 1 },
+      watch_id: 99,
+      events: [],
+      [ENCODED_FIELDS]: [field('header', whole.header), field('watch_id', watchId), { name: 'events', parts }],
+    };
+    assert.deepEqual(
+      decodeEtcdMessage('etcdserverpb.WatchResponse', serialize(allPre as EtcdMessage)),
+      decodeEtcdMessage('etcdserverpb.WatchResponse', serialize(whole)),
+      `watch_id ${watchId}`,
+    );
+  }
 });
 
 test('Lease: lease id 0x7fffffffffffffff as bigint, negative TTL -1', () => {

@@ -12,7 +12,7 @@ import { checkRequireLeader, nodeHeader, responseHeader, type GatewayContext, ty
 import { EtcdError } from '../errors.js';
 import { kvToWire } from '../convert.js';
 import { EventType, type Out, type ResponseHeader, type WatchCreateRequest, type WatchRequest, type WatchResponse } from '../messages.js';
-import { ENCODED_FIELD, encodeEtcdMessage, type EncodedField, type EtcdMessage } from '../proto.js';
+import { ENCODED_FIELDS, encodeEtcdMessage, type EncodedField, type EtcdMessage, type MessageWithEncodedFields } from '../proto.js';
 import type { RangeTarget } from '../router.js';
 import { GRPC_OVERHEAD_BYTES } from '../validate.js';
 import type { HubWatcher, RangeWatchHub, WatchHubs } from './hub.js';
@@ -55,6 +55,8 @@ export interface WatchStreamOptions {
 class StreamWatcher implements HubWatcher {
   /** etcd's progress[id]: no events were sent since the last progress tick. */
   progressDue = true;
+  /** The watch_id field as every event response of this watcher carries it, encoded once. */
+  readonly encodedId: EncodedField;
 
   constructor(
     readonly id: number,
@@ -65,7 +67,9 @@ class StreamWatcher implements HubWatcher {
     public nextRevision: number,
     readonly buffer: WatcherBuffer,
     private readonly stream: WatchStream,
-  ) {}
+  ) {
+    this.encodedId = { name: 'watch_id', parts: [encodeEtcdMessage('etcdserverpb.WatchResponse', { watch_id: id })] };
+  }
 
   notify(): void {
     this.stream.ready(this);
@@ -269,13 +273,18 @@ export class WatchStream {
         w.progressDue = false;
         const wires = item.events.map(wiredEvent);
         const events = wires.map((x) => x.wire);
-        const base: Reply = { header: this.header(w.target, item.revision), watch_id: w.id };
+        const header = this.header(w.target, item.revision);
         if (!w.spec.fragment || events.length < 2) {
-          const reply: Reply & { [ENCODED_FIELD]?: EncodedField } = { ...base, events };
-          reply[ENCODED_FIELD] = { name: 'events', parts: wires.map((x) => x.encoded) };
+          // One literal (no spread, no property added later): this runs once per watcher per revision.
+          const reply: Reply & MessageWithEncodedFields = {
+            header,
+            watch_id: w.id,
+            events,
+            [ENCODED_FIELDS]: [encodedHeader(header), w.encodedId, { name: 'events', parts: wires.map((x) => x.encoded) }],
+          };
           return [reply];
         }
-        return fragmentsOf(base, events, this.ctx.maxRequestBytes + GRPC_OVERHEAD_BYTES);
+        return fragmentsOf({ header, watch_id: w.id }, events, this.ctx.maxRequestBytes + GRPC_OVERHEAD_BYTES);
       }
     }
   }
@@ -382,6 +391,26 @@ function wiredEvent(e: MvccEvent): WiredEvent {
     wiredEvents.set(e, x);
   }
   return x;
+}
+
+/** The last header encoded by {@link encodedHeader}: every watcher of a revision gets the same one. */
+let lastHeader: { readonly header: ResponseHeader; readonly field: EncodedField } | undefined;
+
+/** `header` as the header field of a WatchResponse, encoded once per distinct header. */
+function encodedHeader(header: ResponseHeader): EncodedField {
+  const last = lastHeader;
+  if (
+    last !== undefined &&
+    last.header.revision === header.revision &&
+    last.header.raft_term === header.raft_term &&
+    last.header.member_id === header.member_id &&
+    last.header.cluster_id === header.cluster_id
+  ) {
+    return last.field;
+  }
+  const field = { name: 'header', parts: [encodeEtcdMessage('etcdserverpb.WatchResponse', { header } as EtcdMessage)] };
+  lastHeader = { header, field };
+  return field;
 }
 
 /** An MVCC event as mvccpb.Event. */
