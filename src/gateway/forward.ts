@@ -9,12 +9,12 @@
  * request id fixed for the whole call; the handlers pass it on to routing.
  * When routing reports that the leader is on another node
  * (LeaderElsewhereError), the call — service/method, the encoded etcd
- * request, the client's metadata and the request id — goes to that node's `Forward`
- * service on the peer port, as one message of the node's forwarding stream
- * (forward-stream.ts; unary `Forward/Unary` calls to a node without it). A
- * refused or lost hop is retried (bounded by attempts and
- * ROUTING_DEADLINE_MS), following the newest leader hint; the
- * shared request id makes every retry exactly-once through the range's
+ * request, the client's metadata and the request id — goes to that node's
+ * `Forward` service on the peer port, as one message of the node's
+ * forwarding stream (forward-stream.ts; unary `Forward/Unary` calls to a
+ * node without it). A refused or lost hop is retried (bounded by attempts
+ * and ROUTING_DEADLINE_MS), following the newest leader hint; the shared
+ * request id makes every retry exactly-once through the range's
  * replicated dedupe table. The answer's `header.member_id` is the origin's
  * own id, as etcd answers from the member the client called. Streams are
  * not forwarded as such: LeaseKeepAlive forwards each of its requests as the
