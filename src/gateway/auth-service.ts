@@ -23,7 +23,7 @@ import { type CallInfo, type GatewayContext, nodeHeader, responseHeader, type Se
 import { EtcdError } from './errors.js';
 import { RequestIds } from './kv-service.js';
 import type { EtcdMessage } from './proto.js';
-import { routed, type RangeRouter } from './router.js';
+import { routed, routeOptionsOf, type RangeRouter } from './router.js';
 
 /** bcrypt cost of stored passwords (etcd's default --bcrypt-cost). */
 export const BCRYPT_COST = 10;
@@ -43,13 +43,13 @@ export function authService(ctx: GatewayContext, guard: AuthGuard): ServiceHandl
   };
 
   const propose = async (req: AuthRequest, call: CallInfo, authRevision?: number): Promise<Reply<AuthResult>> => {
-    const requestId = ids.next();
+    const requestId = ids.next(call);
     return routed(
       authRouter,
       new Uint8Array(0),
       undefined,
       (t) => t.replica.auth(req, { epoch: t.epoch, requestId, ...(authRevision === undefined ? {} : { authRevision }) }),
-      { signal: call.signal },
+      routeOptionsOf(call),
     );
   };
 

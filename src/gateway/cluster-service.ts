@@ -5,7 +5,7 @@
  * cluster member: replicated-members.ts); a single node has none of them
  * (UNIMPLEMENTED).
  */
-import { type GatewayContext, type MemberInfo, nodeHeader, type ServiceHandlers } from './context.js';
+import { type CallInfo, type GatewayContext, type MemberInfo, nodeHeader, type ServiceHandlers } from './context.js';
 import { EtcdError } from './errors.js';
 import type { EtcdMessage } from './proto.js';
 
@@ -15,18 +15,22 @@ export interface MemberRecord extends MemberInfo {
   readonly isLearner?: boolean;
 }
 
-/** The members MemberList reports, and membership changes where the directory supports them. */
+/**
+ * The members MemberList reports, and membership changes where the directory
+ * supports them. A change takes the client's call: its signal fires when the
+ * client gives up, and its forwarding scope routes the change to the leader.
+ */
 export interface MemberDirectory {
   /** Every member, in member id order; `signal` fires when the client gives up. */
   list(signal: AbortSignal): Promise<readonly MemberRecord[]>;
   /** Adds a member with these peer URLs; resolves with it and the new member list. */
-  add?(peerURLs: readonly string[], isLearner: boolean, signal: AbortSignal): Promise<{ member: MemberRecord; members: readonly MemberRecord[] }>;
+  add?(peerURLs: readonly string[], isLearner: boolean, call: CallInfo): Promise<{ member: MemberRecord; members: readonly MemberRecord[] }>;
   /** Removes member `id`; resolves with the remaining members. */
-  remove?(id: bigint, signal: AbortSignal): Promise<readonly MemberRecord[]>;
+  remove?(id: bigint, call: CallInfo): Promise<readonly MemberRecord[]>;
   /** Gives member `id` new peer URLs; resolves with the members. */
-  update?(id: bigint, peerURLs: readonly string[], signal: AbortSignal): Promise<readonly MemberRecord[]>;
+  update?(id: bigint, peerURLs: readonly string[], call: CallInfo): Promise<readonly MemberRecord[]>;
   /** Promotes learner `id` to a voter; resolves with the members. */
-  promote?(id: bigint, signal: AbortSignal): Promise<readonly MemberRecord[]>;
+  promote?(id: bigint, call: CallInfo): Promise<readonly MemberRecord[]>;
 }
 
 function toWire(m: MemberRecord): EtcdMessage {
@@ -50,7 +54,7 @@ function memberIdOf(m: EtcdMessage): bigint {
 
 /** The Cluster service's grpc-js handlers; without `members` this node is the only member. */
 export function clusterService(ctx: GatewayContext, members?: MemberDirectory): ServiceHandlers {
-  const memberList = async (_m: EtcdMessage, call: { signal: AbortSignal }): Promise<EtcdMessage> => {
+  const memberList = async (_m: EtcdMessage, call: CallInfo): Promise<EtcdMessage> => {
     const list = members === undefined ? [ctx.member] : await members.list(call.signal);
     return { header: nodeHeader(ctx), members: list.map(toWire) };
   };
@@ -58,33 +62,33 @@ export function clusterService(ctx: GatewayContext, members?: MemberDirectory): 
   const dir = members;
   if (dir?.add !== undefined) {
     const add = dir.add.bind(dir);
-    handlers['MemberAdd'] = async (m: EtcdMessage, call: { signal: AbortSignal }): Promise<EtcdMessage> => {
+    handlers['MemberAdd'] = async (m: EtcdMessage, call: CallInfo): Promise<EtcdMessage> => {
       const urls = Array.isArray(m['peerURLs']) ? (m['peerURLs'] as unknown[]).map(String) : [];
-      const r = await add(urls, m['isLearner'] === true, call.signal);
+      const r = await add(urls, m['isLearner'] === true, call);
       return { header: nodeHeader(ctx), member: toWire(r.member), members: r.members.map(toWire) };
     };
   }
   if (dir?.remove !== undefined) {
     const remove = dir.remove.bind(dir);
-    handlers['MemberRemove'] = async (m: EtcdMessage, call: { signal: AbortSignal }): Promise<EtcdMessage> => {
-      const list = await remove(memberIdOf(m), call.signal);
+    handlers['MemberRemove'] = async (m: EtcdMessage, call: CallInfo): Promise<EtcdMessage> => {
+      const list = await remove(memberIdOf(m), call);
       return { header: nodeHeader(ctx), members: list.map(toWire) };
     };
   }
   if (dir?.update !== undefined) {
     const update = dir.update.bind(dir);
-    handlers['MemberUpdate'] = async (m: EtcdMessage, call: { signal: AbortSignal }): Promise<EtcdMessage> => {
+    handlers['MemberUpdate'] = async (m: EtcdMessage, call: CallInfo): Promise<EtcdMessage> => {
       const urls = Array.isArray(m['peerURLs']) ? (m['peerURLs'] as unknown[]).map(String) : [];
-      const list = await update(memberIdOf(m), urls, call.signal);
+      const list = await update(memberIdOf(m), urls, call);
       return { header: nodeHeader(ctx), members: list.map(toWire) };
     };
   }
   if (dir?.promote !== undefined) {
     const promote = dir.promote.bind(dir);
-    handlers['MemberPromote'] = async (m: EtcdMessage, call: { signal: AbortSignal }): Promise<EtcdMessage> => {
+    handlers['MemberPromote'] = async (m: EtcdMessage, call: CallInfo): Promise<EtcdMessage> => {
       const id = memberIdOf(m);
       if (id === 0n) throw EtcdError.of('MEMBER_NOT_FOUND');
-      const list = await promote(id, call.signal);
+      const list = await promote(id, call);
       return { header: nodeHeader(ctx), members: list.map(toWire) };
     };
   }

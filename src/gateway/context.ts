@@ -9,6 +9,7 @@ import type { AuthGuard } from './auth-guard.js';
 import { EtcdError, GrpcStatus, toEtcdError } from './errors.js';
 import type { ResponseHeader } from './messages.js';
 import type { AlarmStore } from './alarm.js';
+import type { ForwardScope } from './forward-scope.js';
 import type { GatewayMetrics, MethodMetrics } from './metrics.js';
 import type { EtcdMessage } from './proto.js';
 import type { SpaceQuota } from './quota.js';
@@ -56,6 +57,13 @@ export interface CallInfo {
   /** Fires when the client cancels or the call's deadline passes. */
   readonly signal: AbortSignal;
   readonly metadata: grpc.Metadata;
+  /**
+   * The call's forwarding scope, set by the forwarding wrapper (forward.ts)
+   * on a cluster member; absent on a single node and on calls no wrapper
+   * runs. Handlers hand it to routing (`routeOptionsOf`, router.ts)
+   * and take the request id of their write from it.
+   */
+  readonly forward?: ForwardScope;
 }
 
 /** gRPC metadata key clientv3.WithRequireLeader sets (etcd's rpctypes.MetadataRequireLeaderKey). */

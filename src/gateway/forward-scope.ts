@@ -1,16 +1,17 @@
 /**
- * The request-scoped switch between "wait for a local leader" and "hand the
- * call to the leader's node". A gateway that can forward runs each unary
- * handler inside a {@link ForwardScope}; {@link routed} (router.ts) then
- * answers a NotLeaderError whose hint names another node at once with a
- * {@link LeaderElsewhereError} instead of retrying locally, and the
- * forwarding wrapper (forward.ts) sends the call there. Without a scope (a
- * single node, tests of the router) routing behaves as before.
+ * The per-call switch between "wait for a local leader" and "hand the call
+ * to the leader's node". A gateway that can forward gives each unary call a
+ * {@link ForwardScope} (`CallInfo.forward`, set by the forwarding wrapper in
+ * forward.ts); the handlers pass it on to {@link routed} (router.ts), which
+ * then answers a NotLeaderError whose hint names another node at once with a
+ * {@link LeaderElsewhereError} instead of retrying locally, and the wrapper
+ * sends the call there. Without a scope (a single node, a call no wrapper
+ * ran, tests of the router) routing behaves as before.
  *
- * AsyncLocalStorage carries the scope through the handler's awaits, so the
- * service handlers need no extra parameter.
+ * The scope travels explicitly with the call, not in Node's implicit async
+ * context storage: once used, that storage turns on promise hooks for every
+ * promise of the process (Node 20), a cost every request would pay.
  */
-import { AsyncLocalStorage } from 'node:async_hooks';
 import type { NotLeaderError, RequestId } from '../shard/replica/index.js';
 
 /** The forwarding context of one call. */
@@ -27,9 +28,6 @@ export interface ForwardScope {
   readonly requestId: RequestId;
 }
 
-/** The scope of the running call, if any. */
-export const forwardScope = new AsyncLocalStorage<ForwardScope>();
-
 /** A range's leader is on another node: the call must run there. */
 export class LeaderElsewhereError extends Error {
   override readonly name = 'LeaderElsewhereError';
@@ -44,17 +42,11 @@ export class LeaderElsewhereError extends Error {
 }
 
 /**
- * The node a NotLeaderError points the running call to, when the call runs
- * in a forwarding scope and the hint names another node; else undefined.
+ * The node a NotLeaderError points a call to, when the call runs in a
+ * forwarding `scope` and the hint names another node; else undefined.
  */
-export function leaderElsewhere(err: NotLeaderError): number | undefined {
-  const scope = forwardScope.getStore();
+export function leaderElsewhere(err: NotLeaderError, scope: ForwardScope | undefined): number | undefined {
   const node = err.leaderHint?.nodeId ?? 0;
   if (scope === undefined || node === 0 || node === scope.localNodeId) return undefined;
   return node;
-}
-
-/** The request id the running call must use for its write, if it runs in a forwarding scope. */
-export function scopedRequestId(): RequestId | undefined {
-  return forwardScope.getStore()?.requestId;
 }

@@ -4,16 +4,17 @@
  * must run where the range's leader is. Reads need none of this (followers
  * serve linearizable reads by ReadIndex).
  *
- * Origin side ({@link Forwarding.wrap}): every unary handler runs in a
- * forwarding scope with a request id fixed for the whole call. When routing
- * reports that the leader is on another node (LeaderElsewhereError, see
- * forward-scope.ts), the call — service/method, the encoded etcd request,
- * the client's metadata and the request id — goes to that node's `Forward`
- * service on the peer port, as one message of the node's forwarding stream
- * (forward-stream.ts; unary `Forward/Unary` calls to a node without it). A
- * refused or lost hop is retried (bounded by attempts and
- * ROUTING_DEADLINE_MS), following the newest leader hint; the
- * shared request id makes every retry exactly-once through the range's
+ * Origin side ({@link Forwarding.wrap}): every unary handler runs with a
+ * forwarding scope in its CallInfo (`forward`, forward-scope.ts) holding a
+ * request id fixed for the whole call; the handlers pass it on to routing.
+ * When routing reports that the leader is on another node
+ * (LeaderElsewhereError), the call — service/method, the encoded etcd
+ * request, the client's metadata and the request id — goes to that node's
+ * `Forward` service on the peer port, as one message of the node's
+ * forwarding stream (forward-stream.ts; unary `Forward/Unary` calls to a
+ * node without it). A refused or lost hop is retried (bounded by attempts
+ * and ROUTING_DEADLINE_MS), following the newest leader hint; the shared
+ * request id makes every retry exactly-once through the range's
  * replicated dedupe table. The answer's `header.member_id` is the origin's
  * own id, as etcd answers from the member the client called. Streams are
  * not forwarded as such: LeaseKeepAlive forwards each of its requests as the
@@ -40,7 +41,7 @@ import {
   type StreamRequest,
 } from './forward-proto.js';
 import { ForwardStream, StreamCallError } from './forward-stream.js';
-import { LeaderElsewhereError, forwardScope } from './forward-scope.js';
+import { LeaderElsewhereError, type ForwardScope } from './forward-scope.js';
 import { LEASE_KEEPALIVE_ONCE_METHOD } from './lease-service.js';
 import { decodeEtcdMessage, encodeEtcdMessage, etcdMethods, ETCD_SERVICE_NAMES, type EtcdMessage, type EtcdServiceName } from './proto.js';
 import { ROUTING_ATTEMPTS_MAX, ROUTING_BACKOFF_MS_MAX, ROUTING_BACKOFF_MS_MIN, ROUTING_DEADLINE_MS } from './router.js';
@@ -165,17 +166,18 @@ export class Forwarding {
     const types = unaryMethodTypes().get(method);
     if (types === undefined) return handler;
     return async (request, call) => {
-      const scope = forwardScope.getStore();
       // The receiving end of a forward: run here, whatever happens (one hop).
-      if (scope?.forwarded === true) return handler(request, call);
+      if (call.forward?.forwarded === true) return handler(request, call);
       const requestId = this.nextRequestId();
-      const local = { localNodeId: this.options.localNodeId, forwarded: false, requestId };
+      // A new CallInfo for the local attempts: the caller's stays as it was
+      // (same signal and metadata, so their listeners are unaffected).
+      const local: CallInfo = { ...call, forward: { localNodeId: this.options.localNodeId, forwarded: false, requestId } };
       const deadline = Date.now() + this.deadlineMs;
       let backoffMs = ROUTING_BACKOFF_MS_MIN;
       let leader: number | undefined;
       for (let attempt = 1; ; attempt++) {
         try {
-          if (leader === undefined) return await forwardScope.run(local, () => handler(request, call));
+          if (leader === undefined) return await handler(request, local);
           return await this.hop(leader, method, types, request, call, requestId, deadline);
         } catch (err) {
           if (err instanceof LeaderElsewhereError) {
@@ -356,14 +358,14 @@ export class Forwarding {
     if (types === undefined || handler === undefined) {
       return { ok: false, code: GrpcStatus.UNIMPLEMENTED, details: `no unary method ${req.method} to forward to` };
     }
-    const info: CallInfo = { signal, metadata: toMetadata(req.metadata) };
-    const scope = {
+    const forward: ForwardScope = {
       localNodeId: this.options.localNodeId,
       forwarded: true,
       requestId: { proposer: Buffer.from(req.proposer), seq: req.seq },
     };
+    const info: CallInfo = { signal, metadata: toMetadata(req.metadata), forward };
     try {
-      const response = await forwardScope.run(scope, async () => handler(decodeEtcdMessage(types.requestType, req.request), info));
+      const response = await handler(decodeEtcdMessage(types.requestType, req.request), info);
       return { ok: true, response: encodeEtcdMessage(types.responseType, response) };
     } catch (err) {
       if (err instanceof LeaderElsewhereError) return { ok: false, code: GrpcStatus.UNAVAILABLE, details: err.message, leaderNode: err.leaderNodeId };

@@ -24,8 +24,7 @@ import {
 } from './convert.js';
 import type { CompactionRequest, DeleteRangeRequest, PutRequest, RangeRequest, TxnRequest } from './messages.js';
 import { encodeEtcdMessage, type EtcdMessage } from './proto.js';
-import { scopedRequestId } from './forward-scope.js';
-import { routed } from './router.js';
+import { routed, routeOptionsOf } from './router.js';
 import { checkDeleteRangeRequest, checkPutRequest, checkRangeRequest, checkRequestSize, checkTxnRequest } from './validate.js';
 
 /** Bytes of the gateway's proposer id in request ids (random per gateway incarnation). */
@@ -40,12 +39,11 @@ export class RequestIds {
   private readonly proposer = randomBytes(PROPOSER_ID_BYTES);
   private seq = 0;
 
-  next(): RequestId {
+  /** The request id of `call`'s write. */
+  next(call: CallInfo): RequestId {
     // A forwarded (or forwardable) call carries its id from the node the
     // client called, so attempts on every node share it.
-    const scoped = scopedRequestId();
-    if (scoped !== undefined) return scoped;
-    return { proposer: this.proposer, seq: ++this.seq };
+    return call.forward?.requestId ?? { proposer: this.proposer, seq: ++this.seq };
   }
 }
 
@@ -55,7 +53,6 @@ const WHOLE_KEYSPACE = { key: Buffer.alloc(0), rangeEnd: Buffer.of(0) } as const
 /** The KV service's grpc-js handlers. */
 export function kvService(ctx: GatewayContext): ServiceHandlers {
   const ids = new RequestIds();
-  const withSignal = (call: CallInfo): { signal: AbortSignal } => ({ signal: call.signal });
 
   const range = async (m: EtcdMessage, call: CallInfo): Promise<EtcdMessage> => {
     const req = m as unknown as RangeRequest;
@@ -71,7 +68,7 @@ export function kvService(ctx: GatewayContext): ServiceHandlers {
           consistency: req.serializable ? 'serializable' : 'linearizable',
           signal: call.signal,
         }),
-      withSignal(call),
+      routeOptionsOf(call),
     );
     return rangeResultToWire(reply.result, responseHeader(ctx, reply.header.revision, reply.header.raftTerm)) as EtcdMessage;
   };
@@ -81,13 +78,13 @@ export function kvService(ctx: GatewayContext): ServiceHandlers {
     checkPutRequest(req);
     checkRequestSize(encodeEtcdMessage('etcdserverpb.PutRequest', m).length, ctx.maxRequestBytes);
     const stamp = ctx.auth.checkPut(call.metadata, req);
-    const requestId = ids.next();
+    const requestId = ids.next(call);
     const reply = await routed(
       ctx.router,
       req.key,
       undefined,
       (t) => t.replica.put(putToMvcc(req), { epoch: t.epoch, requestId, ...stamp }),
-      withSignal(call),
+      routeOptionsOf(call),
     );
     return putResultToWire(reply.result, responseHeader(ctx, reply.header.revision, reply.header.raftTerm)) as EtcdMessage;
   };
@@ -97,13 +94,13 @@ export function kvService(ctx: GatewayContext): ServiceHandlers {
     checkDeleteRangeRequest(req);
     checkRequestSize(encodeEtcdMessage('etcdserverpb.DeleteRangeRequest', m).length, ctx.maxRequestBytes);
     const stamp = ctx.auth.checkDeleteRange(call.metadata, req);
-    const requestId = ids.next();
+    const requestId = ids.next(call);
     const reply = await routed(
       ctx.router,
       req.key,
       req.range_end,
       (t) => t.replica.deleteRange(deleteRangeToMvcc(req), { epoch: t.epoch, requestId, ...stamp }),
-      withSignal(call),
+      routeOptionsOf(call),
     );
     return deleteRangeResultToWire(reply.result, responseHeader(ctx, reply.header.revision, reply.header.raftTerm)) as EtcdMessage;
   };
@@ -114,13 +111,13 @@ export function kvService(ctx: GatewayContext): ServiceHandlers {
     checkRequestSize(encodeEtcdMessage('etcdserverpb.TxnRequest', m).length, ctx.maxRequestBytes);
     const stamp = ctx.auth.checkTxn(call.metadata, req);
     const span = txnSpan(req);
-    const requestId = ids.next();
+    const requestId = ids.next(call);
     const reply = await routed(
       ctx.router,
       span.key,
       span.rangeEnd,
       (t) => t.replica.txn(txnToMvcc(req), { epoch: t.epoch, requestId, ...stamp }),
-      withSignal(call),
+      routeOptionsOf(call),
     );
     return txnResultToWire(reply.result, responseHeader(ctx, reply.header.revision, reply.header.raftTerm)) as EtcdMessage;
   };
@@ -128,7 +125,7 @@ export function kvService(ctx: GatewayContext): ServiceHandlers {
   const compact = async (m: EtcdMessage, call: CallInfo): Promise<EtcdMessage> => {
     const req = m as unknown as CompactionRequest;
     ctx.auth.checkToken(call.metadata); // etcd needs no permission to compact, only a valid token
-    const requestId = ids.next();
+    const requestId = ids.next(call);
     // Compaction is keyspace-wide; with one range that is the range's (every
     // range would have to compact at the same revision once there are several).
     const reply = await routed(
@@ -136,7 +133,7 @@ export function kvService(ctx: GatewayContext): ServiceHandlers {
       WHOLE_KEYSPACE.key,
       WHOLE_KEYSPACE.rangeEnd,
       (t) => t.replica.compact({ revision: req.revision, physical: req.physical }, { epoch: t.epoch, requestId }),
-      withSignal(call),
+      routeOptionsOf(call),
     );
     return { header: responseHeader(ctx, reply.header.revision, reply.header.raftTerm) };
   };

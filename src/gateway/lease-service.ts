@@ -20,7 +20,7 @@ import { EtcdError, registerErrorMapper } from './errors.js';
 import { RequestIds } from './kv-service.js';
 import type { LeaseGrantRequest } from './messages.js';
 import type { EtcdMessage } from './proto.js';
-import { routed, type RangeTarget } from './router.js';
+import { routed, routeOptionsOf, type RangeTarget } from './router.js';
 import { effectiveLeaseTtl } from './validate.js';
 
 /** The span lease requests route with: the range holding the start of the keyspace (and every key a revoke may delete). */
@@ -48,12 +48,12 @@ export function leaseService(ctx: GatewayContext): ServiceHandlers {
   registerLeaseErrors();
   const ids = new RequestIds();
   const onLeaseRange = <T>(call: CallInfo, send: (t: RangeTarget) => Promise<T>): Promise<T> =>
-    routed(ctx.router, LEASE_SPAN.key, LEASE_SPAN.rangeEnd, send, { signal: call.signal });
+    routed(ctx.router, LEASE_SPAN.key, LEASE_SPAN.rangeEnd, send, routeOptionsOf(call));
 
   const grant = async (m: EtcdMessage, call: CallInfo): Promise<EtcdMessage> => {
     const req = m as unknown as LeaseGrantRequest;
     effectiveLeaseTtl(req, 0); // too large → etcd's error before anything is proposed
-    const requestId = ids.next();
+    const requestId = ids.next(call);
     let id = req.ID;
     const reply = await onLeaseRange(call, (t) => {
       // Chosen once, on the first attempt: a retry keeps the id (and request id).
@@ -70,7 +70,7 @@ export function leaseService(ctx: GatewayContext): ServiceHandlers {
 
   const revoke = async (m: EtcdMessage, call: CallInfo): Promise<EtcdMessage> => {
     const id = m['ID'] as bigint;
-    const requestId = ids.next();
+    const requestId = ids.next(call);
     // An invalid token fails before anything is routed. With auth on, the
     // caller needs WRITE on every attached key: checked at apply, on the keys
     // attached then, for the caller and auth revision the command carries.

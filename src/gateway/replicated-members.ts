@@ -13,11 +13,11 @@
 import type { StoreNode } from '../node/index.js';
 import { maxReplicaIdOf, type RangeDescriptor, type ReplicaDescriptor } from '../shard/replica/index.js';
 import type { MemberDirectory, MemberRecord } from './cluster-service.js';
-import type { MemberInfo } from './context.js';
+import type { CallInfo, MemberInfo } from './context.js';
 import { EtcdError } from './errors.js';
 import type { Forwarding } from './forward.js';
 import type { StaticMember } from './forward-members.js';
-import { routed, type RangeRouter, type RangeTarget } from './router.js';
+import { routed, routeOptionsOf, type RangeRouter, type RangeTarget } from './router.js';
 
 /** etcd allows one learner at a time (etcd 3.4 maxLearners). */
 export const LEARNERS_MAX = 1;
@@ -141,18 +141,21 @@ export class ReplicatedMembers implements MemberDirectory {
     };
   }
 
-  /** Runs `f` on range 1's leader replica (forwarded there if elsewhere, retried on stale epochs). */
-  private onLeader<T>(signal: AbortSignal, f: (target: RangeTarget) => Promise<T>): Promise<T> {
-    return routed(this.options.router, new Uint8Array(), undefined, f, { signal });
+  /**
+   * Runs `f` on range 1's leader replica for `call` (forwarded there when
+   * the call's scope allows and the leader is elsewhere, retried on stale epochs).
+   */
+  private onLeader<T>(call: CallInfo, f: (target: RangeTarget) => Promise<T>): Promise<T> {
+    return routed(this.options.router, new Uint8Array(), undefined, f, routeOptionsOf(call));
   }
 
   private nodeOfMember(desc: RangeDescriptor, memberId: bigint): ReplicaDescriptor | undefined {
     return desc.replicas.find((r) => this.options.memberIdOfNode(r.nodeId) === memberId);
   }
 
-  async add(peerURLs: readonly string[], isLearner: boolean, signal: AbortSignal): Promise<{ member: MemberRecord; members: readonly MemberRecord[] }> {
+  async add(peerURLs: readonly string[], isLearner: boolean, call: CallInfo): Promise<{ member: MemberRecord; members: readonly MemberRecord[] }> {
     const urls = parsePeerUrls(peerURLs);
-    const desc = await this.onLeader(signal, async (target) => {
+    const desc = await this.onLeader(call, async (target) => {
       const d = target.replica.descriptor;
       const taken = new Set(d.replicas.flatMap((r) => r.peerUrls ?? this.options.fallback.find((m) => m.nodeId === r.nodeId)?.peerUrls ?? []));
       if (urls.some((u) => taken.has(u))) throw EtcdError.of('PEER_URL_EXIST');
@@ -177,8 +180,8 @@ export class ReplicatedMembers implements MemberDirectory {
     return { member: this.record(added), members: [...desc.replicas].sort((a, b) => a.nodeId - b.nodeId).map((r) => this.record(r)) };
   }
 
-  async remove(memberId: bigint, signal: AbortSignal): Promise<readonly MemberRecord[]> {
-    const desc = await this.onLeader(signal, async (target) => {
+  async remove(memberId: bigint, call: CallInfo): Promise<readonly MemberRecord[]> {
+    const desc = await this.onLeader(call, async (target) => {
       const d = target.replica.descriptor;
       const victim = this.nodeOfMember(d, memberId);
       if (victim === undefined) throw EtcdError.of('MEMBER_NOT_FOUND');
@@ -197,16 +200,16 @@ export class ReplicatedMembers implements MemberDirectory {
           .filter((r) => r.role === 'voter' && r.replicaId !== victim.replicaId)
           .sort((a, b) => (status.progress?.get(b.replicaId)?.match ?? 0) - (status.progress?.get(a.replicaId)?.match ?? 0))[0];
         if (next === undefined) throw EtcdError.of('MEMBER_NOT_ENOUGH_STARTED');
-        await target.replica.transferLeader(next.replicaId, { epoch: target.epoch, signal });
+        await target.replica.transferLeader(next.replicaId, { epoch: target.epoch, signal: call.signal });
       }
       return target.replica.remove(victim.replicaId, { epoch: target.epoch });
     });
     return [...desc.replicas].sort((a, b) => a.nodeId - b.nodeId).map((r) => this.record(r));
   }
 
-  async update(memberId: bigint, peerURLs: readonly string[], signal: AbortSignal): Promise<readonly MemberRecord[]> {
+  async update(memberId: bigint, peerURLs: readonly string[], call: CallInfo): Promise<readonly MemberRecord[]> {
     const urls = parsePeerUrls(peerURLs);
-    const desc = await this.onLeader(signal, async (target) => {
+    const desc = await this.onLeader(call, async (target) => {
       const d = target.replica.descriptor;
       const member = this.nodeOfMember(d, memberId);
       if (member === undefined) throw EtcdError.of('MEMBER_NOT_FOUND');
@@ -219,8 +222,8 @@ export class ReplicatedMembers implements MemberDirectory {
     return [...desc.replicas].sort((a, b) => a.nodeId - b.nodeId).map((r) => this.record(r));
   }
 
-  async promote(memberId: bigint, signal: AbortSignal): Promise<readonly MemberRecord[]> {
-    const desc = await this.onLeader(signal, async (target) => {
+  async promote(memberId: bigint, call: CallInfo): Promise<readonly MemberRecord[]> {
+    const desc = await this.onLeader(call, async (target) => {
       const learner = this.nodeOfMember(target.replica.descriptor, memberId);
       if (learner === undefined) throw EtcdError.of('MEMBER_NOT_FOUND');
       if (learner.role !== 'learner') throw EtcdError.of('MEMBER_NOT_LEARNER');

@@ -21,7 +21,8 @@ import {
   type Replica,
 } from '../shard/replica/index.js';
 import { spanContainsRange } from '../shard/range/descriptor.js';
-import { LeaderElsewhereError, leaderElsewhere } from './forward-scope.js';
+import type { CallInfo } from './context.js';
+import { LeaderElsewhereError, leaderElsewhere, type ForwardScope } from './forward-scope.js';
 
 /** Raft state of the local replica of a range, as the gateway needs it. */
 export interface RangeRaftStatus {
@@ -131,8 +132,18 @@ export function requestTimeoutMs(electionTimeoutMs: number): number {
 export interface RoutedOptions {
   /** Aborts the retries (client cancelled or deadline passed). */
   readonly signal?: AbortSignal;
+  /**
+   * The call's forwarding scope (`CallInfo.forward`): with one, a leader on
+   * another node ends the retries at once (see {@link routed}).
+   */
+  readonly scope?: ForwardScope | undefined;
   readonly attemptsMax?: number;
   readonly deadlineMs?: number;
+}
+
+/** The routing options of a client call: its abort signal and its forwarding scope. */
+export function routeOptionsOf(call: CallInfo): RoutedOptions {
+  return { signal: call.signal, scope: call.forward };
 }
 
 /**
@@ -157,9 +168,10 @@ function retryable(err: unknown): err is ReplicaError {
  * error is rethrown when the bound is reached (the gateway maps it to
  * `etcdserver: leader changed`, which clientv3 retries).
  *
- * Inside a forwarding scope (forward-scope.ts), a NotLeaderError whose hint
- * names another node is not retried here: it becomes a LeaderElsewhereError
- * at once, and the forwarding wrapper sends the whole call to that node.
+ * With a forwarding scope (`options.scope`, forward-scope.ts), a
+ * NotLeaderError whose hint names another node is not retried here: it
+ * becomes a LeaderElsewhereError at once, and the forwarding wrapper sends
+ * the whole call to that node.
  */
 export async function routed<T>(
   router: RangeRouter,
@@ -178,7 +190,7 @@ export async function routed<T>(
       return await send(target);
     } catch (err) {
       if (err instanceof NotLeaderError) {
-        const leader = leaderElsewhere(err);
+        const leader = leaderElsewhere(err, options.scope);
         if (leader !== undefined) throw new LeaderElsewhereError(leader, { cause: err });
       }
       if (!retryable(err) || attempt >= attemptsMax || Date.now() >= deadline || options.signal?.aborted === true) throw err;

@@ -2,17 +2,18 @@
  * Forwarding over the per-peer stream (forward-stream.ts): two Forwarding
  * ends on loopback gRPC servers, the receiver running real handlers. A
  * forwarded call's answer, its errors and leader hints, cancellation at the
- * deadline, many calls at once on one stream, and the fallback to unary
- * calls for a receiver without the stream method.
+ * deadline, many calls at once on one stream, the fallback to unary calls
+ * for a receiver without the stream method, and the forwarding scope each
+ * end's handler gets in its CallInfo (one hop, one request id per call).
  */
 import { strict as assert } from 'node:assert';
 import { after, before, describe, it } from 'node:test';
 import * as grpc from '@grpc/grpc-js';
-import type { MemberInfo, UnaryHandler } from '../../src/gateway/context.js';
+import type { CallInfo, MemberInfo, UnaryHandler } from '../../src/gateway/context.js';
 import { EtcdError } from '../../src/gateway/errors.js';
 import { Forwarding } from '../../src/gateway/forward.js';
 import { forwardServiceDefinition } from '../../src/gateway/forward-proto.js';
-import { LeaderElsewhereError, forwardScope } from '../../src/gateway/forward-scope.js';
+import { LeaderElsewhereError, type ForwardScope } from '../../src/gateway/forward-scope.js';
 import { NotLeaderError } from '../../src/shard/range/errors.js';
 
 const PUT = 'etcdserverpb.KV/Put';
@@ -21,10 +22,14 @@ function member(id: number): () => MemberInfo {
   return () => ({ id: String(id), name: `n${id}`, peerURLs: [], clientURLs: [] }) as unknown as MemberInfo;
 }
 
-/** A Put handler that always finds its leader on node `leader` when run outside a forwarded scope. */
-function originPut(leader: number): UnaryHandler {
-  return async () => {
-    if (forwardScope.getStore()?.forwarded !== true) throw new LeaderElsewhereError(leader, { cause: new NotLeaderError(1, { replicaId: leader, nodeId: leader }) });
+/**
+ * A Put handler that always finds its leader on node `leader` when its call
+ * is not a forwarded one; each attempt's scope is pushed to `scopes`.
+ */
+function originPut(leader: number, scopes: Array<ForwardScope | undefined> = []): UnaryHandler {
+  return async (_request, call) => {
+    scopes.push(call.forward);
+    if (call.forward?.forwarded !== true) throw new LeaderElsewhereError(leader, { cause: new NotLeaderError(1, { replicaId: leader, nodeId: leader }) });
     throw new Error('the origin never runs a forwarded call');
   };
 }
@@ -40,6 +45,8 @@ describe('forwarding stream', () => {
   const servers: grpc.Server[] = [];
   const ends: Forwarding[] = [];
   const receiverSignals: AbortSignal[] = [];
+  /** The forwarding scope of each call node 2's Put ran, by key. */
+  const receiverScopes = new Map<string, Array<ForwardScope | undefined>>();
   let streamAddress = '';
   let unaryOnlyAddress = '';
   let unaryOnlyCalls = 0;
@@ -49,6 +56,7 @@ describe('forwarding stream', () => {
   const receiverPut: UnaryHandler = async (request, call) => {
     receiverSignals.push(call.signal);
     const key = Buffer.from(request['key'] as Uint8Array).toString();
+    receiverScopes.set(key, [...(receiverScopes.get(key) ?? []), call.forward]);
     if (key === 'too-large') throw EtcdError.of('REQUEST_TOO_LARGE');
     if (key === 'elsewhere') throw new LeaderElsewhereError(3, { cause: new NotLeaderError(1, { replicaId: 3, nodeId: 3 }) });
     if (key === 'hang') await new Promise((resolve) => call.signal.addEventListener('abort', resolve, { once: true }));
@@ -58,7 +66,9 @@ describe('forwarding stream', () => {
   before(async () => {
     const receiver = new Forwarding({ localNodeId: 2, member: member(2), peerAddress: () => undefined });
     ends.push(receiver);
-    const svc = receiver.service((m) => (m === PUT ? receiverPut : undefined));
+    // The receiver's Put is wrapped as on a member: a forwarded call must run here, never forward again.
+    const wrappedPut = receiver.wrap(PUT, receiverPut);
+    const svc = receiver.service((m) => (m === PUT ? wrappedPut : undefined));
     const withStream = new grpc.Server();
     const unary = svc.implementation['Unary'] as grpc.handleUnaryCall<object, object>;
     withStream.addService(svc.definition, {
@@ -87,13 +97,49 @@ describe('forwarding stream', () => {
     for (const s of servers) s.forceShutdown();
   });
 
-  function origin(address: string, deadlineMs = 10_000): Forwarding {
-    const f = new Forwarding({ localNodeId: 1, member: member(1), peerAddress: (n) => (n === 2 ? address : undefined), deadlineMs, attemptsMax: 3 });
+  function origin(address: string, deadlineMs = 10_000, attemptsMax = 3): Forwarding {
+    const f = new Forwarding({ localNodeId: 1, member: member(1), peerAddress: (n) => (n === 2 ? address : undefined), deadlineMs, attemptsMax });
     ends.push(f);
     return f;
   }
 
-  const call = (signal = new AbortController().signal) => ({ signal, metadata: new grpc.Metadata() });
+  const call = (signal = new AbortController().signal): CallInfo => ({ signal, metadata: new grpc.Metadata() });
+
+  it('runs the call on the origin with its own scope and on the receiver with a forwarded scope carrying the same request id', async () => {
+    const originScopes: Array<ForwardScope | undefined> = [];
+    const put = origin(streamAddress).wrap(PUT, originPut(2, originScopes));
+    const c = call();
+    const answer = await put({ key: Buffer.from('k42') }, c);
+    assert.equal((answer['header'] as { revision: number }).revision, 42);
+    assert.equal(c.forward, undefined, "the caller's CallInfo is left as it was");
+    assert.equal(originScopes.length, 1, 'one local attempt, then one hop');
+    const local = originScopes[0];
+    assert.ok(local !== undefined);
+    assert.equal(local.localNodeId, 1);
+    assert.equal(local.forwarded, false);
+    const remote = receiverScopes.get('k42');
+    assert.equal(remote?.length, 1, 'the receiver ran it once');
+    assert.deepEqual(remote[0], { localNodeId: 2, forwarded: true, requestId: local.requestId });
+  });
+
+  it('keeps one request id across every attempt of a call, local and forwarded; the next call gets its own', async () => {
+    const originScopes: Array<ForwardScope | undefined> = [];
+    const put = origin(streamAddress, 10_000, 6).wrap(PUT, originPut(2, originScopes));
+    // Node 2 names node 3, unknown to the origin: local attempt, hop to 2,
+    // hop to 3 (not sent), and the same again until the attempts run out.
+    await assert.rejects(put({ key: Buffer.from('elsewhere') }, call()), /leader changed/);
+    const remote = receiverScopes.get('elsewhere') ?? [];
+    receiverScopes.delete('elsewhere');
+    assert.equal(originScopes.length, 2, 'local attempts');
+    assert.equal(remote.length, 2, 'forwarded attempts, each run on the receiver (never forwarded again from there)');
+    const id = originScopes[0]?.requestId;
+    assert.ok(id !== undefined);
+    for (const s of originScopes) assert.deepEqual(s, { localNodeId: 1, forwarded: false, requestId: id });
+    for (const s of remote) assert.deepEqual(s, { localNodeId: 2, forwarded: true, requestId: id });
+    await put({ key: Buffer.from('k9') }, call());
+    assert.equal(originScopes.length, 3);
+    assert.notDeepEqual(originScopes[2]?.requestId, id);
+  });
 
   it('answers with the receiver result and the origin member id; many calls share the stream', async () => {
     const put = origin(streamAddress).wrap(PUT, originPut(2));

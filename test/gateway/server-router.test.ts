@@ -1,10 +1,16 @@
 /**
  * routed(): routing errors are retried with a fresh route, bounded; other
- * errors pass through at once; a retried write keeps its request id.
+ * errors pass through at once; a retried write keeps its request id. With
+ * the call's forwarding scope, a leader on another node ends the retries at
+ * once; RequestIds takes a scoped call's request id.
  */
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { routed, LocalRangeRouter, type RangeRouter, type RangeTarget } from '../../src/gateway/router.js';
+import * as grpc from '@grpc/grpc-js';
+import type { CallInfo } from '../../src/gateway/context.js';
+import { LeaderElsewhereError, type ForwardScope } from '../../src/gateway/forward-scope.js';
+import { RequestIds } from '../../src/gateway/kv-service.js';
+import { routed, routeOptionsOf, LocalRangeRouter, type RangeRouter, type RangeTarget } from '../../src/gateway/router.js';
 import {
   EpochMismatchError,
   INITIAL_EPOCH,
@@ -105,6 +111,65 @@ describe('routed()', () => {
       NotLeaderError,
     );
     assert.ok(Date.now() - t0 < 2_000);
+  });
+});
+
+describe('routed() with a forwarding scope', () => {
+  const scope = (localNodeId: number, forwarded = false): ForwardScope => ({
+    localNodeId,
+    forwarded,
+    requestId: { proposer: Buffer.from('origin01'), seq: 7 },
+  });
+  const call = (forward?: ForwardScope): CallInfo => ({
+    signal: new AbortController().signal,
+    metadata: new grpc.Metadata(),
+    ...(forward !== undefined ? { forward } : {}),
+  });
+
+  it("ends at once with LeaderElsewhereError when the hint names another node, on the origin and on a forwarded call's receiver", async () => {
+    for (const s of [scope(1), scope(1, true)]) {
+      const router = countingRouter();
+      await assert.rejects(
+        routed(router, Buffer.from('k'), undefined, async () => {
+          throw new NotLeaderError(1, { replicaId: 3, nodeId: 3 });
+        }, routeOptionsOf(call(s))),
+        (err: unknown) => err instanceof LeaderElsewhereError && err.leaderNodeId === 3 && err.cause instanceof NotLeaderError,
+      );
+      assert.equal(router.routes, 1, 'no local retry');
+    }
+  });
+
+  it('retries locally when the hint names this node or no node, or when the call has no scope', async () => {
+    const cases: Array<[ForwardScope | undefined, NotLeaderError]> = [
+      [scope(3), new NotLeaderError(1, { replicaId: 3, nodeId: 3 })],
+      [scope(1), new NotLeaderError(1, undefined)],
+      [undefined, new NotLeaderError(1, { replicaId: 3, nodeId: 3 })],
+    ];
+    for (const [s, e] of cases) {
+      const router = countingRouter();
+      let thrown = false;
+      const out = await routed(router, Buffer.from('k'), undefined, async () => {
+        if (!thrown) {
+          thrown = true;
+          throw e;
+        }
+        return 'done';
+      }, routeOptionsOf(call(s)));
+      assert.equal(out, 'done');
+      assert.equal(router.routes, 2);
+    }
+  });
+
+  it("RequestIds: a scoped call's writes use the scope's request id; an unscoped call's get fresh ones", () => {
+    const ids = new RequestIds();
+    const s = scope(1, true);
+    assert.equal(ids.next(call(s)), s.requestId);
+    assert.equal(ids.next(call(s)), s.requestId, 'every attempt of the call shares it');
+    const a = ids.next(call());
+    const b = ids.next(call());
+    assert.equal(b.seq, a.seq + 1);
+    assert.deepEqual(b.proposer, a.proposer);
+    assert.notDeepEqual(a.proposer, s.requestId.proposer);
   });
 });
 

@@ -3,13 +3,19 @@
  * cluster, memory engines, gRPC on loopback, 10 ms ticks): writes sent to a
  * follower are forwarded to the leader and answered with the follower's
  * member id; errors come back with etcd's code and text; MemberList and
- * Status agree on every member; a write whose leader fails over still lands
- * exactly once; and a data directory refuses another --initial-cluster.
+ * Status agree on every member; every handler that routes hands the call's
+ * forwarding scope to routing and takes its write's request id from it; a
+ * write whose leader fails over still lands exactly once; and a data
+ * directory refuses another --initial-cluster.
  */
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
+import { randomBytes } from 'node:crypto';
 import * as grpc from '@grpc/grpc-js';
+import type { CallInfo } from '../../src/gateway/context.js';
 import { startEmbedded, type Embedded } from '../../src/gateway/embedded.js';
+import { LeaderElsewhereError } from '../../src/gateway/forward-scope.js';
+import { decodeEtcdMessage, encodeEtcdMessage, etcdMethods, type EtcdMessage, type EtcdServiceName } from '../../src/gateway/proto.js';
 import { loopbackCluster } from './embedded-cluster.js';
 import { parseInitialCluster } from '../../src/node/index.js';
 import { client, failure, b, type EtcdTestClient } from '../gateway/server-harness.js';
@@ -139,6 +145,91 @@ describe('cluster members in one process', () => {
       assert.equal(st['leader'], leaderId);
       assert.equal((st['header'] as { member_id: bigint }).member_id, m.embedded.member.id);
     }
+  });
+
+  /** The request message type of `service/method` (the internal keepalive-once takes a LeaseKeepAliveRequest). */
+  const requestType = (method: string): string => {
+    const [service, name] = method.split('/') as [string, string];
+    if (name === 'LeaseKeepAliveOnce') return 'etcdserverpb.LeaseKeepAliveRequest';
+    const info = etcdMethods(service as EtcdServiceName).find((x) => x.method === name);
+    assert.ok(info !== undefined, method);
+    return info.requestType;
+  };
+
+  /**
+   * Runs `method` on member `m`'s handler as the receiving end of a forward
+   * does: the request decoded from its wire form, in a call whose scope says
+   * forwarded, with request id `seq` of `proposer`.
+   */
+  const forwardedCall = (m: Member, method: string, fields: EtcdMessage, proposer: Buffer, seq: number): Promise<EtcdMessage> => {
+    const handler = m.embedded.server.unaryHandler(method);
+    assert.ok(handler !== undefined, method);
+    const type = requestType(method);
+    const request = decodeEtcdMessage(type, encodeEtcdMessage(type, fields));
+    const call: CallInfo = {
+      signal: new AbortController().signal,
+      metadata: new grpc.Metadata(),
+      forward: { localNodeId: m.embedded.node.nodeId, forwarded: true, requestId: { proposer, seq } },
+    };
+    return handler(request, call);
+  };
+
+  it("every handler that routes hands a forwarded call's scope to routing: a follower names the leader at once", async () => {
+    const leader = members[leaderIndex()] as Member;
+    const follower = members[(leaderIndex() + 1) % 3] as Member;
+    const proposer = randomBytes(8);
+    // Without the scope a follower would retry locally until the routing
+    // deadline and fail with NotLeaderError instead.
+    const calls: Array<[string, EtcdMessage]> = [
+      ['etcdserverpb.KV/Put', { key: b('scope/f'), value: b('1') }],
+      ['etcdserverpb.KV/DeleteRange', { key: b('scope/f') }],
+      ['etcdserverpb.KV/Txn', { compare: [], success: [{ request_put: { key: b('scope/f'), value: b('1') } }], failure: [] }],
+      ['etcdserverpb.KV/Compact', { revision: 1 }],
+      ['etcdserverpb.Lease/LeaseGrant', { TTL: 60, ID: 0n }],
+      ['etcdserverpb.Lease/LeaseRevoke', { ID: 12345n }],
+      ['etcdserverpb.Lease/LeaseTimeToLive', { ID: 12345n, keys: false }],
+      ['etcdserverpb.Lease/LeaseKeepAliveOnce', { ID: 12345n }],
+      ['etcdserverpb.Auth/RoleAdd', { name: 'scope-follower' }],
+      ['etcdserverpb.Cluster/MemberUpdate', { ID: follower.embedded.member.id, peerURLs: [`http://127.0.0.1:${follower.peerPort}`] }],
+    ];
+    for (const [i, [method, request]] of calls.entries()) {
+      await assert.rejects(
+        forwardedCall(follower, method, request, proposer, i + 1),
+        (err: unknown) => err instanceof LeaderElsewhereError && err.leaderNodeId === leader.embedded.node.nodeId,
+        method,
+      );
+    }
+  });
+
+  it("a forwarded call's write takes the scope's request id: the leader answers a repeat from the dedupe table", async () => {
+    const leader = members[leaderIndex()] as Member;
+    const proposer = randomBytes(8);
+    const twice = async (method: string, first: EtcdMessage, second: EtcdMessage, seq: number): Promise<[EtcdMessage, EtcdMessage]> => [
+      await forwardedCall(leader, method, first, proposer, seq),
+      await forwardedCall(leader, method, second, proposer, seq),
+    ];
+    const rev = (m: EtcdMessage): number => Number((m['header'] as { revision: number }).revision);
+    // Applied again, each repeat below would change the data or fail.
+    const [p1, p2] = await twice('etcdserverpb.KV/Put', { key: b('scope/p'), value: b('1') }, { key: b('scope/p'), value: b('2') }, 1);
+    assert.equal(rev(p2), rev(p1));
+    const txn = (value: string): EtcdMessage => ({ compare: [], success: [{ request_put: { key: b('scope/t'), value: b(value) } }], failure: [] });
+    const [t1, t2] = await twice('etcdserverpb.KV/Txn', txn('1'), txn('2'), 2);
+    assert.equal(rev(t2), rev(t1));
+    const got = await c(leader).kv.call('Range', { key: b('scope/'), range_end: b('scope0') });
+    assert.deepEqual(
+      (got['kvs'] as Array<{ key: Buffer; value: Buffer; version: number }>).map((kv) => [kv.key.toString(), kv.value.toString(), Number(kv.version)]),
+      [['scope/p', '1', 1], ['scope/t', '1', 1]],
+    );
+    const [d1, d2] = await twice('etcdserverpb.KV/DeleteRange', { key: b('scope/p') }, { key: b('scope/p') }, 3);
+    assert.deepEqual([Number(d1['deleted']), Number(d2['deleted'])], [1, 1]);
+    const [g1, g2] = await twice('etcdserverpb.Lease/LeaseGrant', { TTL: 60, ID: 0n }, { TTL: 60, ID: 0n }, 4);
+    assert.equal(g2['ID'], g1['ID'], 'the same lease, not a second one');
+    const [r1, r2] = await twice('etcdserverpb.Lease/LeaseRevoke', { ID: g1['ID'] }, { ID: g1['ID'] }, 5);
+    assert.equal(rev(r2), rev(r1));
+    const [a1, a2] = await twice('etcdserverpb.Auth/RoleAdd', { name: 'scope-leader' }, { name: 'scope-leader' }, 6);
+    assert.equal(rev(a2), rev(a1));
+    const now = rev(await c(leader).kv.call('Range', { key: b('scope/t') }));
+    await twice('etcdserverpb.KV/Compact', { revision: now }, { revision: now }, 7);
   });
 
   it('a write through a follower survives the leader stopping: applied exactly once under the new leader', async () => {
