@@ -17,7 +17,7 @@ import {
   type Permission,
   type PermissionType,
 } from '../shard/auth/index.js';
-import type { Reply } from '../shard/replica/index.js';
+import type { Reply, RequestId } from '../shard/replica/index.js';
 import type { AuthGuard } from './auth-guard.js';
 import { type CallInfo, type GatewayContext, nodeHeader, responseHeader, type ServiceHandlers } from './context.js';
 import { EtcdError } from './errors.js';
@@ -42,8 +42,7 @@ export function authService(ctx: GatewayContext, guard: AuthGuard): ServiceHandl
     invalidate: (t, e) => ctx.router.invalidate(t, e),
   };
 
-  const propose = async (req: AuthRequest, call: CallInfo, authRevision?: number): Promise<Reply<AuthResult>> => {
-    const requestId = ids.next(call);
+  const propose = async (req: AuthRequest, call: CallInfo, authRevision?: number, requestId: RequestId = ids.next(call)): Promise<Reply<AuthResult>> => {
     return routed(
       authRouter,
       new Uint8Array(0),
@@ -89,7 +88,9 @@ export function authService(ctx: GatewayContext, guard: AuthGuard): ServiceHandl
       try {
         // Every member assigns `<prefix>.<index>` to the user when it applies this (etcd's simple tokens).
         const tokenPrefix = guard.tokens.newPrefix();
-        const reply = await propose({ type: 'authenticate', name, checkedRevision: state.revision, tokenPrefix }, call);
+        // A retry is a new proposal: the refused one is recorded under the call's id, so that id would only replay the refusal.
+        const requestId = attempt === 1 ? ids.next(call) : ids.fresh();
+        const reply = await propose({ type: 'authenticate', name, checkedRevision: state.revision, tokenPrefix }, call, undefined, requestId);
         const token = reply.result.token;
         if (token === undefined) throw new Error('an applied Authenticate answered no token');
         return { ...header(reply), token };

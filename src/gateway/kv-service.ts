@@ -43,7 +43,16 @@ export class RequestIds {
   next(call: CallInfo): RequestId {
     // A forwarded (or forwardable) call carries its id from the node the
     // client called, so attempts on every node share it.
-    return call.forward?.requestId ?? { proposer: this.proposer, seq: ++this.seq };
+    return call.forward?.requestId ?? this.fresh();
+  }
+
+  /**
+   * An id of this gateway's own, for a new proposal a handler makes after
+   * its call's proposal was refused for good (its refusal is what the
+   * dedupe table answers the call's id with from then on).
+   */
+  fresh(): RequestId {
+    return { proposer: this.proposer, seq: ++this.seq };
   }
 }
 

@@ -10,7 +10,10 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import * as grpc from '@grpc/grpc-js';
+import { randomBytes } from 'node:crypto';
+import type { CallInfo } from '../../src/gateway/context.js';
 import type { Embedded } from '../../src/gateway/embedded.js';
+import type { ForwardScope } from '../../src/gateway/forward-scope.js';
 import { ETCD_ERRORS, toEtcdError } from '../../src/gateway/errors.js';
 import { AUTH_ERROR_MESSAGES, AuthError, type AuthErrorCode } from '../../src/shard/auth/index.js';
 import { b, client, failure, keysOf, startTestServer, withToken, type EtcdTestClient } from './server-harness.js';
@@ -158,6 +161,27 @@ describe('Auth service', () => {
     await kv.call('Range', { key: b('k1') }, withToken(fresh));
     await auth.call('UserDelete', { name: 'u1' }, root);
     assert.equal((await failure(kv.call('Range', { key: b('k1') }, withToken(fresh)))).details, 'etcdserver: invalid auth token');
+  });
+
+  it('an Authenticate the auth store outran is proposed again under a new request id, also as the receiving end of a forward', async () => {
+    const handler = server.server.unaryHandler('etcdserverpb.Auth/Authenticate');
+    assert.ok(handler !== undefined);
+    const scopes: (ForwardScope | undefined)[] = [
+      undefined,
+      // A forwarded call's id is fixed by the node the client called; the refusal is recorded under it.
+      { localNodeId: server.node.nodeId, forwarded: true, requestId: { proposer: randomBytes(8), seq: 1 } },
+    ];
+    for (const [i, forward] of scopes.entries()) {
+      const before = Number((await auth.call('AuthStatus', {}))['authRevision']);
+      const call: CallInfo = { signal: new AbortController().signal, metadata: new grpc.Metadata(), ...(forward === undefined ? {} : { forward }) };
+      // The handler reads the auth store now, then checks the password (bcrypt: tens of ms) ...
+      const pending = handler({ name: 'root', password: 'rootpw' }, call);
+      // ... while the store moves on: its first proposal is refused at apply (revision of auth store is old).
+      await auth.call('RoleAdd', { name: `race${i}` }, withToken(rootToken));
+      const res = await pending;
+      assert.match(String(res['token']), /^[a-zA-Z]{16}\.\d+$/, `scope ${i}`);
+      assert.equal(Number((await auth.call('AuthStatus', {}))['authRevision']), before + 1, 'the role add moved the store once');
+    }
   });
 
   it('the JSON gateway: /v3/auth/authenticate, then /v3/kv/range with the Authorization header', async () => {
