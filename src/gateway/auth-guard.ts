@@ -37,6 +37,8 @@
  *   exactly as etcd's maintenance server answers.
  * - Alarm (every action): a valid token or none, refused as the maintenance
  *   RPCs are (etcd 3.4.23 checks no permission for it).
+ * - LeaseGrant: a valid token or none (etcd refuses every raft request
+ *   that carries an invalid token). KeepAlive, TimeToLive, Leases: nothing.
  * - Status, MemberList, AuthStatus, Authenticate: nothing.
  */
 import type * as grpc from '@grpc/grpc-js';

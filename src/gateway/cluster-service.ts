@@ -6,6 +6,7 @@
  * (UNIMPLEMENTED).
  */
 import { type CallInfo, type GatewayContext, type MemberInfo, nodeHeader, type ServiceHandlers } from './context.js';
+import type { ResponseHeader } from './messages.js';
 import { EtcdError } from './errors.js';
 import type { EtcdMessage } from './proto.js';
 
@@ -53,10 +54,15 @@ function memberIdOf(m: EtcdMessage): bigint {
 }
 
 /** The Cluster service's grpc-js handlers; without `members` this node is the only member. */
+/** etcd's cluster server header: cluster, member and raft term, no revision (membership is not in the keyspace). */
+function clusterHeader(ctx: GatewayContext): ResponseHeader {
+  return { ...nodeHeader(ctx), revision: 0 };
+}
+
 export function clusterService(ctx: GatewayContext, members?: MemberDirectory): ServiceHandlers {
   const memberList = async (_m: EtcdMessage, call: CallInfo): Promise<EtcdMessage> => {
     const list = members === undefined ? [ctx.member] : await members.list(call.signal);
-    return { header: nodeHeader(ctx), members: list.map(toWire) };
+    return { header: clusterHeader(ctx), members: list.map(toWire) };
   };
   const handlers: Record<string, ServiceHandlers[string]> = { MemberList: memberList };
   const dir = members;
@@ -65,14 +71,14 @@ export function clusterService(ctx: GatewayContext, members?: MemberDirectory): 
     handlers['MemberAdd'] = async (m: EtcdMessage, call: CallInfo): Promise<EtcdMessage> => {
       const urls = Array.isArray(m['peerURLs']) ? (m['peerURLs'] as unknown[]).map(String) : [];
       const r = await add(urls, m['isLearner'] === true, call);
-      return { header: nodeHeader(ctx), member: toWire(r.member), members: r.members.map(toWire) };
+      return { header: clusterHeader(ctx), member: toWire(r.member), members: r.members.map(toWire) };
     };
   }
   if (dir?.remove !== undefined) {
     const remove = dir.remove.bind(dir);
     handlers['MemberRemove'] = async (m: EtcdMessage, call: CallInfo): Promise<EtcdMessage> => {
       const list = await remove(memberIdOf(m), call);
-      return { header: nodeHeader(ctx), members: list.map(toWire) };
+      return { header: clusterHeader(ctx), members: list.map(toWire) };
     };
   }
   if (dir?.update !== undefined) {
@@ -80,7 +86,7 @@ export function clusterService(ctx: GatewayContext, members?: MemberDirectory): 
     handlers['MemberUpdate'] = async (m: EtcdMessage, call: CallInfo): Promise<EtcdMessage> => {
       const urls = Array.isArray(m['peerURLs']) ? (m['peerURLs'] as unknown[]).map(String) : [];
       const list = await update(memberIdOf(m), urls, call);
-      return { header: nodeHeader(ctx), members: list.map(toWire) };
+      return { header: clusterHeader(ctx), members: list.map(toWire) };
     };
   }
   if (dir?.promote !== undefined) {
@@ -89,7 +95,7 @@ export function clusterService(ctx: GatewayContext, members?: MemberDirectory): 
       const id = memberIdOf(m);
       if (id === 0n) throw EtcdError.of('MEMBER_NOT_FOUND');
       const list = await promote(id, call);
-      return { header: nodeHeader(ctx), members: list.map(toWire) };
+      return { header: clusterHeader(ctx), members: list.map(toWire) };
     };
   }
   return handlers;

@@ -52,6 +52,8 @@ export function leaseService(ctx: GatewayContext): ServiceHandlers {
 
   const grant = async (m: EtcdMessage, call: CallInfo): Promise<EtcdMessage> => {
     const req = m as unknown as LeaseGrantRequest;
+    // etcd checks no permission for a grant, but refuses any raft request carrying an invalid token, before the TTL.
+    ctx.auth.checkToken(call.metadata);
     effectiveLeaseTtl(req, 0); // too large → etcd's error before anything is proposed
     const requestId = ids.next(call);
     let id = req.ID;

@@ -43,6 +43,7 @@ describe('Auth service', () => {
   let auth: EtcdTestClient;
   let kv: EtcdTestClient;
   let maint: EtcdTestClient;
+  let lease: EtcdTestClient;
   let rootToken: string;
   let userToken: string;
 
@@ -52,11 +53,13 @@ describe('Auth service', () => {
     auth = client('etcdserverpb.Auth', addr);
     kv = client('etcdserverpb.KV', addr);
     maint = client('etcdserverpb.Maintenance', addr);
+    lease = client('etcdserverpb.Lease', addr);
   });
   after(async () => {
     auth.close();
     kv.close();
     maint.close();
+    lease.close();
     await server.close();
   });
 
@@ -142,6 +145,13 @@ describe('Auth service', () => {
     assert.deepEqual(await failure(maint.call('Alarm', { action: 0 }, withToken('bogus.token'))), { code: grpc.status.UNKNOWN, details: 'auth: invalid auth token' });
     await maint.call('Defragment', {}, root);
     await maint.call('Status', {}, user);
+    // LeaseGrant needs no permission, but an invalid token is refused before anything is proposed (etcd's raftRequest).
+    assert.deepEqual(await failure(lease.call('LeaseGrant', { TTL: 60, ID: 0n }, withToken('bogus.token'))), {
+      code: grpc.status.UNAUTHENTICATED,
+      details: 'etcdserver: invalid auth token',
+    });
+    assert.ok(BigInt((await lease.call('LeaseGrant', { TTL: 60, ID: 0n }))['ID'] as bigint) > 0n, 'without a token');
+    assert.ok(BigInt((await lease.call('LeaseGrant', { TTL: 60, ID: 0n }, user))['ID'] as bigint) > 0n, 'a user without permissions');
   });
 
   it('a revoked permission applies at once; a changed password or deleted user invalidates tokens', async () => {

@@ -79,6 +79,11 @@ describe('Maintenance, Cluster, health and the JSON gateway', () => {
     assert.deepEqual(members[0]?.['clientURLs'], [`http://${address}`]);
     assert.equal((members[0]?.['peerURLs'] as string[]).length, 1);
     assert.equal(members[0]?.['isLearner'], false);
+    // etcd's cluster server header carries no revision (3.4.23: {"cluster_id","member_id","raft_term"}).
+    const header = r['header'] as { revision: number; raft_term: number; member_id: bigint };
+    assert.equal(Number(header.revision), 0);
+    assert.ok(Number(header.raft_term) > 0);
+    assert.equal(header.member_id, srv.member.id);
   });
 
   it('grpc.health.v1 Check answers SERVING', async () => {
