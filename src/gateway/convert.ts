@@ -164,7 +164,11 @@ export function deleteRangeResultToWire(r: mvcc.DeleteRangeResult, header: Out<R
   return { header: header as ResponseHeader, deleted: r.deleted, prev_kvs: r.prevKvs.map(kvToWire) as KeyValue[] };
 }
 
-/** TxnResult → TxnResponse; inner responses carry a revision-only header, as etcd's. */
+/**
+ * TxnResult → TxnResponse. Inner range, put and delete responses carry a
+ * revision-only header and a nested txn's response an empty one, as etcd's
+ * applyTxn leaves them (only the outer header is filled by the server).
+ */
 export function txnResultToWire(r: mvcc.TxnResult, header: Out<ResponseHeader>): Out<TxnResponse> {
   return {
     header: header as ResponseHeader,
@@ -183,7 +187,7 @@ function responseOpToWire(op: mvcc.ResponseOp, revision: number): Out<ResponseOp
     case 'deleteRange':
       return { response_delete_range: deleteRangeResultToWire(op.response, h) as DeleteRangeResponse };
     case 'txn':
-      return { response_txn: txnResultToWire(op.response, h) as TxnResponse };
+      return { response_txn: txnResultToWire(op.response, {}) as TxnResponse };
   }
 }
 

@@ -234,6 +234,8 @@ describe('KV service', () => {
     assert.equal(nested['succeeded'], true);
     const nestedResp = (nested['responses'] as EtcdMessage[])[0]?.['response_txn'] as EtcdMessage;
     assert.equal(nestedResp['succeeded'], true);
+    // etcd fills no header of a nested txn's response; its own ops' responses carry the revision.
+    assert.equal(Number((nestedResp['header'] as { revision: number } | undefined)?.revision ?? 0), 0);
     const del = (nestedResp['responses'] as EtcdMessage[])[0]?.['response_delete_range'] as EtcdMessage;
     assert.equal(del['deleted'], 1);
     assert.equal(String((del['prev_kvs'] as EtcdMessage[])[0]?.['value']), '3');
