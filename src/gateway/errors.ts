@@ -281,6 +281,8 @@ function fromReplica(err: ReplicaError): EtcdError {
       return EtcdError.of('TOO_MANY_REQUESTS', { cause: err });
     case 'REQUEST_ABORTED':
       return EtcdError.of('CANCELED', { cause: err });
+    case 'REQUEST_TIMEOUT':
+      return EtcdError.of('TIMEOUT', { cause: err });
     case 'REQUEST_TOO_LARGE':
       return EtcdError.of('REQUEST_TOO_LARGE', { cause: err });
     case 'LEARNER_NOT_IN_SYNC':

@@ -118,16 +118,6 @@ export const ROUTING_BACKOFF_MS_MAX = 200;
  */
 export const ROUTING_DEADLINE_MS = 5_000;
 
-/**
- * etcd's request timeout (ServerConfig.ReqTimeout): 5 s plus two election
- * timeouts, 7 s with the default 1 s election timeout. A call forwarded to
- * the leader's node waits this long before it fails with etcd's
- * "request timed out", as a proposal on an etcd member does.
- */
-export function requestTimeoutMs(electionTimeoutMs: number): number {
-  return 5_000 + 2 * electionTimeoutMs;
-}
-
 /** Options of {@link routed}. */
 export interface RoutedOptions {
   /** Aborts the retries (client cancelled or deadline passed). */

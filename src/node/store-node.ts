@@ -24,7 +24,7 @@ import { LogStore } from '../group/log-store/index.js';
 import { GrpcTransport } from '../group/transport/index.js';
 import { RANGE_INIT_LOG_INDEX, Replica, type ReplicaLeaseOptions } from '../shard/replica/index.js';
 import { LeaseMetrics, minLeaseTtlSeconds } from '../shard/lease/index.js';
-import { RangeNotFoundError, RangeNotInitializedError, type Epoch } from '../shard/range/index.js';
+import { RangeNotFoundError, RangeNotInitializedError, requestTimeoutMs, type Epoch } from '../shard/range/index.js';
 import { openEngine, type Engine, type EngineKind } from '../storage/index.js';
 import type { Registry } from 'prom-client';
 import type * as grpc from '@grpc/grpc-js';
@@ -51,6 +51,8 @@ interface NodeParts {
   /** The options' range list (bootstrap ranges; also names the engine of ranges adopted later). */
   readonly ranges: readonly BootstrapRange[];
   readonly peers: ReadonlyMap<number, string>;
+  /** How long a replica's proposal may wait to apply (etcd's request timeout for the node's raft timing). */
+  readonly proposalTimeoutMs: number;
 }
 
 // The host bootstraps a group's log at GROUP_INIT_INDEX and the replica writes its
@@ -177,6 +179,7 @@ export class StoreNode {
         rangeOptions,
         ranges: options.ranges,
         peers: options.peers,
+        proposalTimeoutMs: requestTimeoutMs(electionTicks * tickMs),
       });
       const served = node;
       transport.addService(RANGE_IMAGE_SERVICE_DEFINITION, rangeImageService((id) => served.replicas.get(id)));
@@ -224,6 +227,7 @@ export class StoreNode {
       replica = await Replica.open(engine, {
         rangeId,
         lease: this.leaseOptions,
+        proposalTimeoutMs: this.parts.proposalTimeoutMs,
         ...(desc !== undefined ? { bootstrap: desc, bootstrapAppliedIndex: RANGE_INIT_LOG_INDEX } : {}),
       });
     } catch (e) {

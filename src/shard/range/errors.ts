@@ -18,6 +18,7 @@ export type ReplicaErrorCode =
   | 'REPLICA_CLOSED'
   | 'REVISION_REJECTED'
   | 'REQUEST_ABORTED'
+  | 'REQUEST_TIMEOUT'
   | 'SNAPSHOT_INVALID'
   | 'COMMAND_INVALID'
   | 'MEMBERSHIP_CHANGE_INVALID'
@@ -151,6 +152,31 @@ export class RequestAbortedError extends ReplicaError {
   constructor(readonly rangeId: number, options?: { cause?: unknown }) {
     super(`range ${rangeId}: request aborted`, options);
   }
+}
+
+/**
+ * A proposal was not applied within the request timeout (etcd's ReqTimeout):
+ * its waiter gave up; the entry may still commit and apply later.
+ */
+export class RequestTimeoutError extends ReplicaError {
+  override readonly name = 'RequestTimeoutError';
+  readonly code = 'REQUEST_TIMEOUT';
+  readonly retryable = false;
+  constructor(
+    readonly rangeId: number,
+    readonly timeoutMs: number,
+  ) {
+    super(`range ${rangeId}: the proposal was not applied within ${timeoutMs} ms`);
+  }
+}
+
+/**
+ * etcd's request timeout (ServerConfig.ReqTimeout): 5 s plus two election
+ * timeouts, 7 s with the default 1 s election timeout. A proposal waits this
+ * long to be applied before it fails with etcd's "request timed out".
+ */
+export function requestTimeoutMs(electionTimeoutMs: number): number {
+  return 5_000 + 2 * electionTimeoutMs;
 }
 
 /** A snapshot image is malformed or belongs to another range. */

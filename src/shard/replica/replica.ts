@@ -56,9 +56,11 @@ import {
   RangeNotInitializedError,
   ReplicaClosedError,
   RequestAbortedError,
+  RequestTimeoutError,
   RequestTooLargeError,
   SnapshotInvalidError,
   TooManyRequestsError,
+  requestTimeoutMs,
   type LeaderHint,
 } from '../range/errors.js';
 import { applyConfChangeEntry, applyNormalEntry, checkRouting, commandKeys, errorFromStored, type EntryOutcome, type RangeState } from './apply.js';
@@ -106,6 +108,8 @@ const PROPOSER_ID_BYTES = 8;
 export const PROMOTE_MATCH_RATIO_MIN = 0.9;
 /** Waits for raft to learn that the previous conf change was applied, before a new one is refused for good. */
 const CONF_CHANGE_APPLY_WAITS_MAX = 100;
+/** etcd's default election timeout, for the default proposal timeout. */
+const DEFAULT_ELECTION_TIMEOUT_MS = 1_000;
 const CONF_CHANGE_APPLY_WAIT_MS = 5;
 
 /** Options of Replica.open. */
@@ -134,6 +138,12 @@ export interface ReplicaOptions {
   readonly compactionChunkOpsMax?: number;
   /** The lessor's clock, minimum TTL and expiry loop (docs/lease.md). */
   readonly lease?: ReplicaLeaseOptions;
+  /**
+   * How long a proposal may wait to be applied before its caller gets a
+   * RequestTimeoutError (etcd's request timeout); 0 waits without limit.
+   * Default: requestTimeoutMs of a 1 s election timeout (7 s).
+   */
+  readonly proposalTimeoutMs?: number;
 }
 
 /** Options of a write or membership request. */
@@ -212,6 +222,7 @@ export class Replica implements GroupStateMachine {
     readsPendingMax: number,
     handle: GroupHandle | undefined,
     leaseOptions: ReplicaLeaseOptions | undefined,
+    private readonly proposalTimeoutMs: number,
   ) {
     this.initialized = initialized;
     this.reads = new ReadTracker(readsPendingMax);
@@ -276,6 +287,7 @@ export class Replica implements GroupStateMachine {
       options.readsPendingMax ?? READS_PENDING_MAX,
       options.handle,
       options.lease,
+      options.proposalTimeoutMs ?? requestTimeoutMs(DEFAULT_ELECTION_TIMEOUT_MS),
     );
   }
 
@@ -841,12 +853,27 @@ export class Replica implements GroupStateMachine {
     }
   }
 
-  /** Registers a waiter for `requestId`, then proposes; a refused proposal removes it again. */
+  /**
+   * Registers a waiter for `requestId`, then proposes; a refused proposal
+   * removes it again, and so does the request timeout (the entry may still
+   * apply later, as after etcd's "request timed out").
+   */
   private proposeWith(handle: GroupHandle, requestId: RequestId, propose: () => void): Promise<EntryOutcome> {
     const key = requestKey(requestId);
     let waiter!: Waiter;
+    let timer: NodeJS.Timeout | undefined;
     const promise = new Promise<EntryOutcome>((resolve, reject) => {
-      waiter = { term: handle.basicStatus().term, resolve, reject };
+      waiter = {
+        term: handle.basicStatus().term,
+        resolve: (outcome) => {
+          if (timer !== undefined) clearTimeout(timer);
+          resolve(outcome);
+        },
+        reject: (err) => {
+          if (timer !== undefined) clearTimeout(timer);
+          reject(err);
+        },
+      };
     });
     const list = this.waiters.get(key) ?? [];
     list.push(waiter);
@@ -862,6 +889,12 @@ export class Replica implements GroupStateMachine {
       }
       // ConfChangePendingError (another change is unapplied) and the rest go up as they are.
       throw err;
+    }
+    if (this.proposalTimeoutMs > 0) {
+      timer = setTimeout(() => {
+        this.removeWaiter(key, waiter);
+        waiter.reject(new RequestTimeoutError(this.rangeId, this.proposalTimeoutMs));
+      }, this.proposalTimeoutMs);
     }
     return promise;
   }

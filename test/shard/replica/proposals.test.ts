@@ -6,8 +6,10 @@ import {
   INITIAL_EPOCH,
   KeyNotInRangeError,
   NotLeaderError,
+  RequestTimeoutError,
   TooManyRequestsError,
 } from '../../../src/shard/range/index.js';
+import { toEtcdError } from '../../../src/gateway/errors.js';
 import { encodeCommand } from '../../../src/shard/replica/index.js';
 
 const epoch = INITIAL_EPOCH;
@@ -125,6 +127,32 @@ test('losing leadership fails pending proposals with NotLeaderError', async () =
   const got = await old.range({ key: b('b') }, { epoch });
   assert.equal(s(got.result.kvs[0]!.value), 'new');
   assert.equal(got.result.kvs[0]!.modRevision, ok.header.revision, 'the lost proposal never applied');
+});
+
+test("a proposal not applied within the request timeout fails with RequestTimeoutError; the entry may apply later, once", async () => {
+  const h = await Harness.start([1, 2, 3], { proposalTimeoutMs: 50 });
+  const r = h.replica(1);
+  await r.put({ key: b('b'), value: b('before') }, { epoch });
+  // The leader cannot reach a quorum and, with no ticks, never steps down: only the timeout ends the wait.
+  h.isolate(1);
+  const started = Date.now();
+  await assert.rejects(r.put({ key: b('b'), value: b('late') }, { epoch, requestId }), (err: unknown) => {
+    assert.ok(err instanceof RequestTimeoutError, String(err));
+    assert.equal(err.code, 'REQUEST_TIMEOUT');
+    assert.equal(toEtcdError(err).message, 'etcdserver: request timed out');
+    assert.equal(toEtcdError(err).grpcCode, 14, 'Unavailable, as etcd');
+    return true;
+  });
+  assert.ok(Date.now() - started >= 45, 'not before the timeout');
+  assert.equal(r.pendingProposals, 0, 'the waiter is gone');
+  // Reconnected, the entry commits and applies; a retry with the same id is answered from the dedupe table.
+  h.heal();
+  await h.tick(3);
+  const retry = await r.put({ key: b('b'), value: b('late') }, { epoch, requestId });
+  const got = await r.range({ key: b('b') }, { epoch });
+  assert.equal(s(got.result.kvs[0]!.value), 'late');
+  assert.equal(got.result.kvs[0]!.version, 2, 'applied once');
+  assert.equal(retry.header.revision, got.result.kvs[0]!.modRevision);
 });
 
 test('pending proposals are bounded', async () => {
