@@ -52,7 +52,7 @@ interface NodeParts {
   readonly ranges: readonly BootstrapRange[];
   readonly peers: ReadonlyMap<number, string>;
   /** How long a replica's proposal may wait to apply (etcd's request timeout for the node's raft timing). */
-  readonly proposalTimeoutMs: number;
+  readonly requestTimeoutMs: number;
 }
 
 // The host bootstraps a group's log at GROUP_INIT_INDEX and the replica writes its
@@ -179,7 +179,7 @@ export class StoreNode {
         rangeOptions,
         ranges: options.ranges,
         peers: options.peers,
-        proposalTimeoutMs: requestTimeoutMs(electionTicks * tickMs),
+        requestTimeoutMs: requestTimeoutMs(electionTicks * tickMs),
       });
       const served = node;
       transport.addService(RANGE_IMAGE_SERVICE_DEFINITION, rangeImageService((id) => served.replicas.get(id)));
@@ -227,7 +227,7 @@ export class StoreNode {
       replica = await Replica.open(engine, {
         rangeId,
         lease: this.leaseOptions,
-        proposalTimeoutMs: this.parts.proposalTimeoutMs,
+        requestTimeoutMs: this.parts.requestTimeoutMs,
         ...(desc !== undefined ? { bootstrap: desc, bootstrapAppliedIndex: RANGE_INIT_LOG_INDEX } : {}),
       });
     } catch (e) {

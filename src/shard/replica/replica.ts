@@ -139,11 +139,12 @@ export interface ReplicaOptions {
   /** The lessor's clock, minimum TTL and expiry loop (docs/lease.md). */
   readonly lease?: ReplicaLeaseOptions;
   /**
-   * How long a proposal may wait to be applied before its caller gets a
-   * RequestTimeoutError (etcd's request timeout); 0 waits without limit.
-   * Default: requestTimeoutMs of a 1 s election timeout (7 s).
+   * How long a proposal may wait to be applied, and a linearizable read for
+   * its read index, before the caller gets a RequestTimeoutError (etcd's
+   * request timeout); 0 waits without limit. Default: requestTimeoutMs of a
+   * 1 s election timeout (7 s).
    */
-  readonly proposalTimeoutMs?: number;
+  readonly requestTimeoutMs?: number;
 }
 
 /** Options of a write or membership request. */
@@ -222,7 +223,7 @@ export class Replica implements GroupStateMachine {
     readsPendingMax: number,
     handle: GroupHandle | undefined,
     leaseOptions: ReplicaLeaseOptions | undefined,
-    private readonly proposalTimeoutMs: number,
+    private readonly requestTimeoutMs: number,
   ) {
     this.initialized = initialized;
     this.reads = new ReadTracker(readsPendingMax);
@@ -287,7 +288,7 @@ export class Replica implements GroupStateMachine {
       options.readsPendingMax ?? READS_PENDING_MAX,
       options.handle,
       options.lease,
-      options.proposalTimeoutMs ?? requestTimeoutMs(DEFAULT_ELECTION_TIMEOUT_MS),
+      options.requestTimeoutMs ?? requestTimeoutMs(DEFAULT_ELECTION_TIMEOUT_MS),
     );
   }
 
@@ -890,11 +891,11 @@ export class Replica implements GroupStateMachine {
       // ConfChangePendingError (another change is unapplied) and the rest go up as they are.
       throw err;
     }
-    if (this.proposalTimeoutMs > 0) {
+    if (this.requestTimeoutMs > 0) {
       timer = setTimeout(() => {
         this.removeWaiter(key, waiter);
-        waiter.reject(new RequestTimeoutError(this.rangeId, this.proposalTimeoutMs));
-      }, this.proposalTimeoutMs);
+        waiter.reject(new RequestTimeoutError(this.rangeId, this.requestTimeoutMs));
+      }, this.requestTimeoutMs);
     }
     return promise;
   }
@@ -987,7 +988,18 @@ export class Replica implements GroupStateMachine {
       if (err instanceof ProposalDroppedError) throw new NotLeaderError(this.rangeId, hint);
       throw err;
     }
-    const index = await indexPromise;
+    // A read index request lost on the way to a leader that keeps its term would
+    // wait for good: bounded like a proposal (etcd's linearizable read timeout).
+    const timer =
+      this.requestTimeoutMs > 0
+        ? setTimeout(() => this.reads.cancelIndex(ctx, new RequestTimeoutError(this.rangeId, this.requestTimeoutMs)), this.requestTimeoutMs)
+        : undefined;
+    let index: number;
+    try {
+      index = await indexPromise;
+    } finally {
+      if (timer !== undefined) clearTimeout(timer);
+    }
     await this.reads.waitApplied(index, this.state.appliedIndex);
   }
 

@@ -130,7 +130,7 @@ test('losing leadership fails pending proposals with NotLeaderError', async () =
 });
 
 test("a proposal not applied within the request timeout fails with RequestTimeoutError; the entry may apply later, once", async () => {
-  const h = await Harness.start([1, 2, 3], { proposalTimeoutMs: 50 });
+  const h = await Harness.start([1, 2, 3], { requestTimeoutMs: 50 });
   const r = h.replica(1);
   await r.put({ key: b('b'), value: b('before') }, { epoch });
   // The leader cannot reach a quorum and, with no ticks, never steps down: only the timeout ends the wait.

@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { Harness, b, s } from './harness.js';
-import { INITIAL_EPOCH, NotLeaderError, RequestAbortedError } from '../../../src/shard/range/index.js';
+import { INITIAL_EPOCH, NotLeaderError, RequestAbortedError, RequestTimeoutError } from '../../../src/shard/range/index.js';
 
 const epoch = INITIAL_EPOCH;
 
@@ -17,6 +17,23 @@ test('a linearizable read on a follower sees a write acknowledged before it star
   assert.equal(read.result.kvs.length, 1);
   assert.equal(s(read.result.kvs[0]!.value), '1');
   assert.equal(read.header.revision, 2);
+});
+
+test('a read index request lost on the way to the leader ends with RequestTimeoutError, not a wait for good', async () => {
+  const h = await Harness.start([1, 2, 3], { requestTimeoutMs: 50 });
+  await h.replica(1).put({ key: b('b'), value: b('1') }, { epoch });
+  await h.settle();
+  // No ticks: the leader keeps its term and the follower never learns of a change.
+  h.isolate(2);
+  const started = Date.now();
+  await assert.rejects(h.replica(2).range({ key: b('b') }, { epoch }), (err: unknown) => {
+    assert.ok(err instanceof RequestTimeoutError, String(err));
+    return true;
+  });
+  assert.ok(Date.now() - started >= 45, 'not before the timeout');
+  h.heal();
+  const read = await h.replica(2).range({ key: b('b') }, { epoch });
+  assert.equal(s(read.result.kvs[0]!.value), '1', 'reads go on once the leader is reachable');
 });
 
 test('a linearizable read on the leader sees every acknowledged write', async () => {
