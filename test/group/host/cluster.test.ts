@@ -36,24 +36,12 @@ describe('three hosts, many groups', () => {
     const flushesBefore = live().map((n) => n.host.stats.flushes);
     const readysBefore = live().map((n) => n.host.stats.readys);
     // Propose to every group in the same event-loop turn: one loop turn should persist them together.
+    const proposedAt = Date.now();
     for (const g of groupIds) leaderOf(live(), g)!.host.handle(g).propose(new TextEncoder().encode(`a${g}`));
-    await waitFor(
-      () => live().every((n) => groupIds.every((g) => n.sms.get(g)!.items.includes(`a${g}`))),
-      'every group applied on every node',
-      10_000,
-      () =>
-        live()
-          .flatMap((n) =>
-            groupIds
-              .filter((g) => !n.sms.get(g)!.items.includes(`a${g}`))
-              .map((g) => {
-                const st = n.host.handle(g).status();
-                return `node ${n.id} group ${g}: ${st.role} term ${st.term} lead ${st.lead} commit ${st.commit} applied ${st.applied} last ${st.lastIndex}`;
-              }),
-          )
-          .slice(0, 6)
-          .join('; '),
-    );
+    // A proposal can be lost when leadership moves right after it (a loaded machine
+    // still holding elections: the new leader's log replaces the old one's tail), as
+    // in etcd's raft; the writer proposes again after a second, as a client would.
+    await Promise.all(groupIds.map((g) => write(live(), g, `a${g}`, 15_000, proposedAt)));
     for (const [i, n] of live().entries()) {
       const readys = n.host.stats.readys - readysBefore[i]!;
       const flushes = n.host.stats.flushes - flushesBefore[i]!;

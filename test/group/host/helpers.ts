@@ -232,10 +232,11 @@ export async function waitLeaders(nodes: readonly TestNode[], groupIds: readonly
 /**
  * Proposes `value` in `groupId` through its current leader, retrying on
  * dropped proposals (leader changes) until every node in `nodes` applied it.
+ * `proposedAt` (ms since the epoch) says the caller already proposed it then:
+ * the first re-proposal waits a second from there.
  */
-export async function write(nodes: readonly TestNode[], groupId: number, value: string, timeoutMs = 15_000): Promise<void> {
+export async function write(nodes: readonly TestNode[], groupId: number, value: string, timeoutMs = 15_000, proposedAt = 0): Promise<void> {
   const deadline = Date.now() + timeoutMs;
-  let proposedAt = 0;
   for (;;) {
     const applied = nodes.every((n) => n.sms.get(groupId)?.items.includes(value) === true);
     if (applied) return;
