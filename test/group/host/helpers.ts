@@ -201,12 +201,12 @@ export async function tempDir(prefix: string): Promise<{ path: string; cleanup: 
   return { path, cleanup: () => rm(path, { recursive: true, force: true }) };
 }
 
-/** Polls `cond` every few ms until it holds; throws `what` (and `detail()`, if given) after `timeoutMs`. */
-export async function waitFor(cond: () => boolean, what: string, timeoutMs = 10_000, detail?: () => string): Promise<void> {
+/** Polls `cond` every few ms until it holds; throws `what` after `timeoutMs`. */
+export async function waitFor(cond: () => boolean, what: string, timeoutMs = 10_000): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     if (cond()) return;
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for: ${what}${detail === undefined ? '' : ` (${detail()})`}`);
+    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for: ${what}`);
     await new Promise((r) => setTimeout(r, 5));
   }
 }
@@ -240,7 +240,18 @@ export async function write(nodes: readonly TestNode[], groupId: number, value: 
   for (;;) {
     const applied = nodes.every((n) => n.sms.get(groupId)?.items.includes(value) === true);
     if (applied) return;
-    if (Date.now() > deadline) throw new Error(`timed out writing ${value} to group ${groupId}`);
+    if (Date.now() > deadline) {
+      // Each node's raft view of the group, to tell a lost proposal from a stuck group.
+      const views = nodes.map((n) => {
+        try {
+          const st = n.host.handle(groupId).status();
+          return `node ${n.id}: ${st.role} term ${st.term} lead ${st.lead} commit ${st.commit} applied ${st.applied} last ${st.lastIndex}`;
+        } catch (err) {
+          return `node ${n.id}: ${String(err)}`;
+        }
+      });
+      throw new Error(`timed out writing ${value} to group ${groupId} (${views.join('; ')})`);
+    }
     // Re-propose after a while: the first attempt may have been lost with a leader change.
     if (Date.now() - proposedAt > 1_000) {
       const leader = leaderOf(nodes, groupId);
