@@ -51,7 +51,7 @@ interface NodeParts {
   /** The options' range list (bootstrap ranges; also names the engine of ranges adopted later). */
   readonly ranges: readonly BootstrapRange[];
   readonly peers: ReadonlyMap<number, string>;
-  /** How long a replica's proposal may wait to apply (etcd's request timeout for the node's raft timing). */
+  /** How long a replica's proposal may wait to apply, or a read for its read index (etcd's request timeout for the node's raft timing). */
   readonly requestTimeoutMs: number;
 }
 

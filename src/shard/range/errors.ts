@@ -155,8 +155,9 @@ export class RequestAbortedError extends ReplicaError {
 }
 
 /**
- * A proposal was not applied within the request timeout (etcd's ReqTimeout):
- * its waiter gave up; the entry may still commit and apply later.
+ * A request's wait on raft outlasted the request timeout (etcd's ReqTimeout):
+ * a proposal not applied, or a linearizable read whose read index was not
+ * confirmed. Its waiter gave up; a proposal's entry may still apply later.
  */
 export class RequestTimeoutError extends ReplicaError {
   override readonly name = 'RequestTimeoutError';
@@ -166,14 +167,15 @@ export class RequestTimeoutError extends ReplicaError {
     readonly rangeId: number,
     readonly timeoutMs: number,
   ) {
-    super(`range ${rangeId}: the proposal was not applied within ${timeoutMs} ms`);
+    super(`range ${rangeId}: no answer from raft within the request timeout of ${timeoutMs} ms`);
   }
 }
 
 /**
  * etcd's request timeout (ServerConfig.ReqTimeout): 5 s plus two election
  * timeouts, 7 s with the default 1 s election timeout. A proposal waits this
- * long to be applied before it fails with etcd's "request timed out".
+ * long to be applied (a linearizable read, for its read index) before it
+ * fails with etcd's "request timed out".
  */
 export function requestTimeoutMs(electionTimeoutMs: number): number {
   return 5_000 + 2 * electionTimeoutMs;

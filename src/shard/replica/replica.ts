@@ -108,7 +108,7 @@ const PROPOSER_ID_BYTES = 8;
 export const PROMOTE_MATCH_RATIO_MIN = 0.9;
 /** Waits for raft to learn that the previous conf change was applied, before a new one is refused for good. */
 const CONF_CHANGE_APPLY_WAITS_MAX = 100;
-/** etcd's default election timeout, for the default proposal timeout. */
+/** etcd's default election timeout, for the default request timeout. */
 const DEFAULT_ELECTION_TIMEOUT_MS = 1_000;
 const CONF_CHANGE_APPLY_WAIT_MS = 5;
 
