@@ -14,6 +14,7 @@
  *   --out DIR                        output directory (default dist/bench-compare, which git ignores)
  *   --only put,range-l,...           cases to run (default all)
  *   --from a.jsonl[,b.jsonl]         run nothing: render summary and charts from earlier results
+ *   --warmup on|off                  run the warm-up (warmup.ts) on each system before its cases (default on)
  *
  * Systems are started only when all of their ports are free: the Procfile
  * ports are shared with anyone else's local cluster.
@@ -26,6 +27,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Conn } from './client.js';
 import { barChartSvg } from './chart.js';
+import { WARMUP } from './warmup.js';
 
 /** One load setting: conns × clients, requests, worker processes. */
 export interface Setting {
@@ -60,6 +62,19 @@ export const CASES: readonly Case[] = [
   { name: 'watch-latency', workload: 'watch-latency', args: ['--val-size', '256', '--put-rate', '200'], fixed: ['--total', '1000'] },
   { name: 'mixed', workload: 'mixed', args: ['--val-size', '1024', '--key-space-size', '10000'], fixed: ['--duration', '10'] },
 ];
+
+/** Runs {@link WARMUP} against `system`; a failure is logged and the cases still run. */
+async function warmUp(system: System, log: (s: string) => void): Promise<void> {
+  for (const w of WARMUP) {
+    const args = [w.workload, '--endpoints', system.endpoints.join(','), ...w.args, '--json'];
+    log(`${system.name}: warm-up: bench ${args.join(' ')}`);
+    try {
+      await runCli(args);
+    } catch (err) {
+      log(`  warm-up failed: ${err instanceof Error ? err.message : String(err)}`);
+    }
+  }
+}
 
 /** A system under test. */
 interface System {
@@ -273,9 +288,10 @@ async function runSuite(system: System, cases: readonly Case[], scale: number, l
   return rows;
 }
 
-function summaryMarkdown(rows: readonly Row[], systems: readonly string[]): string {
+function summaryMarkdown(rows: readonly Row[], systems: readonly string[], warmup: boolean): string {
   const lines: string[] = [];
   lines.push(`Machine: ${cpus().length} × ${cpus()[0]?.model ?? '?'}, Node ${process.version}, load average ${loadavg().map((l) => l.toFixed(1)).join(' ')} at the end.`, '');
+  lines.push(warmup ? 'Each started system ran the unmeasured warm-up (`WARMUP` in bench/etcd/warmup.ts) before its cases.' : 'No warm-up: each system was measured from its start (`--warmup off`).', '');
   lines.push('| system | case | conns×clients | op | req/s | avg ms | p50 ms | p99 ms | p99.9 ms | errors | generator CPU % |');
   lines.push('|---|---|---|---|---:|---:|---:|---:|---:|---:|---:|');
   for (const r of rows) {
@@ -335,6 +351,7 @@ async function main(argv: readonly string[]): Promise<number> {
   let out = join('dist', 'bench-compare');
   let only: string[] | undefined;
   let from: string[] | undefined;
+  let warmup = true;
   for (let i = 0; i < argv.length; i++) {
     const flag = argv[i];
     const value = argv[i + 1];
@@ -371,6 +388,13 @@ async function main(argv: readonly string[]): Promise<number> {
         break;
       case '--from':
         from = value.split(',');
+        break;
+      case '--warmup':
+        if (value !== 'on' && value !== 'off') {
+          process.stderr.write(`bench:compare: --warmup must be on or off, got "${value}"\n`);
+          return 2;
+        }
+        warmup = value === 'on';
         break;
       default:
         process.stderr.write(`bench:compare: unknown flag ${flag}\n`);
@@ -422,6 +446,7 @@ async function main(argv: readonly string[]): Promise<number> {
       }
     }
     try {
+      if (warmup) await warmUp(system, log);
       rows.push(...(await runSuite(system, cases, scale, log)));
       measured.push(system.name);
     } finally {
@@ -430,7 +455,7 @@ async function main(argv: readonly string[]): Promise<number> {
   }
   await mkdir(out, { recursive: true });
   await writeFile(join(out, 'results.jsonl'), rows.map((r) => JSON.stringify(r)).join('\n') + '\n');
-  await writeFile(join(out, 'summary.md'), summaryMarkdown(rows, measured));
+  await writeFile(join(out, 'summary.md'), summaryMarkdown(rows, measured, warmup));
   const c = charts(rows, measured);
   await writeFile(join(out, 'throughput.svg'), c.throughput);
   await writeFile(join(out, 'p99.svg'), c.p99);
