@@ -153,16 +153,17 @@ export class AuthGuard {
    * once otherwise. Never throws: the checks that follow answer for the token.
    */
   awaitToken(metadata: grpc.Metadata, signal?: AbortSignal): Promise<void> {
-    return this.tokenWait(metadata, signal) ?? Promise.resolve();
+    return this.tokenWait({ metadata, signal }) ?? Promise.resolve();
   }
 
   /**
    * {@link awaitToken} without a promise when there is nothing to wait for
    * (the common case: no token, or one known here), so the per-call wrapper
-   * of {@link withAppliedTokens} costs no extra turn.
+   * of {@link withAppliedTokens} costs no extra turn. The call's signal is
+   * read only when there is something to wait for (it may be made on first use).
    */
-  tokenWait(metadata: grpc.Metadata, signal?: AbortSignal): Promise<void> | undefined {
-    const value = metadata.get(TOKEN_METADATA_KEY)[0];
+  tokenWait(call: { readonly metadata: grpc.Metadata; readonly signal?: AbortSignal | undefined }): Promise<void> | undefined {
+    const value = call.metadata.get(TOKEN_METADATA_KEY)[0];
     if (value === undefined) return undefined;
     const token = String(value);
     const index = tokenIndex(token);
@@ -173,7 +174,9 @@ export class AuthGuard {
     } catch {
       return undefined;
     }
-    if (replica.appliedIndex() >= index || signal?.aborted === true) return undefined;
+    if (replica.appliedIndex() >= index) return undefined;
+    const signal = call.signal;
+    if (signal?.aborted === true) return undefined;
     this.waiting++;
     return new Promise<void>((resolve) => {
       const waiters = this.tokenWaiters.get(token) ?? new Set<() => void>();
@@ -329,12 +332,12 @@ export function withAppliedTokens<K extends string>(services: ReadonlyMap<K, Ser
         ? {
             streaming: h.streaming,
             run: (stream) => {
-              const wait = guard.tokenWait(stream.call.metadata, stream.call.signal);
+              const wait = guard.tokenWait(stream.call);
               return wait === undefined ? h.run(stream) : wait.then(() => h.run(stream));
             },
           }
         : (request, call) => {
-            const wait = guard.tokenWait(call.metadata, call.signal);
+            const wait = guard.tokenWait(call);
             return wait === undefined ? h(request, call) : wait.then(() => h(request, call));
           };
     }

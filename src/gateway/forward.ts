@@ -171,7 +171,14 @@ export class Forwarding {
       const requestId = this.nextRequestId();
       // A new CallInfo for the local attempts: the caller's stays as it was
       // (same signal and metadata, so their listeners are unaffected).
-      const local: CallInfo = { ...call, forward: { localNodeId: this.options.localNodeId, forwarded: false, requestId } };
+      // The signal through a getter: the caller's may be made on first use, and spreading would make it now.
+      const local: CallInfo = {
+        get signal() {
+          return call.signal;
+        },
+        metadata: call.metadata,
+        forward: { localNodeId: this.options.localNodeId, forwarded: false, requestId },
+      };
       const deadline = Date.now() + this.deadlineMs;
       let backoffMs = ROUTING_BACKOFF_MS_MIN;
       let leader: number | undefined;

@@ -75,7 +75,10 @@ export function kvService(ctx: GatewayContext): ServiceHandlers {
         t.replica.range(rangeToMvcc(req), {
           epoch: t.epoch,
           consistency: req.serializable ? 'serializable' : 'linearizable',
-          signal: call.signal,
+          // Read only by a read that waits for a read index (a call's signal is made on first use).
+          get signal() {
+            return call.signal;
+          },
         }),
       routeOptionsOf(call),
     );

@@ -133,7 +133,13 @@ export interface RoutedOptions {
 
 /** The routing options of a client call: its abort signal and its forwarding scope. */
 export function routeOptionsOf(call: CallInfo): RoutedOptions {
-  return { signal: call.signal, scope: call.forward };
+  // The signal is read only when a retry needs it (a call's signal may be made on first use).
+  return {
+    get signal() {
+      return call.signal;
+    },
+    scope: call.forward,
+  };
 }
 
 /**
