@@ -22,6 +22,11 @@ import type {
   TxnResponse,
 } from './messages.js';
 import { CompareResult, CompareTarget, SortOrder, SortTarget } from './messages.js';
+import { encodeKeyValues } from './kv-wire.js';
+import { ENCODED_FIELDS, type MessageWithEncodedFields } from './proto.js';
+
+/** RangeResponse.kvs's field number (etcdserverpb/rpc.proto). */
+const RANGE_RESPONSE_KVS_FIELD = 2;
 
 const SORT_ORDERS: Readonly<Record<number, mvcc.SortOrder>> = {
   [SortOrder.NONE]: 'NONE',
@@ -149,6 +154,22 @@ function innerHeader(revision: number): Out<ResponseHeader> {
 
 /** RangeResult → RangeResponse (header given by the caller). */
 export function rangeResultToWire(r: mvcc.RangeResult, header: Out<ResponseHeader>): Out<RangeResponse> {
+  const kvs = r.kvs;
+  const out: Out<RangeResponse> & MessageWithEncodedFields = {
+    header: header as ResponseHeader,
+    // Made when read: the gRPC encoding uses the bytes below; the JSON gateway reads the objects.
+    get kvs() {
+      return kvs.map(kvToWire) as KeyValue[];
+    },
+    more: r.more,
+    count: r.count,
+    [ENCODED_FIELDS]: [{ name: 'kvs', parts: [encodeKeyValues(RANGE_RESPONSE_KVS_FIELD, kvs)] }],
+  };
+  return out;
+}
+
+/** A Txn's inner RangeResponse: its kvs as objects, since the enclosing message is encoded field by field. */
+function innerRangeResultToWire(r: mvcc.RangeResult, header: Out<ResponseHeader>): Out<RangeResponse> {
   return { header: header as ResponseHeader, kvs: r.kvs.map(kvToWire) as KeyValue[], more: r.more, count: r.count };
 }
 
@@ -181,7 +202,7 @@ function responseOpToWire(op: mvcc.ResponseOp, revision: number): Out<ResponseOp
   const h = innerHeader(revision);
   switch (op.type) {
     case 'range':
-      return { response_range: rangeResultToWire(op.response, h) as RangeResponse };
+      return { response_range: innerRangeResultToWire(op.response, h) as RangeResponse };
     case 'put':
       return { response_put: putResultToWire(op.response, h) as PutResponse };
     case 'deleteRange':
