@@ -98,3 +98,58 @@ test('limited reads racing creates and deletes report the exact count', async ()
   }
   await store.close();
 });
+
+/** A memory engine that counts the entries its scans hand out, and can fail the next scan. */
+function countingEngine(): { engine: MemoryEngine; read: () => number; failNextScan: () => void } {
+  const engine = new MemoryEngine();
+  const iterate = engine.iterate.bind(engine);
+  let read = 0;
+  let fail = false;
+  engine.iterate = async function* (options) {
+    const failing = fail;
+    fail = false;
+    for await (const e of iterate(options)) {
+      if (failing) throw new Error('injected scan failure');
+      read++;
+      yield e;
+    }
+  };
+  return { engine, read: () => read, failNextScan: () => (fail = true) };
+}
+
+test('concurrent pages of a span whose count is unknown share one counting scan', async () => {
+  const { engine, read } = countingEngine();
+  const store = await MvccStore.open(engine, { prefix: Buffer.from('p'), keyFilter: false });
+  const keys = 2000;
+  let rev = 1;
+  for (let i = 0; i < keys; i++) await store.put({ key: Buffer.from(`obj/${String(i).padStart(4, '0')}`), value: Buffer.from('v') }, ++rev);
+  const page = { key: Buffer.from('obj/'), rangeEnd: Buffer.from('obj0'), limit: 5 };
+  const before = read();
+  const results = await Promise.all(Array.from({ length: 10 }, () => store.range(page)));
+  for (const r of results) {
+    assert.equal(r.count, keys);
+    assert.equal(r.kvs.length, 5);
+    assert.equal(r.more, true);
+    assert.equal(r.kvs[0]?.key.toString(), 'obj/0000');
+  }
+  // One scan counts all keys; the nine others wait for its count and read 6 entries each.
+  assert.ok(read() - before <= keys + 9 * 6, `entries read: ${read() - before}`);
+  await store.close();
+});
+
+test('pages waiting for a counting scan that fails count the span themselves', async () => {
+  const { engine, failNextScan } = countingEngine();
+  const store = await MvccStore.open(engine, { prefix: Buffer.from('p'), keyFilter: false });
+  let rev = 1;
+  for (let i = 0; i < 300; i++) await store.put({ key: Buffer.from(`obj/${String(i).padStart(3, '0')}`), value: Buffer.from('v') }, ++rev);
+  const page = { key: Buffer.from('obj/'), rangeEnd: Buffer.from('obj0'), limit: 5 };
+  failNextScan();
+  const [first, ...rest] = await Promise.allSettled(Array.from({ length: 4 }, () => store.range(page)));
+  assert.equal(first?.status, 'rejected');
+  for (const r of rest) {
+    assert.equal(r.status, 'fulfilled');
+    if (r.status === 'fulfilled') assert.equal(r.value.count, 300);
+  }
+  assert.equal((await store.range(page)).count, 300);
+  await store.close();
+});

@@ -36,12 +36,8 @@ export async function evaluateRange(
   const limit = req.limit !== undefined && req.limit > 0 ? req.limit : 0;
   const order: SortOrder = req.sortOrder ?? 'NONE';
   const target: SortTarget = req.sortTarget ?? 'KEY';
-  const filtered =
-    (req.minModRevision ?? 0) !== 0 ||
-    (req.maxModRevision ?? 0) !== 0 ||
-    (req.minCreateRevision ?? 0) !== 0 ||
-    (req.maxCreateRevision ?? 0) !== 0;
-  const fetchMax = order !== 'NONE' || filtered || limit === 0 ? Infinity : limit + 1;
+  const filtered = isFiltered(req);
+  const fetchMax = keysFetchedMax(req);
   const keysOnly = req.keysOnly === true;
 
   // Count while reading unless the count is known and the read needs only a prefix (or nothing).
@@ -72,6 +68,26 @@ export async function evaluateRange(
   // Values are stripped last: a keys_only read may still sort on VALUE.
   if (keysOnly) kvs = kvs.map((kv) => ({ ...kv, value: Buffer.alloc(0) }));
   return { kvs, more, count };
+}
+
+function isFiltered(req: RangeRequest): boolean {
+  return (
+    (req.minModRevision ?? 0) !== 0 ||
+    (req.maxModRevision ?? 0) !== 0 ||
+    (req.minCreateRevision ?? 0) !== 0 ||
+    (req.maxCreateRevision ?? 0) !== 0
+  );
+}
+
+/** Keys {@link evaluateRange} reads at most before it may stop: all (Infinity) with a sort, a filter or no limit. */
+function keysFetchedMax(req: RangeRequest): number {
+  const limit = req.limit !== undefined && req.limit > 0 ? req.limit : 0;
+  return (req.sortOrder ?? 'NONE') !== 'NONE' || isFiltered(req) || limit === 0 ? Infinity : limit + 1;
+}
+
+/** Whether knowing the span's count spares `req` reading the whole span (a page, or a count alone). */
+export function knownCountSparesScan(req: RangeRequest): boolean {
+  return req.countOnly === true || keysFetchedMax(req) !== Infinity;
 }
 
 function passesFilters(kv: KeyValue, req: RangeRequest): boolean {

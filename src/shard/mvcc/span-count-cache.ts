@@ -119,6 +119,6 @@ export class SpanCountCache {
 }
 
 /** A span's map key: start's length first, so no start/end pair reads as another. */
-function spanId(span: Bounded): string {
+export function spanId(span: Bounded): string {
   return `${span.start.length}:${span.start.toString('latin1')}${span.end === null ? '*' : `=${span.end.toString('latin1')}`}`;
 }

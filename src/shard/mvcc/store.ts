@@ -24,11 +24,11 @@ import { CompactedError, FutureRevisionError, PlanPendingError, RevisionNotIncre
 import { hashHistory } from './hash.js';
 import { Family, KeyCodec, MetaName, encodeU64, readU64 } from './keys.js';
 import { KeyFilter } from './key-filter.js';
-import { evaluateRange } from './range-query.js';
+import { evaluateRange, knownCountSparesScan, type RangeOutcome } from './range-query.js';
 import { LATEST_CACHE_BYTES_MAX, LatestCache } from './latest-cache.js';
-import { SPAN_COUNTS_MAX, SpanCountCache } from './span-count-cache.js';
+import { SPAN_COUNTS_MAX, SpanCountCache, spanId } from './span-count-cache.js';
 import { getLatest, scanLatest, type LatestEntry } from './scan.js';
-import { resolveSpan } from './span.js';
+import { resolveSpan, type KeySpan } from './span.js';
 import { checkDeleteRangeRequest, checkPutRequest, checkRangeRequest, checkTxnRequest } from './txn-check.js';
 import { checkReadRevision, executeTxn } from './txn.js';
 import type {
@@ -92,6 +92,8 @@ export class MvccStore {
   private readonly cache: LatestCache;
   /** Live-key counts of recently read spans at the current revision. */
   private readonly counts: SpanCountCache;
+  /** Reads at the current revision that are counting a span, by span id (see range()). */
+  private readonly countingReads = new Map<string, Promise<RangeOutcome>>();
   /** -1 until the first compaction, as etcd (which accepts Compact(0) once). */
   private compacted: number;
   private pending: WritePlan<unknown> | null = null;
@@ -230,15 +232,37 @@ export class MvccStore {
    */
   async range(req: RangeRequest): Promise<RangeResult> {
     checkRangeRequest(req);
+    const atCurrent = req.revision === undefined || req.revision <= 0;
+    const span = resolveSpan(req.key, req.rangeEnd);
+    const countId = atCurrent && span.kind === 'span' ? spanId(span) : undefined;
+    if (countId !== undefined && knownCountSparesScan(req)) {
+      // Another read is counting this span: wait for its count rather than scan the whole
+      // span again (many clients listing one prefix at once would each scan it). Reading at
+      // the revision current after the wait is as fresh as the caller asked, or fresher.
+      const counting = this.countingReads.get(countId);
+      if (counting !== undefined) await counting.catch(() => undefined);
+    }
     const current = this.current;
     checkReadRevision(req.revision ?? 0, current, this.compacted);
-    const rev = req.revision !== undefined && req.revision > 0 ? req.revision : current;
-    const span = resolveSpan(req.key, req.rangeEnd);
+    const rev = atCurrent ? current : (req.revision as number);
     const knownCount = this.counts.lookup(span, rev);
+    const read = this.readSpan(req, span, rev, knownCount);
+    if (knownCount === undefined && countId !== undefined && !this.countingReads.has(countId)) {
+      this.countingReads.set(countId, read);
+      const forget = (): void => {
+        if (this.countingReads.get(countId) === read) this.countingReads.delete(countId);
+      };
+      read.then(forget, forget);
+    }
+    return { ...(await read), revision: current };
+  }
+
+  /** Evaluates `req` over `span` at `rev`; a read that counted the span leaves its count for later reads. */
+  private async readSpan(req: RangeRequest, span: KeySpan, rev: number, knownCount: number | undefined): Promise<RangeOutcome> {
     const outcome = await evaluateRange(scanLatest(this.engine, this.codec, span, rev, this.cache), this.codec, req, knownCount);
     if (rev < this.compacted) throw new CompactedError(this.compacted);
     if (knownCount === undefined) this.counts.fill(span, outcome.count, rev);
-    return { ...outcome, revision: current };
+    return outcome;
   }
 
   /** One page of change events in [startRevision, endRevision] (see ChangesRequest). */
