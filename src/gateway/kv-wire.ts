@@ -1,11 +1,12 @@
 /**
- * mvccpb.KeyValue entries encoded straight from the store's shape. A range
- * answer of many keys spent most of its gateway time turning each key into
- * protobufjs's shape and encoding it field by field; this writes every
- * entry of a repeated KeyValue field into one buffer in one pass (the sizes
- * first, then the bytes). Zero and empty fields are left out, as proto3's
- * canonical encoding (and etcd's) does; protobuf decoders read the result
- * exactly as the field-by-field encoding.
+ * mvccpb.KeyValue entries encoded straight from the store's shape, instead
+ * of turning each key-value into protobufjs's shape and encoding it field
+ * by field (about 2 µs a key: 1 ms of the ~17 ms of server CPU a list of
+ * 500 keys with 1 KiB values costs). Every entry of a repeated KeyValue
+ * field goes into one buffer in one pass (the sizes first, then the
+ * bytes). Zero and empty fields are left out, as proto3's canonical
+ * encoding (and etcd's) does; protobuf decoders read the result exactly as
+ * the field-by-field encoding.
  */
 import type * as mvcc from '../shard/mvcc/index.js';
 
