@@ -234,12 +234,12 @@ export class MvccStore {
     checkRangeRequest(req);
     const atCurrent = req.revision === undefined || req.revision <= 0;
     const span = resolveSpan(req.key, req.rangeEnd);
-    const countId = atCurrent && span.kind === 'span' ? spanId(span) : undefined;
-    if (countId !== undefined && knownCountSparesScan(req)) {
+    const countable = atCurrent && span.kind === 'span';
+    if (countable && this.countingReads.size > 0 && knownCountSparesScan(req)) {
       // Another read is counting this span: wait for its count rather than scan the whole
       // span again (many clients listing one prefix at once would each scan it). Reading at
       // the revision current after the wait is as fresh as the caller asked, or fresher.
-      const counting = this.countingReads.get(countId);
+      const counting = this.countingReads.get(spanId(span));
       if (counting !== undefined) await counting.catch(() => undefined);
     }
     const current = this.current;
@@ -247,7 +247,9 @@ export class MvccStore {
     const rev = atCurrent ? current : (req.revision as number);
     const knownCount = this.counts.lookup(span, rev);
     const read = this.readSpan(req, span, rev, knownCount);
-    if (knownCount === undefined && countId !== undefined && !this.countingReads.has(countId)) {
+    // The span id only when counting (a read with a cached count, the common case, needs none).
+    const countId = knownCount === undefined && countable ? spanId(span) : undefined;
+    if (countId !== undefined && !this.countingReads.has(countId)) {
       this.countingReads.set(countId, read);
       const forget = (): void => {
         if (this.countingReads.get(countId) === read) this.countingReads.delete(countId);
