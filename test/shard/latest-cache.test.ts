@@ -37,6 +37,50 @@ test('evicts least recently used entries beyond the byte bound', () => {
   assert.equal(off.lookup(Buffer.from('a'), 1), undefined, 'size 0 disables the cache');
 });
 
+test('evicts in exact LRU order through fills, touches, commits and clears (model check, 30,000 steps)', () => {
+  // The reference: an array, least recently used first, with the cache's byte charge per entry.
+  const charge = (id: string, bytes: number): number => 96 + 2 * id.length + bytes;
+  const bytesMax = 40 * charge('k00', 50);
+  const cache = new LatestCache(1, bytesMax);
+  let model: { id: string; bytes: number }[] = [];
+  let revision = 1;
+  let seed = 12345;
+  const rand = (n: number): number => {
+    seed = (Math.imul(seed, 1103515245) + 12345) >>> 0;
+    return (seed >>> 8) % n;
+  };
+  const put = (id: string, bytes: number): void => {
+    model = model.filter((e) => e.id !== id);
+    model.push({ id, bytes });
+    let total = model.reduce((a, e) => a + charge(e.id, e.bytes), 0);
+    while (total > bytesMax) total -= charge(model[0]!.id, model.shift()!.bytes);
+  };
+  for (let step = 0; step < 30_000; step++) {
+    const id = `k${String(rand(80)).padStart(2, '0')}`;
+    const op = rand(100);
+    if (op < 40) {
+      const bytes = rand(3) * 50;
+      cache.fill(Buffer.from(id), entry(id, revision, bytes), revision);
+      put(id, bytes);
+    } else if (op < 60) {
+      revision++;
+      const bytes = 50;
+      cache.commit(revision, [entry(id, revision, bytes)]);
+      put(id, bytes);
+    } else if (op < 99) {
+      const hit = cache.lookup(Buffer.from(id), revision) !== undefined;
+      const i = model.findIndex((e) => e.id === id);
+      assert.equal(hit, i >= 0, `step ${step}: lookup of ${id}`);
+      if (i >= 0) model.push(...model.splice(i, 1));
+    } else {
+      cache.clear(revision);
+      model = [];
+    }
+    assert.equal(cache.stats.keys, model.length, `step ${step}: keys`);
+    assert.equal(cache.stats.bytes, model.reduce((a, e) => a + charge(e.id, e.bytes), 0), `step ${step}: bytes`);
+  }
+});
+
 test('reads racing writes see the version current when they began, and the cache ends exact', async () => {
   const engine = new MemoryEngine();
   const key = Buffer.from('k');

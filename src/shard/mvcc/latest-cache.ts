@@ -26,6 +26,14 @@ const ENTRY_OVERHEAD_BYTES = 96;
 export class LatestCache {
   /** keySegment (latin1) → newest entry, or null for "no version". Map order is LRU order. */
   private readonly entries = new Map<string, LatestEntry | null>();
+  /**
+   * Where eviction goes on from: an iterator over `entries` that has passed
+   * only evicted entries, so its next entry is the least recently used one.
+   * A fresh iterator per eviction would start at the table's front and step
+   * over every slot left by earlier deletes (V8 keeps them until the table
+   * is rebuilt): 30 µs per eviction at 45,000 keys, against 0.5 µs.
+   */
+  private evictCursor: Iterator<[string, LatestEntry | null]> | undefined;
   private bytes = 0;
   private hitCount = 0;
   private missCount = 0;
@@ -97,6 +105,7 @@ export class LatestCache {
   /** Forgets everything (the store's data was replaced). */
   clear(revision: number): void {
     this.entries.clear();
+    this.evictCursor = undefined;
     this.bytes = 0;
     this.revision = revision;
   }
@@ -112,11 +121,21 @@ export class LatestCache {
     if (size > this.bytesMax) return;
     this.entries.set(id, entry);
     this.bytes += size;
-    for (const [k, v] of this.entries) {
-      if (this.bytes <= this.bytesMax) break;
-      this.entries.delete(k);
-      this.bytes -= sizeOf(k, v);
+    while (this.bytes > this.bytesMax && this.evictOldest());
+  }
+
+  /** Evicts the least recently used entry; false when there is none. */
+  private evictOldest(): boolean {
+    let next = this.evictCursor?.next();
+    if (next === undefined || next.done === true) {
+      this.evictCursor = this.entries.entries();
+      next = this.evictCursor.next();
+      if (next.done === true) return false;
     }
+    const [k, v] = next.value;
+    this.entries.delete(k);
+    this.bytes -= sizeOf(k, v);
+    return true;
   }
 }
 
