@@ -26,6 +26,7 @@ import type {
   TxnResult,
 } from '../mvcc/index.js';
 import { lookupRangeType } from './proto.js';
+import { decodePutCommand, encodePutCommand, encodePutRecord, type PutCommand } from './command-wire.js';
 import { authRequestFromWire, authRequestToWire, authResultFromWire, authResultToWire, type AuthRequest, type AuthResult } from '../auth/index.js';
 import {
   leaseBodyFromWire,
@@ -129,13 +130,30 @@ type Wire = Record<string, unknown>;
 
 /** Encodes a command for `GroupHandle.propose` (or a conf change's context). */
 export function encodeCommand(cmd: RangeCommand): Uint8Array {
-  return encodeWith('RangeCommand', commandToWire(cmd));
+  if (cmd.body.type === 'put') {
+    checkProposer(cmd.requestId.proposer);
+    return wireGuard('RangeCommand', () => encodePutCommand(cmd as PutCommand));
+  }
+  return generalCommandCodec.encode(cmd);
 }
 
 /** Decodes a raft entry's payload; throws CommandInvalidError. */
 export function decodeCommand(bytes: Uint8Array): RangeCommand {
-  return guard('RangeCommand', () => commandFromWire(decodeWith('RangeCommand', bytes)));
+  // Puts, the common command, take the hand-written decoder; it declines anything else.
+  const put = decodePutCommand(bytes);
+  if (put !== undefined) return put;
+  return generalCommandCodec.decode(bytes);
 }
+
+/**
+ * @internal The protobufjs encoding and decoding of any command, also of
+ * puts: tests check the hand-written put codec (command-wire.ts) against it.
+ */
+export const generalCommandCodec = {
+  encode: (cmd: RangeCommand): Uint8Array => encodeWith('RangeCommand', commandToWire(cmd)),
+  decode: (bytes: Uint8Array): RangeCommand => guard('RangeCommand', () => commandFromWire(decodeWith('RangeCommand', bytes))),
+  encodeDedupeRecord: (rec: DedupeRecord): Uint8Array => encodeWith('DedupeRecord', { index: rec.index, result: applyResultToWire(rec.result) }),
+};
 
 /** Encodes a range descriptor (as stored under the range's local keys). */
 export function encodeDescriptor(desc: RangeDescriptor): Uint8Array {
@@ -149,7 +167,12 @@ export function decodeDescriptor(bytes: Uint8Array): RangeDescriptor {
 
 /** Encodes a dedupe record. */
 export function encodeDedupeRecord(rec: DedupeRecord): Uint8Array {
-  return encodeWith('DedupeRecord', { index: rec.index, result: applyResultToWire(rec.result) });
+  const res = rec.result;
+  if (res.ok && res.result.type === 'put') {
+    const put = res.result.response;
+    return wireGuard('DedupeRecord', () => encodePutRecord(rec.index, res.raftTerm, put));
+  }
+  return generalCommandCodec.encodeDedupeRecord(rec);
 }
 
 /** Decodes a dedupe record; throws CommandInvalidError. */
@@ -183,6 +206,22 @@ function decodeWith(typeName: string, bytes: Uint8Array): Wire {
   // Longs as decimal strings, so int64/uint64 convert exactly to bigint or
   // (checked) numbers; enums by name; absent fields stay absent.
   return type.toObject(type.decode(bytes), { longs: String, enums: String, defaults: false, oneofs: true }) as Wire;
+}
+
+/** Runs a hand-written encoder, turning its value errors into CommandInvalidError like the general encoder's. */
+function wireGuard<T>(what: string, fn: () => T): T {
+  try {
+    return fn();
+  } catch (err) {
+    if (err instanceof RangeError) throw new CommandInvalidError(`cannot encode ${what}: ${String(err)}`, { cause: err });
+    throw err;
+  }
+}
+
+function checkProposer(proposer: Uint8Array): void {
+  if (proposer.length === 0 || proposer.length > PROPOSER_ID_BYTES_MAX) {
+    throw new CommandInvalidError(`proposer id must be 1..${PROPOSER_ID_BYTES_MAX} bytes`);
+  }
 }
 
 function guard<T>(what: string, fn: () => T): T {
@@ -505,9 +544,7 @@ function bodyFromWire(w: Wire): CommandBody {
 }
 
 function commandToWire(cmd: RangeCommand): Wire {
-  if (cmd.requestId.proposer.length === 0 || cmd.requestId.proposer.length > PROPOSER_ID_BYTES_MAX) {
-    throw new CommandInvalidError(`proposer id must be 1..${PROPOSER_ID_BYTES_MAX} bytes`);
-  }
+  checkProposer(cmd.requestId.proposer);
   return {
     request_id: { proposer: cmd.requestId.proposer, seq: cmd.requestId.seq },
     epoch: epochToWire(cmd.epoch),

@@ -1,0 +1,216 @@
+/**
+ * Protobuf wire-format primitives for the codecs that encode their hottest
+ * messages by hand instead of through protobufjs's object conversion (the
+ * gateway's KeyValue lists, a put's raft command and dedupe record): varints
+ * of safe-integer numbers and of 64-bit bigints, the KeyValue message (same
+ * field numbers in mvccpb and rangepb), and a bounds-checked reader that
+ * reports anything it cannot read exactly as `undefined`, so that a caller
+ * can hand the input to the general decoder instead.
+ */
+
+/** Wire type of varint fields. */
+export const WIRE_VARINT = 0;
+/** Wire type of length-delimited fields (bytes, strings, messages). */
+export const WIRE_BYTES = 2;
+
+/** The tag byte of field `field` (< 16) with wire type `wire`. */
+export function tagByte(field: number, wire: number): number {
+  return (field << 3) | wire;
+}
+
+/** Bytes of `v` (a non-negative safe integer) as a varint. */
+export function varintSize(v: number): number {
+  let n = 1;
+  while (v >= 0x80) {
+    v = Math.floor(v / 0x80);
+    n++;
+  }
+  return n;
+}
+
+/** Writes `v` (a non-negative safe integer) as a varint at `pos`; returns the position after it. */
+export function writeVarint(buf: Buffer, pos: number, v: number): number {
+  while (v >= 0x80) {
+    buf[pos++] = (v % 0x80) | 0x80;
+    v = Math.floor(v / 0x80);
+  }
+  buf[pos++] = v;
+  return pos;
+}
+
+/** An int64 field's value as protobuf writes it: negative values as their 64-bit two's complement. */
+export function int64Bits(v: bigint): bigint {
+  return BigInt.asUintN(64, v);
+}
+
+/** Bytes of `v` (0 ≤ v < 2^64) as a varint. */
+export function bigVarintSize(v: bigint): number {
+  let n = 1;
+  while (v >= 0x80n) {
+    v >>= 7n;
+    n++;
+  }
+  return n;
+}
+
+/** Writes `v` (0 ≤ v < 2^64) as a varint at `pos`; returns the position after it. */
+export function writeBigVarint(buf: Buffer, pos: number, v: bigint): number {
+  while (v >= 0x80n) {
+    buf[pos++] = Number(v & 0x7fn) | 0x80;
+    v >>= 7n;
+  }
+  buf[pos++] = Number(v);
+  return pos;
+}
+
+/** Size of a length-delimited field of `len` bytes with a one-byte tag. */
+export function bytesFieldSize(len: number): number {
+  return 1 + varintSize(len) + len;
+}
+
+/** Writes a length-delimited field with a one-byte tag. */
+export function writeBytesField(buf: Buffer, pos: number, field: number, bytes: Uint8Array): number {
+  buf[pos++] = tagByte(field, WIRE_BYTES);
+  pos = writeVarint(buf, pos, bytes.length);
+  buf.set(bytes, pos);
+  return pos + bytes.length;
+}
+
+/** Writes a varint field with a one-byte tag. */
+export function writeVarintField(buf: Buffer, pos: number, field: number, v: number): number {
+  buf[pos++] = tagByte(field, WIRE_VARINT);
+  return writeVarint(buf, pos, v);
+}
+
+/** The KeyValue fields the hand-written encoders read. */
+export interface KeyValueFields {
+  readonly key: Uint8Array;
+  readonly createRevision: number;
+  readonly modRevision: number;
+  readonly version: number;
+  readonly value: Uint8Array;
+  readonly lease: bigint;
+}
+
+/** KeyValue's field numbers (mvccpb/kv.proto; rangepb's KeyValue has the same). */
+const KV_KEY = 1;
+const KV_CREATE_REVISION = 2;
+const KV_MOD_REVISION = 3;
+const KV_VERSION = 4;
+const KV_VALUE = 5;
+const KV_LEASE = 6;
+
+/** A revision or version field must be a non-negative safe integer to take the number path. */
+function checkCounter(v: number, name: string): void {
+  if (!Number.isSafeInteger(v) || v < 0) throw new RangeError(`KeyValue ${name} ${v} is not a non-negative safe integer`);
+}
+
+/**
+ * Encoded size of one KeyValue message body (without its own tag and
+ * length); throws RangeError on a revision or version that is not a
+ * non-negative safe integer. Zero and empty fields are left out, as proto3's
+ * canonical encoding (and etcd's) does.
+ */
+export function keyValueSize(kv: KeyValueFields): number {
+  checkCounter(kv.createRevision, 'create_revision');
+  checkCounter(kv.modRevision, 'mod_revision');
+  checkCounter(kv.version, 'version');
+  let n = 0;
+  if (kv.key.length > 0) n += bytesFieldSize(kv.key.length);
+  if (kv.createRevision !== 0) n += 1 + varintSize(kv.createRevision);
+  if (kv.modRevision !== 0) n += 1 + varintSize(kv.modRevision);
+  if (kv.version !== 0) n += 1 + varintSize(kv.version);
+  if (kv.value.length > 0) n += bytesFieldSize(kv.value.length);
+  if (kv.lease !== 0n) n += 1 + bigVarintSize(int64Bits(kv.lease));
+  return n;
+}
+
+/** Writes one KeyValue message body (checked by {@link keyValueSize} first); returns the position after it. */
+export function writeKeyValue(buf: Buffer, pos: number, kv: KeyValueFields): number {
+  if (kv.key.length > 0) pos = writeBytesField(buf, pos, KV_KEY, kv.key);
+  if (kv.createRevision !== 0) pos = writeVarintField(buf, pos, KV_CREATE_REVISION, kv.createRevision);
+  if (kv.modRevision !== 0) pos = writeVarintField(buf, pos, KV_MOD_REVISION, kv.modRevision);
+  if (kv.version !== 0) pos = writeVarintField(buf, pos, KV_VERSION, kv.version);
+  if (kv.value.length > 0) pos = writeBytesField(buf, pos, KV_VALUE, kv.value);
+  if (kv.lease !== 0n) {
+    buf[pos++] = tagByte(KV_LEASE, WIRE_VARINT);
+    pos = writeBigVarint(buf, pos, int64Bits(kv.lease));
+  }
+  return pos;
+}
+
+/**
+ * Reads protobuf fields from `buf[pos, end)`. Every read returns undefined
+ * when the input does not hold what was asked for (truncated, a varint
+ * beyond 10 bytes or, for numbers, beyond 2^53 − 1); the reader is then
+ * in no defined state and its caller gives up on the input.
+ */
+export class WireReader {
+  constructor(
+    private readonly buf: Buffer,
+    public pos: number,
+    readonly end: number,
+  ) {}
+
+  /** A reader of `bytes` as a whole. */
+  static of(bytes: Uint8Array): WireReader {
+    const buf = Buffer.isBuffer(bytes) ? bytes : Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+    return new WireReader(buf, 0, buf.length);
+  }
+
+  get done(): boolean {
+    return this.pos >= this.end;
+  }
+
+  /** A varint that is a safe integer. */
+  uint(): number | undefined {
+    let result = 0;
+    let mul = 1;
+    for (let i = 0; i < 8; i++) {
+      if (this.pos >= this.end) return undefined;
+      const b = this.buf[this.pos++]!;
+      result += (b & 0x7f) * mul;
+      if (b < 0x80) return Number.isSafeInteger(result) ? result : undefined;
+      mul *= 0x80;
+    }
+    return undefined;
+  }
+
+  /** A varint as a signed 64-bit integer (int64's encoding). */
+  int64(): bigint | undefined {
+    let result = 0n;
+    let shift = 0n;
+    for (let i = 0; i < 10; i++) {
+      if (this.pos >= this.end) return undefined;
+      const b = this.buf[this.pos++]!;
+      result |= BigInt(b & 0x7f) << shift;
+      if (b < 0x80) return BigInt.asIntN(64, result);
+      shift += 7n;
+    }
+    return undefined;
+  }
+
+  /** A varint that is 0 or 1 (a bool as protobuf writes it). */
+  bool(): boolean | undefined {
+    const v = this.uint();
+    return v === 0 ? false : v === 1 ? true : undefined;
+  }
+
+  /** A length-delimited field's bytes, as a view into the input. */
+  bytes(): Buffer | undefined {
+    const len = this.uint();
+    if (len === undefined || this.pos + len > this.end) return undefined;
+    const out = this.buf.subarray(this.pos, this.pos + len);
+    this.pos += len;
+    return out;
+  }
+
+  /** A reader of an embedded message; this reader moves past it. */
+  message(): WireReader | undefined {
+    const len = this.uint();
+    if (len === undefined || this.pos + len > this.end) return undefined;
+    const inner = new WireReader(this.buf, this.pos, this.pos + len);
+    this.pos += len;
+    return inner;
+  }
+}
