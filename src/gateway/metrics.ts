@@ -51,12 +51,21 @@ export type GrpcType = 'unary' | 'client_stream' | 'server_stream' | 'bidi_strea
 type GaugeSource = Pick<GatewayContext, 'router' | 'member' | 'memberIdOfNode' | 'dbSizeBytes'>;
 
 /**
- * One method's metric children, resolved once (label objects built at
- * registration): a call costs a few counter increments and one observation.
+ * One method's metrics. Its counters are plain numbers here, added to the
+ * prom-client counters when the registry is read (their `collect`), because
+ * prom-client builds and looks up a label-set key on every increment — four
+ * counter increments per call cost more than the call's other bookkeeping.
+ * The latency histogram is observed directly.
  */
 export class MethodMetrics {
   private readonly labels: Record<string, string>;
   private readonly handledLabels: Record<string, string>[];
+  private started = 0;
+  private received = 0;
+  private sent = 0;
+  /** Calls ended per gRPC code (index = code) since the last flush. */
+  private readonly handled: number[] = GRPC_CODE_NAMES.map(() => 0);
+  private pending = false;
 
   constructor(
     private readonly m: GatewayMetrics,
@@ -75,17 +84,41 @@ export class MethodMetrics {
 
   /** A call began (one request message received); returns its start time. */
   start(): number {
-    this.m.started.inc(this.labels);
-    this.m.msgReceived.inc(this.labels);
+    this.started++;
+    this.received++;
+    this.markPending();
     return performance.now();
   }
 
   /** The call that began at `startMs` ended with gRPC status `code`. */
   done(startMs: number, code: number): void {
-    const l = this.handledLabels[code] ?? this.handledLabels[grpc.status.UNKNOWN];
-    if (l !== undefined) this.m.handled.inc(l);
-    if (code === grpc.status.OK) this.m.msgSent.inc(this.labels);
+    const i = code >= 0 && code < this.handled.length ? code : grpc.status.UNKNOWN;
+    this.handled[i]!++;
+    if (code === grpc.status.OK) this.sent++;
+    this.markPending();
     this.m.handlingSeconds.observe(this.labels, (performance.now() - startMs) / 1000);
+  }
+
+  /** Adds the counts since the last flush to the prom-client counters. */
+  flush(): void {
+    if (!this.pending) return;
+    this.pending = false;
+    if (this.started > 0) this.m.started.inc(this.labels, this.started);
+    if (this.received > 0) this.m.msgReceived.inc(this.labels, this.received);
+    if (this.sent > 0) this.m.msgSent.inc(this.labels, this.sent);
+    this.started = this.received = this.sent = 0;
+    for (let code = 0; code < this.handled.length; code++) {
+      const n = this.handled[code]!;
+      if (n > 0) this.m.handled.inc(this.handledLabels[code]!, n);
+      this.handled[code] = 0;
+    }
+  }
+
+  private markPending(): void {
+    if (!this.pending) {
+      this.pending = true;
+      this.m.markPending(this);
+    }
   }
 }
 
@@ -103,6 +136,11 @@ export class GatewayMetrics {
   readonly healthSuccess: Counter;
   readonly healthFailures: Counter;
   private readonly methods = new Map<string, MethodMetrics>();
+  /** Methods with counts not yet added to the counters. */
+  private readonly pending = new Set<MethodMetrics>();
+  /** Bytes not yet added to the byte counters. */
+  private receivedPending = 0;
+  private sentPending = 0;
   /** The context the gauges read; the latest server started on the registry. */
   private source: GaugeSource | undefined;
 
@@ -128,29 +166,36 @@ export class GatewayMetrics {
     readonly registry: Registry,
   ) {
     const registers = [registry];
+    const self = this;
+    // Reading any of the call counters brings all of them up to date.
+    const collect = (): void => self.flush();
     this.started = new Counter({
       name: 'grpc_server_started_total',
       help: 'Total number of RPCs started on the server.',
       labelNames: LABELS,
       registers,
+      collect,
     });
     this.handled = new Counter({
       name: 'grpc_server_handled_total',
       help: 'Total number of RPCs completed on the server, regardless of success or failure.',
       labelNames: [...LABELS, 'grpc_code'],
       registers,
+      collect,
     });
     this.msgReceived = new Counter({
       name: 'grpc_server_msg_received_total',
       help: 'Total number of RPC stream messages received on the server.',
       labelNames: LABELS,
       registers,
+      collect,
     });
     this.msgSent = new Counter({
       name: 'grpc_server_msg_sent_total',
       help: 'Total number of gRPC stream messages sent by the server.',
       labelNames: LABELS,
       registers,
+      collect,
     });
     // prom-client's default buckets are Prometheus' DefBuckets, go-grpc-prometheus' default.
     this.handlingSeconds = new Histogram({
@@ -163,11 +208,13 @@ export class GatewayMetrics {
       name: 'etcd_network_client_grpc_received_bytes_total',
       help: 'The total number of bytes received from grpc clients.',
       registers,
+      collect,
     });
     this.sentBytes = new Counter({
       name: 'etcd_network_client_grpc_sent_bytes_total',
       help: 'The total number of bytes sent to grpc clients.',
       registers,
+      collect,
     });
     this.healthSuccess = new Counter({
       name: 'etcd_server_health_success',
@@ -180,7 +227,6 @@ export class GatewayMetrics {
       registers,
     });
 
-    const self = this;
     const dbSize = (name: string, help: string): void => {
       new Gauge({
         name,
@@ -227,6 +273,20 @@ export class GatewayMetrics {
     });
   }
 
+  /** @internal `m` has counts to add at the next flush. */
+  markPending(m: MethodMetrics): void {
+    this.pending.add(m);
+  }
+
+  /** Adds every count kept since the last read to the prom-client counters. */
+  flush(): void {
+    for (const m of this.pending) m.flush();
+    this.pending.clear();
+    if (this.receivedPending > 0) this.receivedBytes.inc(this.receivedPending);
+    if (this.sentPending > 0) this.sentBytes.inc(this.sentPending);
+    this.receivedPending = this.sentPending = 0;
+  }
+
   /** The pre-resolved metrics of one method (created, with its zero series, on first use). */
   method(service: string, method: string, type: GrpcType = 'unary'): MethodMetrics {
     const key = `${type} ${service}/${method}`;
@@ -249,12 +309,12 @@ export class GatewayMetrics {
       out[name] = {
         ...m,
         requestDeserialize: (buf: Buffer) => {
-          this.receivedBytes.inc(buf.length);
+          this.receivedPending += buf.length;
           return m.requestDeserialize(buf);
         },
         responseSerialize: (msg: unknown) => {
           const buf = m.responseSerialize(msg);
-          this.sentBytes.inc(buf.length);
+          this.sentPending += buf.length;
           return buf;
         },
       };

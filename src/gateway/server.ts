@@ -153,6 +153,7 @@ export class EtcdServer {
     services.set('v3electionpb.Election', electionService(ctx, services));
     const grpcServer = new grpc.Server({
       'grpc.max_receive_message_length': grpcMaxReceiveBytes(maxRequestBytes),
+      'grpc.enable_channelz': 0,
       'grpc.max_send_message_length': GRPC_MAX_SEND_BYTES,
       'grpc.keepalive_permit_without_calls': 1,
       'grpc.http2.min_ping_interval_without_data_ms': KEEPALIVE_PING_INTERVAL_MS_MIN,
