@@ -63,6 +63,26 @@ export function writeBigVarint(buf: Buffer, pos: number, v: bigint): number {
   return pos;
 }
 
+/** Bytes of the tag of field `field` (any wire type). */
+export function tagSize(field: number): number {
+  return varintSize(field << 3);
+}
+
+/** Writes the tag of field `field` with wire type `wire`. */
+export function writeTag(buf: Buffer, pos: number, field: number, wire: number): number {
+  return writeVarint(buf, pos, field * 8 + wire);
+}
+
+/** Bytes of an int64 value (a safe integer; negative ones take ten bytes, as protobuf writes them). */
+export function int64Size(v: number): number {
+  return v >= 0 ? varintSize(v) : 10;
+}
+
+/** Writes an int64 value (a safe integer; negative ones as their 64-bit two's complement). */
+export function writeInt64(buf: Buffer, pos: number, v: number): number {
+  return v >= 0 ? writeVarint(buf, pos, v) : writeBigVarint(buf, pos, BigInt.asUintN(64, BigInt(v)));
+}
+
 /** Size of a length-delimited field of `len` bytes with a one-byte tag. */
 export function bytesFieldSize(len: number): number {
   return 1 + varintSize(len) + len;
@@ -202,6 +222,13 @@ export class WireReader {
     if (len === undefined || this.pos + len > this.end) return undefined;
     const out = this.buf.subarray(this.pos, this.pos + len);
     this.pos += len;
+    return out;
+  }
+
+  /** The bytes not read yet, as a view; the reader moves to the end. */
+  rest(): Buffer {
+    const out = this.buf.subarray(this.pos, this.end);
+    this.pos = this.end;
     return out;
   }
 

@@ -26,7 +26,7 @@ import type {
   TxnResult,
 } from '../mvcc/index.js';
 import { lookupRangeType } from './proto.js';
-import { decodePutCommand, encodePutCommand, encodePutRecord, type PutCommand } from './command-wire.js';
+import { decodeWriteCommand, encodePutRecord, encodeWriteCommand, isWriteCommand } from './command-wire.js';
 import { authRequestFromWire, authRequestToWire, authResultFromWire, authResultToWire, type AuthRequest, type AuthResult } from '../auth/index.js';
 import {
   leaseBodyFromWire,
@@ -130,18 +130,19 @@ type Wire = Record<string, unknown>;
 
 /** Encodes a command for `GroupHandle.propose` (or a conf change's context). */
 export function encodeCommand(cmd: RangeCommand): Uint8Array {
-  if (cmd.body.type === 'put') {
+  // Writes, the common commands, take the hand-written codec (command-wire.ts).
+  if (isWriteCommand(cmd)) {
     checkProposer(cmd.requestId.proposer);
-    return wireGuard('RangeCommand', () => encodePutCommand(cmd as PutCommand));
+    return wireGuard('RangeCommand', () => encodeWriteCommand(cmd));
   }
   return generalCommandCodec.encode(cmd);
 }
 
 /** Decodes a raft entry's payload; throws CommandInvalidError. */
 export function decodeCommand(bytes: Uint8Array): RangeCommand {
-  // Puts, the common command, take the hand-written decoder; it declines anything else.
-  const put = decodePutCommand(bytes);
-  if (put !== undefined) return put;
+  // Writes take the hand-written decoder; it declines anything else.
+  const write = decodeWriteCommand(bytes);
+  if (write !== undefined) return write;
   return generalCommandCodec.decode(bytes);
 }
 
