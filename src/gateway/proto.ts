@@ -26,6 +26,7 @@ import { fileURLToPath } from 'node:url';
 import type * as grpc from '@grpc/grpc-js';
 import protobuf from 'protobufjs';
 import { findPackageRoot } from '../group/transport/proto-root.js';
+import { decodeMessage, encodeMessage, planOf as wirePlanOf } from './etcd-wire.js';
 
 /** Directory of the etcd .proto files (the `-I` include root), relative to the package root. */
 export const ETCD_PROTO_RELATIVE_DIR = join('proto', 'etcd');
@@ -503,6 +504,7 @@ export interface EncodedField {
 export type MessageWithEncodedFields = EtcdMessage & { [ENCODED_FIELDS]?: readonly EncodedField[] };
 
 function encodeWith(type: protobuf.Type, msg: EtcdMessage): Buffer {
+  const plan = wirePlanOf(type);
   const encoded = (msg as MessageWithEncodedFields)[ENCODED_FIELDS];
   if (encoded !== undefined) {
     const rest: EtcdMessage = {};
@@ -516,11 +518,16 @@ function encodeWith(type: protobuf.Type, msg: EtcdMessage): Buffer {
     for (const f of encoded) parts.push(...f.parts);
     return Buffer.concat(parts);
   }
+  if (plan !== undefined) return encodeMessage(plan, msg);
   const bytes = type.encode(toWire(type, msg)).finish();
   return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
 }
 
 function decodeWith(type: protobuf.Type, buf: Uint8Array): EtcdMessage {
+  // The direct decoder (etcd-wire.ts) leaves whatever it does not read itself to protobufjs.
+  const plan = wirePlanOf(type);
+  const direct = plan === undefined ? undefined : decodeMessage(plan, buf);
+  if (direct !== undefined) return direct;
   let decoded: EtcdMessage;
   try {
     decoded = type.decode(buf) as unknown as EtcdMessage;
