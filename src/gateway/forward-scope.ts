@@ -37,7 +37,14 @@ export class LeaderElsewhereError extends Error {
     readonly leaderNodeId: number,
     options: { cause: NotLeaderError },
   ) {
-    super(`range ${options.cause.rangeId}: the leader is on node ${leaderNodeId}`, options);
+    // No stack trace: it redirects every call a follower forwards (see NotLeaderError).
+    const limit = Error.stackTraceLimit;
+    Error.stackTraceLimit = 0;
+    try {
+      super(`range ${options.cause.rangeId}: the leader is on node ${leaderNodeId}`, options);
+    } finally {
+      Error.stackTraceLimit = limit;
+    }
   }
 }
 

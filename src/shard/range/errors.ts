@@ -51,11 +51,19 @@ export class NotLeaderError extends ReplicaError {
     /** Undefined when no leader is known. */
     readonly leaderHint: LeaderHint | undefined,
   ) {
-    super(
-      leaderHint === undefined
-        ? `range ${rangeId}: not leader, leader unknown`
-        : `range ${rangeId}: not leader, leader is replica ${leaderHint.replicaId} on node ${leaderHint.nodeId}`,
-    );
+    // No stack trace: on a follower this error steers every write to the
+    // leader, and capturing the stack was most of its cost.
+    const limit = Error.stackTraceLimit;
+    Error.stackTraceLimit = 0;
+    try {
+      super(
+        leaderHint === undefined
+          ? `range ${rangeId}: not leader, leader unknown`
+          : `range ${rangeId}: not leader, leader is replica ${leaderHint.replicaId} on node ${leaderHint.nodeId}`,
+      );
+    } finally {
+      Error.stackTraceLimit = limit;
+    }
   }
 }
 
