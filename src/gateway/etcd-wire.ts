@@ -17,6 +17,7 @@
  * through protobufjs, which also produces the error for invalid input.
  */
 import protobuf from 'protobufjs';
+import { bigVarintSize, varintSize, writeBigVarint, writeVarint } from '../shard/proto-wire.js';
 import { BIGINT_FIELDS, WireFormatError, type EtcdMessage } from './proto.js';
 
 const WIRE_VARINT = 0;
@@ -127,55 +128,12 @@ function bigintField(where: string): boolean {
 }
 
 function varintBytes(v: number): Buffer {
-  const out: number[] = [];
-  while (v >= 0x80) {
-    out.push((v % 0x80) | 0x80);
-    v = Math.floor(v / 0x80);
-  }
-  out.push(v);
-  return Buffer.from(out);
+  const b = Buffer.alloc(varintSize(v));
+  writeVarint(b, 0, v);
+  return b;
 }
 
 // ------------------------------------------------------------------ encoding
-
-function varintSize(v: number): number {
-  let n = 1;
-  while (v >= 0x80) {
-    v = Math.floor(v / 0x80);
-    n++;
-  }
-  return n;
-}
-
-function writeVarint(buf: Buffer, pos: number, v: number): number {
-  while (v >= 0x80) {
-    buf[pos++] = (v % 0x80) | 0x80;
-    v = Math.floor(v / 0x80);
-  }
-  buf[pos++] = v;
-  return pos;
-}
-
-/** Bytes of a 64-bit varint (0 ≤ v < 2^64); at most ten. */
-function bigVarintSize(v: bigint): number {
-  const hi = Number(v >> 32n);
-  if (hi === 0) return varintSize(Number(v));
-  // 32 low bits plus the high part's significant bits, seven per byte.
-  return Math.ceil((32 + (32 - Math.clz32(hi))) / 7);
-}
-
-/** Writes a 64-bit varint from its two 32-bit halves, with two bigint operations instead of two per byte. */
-function writeBigVarint(buf: Buffer, pos: number, v: bigint): number {
-  let lo = Number(v & 0xffffffffn);
-  let hi = Number(v >> 32n);
-  while (hi !== 0 || lo >= 0x80) {
-    buf[pos++] = (lo & 0x7f) | 0x80;
-    lo = ((lo >>> 7) | (hi << 25)) >>> 0;
-    hi = hi >>> 7;
-  }
-  buf[pos++] = lo;
-  return pos;
-}
 
 const INT64_MIN = -(2n ** 63n);
 const INT64_MAX = 2n ** 63n - 1n;
