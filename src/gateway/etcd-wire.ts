@@ -18,7 +18,7 @@
  */
 import protobuf from 'protobufjs';
 import { bigVarintSize, varintSize, writeBigVarint, writeVarint } from '../shard/proto-wire.js';
-import { BIGINT_FIELDS, WireFormatError, type EtcdMessage } from './proto.js';
+import { BIGINT_FIELDS, checkedInt64, defaultOf, isDefault, WireFormatError, type EtcdMessage, type FieldKind } from './proto.js';
 
 const WIRE_VARINT = 0;
 const WIRE_BYTES = 2;
@@ -30,6 +30,8 @@ interface Field {
   readonly name: string;
   readonly id: number;
   readonly kind: Kind;
+  /** The same field's kind in proto.ts's terms (defaults and what encoding leaves out). */
+  readonly shape: FieldKind;
   /** int64 (signed) or uint64 (unsigned), for the bigint range check and decoding. */
   readonly unsigned: boolean;
   readonly repeated: boolean;
@@ -53,9 +55,6 @@ export interface Plan {
   /** Field index (in `fields`) by field number. */
   readonly indexOfId: ReadonlyMap<number, number>;
 }
-
-/** The in-memory shape's empty bytes (shared, as fromWire's). */
-export const EMPTY_BYTES = Buffer.alloc(0);
 
 const plans = new Map<protobuf.Type, Plan>();
 
@@ -102,6 +101,7 @@ function buildPlan(type: protobuf.Type, building: Map<protobuf.Type, Plan>): Pla
       name: f.name,
       id: f.id,
       kind,
+      shape: kind === 'int32' || kind === 'uint32' ? 'number' : kind,
       unsigned: f.type === 'uint64',
       repeated: f.repeated,
       packed,
@@ -135,22 +135,11 @@ function varintBytes(v: number): Buffer {
 
 // ------------------------------------------------------------------ encoding
 
-const INT64_MIN = -(2n ** 63n);
-const INT64_MAX = 2n ** 63n - 1n;
-const UINT64_MAX = 2n ** 64n - 1n;
-
-/** A 64-bit field's value, checked as toWire checks it: a safe-integer number, or the bits of a bigint. */
+/** A 64-bit field's value, checked as toWire checks it, as the number or bigint whose varint is written. */
 function int64Value(f: Field, v: unknown): number | bigint {
-  if (typeof v === 'number') {
-    if (!Number.isSafeInteger(v)) throw new WireFormatError(`${f.where}=${v} is not a safe integer`);
-    if (f.unsigned && v < 0) throw new WireFormatError(`${f.where}=${v} is negative for an unsigned field`);
-    return v >= 0 ? v : BigInt.asUintN(64, BigInt(v));
-  }
-  if (typeof v !== 'bigint') throw new WireFormatError(`${f.where} must be a number or bigint`);
-  if (f.unsigned ? v < 0n || v > UINT64_MAX : v < INT64_MIN || v > INT64_MAX) {
-    throw new WireFormatError(`${f.where}=${v} does not fit the field`);
-  }
-  const bits = BigInt.asUintN(64, v);
+  const checked = checkedInt64(v, f.unsigned, f.where);
+  if (typeof checked === 'number') return checked >= 0 ? checked : BigInt.asUintN(64, BigInt(checked));
+  const bits = BigInt.asUintN(64, checked);
   return bits <= BigInt(Number.MAX_SAFE_INTEGER) ? Number(bits) : bits;
 }
 
@@ -172,25 +161,6 @@ function int32Size(f: Field, v: number): number {
 function writeInt32(f: Field, buf: Buffer, pos: number, v: number): number {
   if (f.kind === 'int32' && v < 0) return writeBigVarint(buf, pos, BigInt.asUintN(64, BigInt(v)));
   return writeVarint(buf, pos, v >>> 0);
-}
-
-/** Whether toWire leaves a non-oneof singular value out (its default). */
-function isDefault(f: Field, v: unknown): boolean {
-  switch (f.kind) {
-    case 'number64':
-    case 'bigint64':
-    case 'int32':
-    case 'uint32':
-      return v === 0 || v === 0n;
-    case 'bytes':
-      return v instanceof Uint8Array && v.length === 0;
-    case 'string':
-      return v === '';
-    case 'bool':
-      return v === false;
-    case 'message':
-      return false;
-  }
 }
 
 /** The encoded size of one value of `f` (without its tag), validating it as toWire does. */
@@ -252,7 +222,7 @@ function measure(plan: Plan, msg: EtcdMessage, sizes: number[]): number {
       }
       oneofSet = f;
       n += f.tag.length + valueSize(f, v, sizes);
-    } else if (!isDefault(f, v)) {
+    } else if (!isDefault(f.shape, v)) {
       n += f.tag.length + valueSize(f, v, sizes);
     }
   }
@@ -316,7 +286,7 @@ function write(plan: Plan, msg: EtcdMessage, buf: Buffer, pos: number, sizes: nu
           pos = writeValue(f, item, buf, pos + f.tag.length, sizes, at);
         }
       }
-    } else if (f.oneof !== undefined || !isDefault(f, v)) {
+    } else if (f.oneof !== undefined || !isDefault(f.shape, v)) {
       buf.set(f.tag, pos);
       pos = writeValue(f, v, buf, pos + f.tag.length, sizes, at);
     }
@@ -483,28 +453,9 @@ function read(plan: Plan, r: Reader): EtcdMessage {
     const v = values[i];
     if (f.repeated) out[f.name] = v === absent ? [] : v;
     else if (v !== absent) out[f.name] = v;
-    else if (f.kind !== 'message' && f.oneof === undefined) out[f.name] = defaultOf(f.kind);
+    else if (f.kind !== 'message' && f.oneof === undefined) out[f.name] = defaultOf(f.shape);
   }
   return out;
-}
-
-function defaultOf(kind: Kind): unknown {
-  switch (kind) {
-    case 'number64':
-    case 'int32':
-    case 'uint32':
-      return 0;
-    case 'bigint64':
-      return 0n;
-    case 'bytes':
-      return EMPTY_BYTES;
-    case 'string':
-      return '';
-    case 'bool':
-      return false;
-    case 'message':
-      return undefined;
-  }
 }
 
 /** `bytes` as fromWire(protobufjs's decode) would give them, or undefined for input left to protobufjs. */

@@ -154,7 +154,7 @@ export function qualifiedName(t: protobuf.ReflectionObject): string {
 // ------------------------------------------------------------- field plans
 
 /** How one field converts between the in-memory shape and protobufjs' objects. */
-type FieldKind = 'number64' | 'bigint64' | 'bytes' | 'message' | 'enum' | 'string' | 'bool' | 'number';
+export type FieldKind = 'number64' | 'bigint64' | 'bytes' | 'message' | 'enum' | 'string' | 'bool' | 'number';
 
 /** One field of a {@link Plan}. */
 interface FieldPlan {
@@ -252,8 +252,12 @@ export function longToSafeNumber(v: unknown, unsigned: boolean, where: string): 
 const INT64_MIN = -(2n ** 63n);
 const UINT64_MAX = 2n ** 64n - 1n;
 
-/** An in-memory 64-bit value (number or bigint) as protobufjs' writer input. */
-function toLongBits(v: unknown, unsigned: boolean, where: string): number | LongLike {
+/**
+ * An in-memory 64-bit value checked for its field: a safe-integer number
+ * (not negative for an unsigned field), or a bigint within the field's
+ * range; throws {@link WireFormatError} otherwise.
+ */
+export function checkedInt64(v: unknown, unsigned: boolean, where: string): number | bigint {
   if (typeof v === 'number') {
     if (!Number.isSafeInteger(v)) throw new WireFormatError(`${where}=${v} is not a safe integer`);
     if (unsigned && v < 0) throw new WireFormatError(`${where}=${v} is negative for an unsigned field`);
@@ -263,7 +267,14 @@ function toLongBits(v: unknown, unsigned: boolean, where: string): number | Long
   if (unsigned ? v < 0n || v > UINT64_MAX : v < INT64_MIN || v > 2n ** 63n - 1n) {
     throw new WireFormatError(`${where}=${v} does not fit the field`);
   }
-  const bits = BigInt.asUintN(64, v);
+  return v;
+}
+
+/** An in-memory 64-bit value (number or bigint) as protobufjs' writer input. */
+function toLongBits(v: unknown, unsigned: boolean, where: string): number | LongLike {
+  const checked = checkedInt64(v, unsigned, where);
+  if (typeof checked === 'number') return checked;
+  const bits = BigInt.asUintN(64, checked);
   // The writer only reads low/high (LongBits.from); the bit pattern is the
   // same for signed and unsigned fields.
   return { low: Number(bits & 0xffffffffn) | 0, high: Number(bits >> 32n) | 0, unsigned };
@@ -301,7 +312,8 @@ function scalarFromWire(f: FieldPlan, type: protobuf.Type, v: unknown): unknown 
   }
 }
 
-function defaultOf(kind: FieldKind): unknown {
+/** The in-memory value of a field absent on the wire (undefined for a message). */
+export function defaultOf(kind: FieldKind): unknown {
   switch (kind) {
     case 'number64':
     case 'enum':
@@ -340,7 +352,8 @@ export function fromWire(type: protobuf.Type, decoded: EtcdMessage): EtcdMessage
   return out;
 }
 
-function isDefault(kind: FieldKind, v: unknown): boolean {
+/** Whether a singular non-oneof value is its field's default (encoding leaves it out). */
+export function isDefault(kind: FieldKind, v: unknown): boolean {
   switch (kind) {
     case 'number64':
     case 'bigint64':
