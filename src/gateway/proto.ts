@@ -517,7 +517,6 @@ export interface EncodedField {
 export type MessageWithEncodedFields = EtcdMessage & { [ENCODED_FIELDS]?: readonly EncodedField[] };
 
 function encodeWith(type: protobuf.Type, msg: EtcdMessage): Buffer {
-  const plan = wirePlanOf(type);
   const encoded = (msg as MessageWithEncodedFields)[ENCODED_FIELDS];
   if (encoded !== undefined) {
     const rest: EtcdMessage = {};
@@ -531,6 +530,7 @@ function encodeWith(type: protobuf.Type, msg: EtcdMessage): Buffer {
     for (const f of encoded) parts.push(...f.parts);
     return Buffer.concat(parts);
   }
+  const plan = wirePlanOf(type);
   if (plan !== undefined) return encodeMessage(plan, msg);
   const bytes = type.encode(toWire(type, msg)).finish();
   return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);

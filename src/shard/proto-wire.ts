@@ -1,7 +1,8 @@
 /**
  * Protobuf wire-format primitives for the codecs that encode their hottest
  * messages by hand instead of through protobufjs's object conversion (the
- * gateway's KeyValue lists, a put's raft command and dedupe record): varints
+ * gateway's KeyValue lists and per-type plans, the replica's write commands
+ * and a put's dedupe record): tags, varints
  * of safe-integer numbers and of 64-bit bigints, the KeyValue message (same
  * field numbers in mvccpb and rangepb), and a bounds-checked reader that
  * reports anything it cannot read exactly as `undefined`, so that a caller
@@ -12,11 +13,6 @@
 export const WIRE_VARINT = 0;
 /** Wire type of length-delimited fields (bytes, strings, messages). */
 export const WIRE_BYTES = 2;
-
-/** The tag byte of field `field` (< 16) with wire type `wire`. */
-export function tagByte(field: number, wire: number): number {
-  return (field << 3) | wire;
-}
 
 /** Bytes of `v` (a non-negative safe integer) as a varint. */
 export function varintSize(v: number): number {
@@ -88,23 +84,21 @@ export function writeInt64(buf: Buffer, pos: number, v: number): number {
   return v >= 0 ? writeVarint(buf, pos, v) : writeBigVarint(buf, pos, BigInt.asUintN(64, BigInt(v)));
 }
 
-/** Size of a length-delimited field of `len` bytes with a one-byte tag. */
-export function bytesFieldSize(len: number): number {
-  return 1 + varintSize(len) + len;
+/** Size of field `field` holding `len` bytes (tag, length, bytes). */
+export function bytesFieldSize(field: number, len: number): number {
+  return tagSize(field) + varintSize(len) + len;
 }
 
-/** Writes a length-delimited field with a one-byte tag. */
+/** Writes field `field` holding `bytes` (tag, length, bytes). */
 export function writeBytesField(buf: Buffer, pos: number, field: number, bytes: Uint8Array): number {
-  buf[pos++] = tagByte(field, WIRE_BYTES);
-  pos = writeVarint(buf, pos, bytes.length);
+  pos = writeVarint(buf, writeTag(buf, pos, field, WIRE_BYTES), bytes.length);
   buf.set(bytes, pos);
   return pos + bytes.length;
 }
 
-/** Writes a varint field with a one-byte tag. */
+/** Writes varint field `field` holding `v` (a non-negative safe integer). */
 export function writeVarintField(buf: Buffer, pos: number, field: number, v: number): number {
-  buf[pos++] = tagByte(field, WIRE_VARINT);
-  return writeVarint(buf, pos, v);
+  return writeVarint(buf, writeTag(buf, pos, field, WIRE_VARINT), v);
 }
 
 /** The KeyValue fields the hand-written encoders read. */
@@ -141,11 +135,11 @@ export function keyValueSize(kv: KeyValueFields): number {
   checkCounter(kv.modRevision, 'mod_revision');
   checkCounter(kv.version, 'version');
   let n = 0;
-  if (kv.key.length > 0) n += bytesFieldSize(kv.key.length);
+  if (kv.key.length > 0) n += bytesFieldSize(KV_KEY, kv.key.length);
   if (kv.createRevision !== 0) n += 1 + varintSize(kv.createRevision);
   if (kv.modRevision !== 0) n += 1 + varintSize(kv.modRevision);
   if (kv.version !== 0) n += 1 + varintSize(kv.version);
-  if (kv.value.length > 0) n += bytesFieldSize(kv.value.length);
+  if (kv.value.length > 0) n += bytesFieldSize(KV_VALUE, kv.value.length);
   if (kv.lease !== 0n) n += 1 + bigVarintSize(int64Bits(kv.lease));
   return n;
 }
@@ -158,8 +152,7 @@ export function writeKeyValue(buf: Buffer, pos: number, kv: KeyValueFields): num
   if (kv.version !== 0) pos = writeVarintField(buf, pos, KV_VERSION, kv.version);
   if (kv.value.length > 0) pos = writeBytesField(buf, pos, KV_VALUE, kv.value);
   if (kv.lease !== 0n) {
-    buf[pos++] = tagByte(KV_LEASE, WIRE_VARINT);
-    pos = writeBigVarint(buf, pos, int64Bits(kv.lease));
+    pos = writeBigVarint(buf, writeTag(buf, pos, KV_LEASE, WIRE_VARINT), int64Bits(kv.lease));
   }
   return pos;
 }

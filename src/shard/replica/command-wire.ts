@@ -30,6 +30,7 @@ import type {
 } from '../mvcc/index.js';
 import {
   bigVarintSize,
+  bytesFieldSize,
   int64Bits,
   int64Size,
   keyValueSize,
@@ -39,10 +40,12 @@ import {
   WIRE_VARINT,
   WireReader,
   writeBigVarint,
+  writeBytesField,
   writeInt64,
   writeKeyValue,
   writeTag,
   writeVarint,
+  writeVarintField,
 } from '../proto-wire.js';
 import { PROPOSER_ID_BYTES_MAX, type CommandBody, type RangeCommand, type RequestId } from './command-codec.js';
 
@@ -113,16 +116,13 @@ function checkInt(v: number, field: string): number {
 
 // ---------------------------------------------------------------- field sizes and writers
 
+/** A bytes field written when set (empty included). */
 function bytesField(field: number, b: Uint8Array | undefined): number {
-  return b === undefined ? 0 : tagSize(field) + varintSize(b.length) + b.length;
+  return b === undefined ? 0 : bytesFieldSize(field, b.length);
 }
 
 function writeBytes(buf: Buffer, pos: number, field: number, b: Uint8Array | undefined): number {
-  if (b === undefined) return pos;
-  pos = writeTag(buf, pos, field, WIRE_BYTES);
-  pos = writeVarint(buf, pos, b.length);
-  buf.set(b, pos);
-  return pos + b.length;
+  return b === undefined ? pos : writeBytesField(buf, pos, field, b);
 }
 
 /** An int64 field written when set (zero included). */
@@ -141,7 +141,7 @@ function counterField(field: number, v: number): number {
 }
 
 function writeCounterField(buf: Buffer, pos: number, field: number, v: number): number {
-  return v === 0 ? pos : writeVarint(buf, writeTag(buf, pos, field, WIRE_VARINT), v);
+  return v === 0 ? pos : writeVarintField(buf, pos, field, v);
 }
 
 function leaseField(field: number, v: bigint | undefined): number {
