@@ -1,6 +1,7 @@
 /**
- * The hot-key cache: LRU bounds, revision-exact lookups and fills, and a
- * store whose reads race its writes never serving or caching a stale version.
+ * The hot-key cache: LRU bounds of both tiers, demotion to metadata,
+ * revision-exact lookups and fills, and a store whose reads race its
+ * writes never serving or caching a stale version.
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -8,8 +9,15 @@ import { setImmediate as tick } from 'node:timers/promises';
 import { LatestCache } from '../../src/shard/mvcc/latest-cache.js';
 import { MvccStore } from '../../src/shard/mvcc/index.js';
 import { MemoryEngine } from '../../src/storage/index.js';
+import { TOMBSTONE_RECORD, encodePut } from '../../src/shard/mvcc/value.js';
 
-const entry = (seg: string, revision: number, bytes = 10) => ({ keySegment: Buffer.from(seg), revision, record: Buffer.alloc(bytes) });
+// A put record of `bytes` value bytes: create revision 1, version = revision, lease = revision.
+const entry = (seg: string, revision: number, bytes = 10) => ({
+  keySegment: Buffer.from(seg),
+  revision,
+  record: encodePut(1, revision, BigInt(revision), Buffer.alloc(bytes)),
+});
+const RECORD_HEADER = encodePut(1, 1, 0n, Buffer.alloc(0)).length;
 
 test('lookups and fills only at the current revision; commits move it', () => {
   const c = new LatestCache(5, 1 << 20);
@@ -27,57 +35,101 @@ test('lookups and fills only at the current revision; commits move it', () => {
 });
 
 test('evicts least recently used entries beyond the byte bound', () => {
-  const c = new LatestCache(1, 1000);
+  const c = new LatestCache(1, 1000, undefined, 0);
   for (let i = 0; i < 20; i++) c.fill(Buffer.from(`k${i}`), entry(`k${i}`, 1, 100), 1);
   assert.ok(c.stats.bytes <= 1000);
   assert.equal(c.lookup(Buffer.from('k0'), 1), undefined, 'the oldest entries went first');
   assert.notEqual(c.lookup(Buffer.from('k19'), 1), undefined);
-  const off = new LatestCache(1, 0);
+  const off = new LatestCache(1, 0, undefined, 0);
   off.fill(Buffer.from('a'), entry('a', 1), 1);
   assert.equal(off.lookup(Buffer.from('a'), 1), undefined, 'size 0 disables the cache');
+  assert.equal(off.lookupMeta(Buffer.from('a'), 1), undefined);
 });
 
-test('evicts in exact LRU order through fills, touches, commits and clears (model check, 30,000 steps)', () => {
-  // The reference: an array, least recently used first, with the cache's byte charge per entry.
-  const charge = (id: string, bytes: number): number => 96 + 2 * id.length + bytes;
+test('evicted entries keep their metadata; entries too large for the first tier keep only it', () => {
+  const c = new LatestCache(1, 1000);
+  for (let i = 0; i < 20; i++) c.fill(Buffer.from(`k${i}`), entry(`k${i}`, 1, 100), 1);
+  assert.equal(c.lookup(Buffer.from('k0'), 1), undefined, 'the whole entry is gone');
+  assert.deepEqual(c.lookupMeta(Buffer.from('k0'), 1), { modRevision: 1, createRevision: 1, version: 1, lease: 1n });
+  assert.equal(c.lookupMeta(Buffer.from('k0'), 2), undefined, 'metadata too is exact at one revision only');
+  c.commit(2, [entry('k0', 2, 5000)]);
+  assert.equal(c.lookup(Buffer.from('k0'), 2), undefined, 'larger than the first tier');
+  assert.deepEqual(c.lookupMeta(Buffer.from('k0'), 2), { modRevision: 2, createRevision: 1, version: 2, lease: 2n }, 'the commit replaced the metadata');
+  c.commit(3, [{ keySegment: Buffer.from('k1'), revision: 3, record: TOMBSTONE_RECORD }]);
+  assert.equal(c.lookupMeta(Buffer.from('k1'), 3), null, 'a tombstone is no live key');
+  c.fill(Buffer.from('k2'), null, 3);
+  assert.equal(c.lookupMeta(Buffer.from('k2'), 3), null, 'neither is an absent key');
+  const s = c.stats;
+  assert.ok(s.metaKeys > 0 && s.metaHits === 2, JSON.stringify(s));
+});
+
+test('both tiers evict in exact LRU order through fills, touches, commits and clears (model check, 30,000 steps)', () => {
+  // The reference: two arrays, least recently used first, with the cache's byte charge per entry.
+  const charge = (id: string, bytes: number): number => 96 + 2 * id.length + RECORD_HEADER + bytes;
+  const metaCharge = (id: string): number => 96 + 2 * id.length + 32;
   const bytesMax = 40 * charge('k00', 50);
-  const cache = new LatestCache(1, bytesMax);
-  let model: { id: string; bytes: number }[] = [];
+  const metaBytesMax = 25 * metaCharge('k00');
+  const cache = new LatestCache(1, bytesMax, undefined, metaBytesMax);
+  let model: { id: string; bytes: number; revision: number }[] = [];
+  let metas: { id: string; revision: number }[] = [];
   let revision = 1;
   let seed = 12345;
   const rand = (n: number): number => {
     seed = (Math.imul(seed, 1103515245) + 12345) >>> 0;
     return (seed >>> 8) % n;
   };
-  const put = (id: string, bytes: number): void => {
+  const total = <T extends { id: string }>(list: T[], f: (e: T) => number): number => list.reduce((a, e) => a + f(e), 0);
+  const demote = (id: string, rev: number): void => {
+    metas.push({ id, revision: rev });
+    while (total(metas, (e) => metaCharge(e.id)) > metaBytesMax) metas.shift();
+  };
+  const put = (id: string, bytes: number, rev: number): void => {
     model = model.filter((e) => e.id !== id);
-    model.push({ id, bytes });
-    let total = model.reduce((a, e) => a + charge(e.id, e.bytes), 0);
-    while (total > bytesMax) total -= charge(model[0]!.id, model.shift()!.bytes);
+    metas = metas.filter((e) => e.id !== id);
+    if (charge(id, bytes) > bytesMax) return demote(id, rev);
+    model.push({ id, bytes, revision: rev });
+    while (total(model, (e) => charge(e.id, e.bytes)) > bytesMax) {
+      const old = model.shift()!;
+      demote(old.id, old.revision);
+    }
+  };
+  const touch = <T extends { id: string }>(list: T[], i: number): void => {
+    list.push(...list.splice(i, 1));
   };
   for (let step = 0; step < 30_000; step++) {
     const id = `k${String(rand(80)).padStart(2, '0')}`;
     const op = rand(100);
-    if (op < 40) {
-      const bytes = rand(3) * 50;
+    if (op < 35) {
+      const bytes = rand(3) * 50 + (rand(50) === 0 ? 5000 : 0);
       cache.fill(Buffer.from(id), entry(id, revision, bytes), revision);
-      put(id, bytes);
-    } else if (op < 60) {
+      put(id, bytes, revision);
+    } else if (op < 55) {
       revision++;
-      const bytes = 50;
-      cache.commit(revision, [entry(id, revision, bytes)]);
-      put(id, bytes);
-    } else if (op < 99) {
+      cache.commit(revision, [entry(id, revision, 50)]);
+      put(id, 50, revision);
+    } else if (op < 75) {
       const hit = cache.lookup(Buffer.from(id), revision) !== undefined;
       const i = model.findIndex((e) => e.id === id);
       assert.equal(hit, i >= 0, `step ${step}: lookup of ${id}`);
-      if (i >= 0) model.push(...model.splice(i, 1));
+      if (i >= 0) touch(model, i);
+    } else if (op < 99) {
+      const got = cache.lookupMeta(Buffer.from(id), revision);
+      const i = model.findIndex((e) => e.id === id);
+      const j = metas.findIndex((e) => e.id === id);
+      const want = i >= 0 ? model[i]!.revision : j >= 0 ? metas[j]!.revision : undefined;
+      assert.equal(got?.modRevision, want, `step ${step}: lookupMeta of ${id}`);
+      if (i >= 0) touch(model, i);
+      else if (j >= 0) touch(metas, j);
     } else {
       cache.clear(revision);
       model = [];
+      metas = [];
     }
-    assert.equal(cache.stats.keys, model.length, `step ${step}: keys`);
-    assert.equal(cache.stats.bytes, model.reduce((a, e) => a + charge(e.id, e.bytes), 0), `step ${step}: bytes`);
+    const s = cache.stats;
+    assert.equal(s.keys, model.length, `step ${step}: keys`);
+    assert.equal(s.bytes, total(model, (e) => charge(e.id, e.bytes)), `step ${step}: bytes`);
+    assert.equal(s.metaKeys, metas.length, `step ${step}: metadata keys`);
+    assert.equal(s.metaBytes, total(metas, (e) => metaCharge(e.id)), `step ${step}: metadata bytes`);
   }
 });
 

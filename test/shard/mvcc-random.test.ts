@@ -98,18 +98,22 @@ test(`MVCC store matches the reference model on every engine (seed ${seed})`, { 
   console.log(`mvcc-random: KEYSPAN_SEED=${seed}`);
   const kinds = engineKinds;
   const stores: { kind: EngineKind; store: MvccStore; noise: MvccStore }[] = [];
-  // The hot-key cache and the span counts at their default sizes, tiny (constant eviction) and off, one per engine.
+  // The hot-key cache and the span counts at their default sizes, tiny (constant eviction) and off, one per engine;
+  // the cache's metadata tier tiny where its first tier is, and alone where the first tier is off.
   const cacheBytes = (kind: EngineKind): number | undefined => (kind === 'leveldb' ? 1024 : kind === 'rocksdb' ? 0 : undefined);
+  const metaBytes = (kind: EngineKind): number | undefined => (kind === 'leveldb' ? 1024 : undefined);
   const spanCounts = (kind: EngineKind): number | undefined => (kind === 'leveldb' ? undefined : kind === 'rocksdb' ? 2 : 0);
   // The key filter on where the cache is tiny or off (most lookups reach it), off on the third engine.
   const keyFilter = (kind: EngineKind): boolean => kind !== 'memory';
   const storeOptions = (kind: EngineKind): MvccStoreOptions => {
     const bytes = cacheBytes(kind);
+    const metas = metaBytes(kind);
     const spans = spanCounts(kind);
     return {
       prefix: Buffer.from('r1'),
       compactionChunkOpsMax: 5,
       ...(bytes === undefined ? {} : { latestCacheBytes: bytes }),
+      ...(metas === undefined ? {} : { latestMetaBytes: metas }),
       ...(spans === undefined ? {} : { spanCounts: spans }),
       keyFilter: keyFilter(kind),
     };

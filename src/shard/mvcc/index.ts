@@ -1,6 +1,6 @@
 /** Public entry of the MVCC keyspace: one store per range over a shared engine. */
 export { MvccStore } from './store.js';
-export type { ApplyOptions, CompactPlan, MvccStoreOptions, PlanOptions } from './store.js';
+export type { ApplyOptions, CompactPlan, MvccStoreOptions, PlanOptions, PrefetchKey } from './store.js';
 export * from './errors.js';
 export type * from './types.js';
 export { KeyCodec, Family, MetaName } from './keys.js';

@@ -5,7 +5,7 @@
  */
 import type { EngineReader } from '../../storage/engine.js';
 import { Family, type KeyCodec } from './keys.js';
-import type { LatestCache } from './latest-cache.js';
+import { type LatestCache, type LatestMeta, metaOf } from './latest-cache.js';
 import type { KeySpan } from './span.js';
 
 /** The newest version at or before the read revision of one user key. */
@@ -50,6 +50,28 @@ export async function getLatest(
     return { keySegment: parts.keySegment, revision: parts.revision, record: e.value };
   }
   return undefined;
+}
+
+/**
+ * What a write that needs no previous value must know of `userKey`'s newest
+ * version at `revision`: its metadata, or null when there is no live key.
+ * The cache answers from either tier; otherwise one seek, whose entry then
+ * fills the cache.
+ */
+export async function getLatestMeta(
+  reader: EngineReader,
+  codec: KeyCodec,
+  userKey: Uint8Array,
+  revision: number,
+  cache?: LatestCache,
+): Promise<LatestMeta | null> {
+  if (cache === undefined) return metaOf(await getLatest(reader, codec, userKey, revision));
+  const segment = codec.keySegment(userKey);
+  const hit = cache.lookupMeta(segment, revision);
+  if (hit !== undefined) return hit;
+  const e = await getLatest(reader, codec, userKey, revision);
+  cache.fill(segment, e ?? null, revision);
+  return metaOf(e);
 }
 
 /**

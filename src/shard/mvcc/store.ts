@@ -25,9 +25,9 @@ import { hashHistory } from './hash.js';
 import { Family, KeyCodec, MetaName, encodeU64, readU64 } from './keys.js';
 import { KeyFilter } from './key-filter.js';
 import { evaluateRange, knownCountSparesScan, type RangeOutcome } from './range-query.js';
-import { LATEST_CACHE_BYTES_MAX, LatestCache } from './latest-cache.js';
+import { LATEST_CACHE_BYTES_MAX, LATEST_META_BYTES_MAX, LatestCache, type LatestCacheStats, type LatestMeta } from './latest-cache.js';
 import { SPAN_COUNTS_MAX, SpanCountCache, spanId } from './span-count-cache.js';
-import { getLatest, scanLatest, type LatestEntry } from './scan.js';
+import { getLatest, getLatestMeta, scanLatest, type LatestEntry } from './scan.js';
 import { resolveSpan, type KeySpan } from './span.js';
 import { checkDeleteRangeRequest, checkPutRequest, checkRangeRequest, checkTxnRequest } from './txn-check.js';
 import { checkReadRevision, executeTxn } from './txn.js';
@@ -46,6 +46,13 @@ import type {
   WritePlan,
 } from './types.js';
 
+/** A key an apply batch will write or read, for {@link MvccStore.prefetch}. */
+export interface PrefetchKey {
+  readonly key: Uint8Array;
+  /** False for a put that needs neither its previous value nor its value kept (metadata suffices). */
+  readonly valueNeeded: boolean;
+}
+
 /** Options of MvccStore.open. */
 export interface MvccStoreOptions {
   /** Isolates this store's keys in the engine; no prefix may prefix another. */
@@ -54,8 +61,10 @@ export interface MvccStoreOptions {
   readonly initialRevision?: number;
   /** Bound on deletions per compaction batch. */
   readonly compactionChunkOpsMax?: number;
-  /** Bound on the hot-key cache's bytes (latest-cache.ts); 0 disables it. */
+  /** Bound on the hot-key cache's bytes of whole entries (latest-cache.ts); 0 disables that tier. */
   readonly latestCacheBytes?: number;
+  /** Bound on the hot-key cache's bytes of key metadata (latest-cache.ts); 0 disables that tier. */
+  readonly latestMetaBytes?: number;
   /** Bound on the spans whose live-key counts are kept (span-count-cache.ts); 0 disables it. */
   readonly spanCounts?: number;
   /**
@@ -111,13 +120,13 @@ export class MvccStore {
     current: number,
     compacted: number,
     private readonly chunkOpsMax: number,
-    cacheBytesMax: number,
+    cacheBytes: { readonly entries: number; readonly metas: number },
     spanCountsMax: number,
     private readonly filter: KeyFilter | undefined,
   ) {
     this.current = current;
     this.compacted = compacted;
-    this.cache = new LatestCache(current, cacheBytesMax, filter);
+    this.cache = new LatestCache(current, cacheBytes.entries, filter, cacheBytes.metas);
     this.counts = new SpanCountCache(current, spanCountsMax);
   }
 
@@ -137,7 +146,7 @@ export class MvccStore {
       current,
       compacted,
       options.compactionChunkOpsMax ?? COMPACTION_CHUNK_OPS_MAX,
-      options.latestCacheBytes ?? LATEST_CACHE_BYTES_MAX,
+      { entries: options.latestCacheBytes ?? LATEST_CACHE_BYTES_MAX, metas: options.latestMetaBytes ?? LATEST_META_BYTES_MAX },
       options.spanCounts ?? SPAN_COUNTS_MAX,
       options.keyFilter === false ? undefined : new KeyFilter(),
     );
@@ -191,18 +200,35 @@ export class MvccStore {
   }
 
   /**
+   * The metadata of the newest live version of `key` at the current
+   * revision, null when there is no live key (either tier of the hot-key
+   * cache answers when it can). While a plan is pending this is the state
+   * the plan was made against.
+   */
+  async latestMeta(key: Uint8Array): Promise<LatestMeta | null> {
+    return getLatestMeta(this.engine, this.codec, key, this.current, this.cache);
+  }
+
+  /**
    * Reads the newest versions of `keys` into the hot-key cache concurrently,
    * so the plans of an apply batch that write them find them in memory
-   * instead of seeking one after another. Only a hint: keys written before
-   * their plan runs are simply found in the cache by then.
+   * instead of seeking one after another; a key whose plan needs only its
+   * metadata is not read when the cache has that. Only a hint: keys written
+   * before their plan runs are simply found in the cache by then.
    */
-  async prefetch(keys: readonly Uint8Array[]): Promise<void> {
+  async prefetch(keys: readonly PrefetchKey[]): Promise<void> {
     const revision = this.current;
-    await Promise.all(keys.map((k) => getLatest(this.engine, this.codec, k, revision, this.cache)));
+    await Promise.all(
+      keys.map((k) =>
+        k.valueNeeded
+          ? getLatest(this.engine, this.codec, k.key, revision, this.cache)
+          : getLatestMeta(this.engine, this.codec, k.key, revision, this.cache),
+      ),
+    );
   }
 
   /** Hits and misses of the hot-key cache, and what it holds. */
-  get cacheStats(): { hits: number; absent: number; misses: number; keys: number; bytes: number } {
+  get cacheStats(): LatestCacheStats {
     return this.cache.stats;
   }
 

@@ -13,8 +13,8 @@ import type { BatchOp, EngineReader } from '../../storage/engine.js';
 import { CompactedError, DuplicateKeyError, FutureRevisionError, KeyNotFoundError, LeaseNotFoundError } from './errors.js';
 import type { KeyCodec } from './keys.js';
 import { evaluateRange } from './range-query.js';
-import { getLatest, type LatestEntry, mergeOverlay, scanLatest } from './scan.js';
-import type { LatestCache } from './latest-cache.js';
+import { getLatest, getLatestMeta, type LatestEntry, mergeOverlay, scanLatest } from './scan.js';
+import { type LatestCache, type LatestMeta, metaOf } from './latest-cache.js';
 import { type KeySpan, resolveSpan, spanContains } from './span.js';
 import type {
   Compare,
@@ -240,18 +240,26 @@ class Executor {
     const id = segment.toString('latin1');
     // checkTxnRequest makes this unreachable; it guards one version per key and revision.
     if (this.overlay.has(id)) throw new DuplicateKeyError();
-    const e = await getLatest(this.env.reader, codec, req.key, this.env.currentRevision, this.env.cache);
     const key = Buffer.from(req.key);
-    const prev = e === undefined ? null : toKeyValue(key, e.revision, e.record);
-    if ((req.ignoreValue === true || req.ignoreLease === true) && prev === null) throw new KeyNotFoundError();
+    // The previous value is read only when the put returns or keeps it; otherwise its metadata does.
+    let prev: KeyValue | null = null;
+    let meta: LatestMeta | null;
+    if (req.prevKv === true || req.ignoreValue === true) {
+      const e = await getLatest(this.env.reader, codec, req.key, this.env.currentRevision, this.env.cache);
+      prev = e === undefined ? null : toKeyValue(key, e.revision, e.record);
+      meta = metaOf(e);
+    } else {
+      meta = await getLatestMeta(this.env.reader, codec, req.key, this.env.currentRevision, this.env.cache);
+    }
+    if ((req.ignoreValue === true || req.ignoreLease === true) && meta === null) throw new KeyNotFoundError();
     const value = req.ignoreValue === true && prev !== null ? prev.value : (req.value ?? Buffer.alloc(0));
-    const lease = req.ignoreLease === true && prev !== null ? prev.lease : (req.lease ?? 0n);
+    const lease = req.ignoreLease === true && meta !== null ? meta.lease : (req.lease ?? 0n);
     const record =
-      prev === null
+      meta === null
         ? encodePut(writeRevision, 1, lease, value)
-        : encodePut(prev.createRevision, prev.version + 1, lease, value);
+        : encodePut(meta.createRevision, meta.version + 1, lease, value);
     this.write(key, segment, record);
-    if (prev === null) this.liveChanges.push({ key, delta: 1 });
+    if (meta === null) this.liveChanges.push({ key, delta: 1 });
     return req.prevKv === true && prev !== null ? { prevKv: prev, revision: 0 } : { revision: 0 };
   }
 

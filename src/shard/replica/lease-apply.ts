@@ -120,8 +120,7 @@ export async function leaseAttachmentOps(state: RangeState, plan: WritePlan<unkn
     if (parts.revision !== plan.revision) continue;
     const userKey = codec.userKeyOfSegment(parts.keySegment);
     const next = leaseOfRecord(Buffer.from(op.value));
-    const prevEntry = await state.mvcc.latest(userKey);
-    const prev = prevEntry === undefined ? 0n : leaseOfRecord(prevEntry.record);
+    const prev = (await state.mvcc.latestMeta(userKey))?.lease ?? 0n;
     if (prev === next) continue;
     if (prev !== 0n) ops.push(state.leases.detachOp(prev, userKey));
     if (next !== 0n) ops.push(state.leases.attachOp(next, userKey));

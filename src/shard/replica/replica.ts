@@ -31,6 +31,7 @@ import {
   type DeleteRangeRequest,
   type DeleteRangeResult,
   type HashKVResult,
+  type PrefetchKey,
   type PutRequest,
   type PutResult,
   type RangeRequest,
@@ -1097,8 +1098,8 @@ const PREFETCH_KEYS_MAX = 512;
  * compare (spans are left to their plans), at most PREFETCH_KEYS_MAX. Every
  * command it decodes goes into `decoded` by entry index, for apply to reuse.
  */
-function prefetchKeys(entries: readonly AppliedEntry[], appliedIndex: number, decoded: Map<number, RangeCommand>): Uint8Array[] {
-  const keys: Uint8Array[] = [];
+function prefetchKeys(entries: readonly AppliedEntry[], appliedIndex: number, decoded: Map<number, RangeCommand>): PrefetchKey[] {
+  const keys: PrefetchKey[] = [];
   for (const { entry } of entries) {
     if (keys.length >= PREFETCH_KEYS_MAX) break;
     if (entry.type !== 'normal' || entry.data.length === 0 || entry.index <= appliedIndex) continue;
@@ -1109,9 +1110,12 @@ function prefetchKeys(entries: readonly AppliedEntry[], appliedIndex: number, de
       continue; // applying it decodes again and reports the problem
     }
     decoded.set(entry.index, cmd);
+    // A plain put plans from the key's metadata (txn.ts); everything else may read the value.
+    const body = cmd.body;
+    const valueNeeded = body.type !== 'put' || body.request.prevKv === true || body.request.ignoreValue === true;
     for (const [key, rangeEnd] of commandKeys(cmd)) {
       if (rangeEnd !== undefined && rangeEnd.length > 0) continue;
-      keys.push(key);
+      keys.push({ key, valueNeeded });
       if (keys.length >= PREFETCH_KEYS_MAX) break;
     }
   }
