@@ -1,8 +1,9 @@
-/** Property tests of the engine key encoding (src/shard/mvcc/keys.ts). */
+/** Property tests of the engine key encoding (src/shard/mvcc/keys.ts) and version records (value.ts). */
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { KeyCodec, prefixEnd } from '../../src/shard/index.js';
-import { decodeRecord, encodePut, TOMBSTONE_RECORD } from '../../src/shard/mvcc/value.js';
+import { readU64, writeU64 } from '../../src/shard/mvcc/keys.js';
+import { decodeRecord, decodeRecordHeader, encodePut, TOMBSTONE_RECORD } from '../../src/shard/mvcc/value.js';
 
 const seed = Number(process.env['KEYSPAN_SEED'] ?? 424242);
 
@@ -65,4 +66,32 @@ test('prefixEnd follows etcd: last byte +1, trailing 0xff dropped, all-0xff → 
   assert.deepEqual(prefixEnd(Buffer.from('a')), Buffer.from('b'));
   assert.deepEqual(prefixEnd(Buffer.from('a\xff', 'latin1')), Buffer.from('b'));
   assert.deepEqual(prefixEnd(Buffer.from('\xff\xff', 'latin1')), Buffer.from([0]));
+});
+
+test(`u64 fields read back what was written, at any offset, and refuse what is not a safe integer (seed ${seed})`, () => {
+  const rnd = prng(seed + 1);
+  for (let i = 0; i < 2000; i++) {
+    const n = i < 4 ? [0, 1, 2 ** 32 - 1, Number.MAX_SAFE_INTEGER][i]! : Math.floor(rnd() * Number.MAX_SAFE_INTEGER);
+    const offset = Math.floor(rnd() * 5);
+    const buf = Buffer.alloc(offset + 8 + Math.floor(rnd() * 3), 0xee);
+    writeU64(buf, offset, n);
+    assert.equal(buf.readBigUInt64BE(offset), BigInt(n));
+    // A view into a larger buffer, as engine values often are.
+    const view = Buffer.concat([Buffer.alloc(3, 0xff), buf]).subarray(3);
+    assert.equal(readU64(view, offset), n);
+  }
+  const big = Buffer.alloc(8);
+  big.writeBigUInt64BE(2n ** 53n);
+  assert.throws(() => readU64(big, 0), RangeError, '2^53 is not a safe integer');
+  assert.throws(() => readU64(Buffer.alloc(8), 1), RangeError, 'past the end');
+  assert.throws(() => readU64(Buffer.alloc(8), -1), RangeError, 'before the start');
+});
+
+test('a record header decodes like the whole record, without its value', () => {
+  const rec = encodePut(7, 3, -5n, Buffer.from('value'));
+  const whole = decodeRecord(rec);
+  assert.ok(!whole.tombstone);
+  assert.deepEqual(decodeRecordHeader(rec), { createRevision: 7, version: 3, lease: -5n });
+  assert.equal(decodeRecordHeader(TOMBSTONE_RECORD), null);
+  assert.throws(() => decodeRecordHeader(Buffer.from([1, 0, 0])), RangeError);
 });

@@ -53,10 +53,18 @@ export function writeU64(buf: Buffer, offset: number, n: number): void {
   buf.writeUInt32BE(n >>> 0, offset + 4);
 }
 
-/** Reads a u64 big-endian, rejecting values that are not safe integers. */
+/**
+ * Reads a u64 big-endian, rejecting values that are not safe integers. Reads
+ * the bytes directly: every key parse and record decode calls it, and a
+ * Buffer view per call was a measurable share of them.
+ */
 export function readU64(buf: Uint8Array, offset: number): number {
-  const b = Buffer.from(buf.buffer, buf.byteOffset, buf.byteLength);
-  const n = b.readUInt32BE(offset) * TWO_32 + b.readUInt32BE(offset + 4);
+  if (!Number.isInteger(offset) || offset < 0 || offset + 8 > buf.length) {
+    throw new RangeError(`u64 at ${offset} is outside ${buf.length} bytes`);
+  }
+  const hi = buf[offset]! * 0x100_0000 + ((buf[offset + 1]! << 16) | (buf[offset + 2]! << 8) | buf[offset + 3]!);
+  const lo = buf[offset + 4]! * 0x100_0000 + ((buf[offset + 5]! << 16) | (buf[offset + 6]! << 8) | buf[offset + 7]!);
+  const n = hi * TWO_32 + lo;
   if (!Number.isSafeInteger(n)) throw new RangeError(`u64 at ${offset} is not a safe integer`);
   return n;
 }

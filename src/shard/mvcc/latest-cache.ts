@@ -25,7 +25,7 @@
  */
 import type { KeyFilter } from './key-filter.js';
 import type { LatestEntry } from './scan.js';
-import { decodeRecord } from './value.js';
+import { decodeRecordHeader } from './value.js';
 
 /** Default bound on cached bytes per store (whole entries). */
 export const LATEST_CACHE_BYTES_MAX = 16 * 1024 * 1024;
@@ -47,8 +47,8 @@ export interface LatestMeta {
 /** The metadata of a newest entry; null when there is no live key (absent or a tombstone). */
 export function metaOf(entry: LatestEntry | null | undefined): LatestMeta | null {
   if (entry === null || entry === undefined) return null;
-  const r = decodeRecord(entry.record);
-  if (r.tombstone) return null;
+  const r = decodeRecordHeader(entry.record);
+  if (r === null) return null;
   return { modRevision: entry.revision, createRevision: r.createRevision, version: r.version, lease: r.lease };
 }
 

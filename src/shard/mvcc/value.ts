@@ -59,6 +59,14 @@ export function decodeRecord(record: Buffer): VersionRecord {
   };
 }
 
+/** A record's fields but its value; null for a tombstone. Nothing is copied or viewed. */
+export function decodeRecordHeader(record: Buffer): { createRevision: number; version: number; lease: bigint } | null {
+  const tag = record[0];
+  if (tag === TAG_TOMBSTONE && record.length === 1) return null;
+  if (tag !== TAG_PUT || record.length < PUT_HEADER_BYTES) throw new RangeError('malformed MVCC version record');
+  return { createRevision: readU64(record, 1), version: readU64(record, 9), lease: record.readBigInt64BE(17) };
+}
+
 /** Builds the KeyValue of a live record; null for a tombstone. */
 export function toKeyValue(key: Buffer, modRevision: number, record: Buffer): KeyValue | null {
   const r = decodeRecord(record);
