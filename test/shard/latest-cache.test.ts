@@ -63,6 +63,15 @@ test('evicted entries keep their metadata; entries too large for the first tier 
   assert.ok(s.metaKeys > 0 && s.metaHits === 2, JSON.stringify(s));
 });
 
+test('a damaged record read into the cache is not demoted, and its eviction does not fail a commit', () => {
+  const c = new LatestCache(1, 500);
+  c.fill(Buffer.from('bad'), { keySegment: Buffer.from('bad'), revision: 1, record: Buffer.from([9, 9, 9]) }, 1);
+  for (let i = 0; i < 5; i++) c.commit(2 + i, [entry(`k${i}`, 2 + i, 100)]);
+  assert.equal(c.lookup(Buffer.from('bad'), 6), undefined, 'evicted');
+  assert.equal(c.lookupMeta(Buffer.from('bad'), 6), undefined, 'not demoted: a miss, so the reader goes to the engine');
+  assert.equal(c.lookupMeta(Buffer.from('k0'), 6)?.version, 2, 'the others were demoted');
+});
+
 test('both tiers evict in exact LRU order through fills, touches, commits and clears (model check, 30,000 steps)', () => {
   // The reference: two arrays, least recently used first, with the cache's byte charge per entry.
   const charge = (id: string, bytes: number): number => 96 + 2 * id.length + RECORD_HEADER + bytes;

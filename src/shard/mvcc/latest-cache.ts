@@ -62,9 +62,7 @@ export class LatestCache {
   private metaHitCount = 0;
   private missCount = 0;
   private absentCount = 0;
-  private readonly demote = (id: string, e: LatestEntry | null): void => {
-    this.metas.set(id, metaOf(e));
-  };
+  private readonly demote = (id: string, e: LatestEntry | null): void => this.keepMeta(id, e);
 
   /**
    * @param revision the store's current revision when the cache is created
@@ -177,7 +175,22 @@ export class LatestCache {
   private set(id: string, entry: LatestEntry | null): void {
     this.metas.delete(id);
     // An entry too large for the first tier (or with that tier off) keeps its metadata.
-    if (!this.entries.set(id, entry, this.demote)) this.metas.set(id, metaOf(entry));
+    if (!this.entries.set(id, entry, this.demote)) this.keepMeta(id, entry);
+  }
+
+  /**
+   * Holds the metadata of `entry` in the second tier. A record that does not
+   * decode (a damaged engine value read by a fill) is left out: its readers
+   * meet it in the engine, not in an unrelated commit that evicted it.
+   */
+  private keepMeta(id: string, entry: LatestEntry | null): void {
+    let meta: LatestMeta | null;
+    try {
+      meta = metaOf(entry);
+    } catch {
+      return;
+    }
+    this.metas.set(id, meta);
   }
 }
 
