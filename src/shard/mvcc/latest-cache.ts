@@ -110,13 +110,8 @@ export class LatestCache {
    */
   lookup(segment: Buffer, revision: number): LatestEntry | null | undefined {
     if (revision !== this.revision) return undefined;
-    const id = segment.toString('latin1');
-    const e = this.entries.get(id);
-    if (e !== undefined) {
-      this.hitCount++;
-      return e;
-    }
-    return this.fromFilter(segment);
+    const e = this.wholeEntry(segment.toString('latin1'));
+    return e !== undefined ? e : this.fromFilter(segment);
   }
 
   /**
@@ -127,11 +122,8 @@ export class LatestCache {
   lookupMeta(segment: Buffer, revision: number): LatestMeta | null | undefined {
     if (revision !== this.revision) return undefined;
     const id = segment.toString('latin1');
-    const e = this.entries.get(id);
-    if (e !== undefined) {
-      this.hitCount++;
-      return metaOf(e);
-    }
+    const e = this.wholeEntry(id);
+    if (e !== undefined) return metaOf(e);
     const m = this.metas.get(id);
     if (m !== undefined) {
       this.metaHitCount++;
@@ -160,6 +152,13 @@ export class LatestCache {
     this.entries.clear();
     this.metas.clear();
     this.revision = revision;
+  }
+
+  /** The first tier's entry of `id` (a counted hit, made the most recently used), or undefined. */
+  private wholeEntry(id: string): LatestEntry | null | undefined {
+    const e = this.entries.get(id);
+    if (e !== undefined) this.hitCount++;
+    return e;
   }
 
   /** "No version" when the key filter has never seen `segment`; a counted miss otherwise. */
