@@ -115,13 +115,8 @@ export class LatestCache {
    */
   lookup(segment: Buffer, revision: number): LatestEntry | null | undefined {
     if (revision !== this.revision) return undefined;
-    const slot = this.slots.get(segment.toString('latin1'));
-    if (slot?.entry !== undefined) {
-      this.hitCount++;
-      this.first.touch(slot);
-      return slot.entry;
-    }
-    return this.fromFilter(segment);
+    const slot = this.slotOf(segment);
+    return slot?.entry !== undefined ? slot.entry : this.fromFilter(segment);
   }
 
   /**
@@ -131,18 +126,12 @@ export class LatestCache {
    */
   lookupMeta(segment: Buffer, revision: number): LatestMeta | null | undefined {
     if (revision !== this.revision) return undefined;
-    const slot = this.slots.get(segment.toString('latin1'));
-    if (slot?.entry !== undefined) {
-      this.hitCount++;
-      this.first.touch(slot);
-      return metaOf(slot.entry);
-    }
-    if (slot !== undefined) {
-      this.metaHitCount++;
-      this.second.touch(slot);
-      return slot.meta;
-    }
-    return this.fromFilter(segment);
+    const slot = this.slotOf(segment);
+    if (slot === undefined) return this.fromFilter(segment);
+    if (slot.entry !== undefined) return metaOf(slot.entry);
+    this.metaHitCount++;
+    this.second.touch(slot);
+    return slot.meta;
   }
 
   /** Records what a read at `revision` found for `segment`, if `revision` is still current. */
@@ -166,6 +155,16 @@ export class LatestCache {
     this.first.clear();
     this.second.clear();
     this.revision = revision;
+  }
+
+  /** The slot of `segment`, if any; one in the first tier counts as a hit and becomes the most recently used. */
+  private slotOf(segment: Buffer): Slot | undefined {
+    const slot = this.slots.get(segment.toString('latin1'));
+    if (slot?.entry !== undefined) {
+      this.hitCount++;
+      this.first.touch(slot);
+    }
+    return slot;
   }
 
   /** "No version" when the key filter has never seen `segment`; a counted miss otherwise. */
