@@ -7,9 +7,9 @@
  * Two tiers, each a byte-bounded LRU: whole entries (record and value),
  * and behind them the metadata of keys whose entry left the first tier
  * (mod and create revision, version, lease). A put that asks for neither
- * its previous value nor `ignore_value` needs only the metadata, and at a
- * few dozen bytes per key the second tier holds several times as many keys
- * as the first.
+ * its previous value nor `ignore_value` needs only the metadata, and at
+ * about 150 bytes per short key the second tier holds several times as many
+ * keys as the first once values are a few hundred bytes long.
  *
  * Exactness: an entry is only ever looked up or filled for a read at the
  * revision the cache is current at. Writes update it in the same step
