@@ -180,30 +180,26 @@ export class LatestCache {
   /** Makes `entry` the newest version of `id`, in the first tier if it fits there, else as metadata. */
   private set(id: string, entry: LatestEntry | null): void {
     let slot = this.slots.get(id);
-    if (slot !== undefined) this.listOf(slot).unlink(slot);
-    const charge = entryBytes(id, entry);
-    if (charge > this.first.bytesMax) {
-      // An entry too large for the first tier (or with that tier off) keeps its metadata.
-      slot ??= { id, entry: undefined, meta: null, charge: 0, prev: undefined, next: undefined };
-      this.keepMeta(slot, entry);
-      return;
-    }
     if (slot === undefined) {
-      slot = { id, entry, meta: null, charge, prev: undefined, next: undefined };
+      slot = { id, entry: undefined, meta: null, charge: 0, prev: undefined, next: undefined };
       this.slots.set(id, slot);
     } else {
-      slot.entry = entry;
-      slot.meta = null;
-      slot.charge = charge;
+      this.listOf(slot).unlink(slot);
     }
+    const charge = entryBytes(id, entry);
+    // An entry too large for the first tier (or with that tier off) keeps its metadata.
+    if (charge > this.first.bytesMax) return this.keepMeta(slot, entry);
+    slot.entry = entry;
+    slot.meta = null;
+    slot.charge = charge;
     this.first.append(slot);
     for (let old = this.first.overflow(); old !== undefined; old = this.first.overflow()) this.keepMeta(old, old.entry ?? null);
   }
 
   /**
-   * Moves `slot` (in no list) to the second tier with the metadata of
-   * `entry`, evicting that tier's least recently used beyond its bound; or
-   * forgets it, if the metadata cannot be held. A record that does not
+   * Moves `slot` (in the table, in no list) to the second tier with the
+   * metadata of `entry`, evicting that tier's least recently used beyond its
+   * bound; or forgets it, if the metadata cannot be held. A record that does not
    * decode (a damaged engine value read by a fill) is forgotten too: its
    * readers meet it in the engine, not in an unrelated commit that evicted it.
    */
@@ -223,7 +219,6 @@ export class LatestCache {
     slot.entry = undefined;
     slot.meta = meta;
     slot.charge = charge;
-    if (this.slots.get(slot.id) !== slot) this.slots.set(slot.id, slot);
     this.second.append(slot);
     for (let old = this.second.overflow(); old !== undefined; old = this.second.overflow()) this.slots.delete(old.id);
   }
