@@ -189,8 +189,11 @@ describe('IntervalTicker', () => {
     }
     const first = at.find((t) => t >= blockEnd);
     assert.ok(first !== undefined, 'ticks resumed after the block');
-    // On time: at most 3 ticks in two periods (a missed-tick replay fires ~10 in a row).
+    // On time: at most 4 ticks in two periods — the late tick may land just before a period
+    // boundary, and a timer may fire up to a millisecond early by the event loop's millisecond
+    // clock, so the window can hold the late tick and three due ones. A missed-tick replay
+    // fires ~10 in a row.
     const burst = at.filter((t) => t >= first && t < first + 20).length;
-    assert.ok(burst <= 3, `${burst} ticks within 20 ms after the block`);
+    assert.ok(burst <= 4, `${burst} ticks within 20 ms after the block`);
   });
 });
