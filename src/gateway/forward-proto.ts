@@ -53,6 +53,16 @@ export interface StreamReply {
   readonly leader_node: number;
 }
 
+/** A message of the forwarding stream from the sender: the calls (and cancellations) ready at once. */
+export interface CallBatch {
+  readonly calls: readonly StreamRequest[];
+}
+
+/** A message of the forwarding stream from the receiver: the answers ready at once. */
+export interface ReplyBatch {
+  readonly replies: readonly StreamReply[];
+}
+
 /** What a member tells about itself. */
 export interface MemberInfoResponse {
   readonly node_id: number;
@@ -74,7 +84,7 @@ function forwardRoot(): protobuf.Root {
 
 let definition: grpc.ServiceDefinition | undefined;
 
-/** The grpc-js definition of the Forward service (methods `Unary`, `MemberInfo`, `Stream`). */
+/** The grpc-js definition of the Forward service (methods `Unary`, `MemberInfo`, `CallStream`). */
 export function forwardServiceDefinition(): grpc.ServiceDefinition {
   if (definition !== undefined) return definition;
   const service = forwardRoot().lookupService(FORWARD_SERVICE_NAME);

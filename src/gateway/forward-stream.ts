@@ -1,20 +1,46 @@
 /**
- * The sending end of the per-peer forwarding stream (`Forward/Stream`,
+ * The sending end of the per-peer forwarding stream (`Forward/CallStream`,
  * proto/keyspan/forwardpb.proto): every call forwarded to one node travels
- * on one long-lived bidi stream, each with a call id, and its answer is one
- * stream message. A unary forward's answer is a data frame followed by the
- * status trailers, which grpc-js sends only after the data frame's write
- * has completed (and the trailers need another turn of the receiver's
- * event loop): on a leader whose loop is busy with raft turns, that wait
- * was most of a forwarded write's reply time.
+ * on one long-lived bidi stream, each with a call id, and its answer comes
+ * back as part of one stream message. A unary forward's answer is a data
+ * frame followed by the status trailers, which grpc-js sends only after the
+ * data frame's write has completed (and the trailers need another turn of
+ * the receiver's event loop): on a leader whose loop is busy with raft
+ * turns, that wait was most of a forwarded write's reply time. Both
+ * directions batch (batch-writer.ts): the calls, or answers, that become
+ * ready while a message is being written leave together in the next.
  *
  * A stream that breaks fails its calls in flight with UNAVAILABLE (the
  * caller retries; the request id makes that exactly-once) and the next
  * call opens a fresh stream.
  */
 import * as grpc from '@grpc/grpc-js';
+import { BatchWriter } from './batch-writer.js';
 import { GrpcStatus } from './errors.js';
-import type { ForwardRequest, StreamReply, StreamRequest } from './forward-proto.js';
+import type { CallBatch, ForwardRequest, ReplyBatch, StreamReply, StreamRequest } from './forward-proto.js';
+
+/**
+ * Most bytes of calls, or of answers, in one stream message (a single
+ * larger one still goes, alone): a batch stays far below the peer
+ * listener's message limit.
+ */
+export const FORWARD_BATCH_BYTES_MAX = 1024 * 1024;
+/** Bytes counted per call or answer besides its payload (ids, codes, framing). */
+const FORWARD_ITEM_OVERHEAD_BYTES = 32;
+
+/** Approximate encoded size of a streamed call, for batching. */
+export function streamRequestBytes(m: StreamRequest): number {
+  const c = m.call;
+  if (c === undefined || c === null) return FORWARD_ITEM_OVERHEAD_BYTES;
+  let bytes = FORWARD_ITEM_OVERHEAD_BYTES + c.method.length + c.request.length + c.proposer.length;
+  for (const e of c.metadata) bytes += e.key.length + e.value.length + 4;
+  return bytes;
+}
+
+/** Approximate encoded size of a streamed answer, for batching. */
+export function streamReplyBytes(r: StreamReply): number {
+  return FORWARD_ITEM_OVERHEAD_BYTES + r.response.length + r.details.length;
+}
 
 /** How a streamed call ended when no reply came: the status a unary call would have had. */
 export class StreamCallError extends Error {
@@ -33,12 +59,16 @@ interface PendingCall {
   readonly reject: (err: StreamCallError) => void;
 }
 
-/** Opens the bidi `Stream` method on a Forward client. */
-export type OpenStream = () => grpc.ClientDuplexStream<StreamRequest, StreamReply>;
+/** A forwarding stream as grpc-js gives it. */
+type CallStream = grpc.ClientDuplexStream<CallBatch, ReplyBatch>;
+
+/** Opens the bidi `CallStream` method on a Forward client. */
+export type OpenStream = () => CallStream;
 
 /** One peer's forwarding stream, opened on first use and reopened after a break. */
 export class ForwardStream {
-  private stream: grpc.ClientDuplexStream<StreamRequest, StreamReply> | undefined;
+  private stream: CallStream | undefined;
+  private writer: BatchWriter<StreamRequest> | undefined;
   private readonly pending = new Map<number, PendingCall>();
   private nextCallId = 0;
   private closed = false;
@@ -59,7 +89,7 @@ export class ForwardStream {
   call(call: ForwardRequest, deadline: number, signal: AbortSignal): Promise<StreamReply> {
     if (this.closed) return Promise.reject(new StreamCallError(GrpcStatus.UNAVAILABLE, 'forwarding stream closed'));
     if (signal.aborted) return Promise.reject(new StreamCallError(GrpcStatus.CANCELLED, 'cancelled'));
-    const stream = this.ensureOpen();
+    const { stream, writer } = this.ensureOpen();
     const id = ++this.nextCallId;
     return new Promise<StreamReply>((resolve, reject) => {
       const cleanup = (): void => {
@@ -69,7 +99,7 @@ export class ForwardStream {
       };
       const giveUp = (code: number, message: string): void => {
         cleanup();
-        if (this.stream === stream) stream.write({ call_id: id, cancel: true });
+        if (this.stream === stream) writer.push({ call_id: id, cancel: true });
         reject(new StreamCallError(code, message));
       };
       const onAbort = (): void => giveUp(GrpcStatus.CANCELLED, 'cancelled');
@@ -85,7 +115,7 @@ export class ForwardStream {
           reject(err);
         },
       });
-      stream.write({ call_id: id, call, cancel: false });
+      writer.push({ call_id: id, call, cancel: false });
     });
   }
 
@@ -97,20 +127,28 @@ export class ForwardStream {
     stream?.cancel();
   }
 
-  private ensureOpen(): grpc.ClientDuplexStream<StreamRequest, StreamReply> {
-    if (this.stream !== undefined) return this.stream;
+  private ensureOpen(): { stream: CallStream; writer: BatchWriter<StreamRequest> } {
+    if (this.stream !== undefined && this.writer !== undefined) return { stream: this.stream, writer: this.writer };
     const stream = this.open();
+    const writer = new BatchWriter<StreamRequest>((calls, done) => stream.write({ calls }, () => done()), {
+      sizeOf: streamRequestBytes,
+      batchBytesMax: FORWARD_BATCH_BYTES_MAX,
+    });
     this.stream = stream;
-    stream.on('data', (reply: StreamReply) => this.pending.get(reply.call_id)?.resolve(reply));
+    this.writer = writer;
+    stream.on('data', (batch: ReplyBatch) => {
+      for (const reply of batch.replies) this.pending.get(reply.call_id)?.resolve(reply);
+    });
     stream.on('error', (err: grpc.ServiceError) => this.broken(stream, err.code ?? GrpcStatus.UNAVAILABLE, err.details ?? err.message));
     stream.on('end', () => this.broken(stream, GrpcStatus.UNAVAILABLE, 'forwarding stream ended'));
-    return stream;
+    return { stream, writer };
   }
 
   /** Fails every call in flight on `stream` (if it is the current one) and forgets it. */
-  private broken(stream: grpc.ClientDuplexStream<StreamRequest, StreamReply> | undefined, code: number, details: string): void {
+  private broken(stream: CallStream | undefined, code: number, details: string): void {
     if (stream === undefined || this.stream !== stream) return;
     this.stream = undefined;
+    this.writer = undefined;
     const calls = [...this.pending.values()];
     this.pending.clear();
     for (const c of calls) c.reject(new StreamCallError(code, details));

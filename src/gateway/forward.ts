@@ -36,11 +36,14 @@ import {
   forwardServiceDefinition,
   type ForwardRequest,
   type ForwardResponse,
+  type CallBatch,
   type MemberInfoResponse,
+  type ReplyBatch,
   type StreamReply,
   type StreamRequest,
 } from './forward-proto.js';
-import { ForwardStream, StreamCallError } from './forward-stream.js';
+import { BatchWriter } from './batch-writer.js';
+import { FORWARD_BATCH_BYTES_MAX, ForwardStream, StreamCallError, streamReplyBytes } from './forward-stream.js';
 import { LeaderElsewhereError, type ForwardScope } from './forward-scope.js';
 import { LEASE_KEEPALIVE_ONCE_METHOD } from './lease-service.js';
 import { decodeEtcdMessage, encodeEtcdMessage, etcdMethods, ETCD_SERVICE_NAMES, type EtcdMessage, type EtcdServiceName } from './proto.js';
@@ -112,7 +115,7 @@ function unaryMethodTypes(): Map<string, MethodTypes> {
   return methodTypes;
 }
 
-type StreamClient = Record<'Stream', (md: grpc.Metadata, opts: grpc.CallOptions) => grpc.ClientDuplexStream<StreamRequest, StreamReply>>;
+type StreamClient = Record<'CallStream', (md: grpc.Metadata, opts: grpc.CallOptions) => grpc.ClientDuplexStream<CallBatch, ReplyBatch>>;
 
 /** A peer's Forward client and its forwarding stream. */
 interface PeerClient {
@@ -291,8 +294,9 @@ export class Forwarding {
     if (known !== undefined && known.address === address) return known;
     if (known !== undefined) closePeer(known);
     const Ctor = grpc.makeGenericClientConstructor(forwardServiceDefinition() as grpc.ServiceDefinition<grpc.UntypedServiceImplementation>, 'Forward');
-    const client = new Ctor(address, grpc.credentials.createInsecure()) as unknown as GenericClient;
-    const stream = new ForwardStream(() => (client as unknown as StreamClient)['Stream'](new grpc.Metadata(), {}));
+    // Answers are etcd responses a local call could have returned: no smaller receive limit than the gateway's own.
+    const client = new Ctor(address, grpc.credentials.createInsecure(), { 'grpc.max_receive_message_length': -1 }) as unknown as GenericClient;
+    const stream = new ForwardStream(() => (client as unknown as StreamClient)['CallStream'](new grpc.Metadata(), {}));
     const peer: PeerClient = { address, client, stream, unaryOnly: false };
     this.clients.set(nodeId, peer);
     return peer;
@@ -317,13 +321,21 @@ export class Forwarding {
         callback({ code: outcome.code, details: outcome.details, metadata: trailer });
       });
     };
-    const streamCall: grpc.handleBidiStreamingCall<StreamRequest, StreamReply> = (call) => {
+    const streamCall: grpc.handleBidiStreamingCall<CallBatch, ReplyBatch> = (call) => {
       const running = new Map<number, AbortController>();
+      const writer = new BatchWriter<StreamReply>((replies, done) => call.write({ replies }, () => done()), {
+        sizeOf: streamReplyBytes,
+        batchBytesMax: FORWARD_BATCH_BYTES_MAX,
+      });
       let ended = false;
+      let finished = false;
       const maybeEnd = (): void => {
-        if (ended && running.size === 0) call.end();
+        if (!ended || running.size > 0 || finished) return;
+        finished = true;
+        // The last answers may still be queued behind a write in flight.
+        writer.drain(() => call.end());
       };
-      call.on('data', (m: StreamRequest) => {
+      const onCall = (m: StreamRequest): void => {
         if (m.cancel) {
           running.get(m.call_id)?.abort();
           return;
@@ -334,13 +346,16 @@ export class Forwarding {
         void this.runForwarded(lookup, m.call, abort.signal).then((outcome) => {
           running.delete(m.call_id);
           if (abort.signal.aborted) return maybeEnd(); // the sender gave up on it
-          call.write(
+          writer.push(
             outcome.ok
               ? { call_id: m.call_id, response: outcome.response, code: GrpcStatus.OK, details: '', leader_node: 0 }
               : { call_id: m.call_id, response: new Uint8Array(0), code: outcome.code, details: outcome.details, leader_node: outcome.leaderNode ?? 0 },
           );
           maybeEnd();
         });
+      };
+      call.on('data', (batch: CallBatch) => {
+        for (const m of batch.calls) onCall(m);
       });
       call.on('end', () => {
         ended = true;
@@ -355,7 +370,7 @@ export class Forwarding {
       const m = this.options.member();
       callback(null, { node_id: this.options.localNodeId, name: m.name, peer_urls: [...m.peerURLs], client_urls: [...m.clientURLs] });
     };
-    return { definition: forwardServiceDefinition(), implementation: { Unary: unaryCall, MemberInfo: memberInfo, Stream: streamCall } };
+    return { definition: forwardServiceDefinition(), implementation: { Unary: unaryCall, MemberInfo: memberInfo, CallStream: streamCall } };
   }
 
   /** Runs one forwarded call on the local handler in a forwarded scope; never rejects. */

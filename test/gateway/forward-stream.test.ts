@@ -2,7 +2,7 @@
  * Forwarding over the per-peer stream (forward-stream.ts): two Forwarding
  * ends on loopback gRPC servers, the receiver running real handlers. A
  * forwarded call's answer, its errors and leader hints, cancellation at the
- * deadline, many calls at once on one stream, the fallback to unary calls
+ * deadline, many calls at once on one stream in few messages, the fallback to unary calls
  * for a receiver without the stream method, and the forwarding scope each
  * end's handler gets in its CallInfo (one hop, one request id per call).
  */
@@ -12,7 +12,7 @@ import * as grpc from '@grpc/grpc-js';
 import type { CallInfo, MemberInfo, UnaryHandler } from '../../src/gateway/context.js';
 import { EtcdError } from '../../src/gateway/errors.js';
 import { Forwarding } from '../../src/gateway/forward.js';
-import { forwardServiceDefinition } from '../../src/gateway/forward-proto.js';
+import { forwardServiceDefinition, type CallBatch } from '../../src/gateway/forward-proto.js';
 import { LeaderElsewhereError, type ForwardScope } from '../../src/gateway/forward-scope.js';
 import { NotLeaderError } from '../../src/shard/range/errors.js';
 
@@ -51,6 +51,8 @@ describe('forwarding stream', () => {
   let unaryOnlyAddress = '';
   let unaryOnlyCalls = 0;
   let streamServerUnaryCalls = 0;
+  /** Calls per message the stream receiver got. */
+  const callBatches: number[] = [];
 
   /** Node 2's Put: echoes the key as the response's revision count; special keys fail or hang. */
   const receiverPut: UnaryHandler = async (request, call) => {
@@ -71,8 +73,13 @@ describe('forwarding stream', () => {
     const svc = receiver.service((m) => (m === PUT ? wrappedPut : undefined));
     const withStream = new grpc.Server();
     const unary = svc.implementation['Unary'] as grpc.handleUnaryCall<object, object>;
+    const callStream = svc.implementation['CallStream'] as grpc.handleBidiStreamingCall<CallBatch, object>;
     withStream.addService(svc.definition, {
       ...svc.implementation,
+      CallStream: (c: grpc.ServerDuplexStream<CallBatch, object>) => {
+        c.on('data', (batch: CallBatch) => callBatches.push(batch.calls.length));
+        callStream(c);
+      },
       Unary: (c: grpc.ServerUnaryCall<object, object>, cb: grpc.sendUnaryData<object>) => {
         streamServerUnaryCalls++;
         unary(c, cb);
@@ -81,8 +88,8 @@ describe('forwarding stream', () => {
     streamAddress = await listen(withStream);
     // A receiver that predates the stream method: Unary and MemberInfo only.
     const older = new grpc.Server();
-    const { Stream: _omitted, ...oldDefinition } = forwardServiceDefinition();
-    const { Stream: _omittedImpl, ...oldImplementation } = svc.implementation;
+    const { CallStream: _omitted, ...oldDefinition } = forwardServiceDefinition();
+    const { CallStream: _omittedImpl, ...oldImplementation } = svc.implementation;
     const countingUnary: grpc.handleUnaryCall<object, object> = (call, callback) => {
       unaryOnlyCalls++;
       (oldImplementation['Unary'] as grpc.handleUnaryCall<object, object>)(call, callback);
@@ -151,6 +158,25 @@ describe('forwarding stream', () => {
     );
     for (const a of answers) assert.equal((a['header'] as { member_id: string }).member_id, '1');
     assert.equal(streamServerUnaryCalls, 0, 'the calls went on the stream, not as unary calls');
+  });
+
+  it('gathers calls made at once into few stream messages', async () => {
+    const put = origin(streamAddress).wrap(PUT, originPut(2));
+    const before = callBatches.length;
+    const n = 200;
+    const answers = await Promise.all(Array.from({ length: n }, (_, i) => put({ key: Buffer.from(`k${i + 1}`) }, call())));
+    assert.deepEqual(
+      answers.map((a) => (a['header'] as { revision: number }).revision),
+      Array.from({ length: n }, (_, i) => i + 1),
+    );
+    const sizes = callBatches.slice(before);
+    assert.equal(
+      sizes.reduce((a, b) => a + b, 0),
+      n,
+      'every call arrived once',
+    );
+    // The first call leaves alone; the rest wait for its write and go together.
+    assert.ok(sizes.length <= n / 4, `${n} calls in ${sizes.length} messages`);
   });
 
   it('passes etcd errors through unchanged', async () => {
