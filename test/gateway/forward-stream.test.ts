@@ -62,6 +62,10 @@ describe('forwarding stream', () => {
     if (key === 'too-large') throw EtcdError.of('REQUEST_TOO_LARGE');
     if (key === 'elsewhere') throw new LeaderElsewhereError(3, { cause: new NotLeaderError(1, { replicaId: 3, nodeId: 3 }) });
     if (key === 'hang') await new Promise((resolve) => call.signal.addEventListener('abort', resolve, { once: true }));
+    if (key === 'large-answer') {
+      // An answer above grpc-js's default 4 MiB receive limit, as a Txn with ranges may return.
+      return { header: { cluster_id: 1, member_id: 2, revision: 1, raft_term: 1 }, prev_kv: { key: Buffer.from(key), value: Buffer.alloc(6 * 1024 * 1024, 1) } };
+    }
     return { header: { cluster_id: 1, member_id: 2, revision: Number(key.slice(1)) || 0, raft_term: 1 } };
   };
 
@@ -177,6 +181,13 @@ describe('forwarding stream', () => {
     );
     // The first call leaves alone; the rest wait for its write and go together.
     assert.ok(sizes.length <= n / 4, `${n} calls in ${sizes.length} messages`);
+  });
+
+  it('receives an answer larger than the default 4 MiB gRPC message limit', async () => {
+    const put = origin(streamAddress).wrap(PUT, originPut(2));
+    const answer = await put({ key: Buffer.from('large-answer') }, call());
+    const prev = answer['prev_kv'] as { value: Uint8Array };
+    assert.equal(prev.value.length, 6 * 1024 * 1024);
   });
 
   it('passes etcd errors through unchanged', async () => {
