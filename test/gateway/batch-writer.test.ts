@@ -8,16 +8,19 @@ import { strict as assert } from 'node:assert';
 import { describe, it } from 'node:test';
 import { BatchWriter } from '../../src/gateway/batch-writer.js';
 
-/** A writer over a fake stream whose writes complete when the test says so. */
-function harness(batchBytesMax = 100) {
-  const batches: number[][] = [];
+/**
+ * A writer over a fake stream whose writes complete when the test says so;
+ * items are numbers that are their own size unless `sizeOf` says otherwise.
+ */
+function harness<T = number>(batchBytesMax = 100, sizeOf: (item: T) => number = (n) => n as number) {
+  const batches: T[][] = [];
   const completions: Array<() => void> = [];
-  const writer = new BatchWriter<number>(
+  const writer = new BatchWriter<T>(
     (items, done) => {
       batches.push([...items]);
       completions.push(done);
     },
-    { sizeOf: (n) => n, batchBytesMax },
+    { sizeOf, batchBytesMax },
   );
   const complete = (): void => {
     const done = completions.shift();
@@ -84,15 +87,7 @@ describe('BatchWriter', () => {
       readonly id: number;
       readonly size: number;
     }
-    const batches: Item[][] = [];
-    const completions: Array<() => void> = [];
-    const writer = new BatchWriter<Item>(
-      (items, done) => {
-        batches.push([...items]);
-        completions.push(done);
-      },
-      { sizeOf: (item) => item.size, batchBytesMax: bound },
-    );
+    const { batches, completions, writer } = harness<Item>(bound, (item) => item.size);
     let pushed = 0;
     const written = (): number => batches.reduce((n, b) => n + b.length, 0);
     /** Items pushed before the pending drain; undefined when none is pending. */
