@@ -4,9 +4,12 @@
  * writes through any member, reads on any other, member list and endpoint
  * status on each; `kill -9` of a follower and then of the leader under a
  * small write load (gRPC writers spread over the members), each restarted
- * with the same flags: every acknowledged write is on every member
- * (serializable reads per member) and `endpoint hashkv` agrees; SIGTERM exits
- * 0 with the data intact; a restart with another --initial-cluster is refused.
+ * with the same flags; SIGSTOP of the leader and later of a follower, each
+ * resumed with SIGCONT (a linearizable read on the resumed old leader must
+ * not return a state older than the writes made while it was stopped):
+ * every acknowledged write is on every member (serializable reads per
+ * member) and `endpoint hashkv` agrees; SIGTERM exits 0 with the data
+ * intact; a restart with another --initial-cluster is refused.
  *
  * The writers' member choice is seeded (KEYSPAN_SEED replays it). Skipped
  * where etcdctl is not installed.
@@ -31,7 +34,15 @@ const NODE_LOADER_ARGS: readonly string[] = COMPILED ? [] : ['--import', 'tsx'];
 const ETCDCTL_TIMEOUT_MS = 20_000;
 const NAMES = ['infra1', 'infra2', 'infra3'] as const;
 /** Acknowledged writes between two scenario steps. */
-const ACKS_PER_STEP = 15;
+const ACKS_PER_STEP = 40;
+/**
+ * Concurrent writers, each sending to a random live member: two thirds of
+ * their puts are forwarded, several at once, so the forwarding stream's
+ * batches are in flight when a member dies.
+ */
+const WRITERS = 8;
+/** Reads sent to a stopped old leader just before it resumes. */
+const STALE_READ_PROBES = 5;
 const SEED = Number(process.env['KEYSPAN_SEED'] ?? Date.now() % 1_000_000);
 
 /** A small seeded generator (mulberry32) for the writers' member choice. */
@@ -71,6 +82,18 @@ interface Member {
   child?: ChildProcess;
   log: string;
   kv?: EtcdTestClient;
+  /** Stopped by SIGSTOP: clients leave it alone, as theirs would after a timeout. */
+  paused?: boolean;
+}
+
+/** Acknowledged writes of a running load, and how to wait for more. */
+interface Load {
+  /** Every acknowledged key with its value, in acknowledgement order. */
+  readonly acked: Map<string, string>;
+  /** Resolves once `n` more writes are acknowledged. */
+  acks(n: number, what: string): Promise<void>;
+  /** Stops the writers and waits for them. */
+  stop(): Promise<void>;
 }
 
 describe('a 3-process cluster started with etcd flags', { skip }, () => {
@@ -117,9 +140,82 @@ describe('a 3-process cluster started with etcd flags', { skip }, () => {
     });
   }
 
-  /** Status of every live member, as etcdctl -w json prints it. */
+  /** Members running and not paused. */
+  const serving = (): Member[] => members.filter((m) => m.child?.exitCode === null && m.paused !== true);
+
+  function pause(m: Member): void {
+    m.paused = true;
+    m.child?.kill('SIGSTOP');
+  }
+
+  function resume(m: Member): void {
+    m.child?.kill('SIGCONT');
+    m.paused = false;
+  }
+
+  /**
+   * WRITERS writers putting keys under `prefix` until stopped, each put to a
+   * random serving member, retried (at another random member) until it is
+   * acknowledged.
+   */
+  function startLoad(prefix: string): Load {
+    const random = rng(SEED);
+    const acked = new Map<string, string>();
+    let stopped = false;
+    const writer = async (w: number): Promise<void> => {
+      for (let seq = 0; !stopped; seq++) {
+        const key = `${prefix}w${w}/${String(seq).padStart(5, '0')}`;
+        const value = `v${w}.${seq}`;
+        for (;;) {
+          const live = serving().filter((m) => m.kv !== undefined);
+          const m = live[Math.floor(random() * live.length)];
+          try {
+            if (m?.kv === undefined) throw new Error('no live member');
+            await m.kv.call('Put', { key: Buffer.from(key), value: Buffer.from(value) });
+            acked.set(key, value);
+            break;
+          } catch {
+            if (stopped) return;
+            await new Promise((r) => setTimeout(r, 20));
+          }
+        }
+      }
+    };
+    const writers = Array.from({ length: WRITERS }, (_, i) => writer(i + 1));
+    return {
+      acked,
+      async acks(n, what) {
+        const target = acked.size + n;
+        await waitFor(() => acked.size >= target, `${n} acknowledged writes (${what})`, 30_000);
+      },
+      async stop() {
+        stopped = true;
+        await Promise.all(writers);
+      },
+    };
+  }
+
+  /** Every member catches up to the same state, and each holds every acknowledged write under `prefix`. */
+  async function checkReplicas(acked: ReadonlyMap<string, string>, prefix: string): Promise<void> {
+    await waitFor(async () => {
+      const r = await etcdctl(all(), ['endpoint', 'hashkv', '-w', 'json']);
+      if (r.code !== 0) return false;
+      const rows = JSON.parse(r.stdout) as Array<{ HashKV: { hash: number; header: { revision: number } } }>;
+      return rows.length === 3 && new Set(rows.map((x) => `${x.HashKV.hash}@${x.HashKV.header.revision}`)).size === 1;
+    }, 'endpoint hashkv equal on all members', 30_000);
+    for (const m of members) {
+      const r = await etcdctl(endpoint(m), ['get', prefix, '--prefix', '--consistency=s']);
+      assert.equal(r.code, 0, r.stderr);
+      const lines = r.stdout.split('\n');
+      const got = new Map<string, string>();
+      for (let i = 0; i + 1 < lines.length; i += 2) got.set(lines[i] as string, lines[i + 1] as string);
+      for (const [k, v] of acked) assert.equal(got.get(k), v, `${k} on ${m.name}`);
+    }
+  }
+
+  /** Status of every serving member, as etcdctl -w json prints it. */
   async function statuses(): Promise<Array<{ Endpoint: string; Status: { header: { member_id: number }; leader: number } }>> {
-    const r = await etcdctl(members.filter((m) => m.child?.exitCode === null).map(endpoint).join(','), ['endpoint', 'status', '-w', 'json']);
+    const r = await etcdctl(serving().map(endpoint).join(','), ['endpoint', 'status', '-w', 'json']);
     assert.equal(r.code, 0, r.stderr);
     return JSON.parse(r.stdout);
   }
@@ -131,7 +227,7 @@ describe('a 3-process cluster started with etcd flags', { skip }, () => {
       const ids = new Set(st.map((s) => s.Status.leader));
       const id = st[0]?.Status.leader ?? 0;
       found = ids.size === 1 && id !== 0 ? members[id - 1] : undefined;
-      return found !== undefined && found.child?.exitCode === null;
+      return found !== undefined && serving().includes(found);
     }, 'one leader known to every live member', 20_000);
     assert.ok(found);
     return found;
@@ -193,66 +289,61 @@ describe('a 3-process cluster started with etcd flags', { skip }, () => {
   });
 
   it('keeps every acknowledged write through kill -9 of a follower and of the leader, restarted with the same flags', async () => {
-    const random = rng(SEED);
-    const acked = new Map<string, string>();
-    let stop = false;
-    const writer = async (w: number): Promise<void> => {
-      for (let seq = 0; !stop; seq++) {
-        const key = `load/w${w}/${String(seq).padStart(5, '0')}`;
-        const value = `v${w}.${seq}`;
-        for (;;) {
-          const live = members.filter((m) => m.child?.exitCode === null && m.kv !== undefined);
-          const m = live[Math.floor(random() * live.length)];
-          try {
-            if (m?.kv === undefined) throw new Error('no live member');
-            await m.kv.call('Put', { key: Buffer.from(key), value: Buffer.from(value) });
-            acked.set(key, value);
-            break;
-          } catch {
-            if (stop) return;
-            await new Promise((r) => setTimeout(r, 20));
-          }
-        }
-      }
-    };
-    const writers = [writer(1), writer(2)];
-    const acks = async (n: number, what: string): Promise<void> => {
-      const target = acked.size + n;
-      await waitFor(() => acked.size >= target, `${n} acknowledged writes (${what})`, 30_000);
-    };
+    const load = startLoad('load/');
     try {
-      await acks(ACKS_PER_STEP, 'start');
+      await load.acks(ACKS_PER_STEP, 'start');
       const l1 = await leader();
       const follower = members.find((m) => m !== l1) as Member;
       await kill9(follower);
-      await acks(ACKS_PER_STEP, `${follower.name} killed`);
+      await load.acks(ACKS_PER_STEP, `${follower.name} killed`);
       await startMember(follower);
-      await acks(ACKS_PER_STEP, `${follower.name} restarted`);
+      await load.acks(ACKS_PER_STEP, `${follower.name} restarted`);
       const l2 = await leader();
       await kill9(l2);
-      await acks(ACKS_PER_STEP, `leader ${l2.name} killed`);
+      await load.acks(ACKS_PER_STEP, `leader ${l2.name} killed`);
       await startMember(l2);
-      await acks(ACKS_PER_STEP, `${l2.name} restarted`);
+      await load.acks(ACKS_PER_STEP, `${l2.name} restarted`);
     } finally {
-      stop = true;
-      await Promise.all(writers);
+      await load.stop();
     }
+    await checkReplicas(load.acked, 'load/');
+  });
 
-    // Every member catches up to the same state: equal hashes at equal revisions.
-    await waitFor(async () => {
-      const r = await etcdctl(all(), ['endpoint', 'hashkv', '-w', 'json']);
-      if (r.code !== 0) return false;
-      const rows = JSON.parse(r.stdout) as Array<{ HashKV: { hash: number; header: { revision: number } } }>;
-      return rows.length === 3 && new Set(rows.map((x) => `${x.HashKV.hash}@${x.HashKV.header.revision}`)).size === 1;
-    }, 'endpoint hashkv equal on all members', 30_000);
-    for (const m of members) {
-      const r = await etcdctl(endpoint(m), ['get', 'load/', '--prefix', '--consistency=s']);
-      assert.equal(r.code, 0, r.stderr);
-      const lines = r.stdout.split('\n');
-      const got = new Map<string, string>();
-      for (let i = 0; i + 1 < lines.length; i += 2) got.set(lines[i] as string, lines[i + 1] as string);
-      for (const [k, v] of acked) assert.equal(got.get(k), v, `${k} on ${m.name}`);
+  it('keeps serving through SIGSTOP of the leader and of a follower; the resumed leader answers no stale read', async () => {
+    const load = startLoad('pause/');
+    try {
+      await load.acks(ACKS_PER_STEP, 'start');
+      const l1 = await leader();
+      pause(l1);
+      await load.acks(ACKS_PER_STEP, `leader ${l1.name} paused`);
+      const l2 = await leader();
+      assert.notEqual(l2, l1);
+      // Written while l1 was stopped: l1 has never seen them. Linearizable reads of them, sent
+      // to l1 before it resumes (they wait in its socket with the new leader's messages), must
+      // each return the newest value or an error, never an older state.
+      const written = [...load.acked].slice(-STALE_READ_PROBES);
+      const reads = written.map(([key]) => l1.kv?.call('Range', { key: Buffer.from(key) }).catch((err: unknown) => err));
+      await new Promise((r) => setTimeout(r, 50));
+      resume(l1);
+      const answers: unknown[] = await Promise.all(reads);
+      answers.forEach((read, i) => {
+        if (read instanceof Error) return;
+        const [key, value] = written[i] as [string, string];
+        const kvs = ((read as Record<string, unknown> | undefined)?.['kvs'] ?? []) as Array<{ value: Uint8Array }>;
+        assert.equal(Buffer.from(kvs[0]?.value ?? []).toString(), value, `linearizable read of ${key} on ${l1.name}, resumed after SIGSTOP`);
+      });
+      await load.acks(ACKS_PER_STEP, `${l1.name} resumed`);
+      const l3 = await leader();
+      const follower = members.find((m) => m !== l3) as Member;
+      pause(follower);
+      await load.acks(ACKS_PER_STEP, `follower ${follower.name} paused`);
+      resume(follower);
+      await load.acks(ACKS_PER_STEP, `${follower.name} resumed`);
+    } finally {
+      for (const m of members) if (m.paused === true) resume(m);
+      await load.stop();
     }
+    await checkReplicas(load.acked, 'pause/');
   });
 
   it('stops on SIGTERM with exit 0, refuses another --initial-cluster, and restarts with its data', async () => {
