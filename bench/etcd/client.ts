@@ -30,6 +30,9 @@ function method(service: Service, name: string): MethodDef {
   return m;
 }
 
+/** The generator's HTTP/2 receive window per connection: gRPC-Go's largest (see Conn). */
+export const CLIENT_FLOW_CONTROL_WINDOW_BYTES = 16 * 1024 * 1024;
+
 /** One connection (gRPC channel) to one endpoint. */
 export class Conn {
   private readonly client: grpc.Client;
@@ -39,6 +42,11 @@ export class Conn {
       'grpc.use_local_subchannel_pool': 1,
       'grpc.max_receive_message_length': 64 * 1024 * 1024,
       'grpc.max_send_message_length': 64 * 1024 * 1024,
+      // HTTP/2 receive window: grpc-js keeps the 64 KiB default for the whole
+      // connection, so a 500 KB list waits for several window updates from a
+      // busy generator. gRPC-Go (clientv3, etcdctl, etcd's own benchmark)
+      // grows its windows by bandwidth-delay estimation up to 16 MiB.
+      'grpc-node.flow_control_window': CLIENT_FLOW_CONTROL_WINDOW_BYTES,
     };
     this.client = new grpc.Client(endpoint, grpc.credentials.createInsecure(), options);
   }
