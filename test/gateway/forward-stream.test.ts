@@ -2,7 +2,8 @@
  * Forwarding over the per-peer stream (forward-stream.ts): two Forwarding
  * ends on loopback gRPC servers, the receiver running real handlers. A
  * forwarded call's answer, its errors and leader hints, cancellation at the
- * deadline, many calls at once on one stream in few messages, the fallback to unary calls
+ * deadline, many calls at once on one stream in few messages, calls in
+ * flight failed (and retried elsewhere) when their stream breaks, the fallback to unary calls
  * for a receiver without the stream method, and the forwarding scope each
  * end's handler gets in its CallInfo (one hop, one request id per call).
  */
@@ -188,6 +189,40 @@ describe('forwarding stream', () => {
     const answer = await put({ key: Buffer.from('large-answer') }, call());
     const prev = answer['prev_kv'] as { value: Uint8Array };
     assert.equal(prev.value.length, 6 * 1024 * 1024);
+  });
+
+  it('fails the calls in flight when the stream breaks; their retries reach the leader named next', async () => {
+    // Two receivers: A holds every call until it dies, B answers.
+    const serve = async (put: UnaryHandler): Promise<{ server: grpc.Server; address: string }> => {
+      const end = new Forwarding({ localNodeId: 2, member: member(2), peerAddress: () => undefined });
+      ends.push(end);
+      const svc = end.service((m) => (m === PUT ? put : undefined));
+      const server = new grpc.Server();
+      server.addService(svc.definition, svc.implementation);
+      servers.push(server);
+      return { server, address: await listen(server) };
+    };
+    const held: AbortSignal[] = [];
+    const a = await serve(async (_req, c) => {
+      held.push(c.signal);
+      await new Promise((resolve) => c.signal.addEventListener('abort', resolve, { once: true }));
+      throw new Error('never answered');
+    });
+    const b = await serve(async (req) => ({ header: { cluster_id: 1, member_id: 2, revision: Number(Buffer.from(req['key'] as Uint8Array).toString().slice(1)), raft_term: 1 } }));
+    let address = a.address;
+    const f = new Forwarding({ localNodeId: 1, member: member(1), peerAddress: (n) => (n === 2 ? address : undefined), deadlineMs: 20_000, attemptsMax: 6 });
+    ends.push(f);
+    const put = f.wrap(PUT, originPut(2));
+    const started = Date.now();
+    const answers = [1, 2, 3].map((i) => put({ key: Buffer.from(`k${i}`) }, call()));
+    for (let i = 0; held.length < 3 && i < 500; i++) await new Promise((r) => setTimeout(r, 10));
+    assert.equal(held.length, 3, 'A holds the three calls (one stream, batched behind the first write)');
+    address = b.address; // node 2 is now reached at B
+    a.server.forceShutdown();
+    const revisions = (await Promise.all(answers)).map((r) => (r['header'] as { revision: number }).revision);
+    assert.deepEqual(revisions, [1, 2, 3]);
+    assert.ok(Date.now() - started < 10_000, 'retried when the stream broke, not at the deadline');
+    assert.ok(held.every((sig) => sig.aborted), "A's calls were cancelled with their stream");
   });
 
   it('passes etcd errors through unchanged', async () => {
