@@ -65,10 +65,15 @@ type CallStream = grpc.ClientDuplexStream<CallBatch, ReplyBatch>;
 /** Opens the bidi `CallStream` method on a Forward client. */
 export type OpenStream = () => CallStream;
 
+/** The stream in use and the writer that batches its calls. */
+interface OpenCallStream {
+  readonly stream: CallStream;
+  readonly writer: BatchWriter<StreamRequest>;
+}
+
 /** One peer's forwarding stream, opened on first use and reopened after a break. */
 export class ForwardStream {
-  private stream: CallStream | undefined;
-  private writer: BatchWriter<StreamRequest> | undefined;
+  private current: OpenCallStream | undefined;
   private readonly pending = new Map<number, PendingCall>();
   private nextCallId = 0;
   private closed = false;
@@ -89,7 +94,7 @@ export class ForwardStream {
   call(call: ForwardRequest, deadline: number, signal: AbortSignal): Promise<StreamReply> {
     if (this.closed) return Promise.reject(new StreamCallError(GrpcStatus.UNAVAILABLE, 'forwarding stream closed'));
     if (signal.aborted) return Promise.reject(new StreamCallError(GrpcStatus.CANCELLED, 'cancelled'));
-    const { stream, writer } = this.ensureOpen();
+    const open = this.ensureOpen();
     const id = ++this.nextCallId;
     return new Promise<StreamReply>((resolve, reject) => {
       const cleanup = (): void => {
@@ -99,7 +104,7 @@ export class ForwardStream {
       };
       const giveUp = (code: number, message: string): void => {
         cleanup();
-        if (this.stream === stream) writer.push({ call_id: id, cancel: true });
+        if (this.current === open) open.writer.push({ call_id: id, cancel: true });
         reject(new StreamCallError(code, message));
       };
       const onAbort = (): void => giveUp(GrpcStatus.CANCELLED, 'cancelled');
@@ -115,40 +120,38 @@ export class ForwardStream {
           reject(err);
         },
       });
-      writer.push({ call_id: id, call, cancel: false });
+      open.writer.push({ call_id: id, call, cancel: false });
     });
   }
 
   /** Ends the stream; calls in flight fail with UNAVAILABLE. */
   close(): void {
     this.closed = true;
-    const stream = this.stream;
+    const stream = this.current?.stream;
     this.broken(stream, GrpcStatus.UNAVAILABLE, 'forwarding stream closed');
     stream?.cancel();
   }
 
-  private ensureOpen(): { stream: CallStream; writer: BatchWriter<StreamRequest> } {
-    if (this.stream !== undefined && this.writer !== undefined) return { stream: this.stream, writer: this.writer };
+  private ensureOpen(): OpenCallStream {
+    if (this.current !== undefined) return this.current;
     const stream = this.open();
     const writer = new BatchWriter<StreamRequest>((calls, done) => stream.write({ calls }, () => done()), {
       sizeOf: streamRequestBytes,
       batchBytesMax: FORWARD_BATCH_BYTES_MAX,
     });
-    this.stream = stream;
-    this.writer = writer;
+    this.current = { stream, writer };
     stream.on('data', (batch: ReplyBatch) => {
       for (const reply of batch.replies) this.pending.get(reply.call_id)?.resolve(reply);
     });
     stream.on('error', (err: grpc.ServiceError) => this.broken(stream, err.code ?? GrpcStatus.UNAVAILABLE, err.details ?? err.message));
     stream.on('end', () => this.broken(stream, GrpcStatus.UNAVAILABLE, 'forwarding stream ended'));
-    return { stream, writer };
+    return this.current;
   }
 
   /** Fails every call in flight on `stream` (if it is the current one) and forgets it. */
   private broken(stream: CallStream | undefined, code: number, details: string): void {
-    if (stream === undefined || this.stream !== stream) return;
-    this.stream = undefined;
-    this.writer = undefined;
+    if (stream === undefined || this.current?.stream !== stream) return;
+    this.current = undefined;
     const calls = [...this.pending.values()];
     this.pending.clear();
     for (const c of calls) c.reject(new StreamCallError(code, details));
