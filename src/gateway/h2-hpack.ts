@@ -1,8 +1,9 @@
 /**
- * The parts of HPACK (RFC 7541) needed to read and rewrite a request's
- * `:authority` on its way to the HTTP/2 server: prefixed integers, string
- * literals (raw and Huffman), the static table's names and a decoder-side
- * view of the dynamic table (names and sizes only). Pure; no I/O.
+ * HPACK (RFC 7541) for the gRPC server's HTTP/2 connections: prefixed
+ * integers, string literals (raw and Huffman), the static table, a full
+ * decoder ({@link HeaderDecoder}, with the peer's dynamic table) and the
+ * encoding of literal fields that are never indexed, which is all a server
+ * needs to send (its header blocks are few and small). Pure; no I/O.
  */
 
 /** A header block that does not follow RFC 7541 (the caller passes it on unchanged). */
@@ -10,17 +11,23 @@ export class HpackError extends Error {
   override readonly name = 'HpackError';
 }
 
-/** RFC 7541 Appendix A: the static table's names, index 1..61 (values are never needed here). */
-const STATIC_NAMES: readonly string[] = [
-  '', ':authority', ':method', ':method', ':path', ':path', ':scheme', ':scheme', ':status', ':status', ':status',
-  ':status', ':status', ':status', ':status', 'accept-charset', 'accept-encoding', 'accept-language', 'accept-ranges',
-  'accept', 'access-control-allow-origin', 'age', 'allow', 'authorization', 'cache-control', 'content-disposition',
-  'content-encoding', 'content-language', 'content-length', 'content-location', 'content-range', 'content-type',
-  'cookie', 'date', 'etag', 'expect', 'expires', 'from', 'host', 'if-match', 'if-modified-since', 'if-none-match',
-  'if-range', 'if-unmodified-since', 'last-modified', 'link', 'location', 'max-forwards', 'proxy-authenticate',
-  'proxy-authorization', 'range', 'referer', 'refresh', 'retry-after', 'server', 'set-cookie',
-  'strict-transport-security', 'transfer-encoding', 'user-agent', 'vary', 'via', 'www-authenticate',
+/** RFC 7541 Appendix A: the static table, index 1..61 (`[name, value]`). */
+const STATIC_TABLE: readonly (readonly [string, string])[] = [
+  ['', ''], [':authority', ''], [':method', 'GET'], [':method', 'POST'], [':path', '/'], [':path', '/index.html'],
+  [':scheme', 'http'], [':scheme', 'https'], [':status', '200'], [':status', '204'], [':status', '206'],
+  [':status', '304'], [':status', '400'], [':status', '404'], [':status', '500'], ['accept-charset', ''],
+  ['accept-encoding', 'gzip, deflate'], ['accept-language', ''], ['accept-ranges', ''], ['accept', ''],
+  ['access-control-allow-origin', ''], ['age', ''], ['allow', ''], ['authorization', ''], ['cache-control', ''],
+  ['content-disposition', ''], ['content-encoding', ''], ['content-language', ''], ['content-length', ''],
+  ['content-location', ''], ['content-range', ''], ['content-type', ''], ['cookie', ''], ['date', ''], ['etag', ''],
+  ['expect', ''], ['expires', ''], ['from', ''], ['host', ''], ['if-match', ''], ['if-modified-since', ''],
+  ['if-none-match', ''], ['if-range', ''], ['if-unmodified-since', ''], ['last-modified', ''], ['link', ''],
+  ['location', ''], ['max-forwards', ''], ['proxy-authenticate', ''], ['proxy-authorization', ''], ['range', ''],
+  ['referer', ''], ['refresh', ''], ['retry-after', ''], ['server', ''], ['set-cookie', ''],
+  ['strict-transport-security', ''], ['transfer-encoding', ''], ['user-agent', ''], ['vary', ''], ['via', ''],
+  ['www-authenticate', ''],
 ];
+const STATIC_NAMES: readonly string[] = STATIC_TABLE.map(([name]) => name);
 const STATIC_COUNT = STATIC_NAMES.length - 1;
 
 /**
@@ -175,102 +182,117 @@ export function rawString(value: Buffer): Buffer {
 /** RFC 7541 §4.1: an entry's size is its name and value lengths plus 32. */
 const ENTRY_OVERHEAD = 32;
 
+/** One decoded header field; names are lower case on HTTP/2, values are read as latin1. */
+export interface HeaderField {
+  readonly name: string;
+  readonly value: string;
+}
+
+/** Default SETTINGS_HEADER_TABLE_SIZE (RFC 9113 §6.5.2). */
+export const DEFAULT_HEADER_TABLE_SIZE = 4096;
+
 /**
- * The dynamic table as the peer's encoder sees it: names and sizes of its
- * entries, newest first, evicted by the same rule (§4.4). Values are not
- * kept: only names are looked up.
+ * Decodes the header blocks of one direction of a connection, keeping the
+ * peer encoder's dynamic table (§2.3.2) across blocks. Blocks must be given
+ * in the order they arrived; a malformed block throws HpackError and leaves
+ * the table unusable (the connection must end: RFC 9113 §4.3 COMPRESSION_ERROR).
  */
-export class DynamicTable {
-  private entries: { name: string; size: number }[] = [];
+export class HeaderDecoder {
+  /** Newest first. */
+  private entries: HeaderField[] = [];
   private size = 0;
+  private maxSize: number;
 
-  constructor(private maxSize: number) {}
-
-  /** The name at HPACK index `index` (static then dynamic). */
-  name(index: number): string {
-    if (index >= 1 && index <= STATIC_COUNT) return STATIC_NAMES[index] as string;
-    const e = this.entries[index - STATIC_COUNT - 1];
-    if (e === undefined) throw new HpackError(`index ${index} out of range`);
-    return e.name;
+  /** @param sizeLimit our SETTINGS_HEADER_TABLE_SIZE: the most a size update may ask for. */
+  constructor(private readonly sizeLimit = DEFAULT_HEADER_TABLE_SIZE) {
+    this.maxSize = sizeLimit;
   }
 
-  /** Adds an entry (§4.4: evicting oldest entries; an entry larger than the table empties it). */
-  add(name: string, valueLength: number): void {
-    const size = Buffer.byteLength(name, 'latin1') + valueLength + ENTRY_OVERHEAD;
+  /** The fields of one complete header block, in order. */
+  decode(block: Uint8Array): HeaderField[] {
+    const out: HeaderField[] = [];
+    let pos = 0;
+    let fieldSeen = false;
+    while (pos < block.length) {
+      const first = block[pos] as number;
+      if ((first & 0x80) !== 0) {
+        const [index, next] = readInteger(block, pos, 7);
+        out.push(this.field(index));
+        fieldSeen = true;
+        pos = next;
+        continue;
+      }
+      if ((first & 0xe0) === 0x20) {
+        // §4.2: size updates come first in a block, and never above our limit.
+        if (fieldSeen) throw new HpackError('dynamic table size update after a field');
+        const [size, next] = readInteger(block, pos, 5);
+        if (size > this.sizeLimit) throw new HpackError(`dynamic table size ${size} above ${this.sizeLimit}`);
+        this.maxSize = size;
+        this.evictTo(size);
+        pos = next;
+        continue;
+      }
+      const incremental = (first & 0xc0) === 0x40;
+      const [index, afterIndex] = readInteger(block, pos, incremental ? 6 : 4);
+      let name: string;
+      let valuePos = afterIndex;
+      if (index === 0) {
+        const [n, next] = readString(block, afterIndex);
+        name = n.toString('latin1');
+        valuePos = next;
+      } else {
+        name = this.field(index).name;
+      }
+      const [value, end] = readString(block, valuePos);
+      const field = { name, value: value.toString('latin1') };
+      if (incremental) this.add(field);
+      out.push(field);
+      fieldSeen = true;
+      pos = end;
+    }
+    return out;
+  }
+
+  private field(index: number): HeaderField {
+    if (index >= 1 && index <= STATIC_COUNT) {
+      const [name, value] = STATIC_TABLE[index] as readonly [string, string];
+      return { name, value };
+    }
+    const e = this.entries[index - STATIC_COUNT - 1];
+    if (e === undefined) throw new HpackError(`index ${index} out of range`);
+    return e;
+  }
+
+  private add(field: HeaderField): void {
+    const size = field.name.length + field.value.length + ENTRY_OVERHEAD;
     this.evictTo(this.maxSize - size);
     if (size <= this.maxSize) {
-      this.entries.unshift({ name, size });
+      this.entries.unshift(field);
       this.size += size;
     }
   }
 
-  /** A dynamic table size update (§6.3). */
-  resize(maxSize: number): void {
-    this.maxSize = maxSize;
-    this.evictTo(maxSize);
-  }
-
   private evictTo(limit: number): void {
     while (this.size > Math.max(limit, 0) && this.entries.length > 0) {
-      this.size -= (this.entries.pop() as { size: number }).size;
+      const e = this.entries.pop() as HeaderField;
+      this.size -= e.name.length + e.value.length + ENTRY_OVERHEAD;
     }
   }
 }
 
 /**
- * Rewrites every literal field of a header block whose name is in `names`
- * and whose value `fix` changes, keeping every other byte as it was;
- * tracks `table` through the whole block. A rewritten value is sent raw
- * (not Huffman-coded). Returns the block unchanged (same object) when
- * nothing changed. Throws HpackError on a malformed block.
+ * A header block of literal fields that are never indexed (§6.2.3), raw
+ * strings: the block leaves the peer's decoder table untouched, so the
+ * server keeps no encoder state and may send pre-encoded blocks in any order.
+ * Names must be lower case; values latin1.
  */
-export function rewriteHeaderBlock(
-  block: Buffer,
-  table: DynamicTable,
-  names: ReadonlySet<string>,
-  fix: (value: string) => string | undefined,
-): Buffer {
+export function encodeLiteralFields(fields: readonly (readonly [name: string, value: string])[]): Buffer {
   const parts: Buffer[] = [];
-  let copied = 0;
-  let pos = 0;
-  while (pos < block.length) {
-    const first = block[pos] as number;
-    if ((first & 0x80) !== 0) {
-      // Indexed field: the index must exist.
-      const [index, next] = readInteger(block, pos, 7);
-      if (index === 0) throw new HpackError('index 0');
-      table.name(index);
-      pos = next;
-      continue;
-    }
-    if ((first & 0xe0) === 0x20) {
-      const [size, next] = readInteger(block, pos, 5);
-      table.resize(size);
-      pos = next;
-      continue;
-    }
-    const incremental = (first & 0xc0) === 0x40;
-    const [index, afterIndex] = readInteger(block, pos, incremental ? 6 : 4);
-    let name: string;
-    let valuePos: number;
-    if (index === 0) {
-      const [n, next] = readString(block, afterIndex);
-      name = n.toString('latin1');
-      valuePos = next;
-    } else {
-      name = table.name(index);
-      valuePos = afterIndex;
-    }
-    const [value, end] = readString(block, valuePos);
-    if (incremental) table.add(name, value.length);
-    const fixed = names.has(name) ? fix(value.toString('latin1')) : undefined;
-    if (fixed !== undefined) {
-      parts.push(block.subarray(copied, valuePos), rawString(Buffer.from(fixed, 'latin1')));
-      copied = end;
-    }
-    pos = end;
+  for (const [name, value] of fields) {
+    const staticIndex = STATIC_NAMES.indexOf(name, 1);
+    if (staticIndex > 0) parts.push(writeInteger(staticIndex, 4, 0x10));
+    else parts.push(Buffer.of(0x10), rawString(Buffer.from(name, 'latin1')));
+    parts.push(rawString(Buffer.from(value, 'latin1')));
   }
-  if (copied === 0) return block;
-  parts.push(block.subarray(copied));
   return Buffer.concat(parts);
 }

@@ -46,12 +46,9 @@ export const HEALTH_SERVICE_DEFINITION: grpc.ServiceDefinition<grpc.UntypedServi
   },
 } as grpc.ServiceDefinition<grpc.UntypedServiceImplementation>;
 
-/** Check's handler. */
-export function healthService(ctx: GatewayContext): grpc.UntypedServiceImplementation {
-  const check: grpc.handleUnaryCall<HealthCheckRequest, HealthCheckResponse> = (_call, callback) => {
-    const ranges = ctx.router.ranges();
-    const leader = ranges.length > 0 && ranges.every((t) => t.raftStatus().leader !== 0);
-    callback(null, { status: leader ? ServingStatus.SERVING : ServingStatus.NOT_SERVING });
-  };
-  return { Check: check };
+/** Check's answer for the node: SERVING while every range it holds has a leader (etcd: while the member has one). */
+export function healthStatus(ctx: GatewayContext): number {
+  const ranges = ctx.router.ranges();
+  const leader = ranges.length > 0 && ranges.every((t) => t.raftStatus().leader !== 0);
+  return leader ? ServingStatus.SERVING : ServingStatus.NOT_SERVING;
 }

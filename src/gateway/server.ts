@@ -5,12 +5,12 @@
  * One port, two protocols: etcd multiplexes with cmux. Here each listener is
  * a plain `net.Server`; the first bytes of a connection decide: the HTTP/2
  * client preface (`PRI * HTTP/2.0...`, what every gRPC client sends first)
- * hands the socket to grpc-js through its connection injector, anything else
- * to the HTTP/1.1 server of the JSON gateway. (A JSON-gateway client speaking
- * HTTP/2 with prior knowledge would reach gRPC instead; etcd's cmux routes
- * by the same preface, so it behaves the same.) HTTP/2 connections pass
- * through h2-relay.ts first, which accepts etcdctl's `:authority` with a
- * scheme (h2-authority.ts). An `https://` listener is a TLS server (tls.ts)
+ * hands the socket to the gRPC server (grpc-server.ts, its own HTTP/2 in
+ * h2-connection.ts), anything else to the HTTP/1.1 server of the JSON
+ * gateway. (A JSON-gateway client speaking HTTP/2 with prior knowledge would
+ * reach gRPC instead; etcd's cmux routes by the same preface, so it behaves
+ * the same.) Any `:authority` is accepted, so etcdctl's with a scheme
+ * (`http://host:port`) too. An `https://` listener is a TLS server (tls.ts)
  * whose connections, once their handshake is done, take the same path.
  */
 import * as net from 'node:net';
@@ -23,9 +23,12 @@ import { AuthGuard, withAppliedTokens } from './auth-guard.js';
 import { authService } from './auth-service.js';
 import { SimpleTokenStore } from './auth-tokens.js';
 import { clusterService } from './cluster-service.js';
-import { type GatewayContext, type ServiceHandlers, type UnaryHandler, isStreamHandler, streaming, unary } from './context.js';
+import { type GatewayContext, type RpcStream, type ServiceHandlers, type StreamHandler, type UnaryHandler, invoke, isStreamHandler, runStream } from './context.js';
 import type { MemberDirectory } from './cluster-service.js';
-import { HEALTH_SERVICE_DEFINITION, healthService } from './health-service.js';
+import { HEALTH_SERVICE_DEFINITION, HEALTH_SERVICE_NAME, healthStatus } from './health-service.js';
+import { EtcdError, toEtcdError } from './errors.js';
+import { GrpcServer, type GrpcMethod, type ServerCall } from './grpc-server.js';
+import type { EtcdMessage } from './proto.js';
 import { createHttpGateway, HTTP_REQUEST_TIMEOUT_MS } from './http-gateway.js';
 import { opsEndpoints, sendText } from './ops-endpoints.js';
 import { electionService } from './election-service.js';
@@ -37,11 +40,10 @@ import { maintenanceService } from './maintenance-service.js';
 import { etcdServiceDefinition, type EtcdServiceName } from './proto.js';
 import { guardServices, resolveQuotaBytes, SpaceQuota } from './quota.js';
 import { hostPort } from './urls.js';
-import { HTTP2_PREFACE } from './h2-authority.js';
-import { RelayListener, routeHttp2 } from './h2-relay.js';
-import { type ClientTls, ClientTlsError, tlsServerOptions } from './tls.js';
+import { CLIENT_PREFACE } from './h2-frames.js';
+import { type ClientTls, ClientTlsError, tlsServerOptions, withTlsIdentity } from './tls.js';
 import { watchService } from './watch/index.js';
-import { DEFAULT_MAX_REQUEST_BYTES, DEFAULT_MAX_TXN_OPS, GRPC_MAX_SEND_BYTES, grpcMaxReceiveBytes } from './validate.js';
+import { DEFAULT_MAX_REQUEST_BYTES, DEFAULT_MAX_TXN_OPS, grpcMaxReceiveBytes } from './validate.js';
 
 /** A connection that sends nothing for this long before we can tell its protocol is closed. */
 export const PROTOCOL_SNIFF_TIMEOUT_MS = 10_000;
@@ -49,13 +51,6 @@ export const PROTOCOL_SNIFF_TIMEOUT_MS = 10_000;
 export const SHUTDOWN_GRACE_MS = 5_000;
 /** Most client connections open at once per listener (each holds buffers and a session). */
 export const CLIENT_CONNECTIONS_MAX = 10_000;
-/**
- * gRPC keepalive enforcement: etcdctl and clientv3 ping every 2 s by default
- * (`--keepalive-time`); grpc-js' default policy would answer such pings with
- * GOAWAY "too_many_pings". etcd allows pings every 5 s
- * (--grpc-keepalive-min-time); 1 s tolerates clients' defaults.
- */
-const KEEPALIVE_PING_INTERVAL_MS_MIN = 1_000;
 
 /** Options of {@link EtcdServer.start}. */
 export interface EtcdServerOptions
@@ -94,11 +89,9 @@ export interface EtcdServerOptions
 export class EtcdServer {
   private closing: Promise<void> | undefined;
   private readonly sockets = new Set<net.Socket>();
-  private readonly relay: RelayListener;
 
   private constructor(
-    private readonly grpcServer: grpc.Server,
-    private readonly injector: ReturnType<grpc.Server['createConnectionInjector']>,
+    private readonly grpcServer: GrpcServer,
     private readonly httpServer: http.Server,
     private readonly listeners: net.Server[],
     /** Bound addresses, in the order given (`host:port`, ports resolved). */
@@ -106,9 +99,7 @@ export class EtcdServer {
     /** Bound metrics listener addresses (`--listen-metrics-urls`), in the order given. */
     readonly metricsAddresses: readonly string[],
     private readonly services: ReadonlyMap<EtcdServiceName, ServiceHandlers>,
-  ) {
-    this.relay = new RelayListener((connection) => this.injector.injectConnection(connection));
-  }
+  ) {}
 
   /** The unary handler of `service/method` as clients reach it (wrapped), if there is one. */
   unaryHandler(method: string): UnaryHandler | undefined {
@@ -151,32 +142,29 @@ export class EtcdServer {
     // Lock and Election run over the other services' handlers, as etcd's do over its in-process client.
     services.set('v3lockpb.Lock', lockService(ctx, services));
     services.set('v3electionpb.Election', electionService(ctx, services));
-    const grpcServer = new grpc.Server({
-      'grpc.max_receive_message_length': grpcMaxReceiveBytes(maxRequestBytes),
-      'grpc.enable_channelz': 0,
-      'grpc.max_send_message_length': GRPC_MAX_SEND_BYTES,
-      'grpc.keepalive_permit_without_calls': 1,
-      'grpc.http2.min_ping_interval_without_data_ms': KEEPALIVE_PING_INTERVAL_MS_MIN,
+    const grpcServer = new GrpcServer({
+      maxReceiveBytes: grpcMaxReceiveBytes(maxRequestBytes),
+      statusOf: (err) => {
+        const e = toEtcdError(err);
+        return { code: e.grpcCode, message: e.message };
+      },
     });
     for (const [name, handlers] of services) {
-      const impl: grpc.UntypedServiceImplementation = {};
-      for (const [method, handler] of Object.entries(handlers)) {
-        impl[method] = isStreamHandler(handler) ? streaming(ctx, `${name}/${method}`, handler) : unary(ctx, `${name}/${method}`, handler);
-      }
       const def = etcdServiceDefinition(name);
-      grpcServer.addService(rpcMetrics === undefined ? def : rpcMetrics.countBytes(def), impl);
+      const counted = rpcMetrics === undefined ? def : rpcMetrics.countBytes(def);
+      for (const [method, handler] of Object.entries(handlers)) {
+        // Handlers that are no RPC of the service (LeaseKeepAliveOnce, lease-service.ts) are not served.
+        const md = counted[method] as grpc.MethodDefinition<EtcdMessage, EtcdMessage> | undefined;
+        if (md !== undefined) grpcServer.register(md.path, grpcMethod(ctx, `${name}/${method}`, md, handler));
+      }
     }
-    grpcServer.addService(
-      rpcMetrics === undefined ? HEALTH_SERVICE_DEFINITION : rpcMetrics.countBytes(HEALTH_SERVICE_DEFINITION),
-      rpcMetrics === undefined ? healthService(ctx) : countedHealth(healthService(ctx), rpcMetrics),
-    );
-    const injector = grpcServer.createConnectionInjector(grpc.ServerCredentials.createInsecure());
+    registerHealth(grpcServer, ctx, rpcMetrics);
     const httpServer = createHttpGateway({ ctx, services, ...(options.metrics !== undefined ? { metrics: options.metrics } : {}) });
 
     const listeners: net.Server[] = [];
     const addresses: string[] = [];
     const metricsAddresses: string[] = [];
-    const server = new EtcdServer(grpcServer, injector, httpServer, listeners, addresses, metricsAddresses, services);
+    const server = new EtcdServer(grpcServer, httpServer, listeners, addresses, metricsAddresses, services);
     try {
       const tlsOptions = options.listen.some((l) => l.tls === true) ? clientTlsOptions(options.tls) : undefined;
       for (const l of options.listen) {
@@ -223,8 +211,7 @@ export class EtcdServer {
   /**
    * Reads a connection's first bytes and hands it to gRPC or to the HTTP/1.1
    * gateway. A TLS connection arrives here after its handshake; its bytes
-   * are the decrypted ones, and HTTP/2 without ALPN `h2` is always relayed
-   * (Node's HTTP/2 server takes such a TLS socket for HTTP/1.1).
+   * are the decrypted ones.
    */
   private accept(socket: net.Socket): void {
     if (this.closing !== undefined) {
@@ -241,10 +228,8 @@ export class EtcdServer {
       socket.removeListener('error', onError);
       socket.pause();
       if (http2) {
-        const alpn = socket instanceof tls.TLSSocket ? socket.alpnProtocol : 'h2';
-        routeHttp2(socket, buffered, this.relay, { relay: alpn !== 'h2' });
-      }
-      else {
+        this.grpcServer.serve(socket, buffered);
+      } else {
         socket.unshift(buffered);
         this.httpServer.emit('connection', socket);
         // http's connection handler reads through 'data' events but leaves an
@@ -254,9 +239,9 @@ export class EtcdServer {
     };
     const onData = (chunk: Buffer): void => {
       buffered = Buffer.concat([buffered, chunk]);
-      const n = Math.min(buffered.length, HTTP2_PREFACE.length);
-      if (!buffered.subarray(0, n).equals(HTTP2_PREFACE.subarray(0, n))) decide(false);
-      else if (n === HTTP2_PREFACE.length) decide(true);
+      const n = Math.min(buffered.length, CLIENT_PREFACE.length);
+      if (!buffered.subarray(0, n).equals(CLIENT_PREFACE.subarray(0, n))) decide(false);
+      else if (n === CLIENT_PREFACE.length) decide(true);
     };
     const onError = (): void => {
       clearTimeout(timer);
@@ -278,11 +263,7 @@ export class EtcdServer {
         if (ln instanceof http.Server) ln.closeAllConnections();
       }
       this.httpServer.closeIdleConnections();
-      const graceful = new Promise<void>((resolve) => this.grpcServer.tryShutdown(() => resolve()));
-      const timer = new Promise<'timeout'>((resolve) => setTimeout(() => resolve('timeout'), graceMs).unref());
-      if ((await Promise.race([graceful, timer])) === 'timeout') this.grpcServer.forceShutdown();
-      this.injector.destroy();
-      await this.relay.close();
+      await this.grpcServer.close(graceMs);
       this.httpServer.closeAllConnections();
       for (const s of this.sockets) s.destroy();
     })();
@@ -317,18 +298,67 @@ function wrapServices(
   return out;
 }
 
-/** The health service's Check, counted like the etcd services' calls (go-grpc-prometheus counts it too). */
-function countedHealth(impl: grpc.UntypedServiceImplementation, metrics: GatewayMetrics): grpc.UntypedServiceImplementation {
-  const check = impl['Check'] as grpc.handleUnaryCall<unknown, unknown>;
-  const m = metrics.method('grpc.health.v1.Health', 'Check', 'unary');
-  const counted: grpc.handleUnaryCall<unknown, unknown> = (call, callback) => {
-    const start = m.start();
-    check(call, (err, value) => {
-      m.done(start, err === null || err === undefined ? grpc.status.OK : (err.code ?? grpc.status.UNKNOWN));
-      callback(err, value);
-    });
+/**
+ * A service handler as a method of the gRPC server: unary handlers through {@link invoke},
+ * streaming ones through {@link runStream}, both with the call's metadata
+ * (plus the TLS client's CN) and abort signal, counted by `ctx.rpcMetrics`.
+ */
+export function grpcMethod(
+  ctx: GatewayContext,
+  method: string,
+  md: grpc.MethodDefinition<EtcdMessage, EtcdMessage>,
+  handler: UnaryHandler | StreamHandler,
+): GrpcMethod {
+  const i = method.lastIndexOf('/');
+  const codec = {
+    requestStream: md.requestStream,
+    responseStream: md.responseStream,
+    decode: (body: Buffer) => md.requestDeserialize(body),
+    encode: (message: unknown) => md.responseSerialize(message as EtcdMessage),
   };
-  return { ...impl, Check: counted };
+  if (!isStreamHandler(handler)) {
+    const metrics = ctx.rpcMetrics?.method(method.slice(0, i), method.slice(i + 1), 'unary');
+    return {
+      ...codec,
+      unary: (request, call) => {
+        withTlsIdentity(call);
+        return invoke(ctx, method, handler, request as EtcdMessage, call, metrics);
+      },
+    };
+  }
+  const metrics = ctx.rpcMetrics?.method(method.slice(0, i), method.slice(i + 1), handler.streaming === 'bidi' ? 'bidi_stream' : 'server_stream');
+  return {
+    ...codec,
+    streaming: async (call: ServerCall) => {
+      withTlsIdentity(call);
+      const stream: RpcStream = {
+        requests: call.requests as AsyncIterable<EtcdMessage>,
+        send: (m) => (call.ended ? Promise.reject(EtcdError.of('CANCELED')) : call.send(m).catch(() => Promise.reject(EtcdError.of('CANCELED')))),
+        call,
+      };
+      const err = await runStream(ctx, method, handler, stream, metrics);
+      if (err !== undefined) throw err;
+    },
+  };
+}
+
+/** grpc.health.v1.Health/Check, counted like the etcd services' calls (go-grpc-prometheus counts it too). */
+function registerHealth(server: GrpcServer, ctx: GatewayContext, rpcMetrics: GatewayMetrics | undefined): void {
+  const def = rpcMetrics === undefined ? HEALTH_SERVICE_DEFINITION : rpcMetrics.countBytes(HEALTH_SERVICE_DEFINITION);
+  const md = def['Check'] as grpc.MethodDefinition<unknown, unknown>;
+  const m = rpcMetrics?.method(HEALTH_SERVICE_NAME, 'Check', 'unary');
+  server.register(md.path, {
+    requestStream: false,
+    responseStream: false,
+    decode: (body) => md.requestDeserialize(body),
+    encode: (message) => md.responseSerialize(message),
+    unary: async () => {
+      const start = m?.start() ?? 0;
+      const status = healthStatus(ctx);
+      m?.done(start, grpc.status.OK);
+      return { status };
+    },
+  });
 }
 
 /** Binds `ln` to host:port; rejects with the bind error (e.g. EADDRINUSE). */

@@ -7,7 +7,11 @@
 import { strict as assert } from 'node:assert';
 import { after, before, describe, it } from 'node:test';
 import * as grpc from '@grpc/grpc-js';
-import { type GatewayContext, type StreamHandler, streaming } from '../../src/gateway/context.js';
+import * as net from 'node:net';
+import type { GatewayContext, StreamHandler } from '../../src/gateway/context.js';
+import { GrpcServer } from '../../src/gateway/grpc-server.js';
+import { grpcMethod } from '../../src/gateway/server.js';
+import { toEtcdError } from '../../src/gateway/errors.js';
 import { EtcdError, GrpcStatus } from '../../src/gateway/errors.js';
 
 type Message = Record<string, unknown>;
@@ -73,25 +77,32 @@ function exchange(client: grpc.Client, path: string, messages: number): Promise<
 }
 
 describe('stream status when a handler ends first', () => {
-  const server = new grpc.Server();
+  const server = new GrpcServer({
+    maxReceiveBytes: 1024 * 1024,
+    statusOf: (err) => {
+      const e = toEtcdError(err);
+      return { code: e.grpcCode, message: e.message };
+    },
+  });
+  const listener = net.createServer((socket) => server.serve(socket, Buffer.alloc(0)));
   let client: grpc.Client;
 
   before(async () => {
-    // streaming() reads only the metrics and the error hook of its context; neither is set here.
+    // grpcMethod reads only the metrics and the error hook of its context; neither is set here.
     const ctx = {} as GatewayContext;
-    server.addService(SERVICE, {
-      FailsOnSecond: streaming(ctx, 'test.Streams/FailsOnSecond', failsOnSecond),
-      ReturnsAfterFirst: streaming(ctx, 'test.Streams/ReturnsAfterFirst', returnsAfterFirst),
-    });
-    const port = await new Promise<number>((resolve, reject) =>
-      server.bindAsync('127.0.0.1:0', grpc.ServerCredentials.createInsecure(), (err, p) => (err === null ? resolve(p) : reject(err))),
-    );
-    client = new grpc.Client(`127.0.0.1:${port}`, grpc.credentials.createInsecure());
+    const handlers: Record<string, StreamHandler> = { FailsOnSecond: failsOnSecond, ReturnsAfterFirst: returnsAfterFirst };
+    for (const [name, handler] of Object.entries(handlers)) {
+      const md = SERVICE[name] as grpc.MethodDefinition<Message, Message>;
+      server.register(md.path, grpcMethod(ctx, `test.Streams/${name}`, md as unknown as Parameters<typeof grpcMethod>[2], handler));
+    }
+    await new Promise<void>((resolve) => listener.listen(0, '127.0.0.1', resolve));
+    client = new grpc.Client(`127.0.0.1:${(listener.address() as net.AddressInfo).port}`, grpc.credentials.createInsecure());
   });
 
-  after(() => {
+  after(async () => {
     client.close();
-    server.forceShutdown();
+    await server.close(1_000);
+    listener.close();
   });
 
   it('a handler that throws mid-stream ends the call with its error', { timeout: 10_000 }, async () => {

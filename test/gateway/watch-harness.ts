@@ -1,8 +1,10 @@
 /**
  * Helpers of the Watch tests: a raw grpc-js bidi Watch stream whose
- * responses are read one at a time with a deadline, and the event shapes
- * the tests compare.
+ * responses are read one at a time with a deadline, one over Node's HTTP/2
+ * client whose pause really stops reading, and the event shapes the tests
+ * compare.
  */
+import * as http2 from 'node:http2';
 import * as grpc from '@grpc/grpc-js';
 import { etcdServiceDefinition, type EtcdMessage } from '../../src/gateway/proto.js';
 
@@ -83,6 +85,89 @@ export function openWatch(address: string, metadata: grpc.Metadata = new grpc.Me
     close: () => {
       call.cancel();
       client.close();
+    },
+  };
+}
+
+/**
+ * A Watch call over Node's HTTP/2 client. grpc-js keeps reading a paused
+ * call's messages into memory, so a server sees no slow client; here pause()
+ * stops reading the HTTP/2 stream, whose window then closes (HTTP/2 flow
+ * control, as a grpc-go client that stops calling Recv). Responses are
+ * decoded only as they are taken.
+ */
+export function openPausableWatch(address: string): TestWatchStream {
+  const def = etcdServiceDefinition('etcdserverpb.Watch')['Watch'] as grpc.MethodDefinition<EtcdMessage, EtcdMessage>;
+  const session = http2.connect(`http://${address}`);
+  session.on('error', () => undefined);
+  const stream = session.request({ ':method': 'POST', ':path': def.path, 'content-type': 'application/grpc', te: 'trailers' });
+  let buffered = Buffer.alloc(0);
+  let waiter: (() => void) | undefined;
+  let failure: Error | undefined;
+  const ended = new Promise<grpc.StatusObject>((resolve) => {
+    stream.on('trailers', (t) => resolve({ code: Number(t['grpc-status']), details: String(t['grpc-message'] ?? ''), metadata: new grpc.Metadata() }));
+    stream.on('close', () => {
+      failure ??= new Error('watch stream closed');
+      waiter?.();
+    });
+  });
+  stream.on('error', (e: Error) => {
+    failure = e;
+    waiter?.();
+  });
+  stream.on('data', (chunk: Buffer) => {
+    buffered = Buffer.concat([buffered, chunk]);
+    waiter?.();
+  });
+  const take = (): EtcdMessage | undefined => {
+    if (buffered.length < 5) return undefined;
+    const n = buffered.readUInt32BE(1);
+    if (buffered.length < 5 + n) return undefined;
+    const m = def.responseDeserialize(buffered.subarray(5, 5 + n));
+    buffered = buffered.subarray(5 + n);
+    return m;
+  };
+  const next = async (timeoutMs = WATCH_RESPONSE_TIMEOUT_MS): Promise<EtcdMessage> => {
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+      const m = take();
+      if (m !== undefined) return m;
+      if (failure !== undefined) throw failure;
+      const left = deadline - Date.now();
+      if (left <= 0) throw new Error(`no watch response within ${timeoutMs} ms`);
+      await new Promise<void>((resolve) => {
+        const t = setTimeout(resolve, left);
+        waiter = () => {
+          waiter = undefined;
+          clearTimeout(t);
+          resolve();
+        };
+      });
+    }
+  };
+  return {
+    write: (req) => {
+      const body = def.requestSerialize(req);
+      const framed = Buffer.alloc(5 + body.length);
+      framed.writeUInt32BE(body.length, 1);
+      body.copy(framed, 5);
+      stream.write(framed);
+    },
+    next,
+    maybeNext: async (ms) => {
+      try {
+        return await next(ms);
+      } catch (err) {
+        if (failure !== undefined) throw err;
+        return undefined;
+      }
+    },
+    pause: () => stream.pause(),
+    resume: () => stream.resume(),
+    ended,
+    close: () => {
+      stream.close();
+      session.close();
     },
   };
 }

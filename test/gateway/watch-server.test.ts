@@ -11,7 +11,7 @@ import * as http from 'node:http';
 import type { Embedded } from '../../src/gateway/embedded.js';
 import type { EtcdMessage } from '../../src/gateway/proto.js';
 import { b, client, revOf, startTestServer, type EtcdTestClient } from './server-harness.js';
-import { createReq, eventsText, headerRev, openWatch, type TestWatchStream } from './watch-harness.js';
+import { createReq, eventsText, headerRev, openPausableWatch, openWatch, type TestWatchStream } from './watch-harness.js';
 
 /** Bound on waiting for a condition polled over HTTP. */
 const POLL_TIMEOUT_MS = 20_000;
@@ -248,7 +248,7 @@ describe('Watch service', () => {
   });
 
   it('lets a slow reader fall back to history: every event once, in order, no gaps', async () => {
-    const s = openWatch(addr, undefined, { 'grpc.max_receive_message_length': 64 * 1024 * 1024 });
+    const s = openPausableWatch(addr);
     streams.push(s);
     s.write(createReq('slow/', { range_end: b('slow0') }));
     assert.equal((await s.next())['created'], true);
