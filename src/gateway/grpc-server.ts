@@ -9,6 +9,7 @@
  * leaves in one write (writev), and stream data waits while the socket
  * holds more than {@link SOCKET_QUEUED_BYTES_HIGH}.
  */
+import type * as net from 'node:net';
 import type { Duplex } from 'node:stream';
 import type { PeerCertificate, TLSSocket } from 'node:tls';
 import * as grpc from '@grpc/grpc-js';
@@ -245,6 +246,9 @@ export class GrpcServer {
       socket.destroy();
       return;
     }
+    // Writes leave at once: with Nagle's algorithm a server-initiated write (a
+    // watch event) behind an unacknowledged one waits for the client's delayed ACK.
+    (socket as Partial<net.Socket>).setNoDelay?.(true);
     const output = new SocketOutput(socket);
     const connection: H2Connection = new H2Connection(output, {
       streamWindowBytes: STREAM_WINDOW_BYTES,
