@@ -67,8 +67,8 @@ export class ServerCall {
   private over = false;
   private cancelled = false;
   private deadlineTimer: NodeJS.Timeout | undefined;
-  /** Streaming calls: messages received and not yet read, with their sizes on the wire. */
-  private readonly inbox: Array<{ message: unknown; bytes: number }> = [];
+  /** Streaming calls: messages received and not yet read, with their sizes on the wire (made on first use: unary calls have none). */
+  private inbox: Array<{ message: unknown; bytes: number }> | undefined;
   private inboxEnded = false;
   private wakeReader: (() => void) | undefined;
   private wakeWriter: (() => void) | undefined;
@@ -98,23 +98,22 @@ export class ServerCall {
   }
 
   /** The client's messages (streaming calls); ends when the client half-closes or the call ends. */
-  readonly requests: AsyncIterable<unknown> = {
-    [Symbol.asyncIterator]: () => ({
-      next: async (): Promise<IteratorResult<unknown>> => {
-        for (;;) {
-          const m = this.inbox.shift();
-          if (m !== undefined) {
-            this.stream.credit(m.bytes);
-            return { value: m.message, done: false };
-          }
-          if (this.inboxEnded || this.over) return { value: undefined, done: true };
-          await new Promise<void>((resolve) => (this.wakeReader = resolve));
-          this.wakeReader = undefined;
-        }
-      },
-      return: async (): Promise<IteratorResult<unknown>> => ({ value: undefined, done: true }),
-    }),
-  };
+  get requests(): AsyncIterable<unknown> {
+    return { [Symbol.asyncIterator]: () => ({ next: () => this.nextRequest() }) };
+  }
+
+  private async nextRequest(): Promise<IteratorResult<unknown>> {
+    for (;;) {
+      const m = this.inbox?.shift();
+      if (m !== undefined) {
+        this.stream.credit(m.bytes);
+        return { value: m.message, done: false };
+      }
+      if (this.inboxEnded || this.over) return { value: undefined, done: true };
+      await new Promise<void>((resolve) => (this.wakeReader = resolve));
+      this.wakeReader = undefined;
+    }
+  }
 
   /**
    * Sends one response message. Resolves when more may be sent, so a
@@ -154,7 +153,7 @@ export class ServerCall {
 
   /** @internal A streaming call's next message. */
   deliver(message: unknown, bytes: number): void {
-    this.inbox.push({ message, bytes });
+    (this.inbox ??= []).push({ message, bytes });
     this.wakeReader?.();
   }
 

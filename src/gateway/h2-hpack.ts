@@ -164,16 +164,6 @@ export function writeInteger(value: number, prefixBits: number, flags: number): 
   return Buffer.from(out);
 }
 
-/** Reads a string literal (§5.2) at `pos`: `[decoded bytes, next position]`. */
-export function readString(buf: Uint8Array, pos: number): [Buffer, number] {
-  const huffman = ((buf[pos] ?? 0) & 0x80) !== 0;
-  const [len, start] = readInteger(buf, pos, 7);
-  const end = start + len;
-  if (end > buf.length) throw new HpackError('truncated string');
-  const raw = buf.subarray(start, end);
-  return [huffman ? huffmanDecode(raw) : Buffer.from(raw), end];
-}
-
 /** A raw (not Huffman-coded) string literal. */
 export function rawString(value: Buffer): Buffer {
   return Buffer.concat([writeInteger(value.length, 7, 0), value]);
@@ -237,20 +227,30 @@ export class HeaderDecoder {
       let name: string;
       let valuePos = afterIndex;
       if (index === 0) {
-        const [n, next] = readString(block, afterIndex);
-        name = n.toString('latin1');
+        const [n, next] = this.readText(block, afterIndex);
+        name = n;
         valuePos = next;
       } else {
         name = this.field(index).name;
       }
-      const [value, end] = readString(block, valuePos);
-      const field = { name, value: value.toString('latin1') };
+      const [value, end] = this.readText(block, valuePos);
+      const field = { name, value };
       if (incremental) this.add(field);
       out.push(field);
       fieldSeen = true;
       pos = end;
     }
     return out;
+  }
+
+  /** A string literal (§5.2) at `pos` as latin1 text: `[text, next position]`. */
+  private readText(block: Uint8Array, pos: number): [string, number] {
+    const huffman = ((block[pos] ?? 0) & 0x80) !== 0;
+    const [len, start] = readInteger(block, pos, 7);
+    const end = start + len;
+    if (end > block.length) throw new HpackError('truncated string');
+    const raw = Buffer.from(block.buffer, block.byteOffset + start, len);
+    return [(huffman ? huffmanDecode(raw) : raw).toString('latin1'), end];
   }
 
   private field(index: number): HeaderField {
