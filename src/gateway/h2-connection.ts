@@ -77,7 +77,7 @@ export class H2Stream {
   onEnd: () => void = ignore;
   /** The stream is over: `reset` when by RST_STREAM, GOAWAY or the connection ending before our end. */
   onClose: (reset: boolean) => void = ignore;
-  /** Queued data fell below {@link STREAM_QUEUED_BYTES_HIGH} and the connection can take more. */
+  /** The stream can take more ({@link writable}); called after sends and window updates, also when nothing waited. */
   onWritable: () => void = ignore;
 
   /** @internal What the client's window lets us send. */
@@ -235,7 +235,7 @@ export class H2Connection {
   /** The transport can take more: resume streams that waited for it. */
   drained(): void {
     for (const s of [...this.waiting]) {
-      if (this.out.congested) return;
+      if (this.out.congested) break;
       this.flushStream(s);
     }
     for (const s of this.streams.values()) if (s.writable) s.onWritable();
@@ -515,18 +515,24 @@ export class H2Connection {
     }
   }
 
-  /** @internal Sends what the windows allow of `s`'s queued data, then its trailers once nothing is queued. */
+  /**
+   * @internal Sends what the windows allow of `s`'s queued data, then its
+   * trailers once nothing is queued. Every exit but the stream's end tells a
+   * waiting writer when the stream can take more: a writer blocked at one
+   * call may be freed by a later one for any reason (its window, the
+   * connection's, the transport), so the check is on the state, not on what
+   * changed.
+   */
   flushStream(s: H2Stream): void {
     if (s.closed) return;
-    const wasBlocked = s.pendingBytes >= STREAM_QUEUED_BYTES_HIGH;
     while (s.pending.length > 0) {
       if (this.out.congested || this.sendWindow <= 0) {
         this.waiting.add(s);
-        return;
+        break;
       }
       if (s.sendWindow <= 0) {
         this.waiting.delete(s); // Its own WINDOW_UPDATE resumes it.
-        return;
+        break;
       }
       const chunk = s.pending[0] as Buffer;
       const n = Math.min(chunk.length, s.sendWindow, this.sendWindow, this.peerMaxFrameSize);
@@ -538,15 +544,17 @@ export class H2Connection {
       s.sendWindow -= n;
       this.sendWindow -= n;
     }
-    this.waiting.delete(s);
-    if (s.trailers !== undefined) {
-      this.sendHeaders(s, s.trailers, true);
-      // The answer is complete; a client still sending need send nothing more (as grpc-go's server does).
-      if (!s.remoteEnded) this.out.write(rstStreamFrame(s.id, H2Error.NO_ERROR));
-      this.closeStream(s, false);
-      return;
+    if (s.pending.length === 0) {
+      this.waiting.delete(s);
+      if (s.trailers !== undefined) {
+        this.sendHeaders(s, s.trailers, true);
+        // The answer is complete; a client still sending need send nothing more (as grpc-go's server does).
+        if (!s.remoteEnded) this.out.write(rstStreamFrame(s.id, H2Error.NO_ERROR));
+        this.closeStream(s, false);
+        return;
+      }
     }
-    if (wasBlocked && s.writable) s.onWritable();
+    if (s.writable) s.onWritable();
   }
 
   /** @internal */

@@ -9,7 +9,7 @@
  */
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { H2Connection, type H2ConnectionOptions, type H2Output, H2Stream } from '../../src/gateway/h2-connection.js';
+import { H2Connection, type H2ConnectionOptions, type H2Output, H2Stream, STREAM_QUEUED_BYTES_HIGH } from '../../src/gateway/h2-connection.js';
 import {
   CLIENT_PREFACE,
   encodeFrame,
@@ -225,6 +225,34 @@ describe('HTTP/2 server connection', () => {
     assert.deepEqual(sizes(out.take()), [5_535]);
     c.receive(windowUpdateFrame(0, 100_000));
     assert.deepEqual(sizes(out.take()), [20_000, 4_465]);
+  });
+
+  it('tells a writer that waited when the stream can take more, whatever frees it', () => {
+    const { c, out, ev } = started([[Setting.INITIAL_WINDOW_SIZE, 10_000]]);
+    c.receive(Buffer.concat([headers(1, true), windowUpdateFrame(0, 1 << 20)]));
+    const s = ev.streams[0] as H2Stream;
+    let wakes = 0;
+    s.onWritable = () => wakes++;
+    s.write(Buffer.alloc(STREAM_QUEUED_BYTES_HIGH + 20_000));
+    assert.equal(s.writable, false);
+    wakes = 0;
+    // Its own window: 10,000 more leaves it above the mark, 20,000 more below it, window exhausted again.
+    c.receive(windowUpdateFrame(1, 10_000));
+    assert.equal(wakes, 0);
+    c.receive(windowUpdateFrame(1, 20_000));
+    assert.ok(s.writable);
+    assert.ok(wakes >= 1, 'woken when its window brought it under the mark');
+    // The transport: data queued while it is congested waits, and the writer is told once it drains.
+    s.write(Buffer.alloc(STREAM_QUEUED_BYTES_HIGH));
+    c.receive(windowUpdateFrame(1, 1 << 24));
+    out.congested = true;
+    s.write(Buffer.alloc(10));
+    assert.equal(s.writable, false);
+    wakes = 0;
+    out.congested = false;
+    c.drained();
+    assert.equal(s.pendingBytes, 0);
+    assert.ok(wakes >= 1, 'woken when the transport drained');
   });
 
   it('answers PING, ignores unknown frames and PRIORITY, and closes a stream the client resets', () => {
