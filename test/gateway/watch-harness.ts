@@ -35,50 +35,27 @@ export function openWatch(address: string, metadata: grpc.Metadata = new grpc.Me
   };
   const call = client.Watch(metadata);
   const queue: EtcdMessage[] = [];
-  let waiter: (() => void) | undefined;
   let failure: Error | undefined;
+  const reader = responseReader(
+    () => queue.shift(),
+    () => failure,
+  );
   const ended = new Promise<grpc.StatusObject | grpc.ServiceError>((resolve) => {
     call.on('status', (s: grpc.StatusObject) => resolve(s));
     call.on('error', (e: grpc.ServiceError) => {
       failure = e;
-      waiter?.();
+      reader.wake();
       resolve(e);
     });
   });
   call.on('data', (m: EtcdMessage) => {
     queue.push(m);
-    const w = waiter;
-    waiter = undefined;
-    w?.();
+    reader.wake();
   });
-  const next = async (timeoutMs = WATCH_RESPONSE_TIMEOUT_MS): Promise<EtcdMessage> => {
-    const deadline = Date.now() + timeoutMs;
-    for (;;) {
-      const m = queue.shift();
-      if (m !== undefined) return m;
-      if (failure !== undefined) throw failure;
-      const left = deadline - Date.now();
-      if (left <= 0) throw new Error(`no watch response within ${timeoutMs} ms`);
-      await new Promise<void>((resolve) => {
-        const t = setTimeout(resolve, left);
-        waiter = () => {
-          clearTimeout(t);
-          resolve();
-        };
-      });
-    }
-  };
   return {
     write: (req) => call.write(req),
-    next,
-    maybeNext: async (ms) => {
-      try {
-        return await next(ms);
-      } catch (err) {
-        if (failure !== undefined) throw err;
-        return undefined;
-      }
-    },
+    next: reader.next,
+    maybeNext: reader.maybeNext,
     pause: () => call.pause(),
     resume: () => call.resume(),
     ended,
@@ -102,23 +79,7 @@ export function openPausableWatch(address: string): TestWatchStream {
   session.on('error', () => undefined);
   const stream = session.request({ ':method': 'POST', ':path': def.path, 'content-type': 'application/grpc', te: 'trailers' });
   let buffered = Buffer.alloc(0);
-  let waiter: (() => void) | undefined;
   let failure: Error | undefined;
-  const ended = new Promise<grpc.StatusObject>((resolve) => {
-    stream.on('trailers', (t) => resolve({ code: Number(t['grpc-status']), details: String(t['grpc-message'] ?? ''), metadata: new grpc.Metadata() }));
-    stream.on('close', () => {
-      failure ??= new Error('watch stream closed');
-      waiter?.();
-    });
-  });
-  stream.on('error', (e: Error) => {
-    failure = e;
-    waiter?.();
-  });
-  stream.on('data', (chunk: Buffer) => {
-    buffered = Buffer.concat([buffered, chunk]);
-    waiter?.();
-  });
   const take = (): EtcdMessage | undefined => {
     if (buffered.length < 5) return undefined;
     const n = buffered.readUInt32BE(1);
@@ -127,24 +88,22 @@ export function openPausableWatch(address: string): TestWatchStream {
     buffered = buffered.subarray(5 + n);
     return m;
   };
-  const next = async (timeoutMs = WATCH_RESPONSE_TIMEOUT_MS): Promise<EtcdMessage> => {
-    const deadline = Date.now() + timeoutMs;
-    for (;;) {
-      const m = take();
-      if (m !== undefined) return m;
-      if (failure !== undefined) throw failure;
-      const left = deadline - Date.now();
-      if (left <= 0) throw new Error(`no watch response within ${timeoutMs} ms`);
-      await new Promise<void>((resolve) => {
-        const t = setTimeout(resolve, left);
-        waiter = () => {
-          waiter = undefined;
-          clearTimeout(t);
-          resolve();
-        };
-      });
-    }
-  };
+  const reader = responseReader(take, () => failure);
+  const ended = new Promise<grpc.StatusObject>((resolve) => {
+    stream.on('trailers', (t) => resolve({ code: Number(t['grpc-status']), details: String(t['grpc-message'] ?? ''), metadata: new grpc.Metadata() }));
+    stream.on('close', () => {
+      failure ??= new Error('watch stream closed');
+      reader.wake();
+    });
+  });
+  stream.on('error', (e: Error) => {
+    failure = e;
+    reader.wake();
+  });
+  stream.on('data', (chunk: Buffer) => {
+    buffered = Buffer.concat([buffered, chunk]);
+    reader.wake();
+  });
   return {
     write: (req) => {
       const body = def.requestSerialize(req);
@@ -153,21 +112,60 @@ export function openPausableWatch(address: string): TestWatchStream {
       body.copy(framed, 5);
       stream.write(framed);
     },
-    next,
-    maybeNext: async (ms) => {
-      try {
-        return await next(ms);
-      } catch (err) {
-        if (failure !== undefined) throw err;
-        return undefined;
-      }
-    },
+    next: reader.next,
+    maybeNext: reader.maybeNext,
     pause: () => stream.pause(),
     resume: () => stream.resume(),
     ended,
     close: () => {
       stream.close();
       session.close();
+    },
+  };
+}
+
+/**
+ * Reads a call's responses one at a time with a deadline: `take` gives the
+ * next one if it has arrived, `failure` the call's error once it failed;
+ * the transport calls `wake` when either may have changed.
+ */
+function responseReader(
+  take: () => EtcdMessage | undefined,
+  failure: () => Error | undefined,
+): Pick<TestWatchStream, 'next' | 'maybeNext'> & { wake(): void } {
+  let waiter: (() => void) | undefined;
+  const next = async (timeoutMs = WATCH_RESPONSE_TIMEOUT_MS): Promise<EtcdMessage> => {
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+      const m = take();
+      if (m !== undefined) return m;
+      const failed = failure();
+      if (failed !== undefined) throw failed;
+      const left = deadline - Date.now();
+      if (left <= 0) throw new Error(`no watch response within ${timeoutMs} ms`);
+      await new Promise<void>((resolve) => {
+        const t = setTimeout(resolve, left);
+        waiter = () => {
+          clearTimeout(t);
+          resolve();
+        };
+      });
+    }
+  };
+  return {
+    next,
+    maybeNext: async (ms) => {
+      try {
+        return await next(ms);
+      } catch (err) {
+        if (failure() !== undefined) throw err;
+        return undefined;
+      }
+    },
+    wake: () => {
+      const w = waiter;
+      waiter = undefined;
+      w?.();
     },
   };
 }
