@@ -14,7 +14,6 @@ import type { GatewayMetrics, MethodMetrics } from './metrics.js';
 import type { EtcdMessage } from './proto.js';
 import type { SpaceQuota } from './quota.js';
 import type { RangeRouter } from './router.js';
-import { withTlsIdentity } from './tls.js';
 
 /** The node as one etcd member (member = node, docs/compatibility.md). */
 export interface MemberInfo {

@@ -54,6 +54,8 @@ export interface GrpcServerOptions {
 const STREAM_WINDOW_BYTES = 1024 * 1024;
 const CONNECTION_WINDOW_BYTES = 16 * 1024 * 1024;
 const HEADER_BLOCK_BYTES_MAX = 256 * 1024;
+/** Bytes of a streaming call's messages received and not yet read above which the client is not credited more. */
+const INBOX_BYTES_MAX = 1024 * 1024;
 /** Unsent bytes a socket may hold before stream data waits for 'drain'. */
 export const SOCKET_QUEUED_BYTES_HIGH = 1024 * 1024;
 /** Bodies up to this size are sent in one buffer with their prefix; larger ones as two, uncopied. */
@@ -69,6 +71,9 @@ export class ServerCall {
   private deadlineTimer: NodeJS.Timeout | undefined;
   /** Streaming calls: messages received and not yet read, with their sizes on the wire (made on first use: unary calls have none). */
   private inbox: Array<{ message: unknown; bytes: number }> | undefined;
+  private inboxBytes = 0;
+  /** Bytes received but not credited back while the inbox was above its bound. */
+  private owed = 0;
   private inboxEnded = false;
   private wakeReader: (() => void) | undefined;
   private wakeWriter: (() => void) | undefined;
@@ -106,7 +111,11 @@ export class ServerCall {
     for (;;) {
       const m = this.inbox?.shift();
       if (m !== undefined) {
-        this.stream.credit(m.bytes);
+        this.inboxBytes -= m.bytes;
+        if (this.owed > 0 && this.inboxBytes <= INBOX_BYTES_MAX) {
+          this.stream.credit(this.owed);
+          this.owed = 0;
+        }
         return { value: m.message, done: false };
       }
       if (this.inboxEnded || this.over) return { value: undefined, done: true };
@@ -154,7 +163,18 @@ export class ServerCall {
   /** @internal A streaming call's next message. */
   deliver(message: unknown, bytes: number): void {
     (this.inbox ??= []).push({ message, bytes });
+    this.inboxBytes += bytes;
     this.wakeReader?.();
+  }
+
+  /**
+   * @internal `bytes` of a streaming call's DATA arrived: credited back to
+   * the client at once while the messages not yet read stay within
+   * {@link INBOX_BYTES_MAX}, else when the handler has read them down to it.
+   */
+  received(bytes: number): void {
+    if (this.inboxBytes <= INBOX_BYTES_MAX) this.stream.credit(bytes);
+    else this.owed += bytes;
   }
 
   /** @internal The client half-closed. */
@@ -375,15 +395,8 @@ export class GrpcServer {
     stream.onData = (data) => {
       if (failed) return;
       try {
-        const messages = reader.push(data);
-        // Bytes of partial messages are credited at once (a message may exceed the window); whole ones when read.
-        let inMessages = 0;
-        for (const m of messages) {
-          const bytes = m.length + MESSAGE_PREFIX_BYTES;
-          inMessages += bytes;
-          call.deliver(method.decode(m), bytes);
-        }
-        if (data.length > inMessages) stream.credit(data.length - inMessages);
+        for (const m of reader.push(data)) call.deliver(method.decode(m), m.length + MESSAGE_PREFIX_BYTES);
+        call.received(data.length);
       } catch (err) {
         failed = true;
         this.fail(call, err);

@@ -31,8 +31,6 @@ export const DEFAULT_MAX_TXN_OPS = 128;
 export const DEFAULT_MAX_REQUEST_BYTES = 1.5 * 1024 * 1024;
 /** What etcd adds to max-request-bytes for gRPC's own receive limit (v3rpc/grpc.go). */
 export const GRPC_OVERHEAD_BYTES = 512 * 1024;
-/** etcd's gRPC send limit: unlimited in effect (math.MaxInt32). */
-export const GRPC_MAX_SEND_BYTES = 2 ** 31 - 1;
 /** Largest lease TTL etcd grants, in seconds (lease.MaxLeaseTTL). */
 export const MAX_LEASE_TTL_SECONDS = 9_000_000_000;
 /** etcd's election timeout and heartbeat defaults, in ms (10 ticks of 100 ms). */

@@ -9,12 +9,15 @@
  */
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
+import * as http2 from 'node:http2';
 import * as net from 'node:net';
 import * as grpc from '@grpc/grpc-js';
 import { GrpcServer, type ServerCall } from '../../src/gateway/grpc-server.js';
 import { MessageReader, parseTimeout, percentEncode } from '../../src/gateway/grpc-wire.js';
 
 const MAX_RECEIVE = 64 * 1024;
+/** Releases each server's Hold handler. */
+const holds = new Map<GrpcServer, () => void>();
 const identity = (b: Buffer): Buffer => b;
 
 class TestFailure extends Error {
@@ -72,6 +75,21 @@ async function startServer(): Promise<Harness> {
       await call.send(Buffer.from(`total ${n}`));
     },
   });
+  // Reads nothing until released, then counts what the client sent.
+  let release: (() => void) | undefined;
+  const released = new Promise<void>((resolve) => (release = resolve));
+  server.register('/test.Svc/Hold', {
+    ...codec,
+    requestStream: true,
+    responseStream: true,
+    streaming: async (call) => {
+      await released;
+      let n = 0;
+      for await (const m of call.requests) n += (m as Buffer).length;
+      await call.send(Buffer.from(String(n)));
+    },
+  });
+  holds.set(server, () => release?.());
   server.register('/test.Svc/Quiet', { ...codec, requestStream: true, responseStream: true, streaming: async () => undefined });
   const listener = net.createServer((socket) => server.serve(socket, Buffer.alloc(0)));
   await new Promise<void>((resolve) => listener.listen(0, '127.0.0.1', resolve));
@@ -179,6 +197,30 @@ describe('gRPC server', () => {
     assert.ok(big.every((b) => b === 0x61));
     const answers = await Promise.all(Array.from({ length: 500 }, (_, i) => unary(client, `n${i}`)));
     assert.deepEqual(answers.map((a) => a.toString()), Array.from({ length: 500 }, (_, i) => `echo n${i}`));
+  });
+
+  it('stops crediting a streaming call whose handler reads nothing, and credits again as it reads', async () => {
+    const session = http2.connect(`http://${h.address}`);
+    try {
+      const stream = session.request({ ':method': 'POST', ':path': '/test.Svc/Hold', 'content-type': 'application/grpc', te: 'trailers' });
+      const chunks: Buffer[] = [];
+      stream.on('data', (c: Buffer) => chunks.push(c));
+      const message = Buffer.alloc(5 + 60_000, 0x63);
+      message[0] = 0;
+      message.writeUInt32BE(60_000, 1);
+      const count = 100; // 6 MB: far above the stream's window and the unread bound together
+      for (let i = 0; i < count; i++) stream.write(message);
+      stream.end();
+      await new Promise((resolve) => setTimeout(resolve, 300));
+      // The server took at most its window plus the unread bound; the rest waits in the client.
+      assert.ok(stream.writableLength > 2_000_000, `client still holds ${stream.writableLength} bytes`);
+      holds.get(h.server)?.();
+      await new Promise<void>((resolve) => stream.on('close', () => resolve()));
+      const body = Buffer.concat(chunks);
+      assert.equal(body.subarray(5).toString(), String(count * 60_000));
+    } finally {
+      session.close();
+    }
   });
 
   it('reads gzip-compressed requests', async () => {
