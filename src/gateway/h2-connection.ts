@@ -208,7 +208,11 @@ export class H2Connection {
     return this.over;
   }
 
-  /** Takes bytes read from the client. A protocol violation ends the connection with GOAWAY. */
+  /**
+   * Takes bytes read from the client. A protocol violation ends the
+   * connection with GOAWAY and its code; so does an exception thrown by a
+   * stream callback (INTERNAL_ERROR), reported through onClose.
+   */
   receive(chunk: Buffer): void {
     if (this.over) return;
     try {
@@ -227,8 +231,8 @@ export class H2Connection {
         if (this.over) return;
       }
     } catch (err) {
-      if (err instanceof ConnectionError) this.fail(err);
-      else throw err;
+      // A failure of the code serving a stream ends this connection, not the process.
+      this.fail(err instanceof ConnectionError ? err : new ConnectionError(H2Error.INTERNAL_ERROR, `server failure: ${(err as Error).message}`));
     }
   }
 

@@ -329,6 +329,18 @@ describe('HTTP/2 server connection', () => {
     assert.equal(goAwayCode(first.out.take().at(-1)), H2Error.PROTOCOL_ERROR, 'first frame not SETTINGS');
   });
 
+  it('ends the connection, not the process, when a stream callback throws', () => {
+    const { c, out, ev } = started([], {
+      onStream: () => {
+        throw new Error('handler bug');
+      },
+      onClose: (err) => ev.log.push(`connection closed ${err?.code} ${err?.message}`),
+    });
+    c.receive(headers(1, true));
+    assert.equal(goAwayCode(out.take().at(-1)), H2Error.INTERNAL_ERROR);
+    assert.deepEqual(ev.log, [`connection closed ${H2Error.INTERNAL_ERROR} server failure: handler bug`]);
+  });
+
   it('on goAway refuses new streams, lets open ones finish, then ends', () => {
     const { c, out, ev } = started();
     c.receive(headers(1, true));
