@@ -14,6 +14,7 @@ import type { Duplex } from 'node:stream';
 import type { PeerCertificate, TLSSocket } from 'node:tls';
 import * as grpc from '@grpc/grpc-js';
 import { H2Connection, type H2Output, type H2Stream } from './h2-connection.js';
+import { H2Error } from './h2-frames.js';
 import {
   frameMessage,
   GrpcStatusError,
@@ -48,6 +49,8 @@ export interface GrpcServerOptions {
   readonly maxReceiveBytes: number;
   /** The status a handler's failure is answered with. */
   statusOf(err: unknown): { code: number; message: string };
+  /** Called when a connection ends because the server failed serving it (not for a client's protocol errors). */
+  onServerFailure?(err: Error): void;
 }
 
 /** HTTP/2 settings of client connections. */
@@ -274,7 +277,8 @@ export class GrpcServer {
       connectionWindowBytes: CONNECTION_WINDOW_BYTES,
       headerBlockBytesMax: HEADER_BLOCK_BYTES_MAX,
       onStream: (stream) => this.onStream(stream, socket),
-      onClose: () => {
+      onClose: (err) => {
+        if (err?.code === H2Error.INTERNAL_ERROR) this.options.onServerFailure?.(err);
         this.connections.delete(connection);
         if (this.connections.size === 0) this.idle?.();
       },

@@ -148,6 +148,7 @@ export class EtcdServer {
         const e = toEtcdError(err);
         return { code: e.grpcCode, message: e.message };
       },
+      onServerFailure: (err) => ctx.onInternalError?.('gRPC connection', err),
     });
     for (const [name, handlers] of services) {
       const def = etcdServiceDefinition(name);
