@@ -111,33 +111,27 @@ export class MessageReader {
   }
 }
 
-/** The response header block every call starts with. */
-export const RESPONSE_HEADERS = encodeLiteralFields([
+/** The fields every answer starts with. */
+const RESPONSE_FIELDS: ReadonlyArray<readonly [string, string]> = [
   [':status', '200'],
   ['content-type', 'application/grpc'],
-]);
+];
 
-/** The trailers of a call that ended well. */
-export const OK_TRAILERS = encodeLiteralFields([['grpc-status', '0']]);
-/** The whole answer of a call that ended well without sending a message. */
-export const OK_TRAILERS_ONLY = encodeLiteralFields([
-  [':status', '200'],
-  ['content-type', 'application/grpc'],
-  ['grpc-status', '0'],
-]);
+/** The response header block every call starts with. */
+export const RESPONSE_HEADERS = encodeLiteralFields(RESPONSE_FIELDS);
 
 /** The trailers of a call ending with `code` and `message`; `trailersOnly` adds the response headers (nothing was sent before). */
 export function statusBlock(code: number, message: string, trailersOnly: boolean): Buffer {
-  const fields: Array<[string, string]> = trailersOnly
-    ? [
-        [':status', '200'],
-        ['content-type', 'application/grpc'],
-      ]
-    : [];
+  const fields: Array<readonly [string, string]> = trailersOnly ? [...RESPONSE_FIELDS] : [];
   fields.push(['grpc-status', String(code)]);
   if (message !== '') fields.push(['grpc-message', percentEncode(message)]);
   return encodeLiteralFields(fields);
 }
+
+/** The trailers of a call that ended well. */
+export const OK_TRAILERS = statusBlock(grpc.status.OK, '', false);
+/** The whole answer of a call that ended well without sending a message. */
+export const OK_TRAILERS_ONLY = statusBlock(grpc.status.OK, '', true);
 
 /** grpc-message's encoding: bytes outside printable ASCII, and '%', as %XX of their UTF-8. */
 export function percentEncode(message: string): string {

@@ -192,9 +192,4 @@ export class FrameReader {
     }
     return frames;
   }
-
-  /** Bytes held for an incomplete frame. */
-  get heldBytes(): number {
-    return this.held?.length ?? 0;
-  }
 }

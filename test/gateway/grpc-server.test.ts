@@ -121,7 +121,7 @@ async function failure(p: Promise<unknown>): Promise<{ code: number; details: st
   throw new Error('call succeeded');
 }
 
-describe('gRPC server', () => {
+describe('gRPC server', { timeout: 60_000 }, () => {
   let h: Harness;
   let client: grpc.Client;
   before(async () => {
@@ -233,7 +233,7 @@ describe('gRPC server', () => {
   });
 });
 
-describe('gRPC server close', () => {
+describe('gRPC server close', { timeout: 20_000 }, () => {
   it('lets a call in flight finish, then ends its connections', async () => {
     const h = await startServer();
     const client = new grpc.Client(h.address, grpc.credentials.createInsecure());
