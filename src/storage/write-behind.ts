@@ -141,18 +141,22 @@ export class WriteBehindEngine implements Engine {
 }
 
 /**
- * `ops` without every op that a later op on the same key overrides, in the
- * original order: the same final state when written as one atomic batch.
+ * `ops` without every op that a later op on the same key object overrides,
+ * in the original order: the same final state when written as one atomic
+ * batch. Keys are matched by identity, not by bytes: the ops worth dropping
+ * are the bookkeeping records every applied entry rewrites, whose writers
+ * reuse one key Buffer each, and an identity lookup costs no string copy of
+ * every key. Equal keys in distinct Buffers are all kept; the batch's
+ * outcome is the same, since its last op on a key wins.
  */
 export function withoutSuperseded(ops: readonly BatchOp[]): BatchOp[] {
   if (ops.length < 2) return [...ops];
-  const seen = new Set<string>();
+  const seen = new Set<Uint8Array>();
   const kept: BatchOp[] = [];
   for (let i = ops.length - 1; i >= 0; i--) {
     const op = ops[i]!;
-    const id = Buffer.from(op.key.buffer, op.key.byteOffset, op.key.byteLength).toString('latin1');
-    if (seen.has(id)) continue;
-    seen.add(id);
+    if (seen.has(op.key)) continue;
+    seen.add(op.key);
     kept.push(op);
   }
   return kept.reverse();

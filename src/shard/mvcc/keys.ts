@@ -148,6 +148,7 @@ export interface DataKeyParts {
 export class KeyCodec {
   readonly prefix: Buffer;
   private readonly dataHead: number;
+  private readonly metaKeys = new Map<MetaName, Buffer>();
 
   constructor(prefix: Uint8Array) {
     this.prefix = Buffer.from(prefix);
@@ -167,12 +168,20 @@ export class KeyCodec {
     return this.familyStart(family + 1);
   }
 
-  /** The engine key of a meta record. */
+  /**
+   * The engine key of a meta record: one Buffer per name, shared by every
+   * caller (never to be written to), so a write-behind batch recognises a
+   * record rewritten by each applied entry by the key's identity.
+   */
   metaKey(name: MetaName): Buffer {
-    const b = Buffer.allocUnsafe(this.prefix.length + 2);
-    this.prefix.copy(b, 0);
-    b[this.prefix.length] = Family.Meta;
-    b[this.prefix.length + 1] = name;
+    let b = this.metaKeys.get(name);
+    if (b === undefined) {
+      b = Buffer.allocUnsafe(this.prefix.length + 2);
+      this.prefix.copy(b, 0);
+      b[this.prefix.length] = Family.Meta;
+      b[this.prefix.length + 1] = name;
+      this.metaKeys.set(name, b);
+    }
     return b;
   }
 
