@@ -35,6 +35,7 @@ import {
 import { EpochMismatchError, KeyNotInRangeError, ReplicaError, RevisionRejectedError, CommandInvalidError } from '../range/errors.js';
 import type { ApplyResult, CommandResult, RangeCommand, StoredError } from './command-codec.js';
 import { decodeCommand, encodeDescriptor } from './command-codec.js';
+import { entryOutcome, type EntryOutcome } from './outcome.js';
 import type { DedupeTable } from './dedupe.js';
 import type { RangeKeys } from './keys.js';
 import { descriptorAfterConfChange } from './membership.js';
@@ -59,21 +60,7 @@ export interface RangeState {
   auth: AuthState;
 }
 
-/** What applying one entry produced, for the proposer waiting on it. */
-export interface EntryOutcome {
-  readonly index: number;
-  readonly term: number;
-  /** The command's request id (absent for no-ops and undecodable entries). */
-  readonly command?: RangeCommand;
-  /** The result, applied now or found in the dedupe table. */
-  readonly result?: ApplyResult;
-  /** A routing rejection: state unchanged, nothing recorded, a retry may apply. */
-  readonly rejection?: ReplicaError;
-  /** Whether the result came from the dedupe table. */
-  readonly duplicate?: boolean;
-  /** Compaction: resolves when history is physically removed. */
-  readonly removal?: Promise<void>;
-}
+export type { EntryOutcome } from './outcome.js';
 
 /**
  * Applies one normal (non-conf-change) entry. `decoded`, when given, is the
@@ -81,11 +68,10 @@ export interface EntryOutcome {
  * decoded twice.
  */
 export async function applyNormalEntry(state: RangeState, entry: Entry, decoded?: RangeCommand): Promise<EntryOutcome> {
-  const base = { index: entry.index, term: entry.term };
   if (entry.data.length === 0) {
     // A new leader's no-op: only the applied index moves.
     await writeBatch(state, entry.index, []);
-    return base;
+    return entryOutcome(entry, undefined, undefined);
   }
   let cmd: RangeCommand;
   try {
@@ -93,17 +79,17 @@ export async function applyNormalEntry(state: RangeState, entry: Entry, decoded?
   } catch (err) {
     // Every replica fails the same way on the same bytes; skip the entry.
     await writeBatch(state, entry.index, []);
-    return { ...base, rejection: asReplicaError(err) };
+    return entryOutcome(entry, undefined, undefined, asReplicaError(err));
   }
   const known = await state.dedupe.get(cmd.requestId);
   if (known !== undefined) {
     await writeBatch(state, entry.index, []);
-    return { ...base, command: cmd, result: known.result, duplicate: true };
+    return entryOutcome(entry, cmd, known.result, undefined, true);
   }
   const rejection = checkRouting(state.descriptor, cmd);
   if (rejection !== undefined) {
     await writeBatch(state, entry.index, []);
-    return { ...base, command: cmd, rejection };
+    return entryOutcome(entry, cmd, undefined, rejection);
   }
   const staleAuth = staleAuthRevision(state.auth, cmd.authRevision);
   if (staleAuth !== undefined) return recordFailure(state, entry, cmd, staleAuth);
@@ -118,7 +104,6 @@ export async function applyNormalEntry(state: RangeState, entry: Entry, decoded?
  * or the command in the entry's context, and its conf version is bumped.
  */
 export async function applyConfChangeEntry(state: RangeState, entry: Entry, confState: ConfState): Promise<EntryOutcome> {
-  const base = { index: entry.index, term: entry.term };
   const cc = decodeConfChange(entry.data);
   let cmd: RangeCommand | undefined;
   if (cc.context !== undefined && cc.context.length > 0) {
@@ -137,7 +122,7 @@ export async function applyConfChangeEntry(state: RangeState, entry: Entry, conf
   await writeBatch(state, entry.index, ops);
   dedupe?.commit();
   state.descriptor = next;
-  return cmd === undefined ? { ...base, result } : { ...base, command: cmd, result };
+  return entryOutcome(entry, cmd, result);
 }
 
 /** Epoch and key-span checks of a data command against the applying replica's descriptor. */
@@ -198,7 +183,6 @@ function* opKeys(op: RequestOp): Generator<[Uint8Array, Uint8Array | undefined]>
 }
 
 async function applyWrite(state: RangeState, entry: Entry, cmd: RangeCommand): Promise<EntryOutcome> {
-  const base = { index: entry.index, term: entry.term, command: cmd };
   const body = cmd.body;
   if (body.type === 'compact') return applyCompact(state, entry, cmd, body.request.revision);
   if (body.type === 'leaseGrant') return applyLeaseGrant(state, entry, cmd, body.request, LEASE_IO);
@@ -209,7 +193,7 @@ async function applyWrite(state: RangeState, entry: Entry, cmd: RangeCommand): P
     if (!(err instanceof RevisionRejectedError)) throw err;
     // Not recorded: the proposer retries the same request with a new revision.
     await writeBatch(state, entry.index, []);
-    return { ...base, rejection: err };
+    return entryOutcome(entry, cmd, undefined, err);
   }
   if (body.type === 'leaseRevoke') return applyLeaseRevoke(state, entry, cmd, body.request, revision, LEASE_IO);
   let plan: WritePlan<unknown>;
@@ -226,15 +210,15 @@ async function applyWrite(state: RangeState, entry: Entry, cmd: RangeCommand): P
     switch (body.type) {
       case 'put':
         plan = await state.mvcc.planPut(body.request, revision, { leaseExists });
-        toResult = (r) => ({ type: 'put', response: r as never });
+        toResult = putResult;
         break;
       case 'deleteRange':
         plan = await state.mvcc.planDeleteRange(body.request, revision, { leaseExists });
-        toResult = (r) => ({ type: 'deleteRange', response: r as never });
+        toResult = deleteRangeResult;
         break;
       case 'txn':
         plan = await state.mvcc.planTxn(body.request, revision, { leaseExists });
-        toResult = (r) => ({ type: 'txn', response: r as never });
+        toResult = txnResult;
         break;
       case 'changeReplicas':
         throw new Error('unreachable: changeReplicas rejected by checkRouting');
@@ -249,15 +233,19 @@ async function applyWrite(state: RangeState, entry: Entry, cmd: RangeCommand): P
   const dedupe = state.dedupe.add(cmd.requestId, { index: entry.index, result });
   try {
     const leaseOps = await leaseAttachmentOps(state, plan);
-    await writeBatch(state, entry.index, [...plan.ops, ...leaseOps, ...dedupe.ops]);
+    await writeBatch(state, entry.index, plan.ops, leaseOps, dedupe.ops);
   } catch (err) {
     state.mvcc.discard(plan);
     throw err;
   }
   state.mvcc.commit(plan);
   dedupe.commit();
-  return { ...base, result };
+  return entryOutcome(entry, cmd, result);
 }
+
+const putResult = (r: unknown): CommandResult => ({ type: 'put', response: r as never });
+const deleteRangeResult = (r: unknown): CommandResult => ({ type: 'deleteRange', response: r as never });
+const txnResult = (r: unknown): CommandResult => ({ type: 'txn', response: r as never });
 
 async function applyCompact(state: RangeState, entry: Entry, cmd: RangeCommand, revision: number): Promise<EntryOutcome> {
   let plan;
@@ -273,12 +261,12 @@ async function applyCompact(state: RangeState, entry: Entry, cmd: RangeCommand, 
     result: { type: 'compact', response: { revision: state.mvcc.currentRevision } },
   };
   const dedupe = state.dedupe.add(cmd.requestId, { index: entry.index, result });
-  await writeBatch(state, entry.index, [...plan.ops, ...dedupe.ops]);
+  await writeBatch(state, entry.index, plan.ops, dedupe.ops);
   // Physical removal runs in the background in bounded chunks (MvccStore).
   const removal = state.mvcc.commitCompact(plan);
   removal.catch(() => undefined); // observed by the proposer if it waits; never unhandled
   dedupe.commit();
-  return { index: entry.index, term: entry.term, command: cmd, result, removal };
+  return entryOutcome(entry, cmd, result, undefined, false, removal);
 }
 
 /** An auth command (src/shard/auth/apply-auth.ts plans it): the new auth state, stored with the applied index. */
@@ -289,10 +277,10 @@ async function applyAuth(state: RangeState, entry: Entry, cmd: RangeCommand, req
   const response = { revision: state.mvcc.currentRevision, authRevision: plan.next.revision, index: entry.index, ...token };
   const result: ApplyResult = { raftTerm: entry.term, ok: true, result: { type: 'auth', response } };
   const dedupe = state.dedupe.add(cmd.requestId, { index: entry.index, result });
-  await writeBatch(state, entry.index, [...plan.ops, ...dedupe.ops]);
+  await writeBatch(state, entry.index, plan.ops, dedupe.ops);
   dedupe.commit();
   state.auth = plan.next;
-  return { index: entry.index, term: entry.term, command: cmd, result };
+  return entryOutcome(entry, cmd, result);
 }
 
 /** A command that failed deterministically (an MVCC, auth or lease error): the failure is the result, recorded for retries. */
@@ -306,7 +294,7 @@ async function recordFailure(
   const dedupe = state.dedupe.add(cmd.requestId, { index: entry.index, result });
   await writeBatch(state, entry.index, dedupe.ops);
   dedupe.commit();
-  return { index: entry.index, term: entry.term, command: cmd, result };
+  return entryOutcome(entry, cmd, result);
 }
 
 /** The stored form of an MVCC, auth or lease error (its code, wire text and recovery data). */
@@ -318,9 +306,13 @@ export function storedError(err: MvccError | AuthError | LeaseError): StoredErro
   return e;
 }
 
-async function writeBatch(state: RangeState, index: number, ops: readonly BatchOp[]): Promise<void> {
+/** Writes the ops of entry `index` (in order, from each list in turn) with the new applied index, as one batch. */
+async function writeBatch(state: RangeState, index: number, ...opLists: ReadonlyArray<readonly BatchOp[]>): Promise<void> {
   if (index <= state.appliedIndex) throw new Error(`apply: entry ${index} at or below applied index ${state.appliedIndex}`);
-  await state.engine.write([...ops, state.mvcc.appliedIndexOp(index)]);
+  const ops: BatchOp[] = [];
+  for (const list of opLists) for (const op of list) ops.push(op);
+  ops.push(state.mvcc.appliedIndexOp(index));
+  await state.engine.write(ops);
   state.appliedIndex = index;
 }
 

@@ -433,28 +433,35 @@ type Mutable<T> = { -readonly [K in keyof T]: T[K] };
 
 function readPut(r: WireReader): PutRequest | undefined {
   let key: Uint8Array | undefined;
-  const put: Omit<Mutable<PutRequest>, 'key'> = {};
+  let value: Uint8Array | undefined;
+  let lease: bigint | undefined;
+  let prevKv: boolean | undefined;
+  let ignoreValue: boolean | undefined;
+  let ignoreLease: boolean | undefined;
   while (!r.done) {
     const tag = r.uint();
     if (tag === PUT.key * 8 + WIRE_BYTES) {
       if ((key = r.bytes()) === undefined) return undefined;
     } else if (tag === PUT.value * 8 + WIRE_BYTES) {
-      const v = r.bytes();
-      if (v === undefined) return undefined;
-      put.value = v;
+      if ((value = r.bytes()) === undefined) return undefined;
     } else if (tag === PUT.lease * 8 + WIRE_VARINT) {
-      const v = r.int64();
-      if (v === undefined) return undefined;
-      put.lease = v;
+      if ((lease = r.int64()) === undefined) return undefined;
     } else {
       const v = tag === PUT.prevKv * 8 || tag === PUT.ignoreValue * 8 || tag === PUT.ignoreLease * 8 ? r.bool() : undefined;
       if (v === undefined) return undefined;
-      if (tag === PUT.prevKv * 8) put.prevKv = v;
-      else if (tag === PUT.ignoreValue * 8) put.ignoreValue = v;
-      else put.ignoreLease = v;
+      if (tag === PUT.prevKv * 8) prevKv = v;
+      else if (tag === PUT.ignoreValue * 8) ignoreValue = v;
+      else ignoreLease = v;
     }
   }
-  return { ...put, key: key ?? absentBytes() };
+  // Built by adding fields to one literal (no spread): absent fields stay absent, as the general decoder leaves them.
+  const put: Mutable<PutRequest> = { key: key ?? absentBytes() };
+  if (value !== undefined) put.value = value;
+  if (lease !== undefined) put.lease = lease;
+  if (prevKv !== undefined) put.prevKv = prevKv;
+  if (ignoreValue !== undefined) put.ignoreValue = ignoreValue;
+  if (ignoreLease !== undefined) put.ignoreLease = ignoreLease;
+  return put;
 }
 
 function readDelete(r: WireReader): DeleteRangeRequest | undefined {

@@ -13,12 +13,13 @@ import { leaseKeysDenied, type AuthError } from '../auth/index.js';
 import { LeaseError, LeaseExistsError, LeaseTtlTooLargeError, LEASE_TTL_SECONDS_MAX } from '../lease/index.js';
 import type { ApplyResult, RangeCommand } from './command-codec.js';
 import type { LeaseGrantCommand, LeaseRevokeCommand } from './lease-codec.js';
-import type { EntryOutcome, RangeState } from './apply.js';
+import type { RangeState } from './apply.js';
+import { entryOutcome, type EntryOutcome } from './outcome.js';
 
 /** What lease apply needs from apply.ts (passed in, so the modules stay acyclic). */
 export interface ApplyIo {
   /** Writes `ops` with the applied index in one batch. */
-  writeBatch(state: RangeState, index: number, ops: readonly BatchOp[]): Promise<void>;
+  writeBatch(state: RangeState, index: number, ...opLists: ReadonlyArray<readonly BatchOp[]>): Promise<void>;
   /** Records a deterministic failure as the command's result. */
   recordFailure(state: RangeState, entry: Entry, cmd: RangeCommand, err: MvccError | LeaseError | AuthError): Promise<EntryOutcome>;
 }
@@ -45,10 +46,10 @@ export async function applyLeaseGrant(
     result: { type: 'leaseGrant', response: { revision: state.mvcc.currentRevision, id: req.id, ttlSeconds: req.ttlSeconds } },
   };
   const dedupe = state.dedupe.add(cmd.requestId, { index: entry.index, result });
-  await io.writeBatch(state, entry.index, [...state.leases.grantOps(record), ...dedupe.ops]);
+  await io.writeBatch(state, entry.index, state.leases.grantOps(record), dedupe.ops);
   state.leases.commitGrant(record);
   dedupe.commit();
-  return { index: entry.index, term: entry.term, command: cmd, result };
+  return entryOutcome(entry, cmd, result);
 }
 
 /**
@@ -88,7 +89,7 @@ export async function applyLeaseRevoke(
   };
   const dedupe = state.dedupe.add(cmd.requestId, { index: entry.index, result });
   try {
-    await io.writeBatch(state, entry.index, [...(plan?.ops ?? []), ...state.leases.revokeOps(req.id, keys), ...dedupe.ops]);
+    await io.writeBatch(state, entry.index, plan?.ops ?? [], state.leases.revokeOps(req.id, keys), dedupe.ops);
   } catch (err) {
     if (plan !== undefined) state.mvcc.discard(plan);
     throw err;
@@ -96,7 +97,7 @@ export async function applyLeaseRevoke(
   if (plan !== undefined) state.mvcc.commit(plan);
   state.leases.commitRevoke(req.id);
   dedupe.commit();
-  return { index: entry.index, term: entry.term, command: cmd, result };
+  return entryOutcome(entry, cmd, result);
 }
 
 /**
