@@ -20,7 +20,8 @@
  *   `etcd_server_health_failures`.
  */
 import * as grpc from '@grpc/grpc-js';
-import { Counter, Gauge, Histogram, type Registry } from 'prom-client';
+import { Counter, Gauge, type Registry } from 'prom-client';
+import { CallHistogram, type HistogramSeries } from './call-histogram.js';
 import type { GatewayContext } from './context.js';
 
 /** Go's names of the gRPC status codes (codes.Code.String()), indexed by code. */
@@ -55,11 +56,12 @@ type GaugeSource = Pick<GatewayContext, 'router' | 'member' | 'memberIdOfNode' |
  * prom-client counters when the registry is read (their `collect`), because
  * prom-client builds and looks up a label-set key on every increment — four
  * counter increments per call cost more than the call's other bookkeeping.
- * The latency histogram is observed directly.
+ * The latency histogram's series is this method's own (call-histogram.ts).
  */
 export class MethodMetrics {
   private readonly labels: Record<string, string>;
   private readonly handledLabels: Record<string, string>[];
+  private readonly latency: HistogramSeries;
   private started = 0;
   private received = 0;
   private sent = 0;
@@ -75,6 +77,7 @@ export class MethodMetrics {
   ) {
     this.labels = { grpc_type: type, grpc_service: service, grpc_method: method };
     this.handledLabels = GRPC_CODE_NAMES.map((code) => ({ ...this.labels, grpc_code: code }));
+    this.latency = m.handlingSeconds.series(this.labels);
     // go-grpc-prometheus pre-registers every method's series at 0.
     m.started.inc(this.labels, 0);
     m.msgReceived.inc(this.labels, 0);
@@ -96,7 +99,7 @@ export class MethodMetrics {
     this.handled[i]!++;
     if (code === grpc.status.OK) this.sent++;
     this.markPending();
-    this.m.handlingSeconds.observe(this.labels, (performance.now() - startMs) / 1000);
+    this.latency.observe((performance.now() - startMs) / 1000);
   }
 
   /** Adds the counts since the last flush to the prom-client counters. */
@@ -130,7 +133,7 @@ export class GatewayMetrics {
   readonly handled: Counter;
   readonly msgReceived: Counter;
   readonly msgSent: Counter;
-  readonly handlingSeconds: Histogram;
+  readonly handlingSeconds: CallHistogram;
   readonly receivedBytes: Counter;
   readonly sentBytes: Counter;
   readonly healthSuccess: Counter;
@@ -197,13 +200,12 @@ export class GatewayMetrics {
       registers,
       collect,
     });
-    // prom-client's default buckets are Prometheus' DefBuckets, go-grpc-prometheus' default.
-    this.handlingSeconds = new Histogram({
-      name: 'grpc_server_handling_seconds',
-      help: 'Histogram of response latency (seconds) of gRPC that had been application-level handled by the server.',
-      labelNames: LABELS,
-      registers,
-    });
+    // Prometheus' DefBuckets, go-grpc-prometheus' default.
+    this.handlingSeconds = new CallHistogram(
+      'grpc_server_handling_seconds',
+      'Histogram of response latency (seconds) of gRPC that had been application-level handled by the server.',
+      registry,
+    );
     this.receivedBytes = new Counter({
       name: 'etcd_network_client_grpc_received_bytes_total',
       help: 'The total number of bytes received from grpc clients.',
