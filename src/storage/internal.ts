@@ -60,16 +60,24 @@ export function checkBound(bound: unknown, what: string): Buffer {
  */
 export function checkBatch(ops: readonly BatchOp[]): CheckedOp[] {
   if (!Array.isArray(ops)) throw invalid('batch must be an array of ops');
-  return ops.map((op: unknown, i): CheckedOp => {
-    if (typeof op !== 'object' || op === null) throw invalid(`batch op ${i} must be an object`);
-    const { type, key, value } = op as { type?: unknown; key?: unknown; value?: unknown };
-    if (type === 'put') {
-      if (!(value instanceof Uint8Array)) throw invalid(`batch op ${i}: value must be a Uint8Array`);
-      return { type, key: checkKey(key, `batch op ${i}: key`), value: asBuffer(value) };
-    }
-    if (type === 'del') return { type, key: checkKey(key, `batch op ${i}: key`) };
-    throw invalid(`batch op ${i}: type must be 'put' or 'del'`);
-  });
+  const checked: CheckedOp[] = new Array(ops.length);
+  for (let i = 0; i < ops.length; i++) checked[i] = checkOp(ops[i] as unknown, i);
+  return checked;
+}
+
+/**
+ * One op of a batch, checked. An op whose key and value are already Buffers
+ * is its own checked form (no copy); the messages are built only on failure.
+ */
+function checkOp(op: unknown, i: number): CheckedOp {
+  if (typeof op !== 'object' || op === null) throw invalid(`batch op ${i} must be an object`);
+  const { type, key, value } = op as { type?: unknown; key?: unknown; value?: unknown };
+  if (type !== 'put' && type !== 'del') throw invalid(`batch op ${i}: type must be 'put' or 'del'`);
+  if (!(key instanceof Uint8Array)) throw invalid(`batch op ${i}: key must be a Uint8Array`);
+  if (key.byteLength === 0) throw invalid(`batch op ${i}: key must not be empty`);
+  if (type === 'del') return Buffer.isBuffer(key) ? (op as CheckedOp) : { type, key: asBuffer(key) };
+  if (!(value instanceof Uint8Array)) throw invalid(`batch op ${i}: value must be a Uint8Array`);
+  return Buffer.isBuffer(key) && Buffer.isBuffer(value) ? (op as CheckedOp) : { type, key: asBuffer(key), value: asBuffer(value) };
 }
 
 /** Resolves the bounds and limit of `options`; throws INVALID_ARGUMENT on malformed ones. */
