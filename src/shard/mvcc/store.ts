@@ -92,6 +92,9 @@ export interface CompactPlan {
   readonly revision: number;
 }
 
+/** The pending marker while a plan is being made (a plan's own object once made). */
+const PLANNING: WritePlan<unknown> = Object.freeze({ ops: [], result: null, consumed: false, revision: 0, keysDelta: 0, liveChanges: [], written: [] });
+
 /** The MVCC keyspace of one range. */
 export class MvccStore {
   private current: number;
@@ -453,8 +456,7 @@ export class MvccStore {
     if (!Number.isSafeInteger(revision) || revision <= this.current) {
       throw new RevisionNotIncreasingError(revision, this.current);
     }
-    const placeholder: WritePlan<unknown> = { ops: [], result: null, consumed: false, revision, keysDelta: 0, liveChanges: [], written: [] };
-    this.pending = placeholder;
+    this.pending = PLANNING;
     try {
       // No snapshot: plans run one at a time, so nothing but compaction
       // changes this store's data meanwhile, and compaction never removes a
@@ -467,7 +469,8 @@ export class MvccStore {
           compactRevision: this.compacted,
           writeRevision: revision,
           cache: this.cache,
-          ...(options.leaseExists === undefined ? {} : { leaseExists: options.leaseExists }),
+          // Always present (maybe undefined), so every env has one shape.
+          leaseExists: options.leaseExists,
         },
         req,
       );

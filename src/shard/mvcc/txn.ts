@@ -41,7 +41,7 @@ export interface TxnEnv {
   /** The candidate revision for the txn's writes (> currentRevision). */
   readonly writeRevision: number;
   /** The lessor's view; absent means every lease is accepted. */
-  readonly leaseExists?: (lease: bigint) => boolean;
+  readonly leaseExists?: ((lease: bigint) => boolean) | undefined;
   /** Newest versions of hot keys at currentRevision (only with the store's own engine as reader). */
   readonly cache?: LatestCache;
 }
@@ -68,7 +68,7 @@ interface PathNode {
 
 /** Evaluates `req` (already validated by checkTxnRequest). */
 export async function executeTxn(env: TxnEnv, req: TxnRequest): Promise<TxnExecution> {
-  const path = await choosePath(env, req);
+  const path = isUnconditional(req) ? UNCONDITIONAL : await choosePath(env, req);
   await checkPuts(env, req, path);
   checkRanges(env, req, path);
   const exec = new Executor(env);
@@ -154,15 +154,29 @@ async function choosePath(env: TxnEnv, req: TxnRequest): Promise<PathNode> {
   return { succeeded, children };
 }
 
+/** The path of a txn with no compares and no nested txn in its success branch (Put and DeleteRange are such txns). */
+const UNCONDITIONAL: PathNode = Object.freeze({ succeeded: true, children: Object.freeze([]) as unknown as PathNode[] });
+
+/** Whether `req`'s path is {@link UNCONDITIONAL}, with nothing to evaluate. */
+function isUnconditional(req: TxnRequest): boolean {
+  if (req.compare !== undefined && req.compare.length > 0) return false;
+  for (const op of req.success ?? []) if (op.type === 'txn') return false;
+  return true;
+}
+
 function branch(req: TxnRequest, succeeded: boolean): readonly RequestOp[] {
   return (succeeded ? req.success : req.failure) ?? [];
 }
 
-/** Visits the ops on the chosen path in order, descending into nested txns. */
-function* pathOps(req: TxnRequest, path: PathNode): Generator<RequestOp> {
+/** The ops on the chosen path in order, nested txns' included (the branch itself when it nests none). */
+function pathOps(req: TxnRequest, path: PathNode): Iterable<RequestOp> {
+  return path.children.length === 0 ? branch(req, path.succeeded) : nestedPathOps(req, path);
+}
+
+function* nestedPathOps(req: TxnRequest, path: PathNode): Generator<RequestOp> {
   let child = 0;
   for (const op of branch(req, path.succeeded)) {
-    if (op.type === 'txn') yield* pathOps(op.request, path.children[child++] as PathNode);
+    if (op.type === 'txn') yield* nestedPathOps(op.request, path.children[child++] as PathNode);
     else yield op;
   }
 }
