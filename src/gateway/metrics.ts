@@ -21,7 +21,7 @@
  */
 import * as grpc from '@grpc/grpc-js';
 import { Counter, Gauge, type Registry } from 'prom-client';
-import { CallHistogram, type HistogramSeries } from './call-histogram.js';
+import { SeriesHistogram, type HistogramSeries } from '../metrics/histogram.js';
 import type { GatewayContext } from './context.js';
 
 /** Go's names of the gRPC status codes (codes.Code.String()), indexed by code. */
@@ -56,7 +56,7 @@ type GaugeSource = Pick<GatewayContext, 'router' | 'member' | 'memberIdOfNode' |
  * prom-client counters when the registry is read (their `collect`), because
  * prom-client builds and looks up a label-set key on every increment — four
  * counter increments per call cost more than the call's other bookkeeping.
- * The latency histogram's series is this method's own (call-histogram.ts).
+ * The latency histogram's series is this method's own (src/metrics/histogram.ts).
  */
 export class MethodMetrics {
   private readonly labels: Record<string, string>;
@@ -133,7 +133,7 @@ export class GatewayMetrics {
   readonly handled: Counter;
   readonly msgReceived: Counter;
   readonly msgSent: Counter;
-  readonly handlingSeconds: CallHistogram;
+  readonly handlingSeconds: SeriesHistogram;
   readonly receivedBytes: Counter;
   readonly sentBytes: Counter;
   readonly healthSuccess: Counter;
@@ -201,7 +201,7 @@ export class GatewayMetrics {
       collect,
     });
     // Prometheus' DefBuckets, go-grpc-prometheus' default.
-    this.handlingSeconds = new CallHistogram(
+    this.handlingSeconds = new SeriesHistogram(
       'grpc_server_handling_seconds',
       'Histogram of response latency (seconds) of gRPC that had been application-level handled by the server.',
       registry,

@@ -1,12 +1,12 @@
 /**
- * The per-method latency histogram renders exactly as prom-client's own
+ * A histogram whose series are held by their observers renders exactly as prom-client's own
  * Histogram with the same observations, in both the text exposition and the
  * JSON form, shows only series that were observed, and resets.
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { Histogram, Registry } from 'prom-client';
-import { CallHistogram } from '../../src/gateway/call-histogram.js';
+import { SeriesHistogram } from '../../src/metrics/histogram.js';
 
 const NAME = 'grpc_server_handling_seconds';
 const HELP = 'Histogram of response latency.';
@@ -21,10 +21,10 @@ async function jsonValues(registry: Registry): Promise<unknown[]> {
   return values.map(({ labels, value, metricName }) => ({ labels, value, metricName }));
 }
 
-function pair(): { ours: Registry; theirs: Registry; call: CallHistogram; reference: Histogram } {
+function pair(): { ours: Registry; theirs: Registry; call: SeriesHistogram; reference: Histogram } {
   const ours = new Registry();
   const theirs = new Registry();
-  const call = new CallHistogram(NAME, HELP, ours);
+  const call = new SeriesHistogram(NAME, HELP, ours);
   const reference = new Histogram({ name: NAME, help: HELP, labelNames: ['grpc_type', 'grpc_service', 'grpc_method'], registers: [theirs] });
   return { ours, theirs, call, reference };
 }
@@ -58,4 +58,19 @@ test('a reset zeroes every series, and later observations count from zero', asyn
   reference.observe(PUT, 0.03);
   assert.equal(await ours.metrics(), await theirs.metrics());
   assert.match(await ours.metrics(), /grpc_server_handling_seconds_count\{grpc_type="unary",grpc_service="etcdserverpb.KV",grpc_method="Put"\} 1\n?/);
+});
+
+test('an unlabelled series with the registry\'s default labels and custom buckets renders as prom-client\'s', async () => {
+  const ours = new Registry();
+  const theirs = new Registry();
+  for (const r of [ours, theirs]) r.setDefaultLabels({ node: '3' });
+  const buckets = Array.from({ length: 14 }, (_, i) => 0.001 * 2 ** i);
+  const series = new SeriesHistogram('etcd_disk_wal_fsync_duration_seconds', HELP, ours, buckets).series({});
+  const reference = new Histogram({ name: 'etcd_disk_wal_fsync_duration_seconds', help: HELP, buckets, registers: [theirs] });
+  assert.equal(await ours.metrics(), await theirs.metrics(), 'the unlabelled series exists before any observation');
+  for (const v of [0.0004, 0.001, 0.0031, 0.9, 20]) {
+    series.observe(v);
+    reference.observe(v);
+  }
+  assert.equal(await ours.metrics(), await theirs.metrics());
 });

@@ -5,7 +5,8 @@
  * Transport and log-store counters are plain fields in those modules and
  * are read at scrape time.
  */
-import { Counter, Gauge, Histogram, Registry } from 'prom-client';
+import { Counter, Gauge, Registry } from 'prom-client';
+import { SeriesHistogram, type HistogramSeries } from '../../metrics/histogram.js';
 import type { LogStoreCounters } from '../log-store/index.js';
 import type { TransportStats } from '../transport/index.js';
 import type { RaftReadCounters } from '../raft/index.js';
@@ -14,6 +15,18 @@ import type { RaftReadCounters } from '../raft/index.js';
 const FSYNC_BUCKETS = Array.from({ length: 14 }, (_, i) => 0.001 * 2 ** i);
 /** Bucket bounds of apply durations (0.1 ms .. ~1.6 s). */
 const APPLY_BUCKETS = Array.from({ length: 15 }, (_, i) => 0.0001 * 2 ** i);
+
+/**
+ * A counter the loop bumps as a plain number, read into its prom-client
+ * counter at scrape time: prom-client looks up a label key on every
+ * increment, and the loop increments several counters per turn.
+ */
+export class Tally {
+  value = 0;
+  inc(by = 1): void {
+    this.value += by;
+  }
+}
 
 /** Values the host computes at scrape time. */
 export interface HostGauges {
@@ -32,17 +45,17 @@ export interface HostGauges {
 export class HostMetrics {
   /** The node's registry: expose `registry.metrics()` on /metrics. */
   readonly registry: Registry;
-  readonly proposalsCommitted: Counter;
-  readonly proposalsApplied: Counter;
+  readonly proposalsCommitted: Tally;
+  readonly proposalsApplied: Tally;
   readonly proposalsFailed: Counter;
   readonly leaderChanges: Counter;
-  readonly fsyncDuration: Histogram;
-  readonly applyDuration: Histogram;
+  readonly fsyncDuration: HistogramSeries;
+  readonly applyDuration: HistogramSeries;
   readonly snapshotsSent: Counter;
   readonly snapshotsReceived: Counter;
-  readonly loopTurns: Counter;
-  readonly readysHandled: Counter;
-  readonly heartbeatsSent: Counter;
+  readonly loopTurns: Tally;
+  readonly readysHandled: Tally;
+  readonly heartbeatsSent: Tally;
   readonly coalescedMessages: Counter;
   readonly quiesceEvents: Counter;
   readonly logTruncations: Counter;
@@ -52,30 +65,47 @@ export class HostMetrics {
     if (Object.keys(labels).length > 0) registry.setDefaultLabels(labels);
     this.registry = registry;
     const counter = (name: string, help: string): Counter => new Counter({ name, help, registers: [registry] });
-    this.proposalsCommitted = counter('etcd_server_proposals_committed_total', 'Proposals (normal entries with data) committed, all groups.');
-    this.proposalsApplied = counter('etcd_server_proposals_applied_total', 'Proposals (normal entries with data) applied, all groups.');
+    /** A counter whose value is read at scrape time. */
+    const mirrored = (name: string, help: string, read: () => number): void => {
+      new Counter({
+        name,
+        help,
+        registers: [registry],
+        collect() {
+          this.reset();
+          this.inc(read());
+        },
+      });
+    };
+    const tally = (name: string, help: string): Tally => {
+      const t = new Tally();
+      mirrored(name, help, () => t.value);
+      return t;
+    };
+    this.proposalsCommitted = tally('etcd_server_proposals_committed_total', 'Proposals (normal entries with data) committed, all groups.');
+    this.proposalsApplied = tally('etcd_server_proposals_applied_total', 'Proposals (normal entries with data) applied, all groups.');
     this.proposalsFailed = counter('etcd_server_proposals_failed_total', 'Proposals refused by raft or by backpressure.');
     this.leaderChanges = counter('etcd_server_leader_changes_seen_total', 'Leader changes seen, all groups.');
     this.snapshotsSent = counter('keyspan_snapshots_sent_total', 'Raft snapshots handed to the transport.');
     this.snapshotsReceived = counter('keyspan_snapshots_received_total', 'Raft snapshots installed.');
-    this.loopTurns = counter('keyspan_host_loop_turns_total', 'Turns of the driving loop.');
-    this.readysHandled = counter('keyspan_host_readys_total', 'Readys handled (persisted in a shared flush).');
-    this.heartbeatsSent = counter('keyspan_host_heartbeats_sent_total', 'Raft heartbeats sent (quiesce heartbeats included).');
+    this.loopTurns = tally('keyspan_host_loop_turns_total', 'Turns of the driving loop.');
+    this.readysHandled = tally('keyspan_host_readys_total', 'Readys handled (persisted in a shared flush).');
+    this.heartbeatsSent = tally('keyspan_host_heartbeats_sent_total', 'Raft heartbeats sent (quiesce heartbeats included).');
     this.coalescedMessages = counter('keyspan_host_coalesced_heartbeat_messages_total', 'Messages that carried several groups\' heartbeats to one peer.');
     this.quiesceEvents = counter('keyspan_host_quiesce_total', 'Times a group quiesced.');
     this.logTruncations = counter('keyspan_host_log_truncations_total', 'Raft log truncations after a state-machine snapshot.');
-    this.fsyncDuration = new Histogram({
-      name: 'etcd_disk_wal_fsync_duration_seconds',
-      help: 'Duration of log store flushes (one fsync for every group of a loop turn).',
-      buckets: FSYNC_BUCKETS,
-      registers: [registry],
-    });
-    this.applyDuration = new Histogram({
-      name: 'keyspan_apply_duration_seconds',
-      help: 'Duration of one applyEntries call of a group state machine.',
-      buckets: APPLY_BUCKETS,
-      registers: [registry],
-    });
+    this.fsyncDuration = new SeriesHistogram(
+      'etcd_disk_wal_fsync_duration_seconds',
+      'Duration of log store flushes (one fsync for every group of a loop turn).',
+      registry,
+      FSYNC_BUCKETS,
+    ).series({});
+    this.applyDuration = new SeriesHistogram(
+      'keyspan_apply_duration_seconds',
+      'Duration of one applyEntries call of a group state machine.',
+      registry,
+      APPLY_BUCKETS,
+    ).series({});
     new Gauge({
       name: 'etcd_server_proposals_pending',
       help: 'Proposals of this node in flight (proposed, not yet applied).',
@@ -130,17 +160,6 @@ export class HostMetrics {
         this.inc({ reason: 'ticks_behind' }, f.ticksBehind);
       },
     });
-    const mirrored = (name: string, help: string, read: () => number): void => {
-      new Counter({
-        name,
-        help,
-        registers: [registry],
-        collect() {
-          this.reset();
-          this.inc(read());
-        },
-      });
-    };
     mirrored('keyspan_transport_messages_sent_total', 'Raft messages sent by the transport.', () => transport().messagesSent);
     mirrored('keyspan_transport_messages_received_total', 'Raft messages received by the transport.', () => transport().messagesReceived);
     mirrored('keyspan_transport_messages_dropped_total', 'Raft messages the transport dropped.', () => transport().messagesDropped);
