@@ -48,6 +48,7 @@ import { LeaderElsewhereError, type ForwardScope } from './forward-scope.js';
 import { LEASE_KEEPALIVE_ONCE_METHOD } from './lease-service.js';
 import { decodeEtcdMessage, encodeEtcdMessage, etcdMethods, ETCD_SERVICE_NAMES, type EtcdMessage, type EtcdServiceName } from './proto.js';
 import { ROUTING_ATTEMPTS_MAX, ROUTING_BACKOFF_MS_MAX, ROUTING_BACKOFF_MS_MIN, ROUTING_DEADLINE_MS } from './router.js';
+import { LazyAbort } from './lazy-abort.js';
 
 /** Bytes of a forwarding gateway's proposer id (random per process incarnation). */
 const PROPOSER_ID_BYTES = 8;
@@ -313,9 +314,9 @@ export class Forwarding {
    */
   service(lookup: HandlerLookup): { definition: grpc.ServiceDefinition; implementation: grpc.UntypedServiceImplementation } {
     const unaryCall: grpc.handleUnaryCall<ForwardRequest, ForwardResponse> = (call, callback) => {
-      const abort = new AbortController();
+      const abort = new LazyAbort();
       call.once('cancelled', () => abort.abort());
-      void this.runForwarded(lookup, call.request, abort.signal).then((outcome) => {
+      void this.runForwarded(lookup, call.request, abort).then((outcome) => {
         if (outcome.ok) {
           callback(null, { response: outcome.response });
           return;
@@ -326,7 +327,7 @@ export class Forwarding {
       });
     };
     const streamCall: grpc.handleBidiStreamingCall<CallBatch, ReplyBatch> = (call) => {
-      const running = new Map<number, AbortController>();
+      const running = new Map<number, LazyAbort>();
       const writer = new BatchWriter<StreamReply>((replies, done) => call.write({ replies }, () => done()), {
         sizeOf: streamReplyBytes,
         batchBytesMax: FORWARD_BATCH_BYTES_MAX,
@@ -345,11 +346,11 @@ export class Forwarding {
           return;
         }
         if (m.call === undefined || m.call === null || running.has(m.call_id)) return;
-        const abort = new AbortController();
+        const abort = new LazyAbort();
         running.set(m.call_id, abort);
-        void this.runForwarded(lookup, m.call, abort.signal).then((outcome) => {
+        void this.runForwarded(lookup, m.call, abort).then((outcome) => {
           running.delete(m.call_id);
-          if (abort.signal.aborted) return maybeEnd(); // the sender gave up on it
+          if (abort.aborted) return maybeEnd(); // the sender gave up on it
           writer.push(
             outcome.ok
               ? { call_id: m.call_id, response: outcome.response, code: GrpcStatus.OK, details: '', leader_node: 0 }
@@ -378,7 +379,7 @@ export class Forwarding {
   }
 
   /** Runs one forwarded call on the local handler in a forwarded scope; never rejects. */
-  private async runForwarded(lookup: HandlerLookup, req: ForwardRequest, signal: AbortSignal): Promise<ForwardOutcome> {
+  private async runForwarded(lookup: HandlerLookup, req: ForwardRequest, abort: LazyAbort): Promise<ForwardOutcome> {
     const types = unaryMethodTypes().get(req.method);
     const handler = types === undefined ? undefined : lookup(req.method);
     if (types === undefined || handler === undefined) {
@@ -389,7 +390,14 @@ export class Forwarding {
       forwarded: true,
       requestId: { proposer: Buffer.from(req.proposer), seq: req.seq },
     };
-    const info: CallInfo = { signal, metadata: toMetadata(req.metadata), forward };
+    // The signal through a getter: it is made only if the handler reads it.
+    const info: CallInfo = {
+      get signal() {
+        return abort.signal;
+      },
+      metadata: toMetadata(req.metadata),
+      forward,
+    };
     try {
       const response = await handler(decodeEtcdMessage(types.requestType, req.request), info);
       return { ok: true, response: encodeEtcdMessage(types.responseType, response) };

@@ -15,6 +15,7 @@ import type { PeerCertificate, TLSSocket } from 'node:tls';
 import * as grpc from '@grpc/grpc-js';
 import { H2Connection, type H2Output, type H2Stream } from './h2-connection.js';
 import { H2Error } from './h2-frames.js';
+import { LazyAbort } from './lazy-abort.js';
 import {
   frameMessage,
   GrpcStatusError,
@@ -68,9 +69,8 @@ const COPY_BODY_BYTES_MAX = 16 * 1024;
 export class ServerCall {
   /** The client's metadata (request headers but transport ones). */
   readonly metadata: grpc.Metadata;
-  private abort: AbortController | undefined;
+  private readonly abort = new LazyAbort();
   private over = false;
-  private cancelled = false;
   private deadlineTimer: NodeJS.Timeout | undefined;
   /** Streaming calls: messages received and not yet read, with their sizes on the wire (made on first use: unary calls have none). */
   private inbox: Array<{ message: unknown; bytes: number }> | undefined;
@@ -91,10 +91,6 @@ export class ServerCall {
 
   /** Fires when the client cancels, the deadline passes or the connection ends. */
   get signal(): AbortSignal {
-    if (this.abort === undefined) {
-      this.abort = new AbortController();
-      if (this.cancelled) this.abort.abort();
-    }
     return this.abort.signal;
   }
 
@@ -242,8 +238,7 @@ export class ServerCall {
   }
 
   private cancel(): void {
-    this.cancelled = true;
-    this.abort?.abort();
+    this.abort.abort();
     this.finished();
   }
 }
