@@ -146,7 +146,14 @@ export class ReplicatedMembers implements MemberDirectory {
    * the call's scope allows and the leader is elsewhere, retried on stale epochs).
    */
   private onLeader<T>(call: CallInfo, f: (target: RangeTarget) => Promise<T>): Promise<T> {
-    return routed(this.options.router, new Uint8Array(), undefined, f, routeOptionsOf(call));
+    // The checks read the leader's applied member table: a leader just elected may not have
+    // applied a change committed before it (a MemberAdd answered by its predecessor), so it
+    // first applies everything committed.
+    const checked = async (target: RangeTarget): Promise<T> => {
+      await target.replica.readBarrier(call.signal);
+      return f(target);
+    };
+    return routed(this.options.router, new Uint8Array(), undefined, checked, routeOptionsOf(call));
   }
 
   private nodeOfMember(desc: RangeDescriptor, memberId: bigint): ReplicaDescriptor | undefined {

@@ -476,6 +476,18 @@ export class Replica implements GroupStateMachine {
     return this.leases.keepAlive(id);
   }
 
+  /**
+   * Waits until this replica has applied every entry committed when it was
+   * called (a read index: on a leader holding its lease, no round trip). A
+   * new leader may not yet have applied entries of earlier terms; a check
+   * against its applied state (the member table) that must not miss a
+   * committed change waits here first.
+   */
+  async readBarrier(signal?: AbortSignal): Promise<void> {
+    this.assertUsable();
+    await this.readIndex(signal);
+  }
+
   /** TimeToLive on the leader (NotLeaderError elsewhere): TTL -1 for an unknown lease (after a read index, as KeepAlive). */
   async leaseTimeToLive(id: bigint, withKeys: boolean): Promise<TimeToLiveResult> {
     this.assertUsable();

@@ -93,3 +93,17 @@ test('pending linearizable reads are bounded', async () => {
   ac.abort();
   await assert.rejects(first, RequestAbortedError);
 });
+
+test('readBarrier: a replica behind on applying has applied every write committed before the call once it resolves', async () => {
+  const h = await Harness.start([1, 2, 3]);
+  h.isolate(3);
+  await h.replica(1).put({ key: b('c'), value: b('1') }, { epoch });
+  h.heal();
+  const before = await h.replica(3).range({ key: b('c') }, { epoch, consistency: 'serializable' });
+  assert.equal(before.result.kvs.length, 0, 'replica 3 has not applied the write yet');
+  await h.replica(3).readBarrier();
+  const after = await h.replica(3).range({ key: b('c') }, { epoch, consistency: 'serializable' });
+  assert.equal(s(after.result.kvs[0]!.value), '1', 'applied once the barrier resolved');
+  // On the leader, too (a lease or a heartbeat round; nothing to wait for).
+  await h.replica(1).readBarrier();
+});
