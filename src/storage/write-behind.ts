@@ -7,7 +7,7 @@
  * this view — so every read sees every earlier write, as with the engine
  * itself, while a burst of small writes (one per applied raft entry) costs
  * one native batch instead of one each. Ops that a later queued op on the
- * same key supersedes are dropped from that batch (each applied entry
+ * same key object supersedes are dropped from that batch (each applied entry
  * rewrites the same few bookkeeping keys: applied index, current revision),
  * which leaves the batch's outcome unchanged, since within one atomic batch
  * the last op on a key wins.

@@ -63,7 +63,7 @@ export interface TxnExecution {
 /** Which branch each txn on the path takes; children follow nested txn ops in order. */
 interface PathNode {
   readonly succeeded: boolean;
-  readonly children: PathNode[];
+  readonly children: readonly PathNode[];
 }
 
 /** Evaluates `req` (already validated by checkTxnRequest). */
@@ -155,7 +155,7 @@ async function choosePath(env: TxnEnv, req: TxnRequest): Promise<PathNode> {
 }
 
 /** The path of a txn with no compares and no nested txn in its success branch (Put and DeleteRange are such txns). */
-const UNCONDITIONAL: PathNode = Object.freeze({ succeeded: true, children: Object.freeze([]) as unknown as PathNode[] });
+const UNCONDITIONAL: PathNode = Object.freeze({ succeeded: true, children: Object.freeze([]) });
 
 /** Whether `req`'s path is {@link UNCONDITIONAL}, with nothing to evaluate. */
 function isUnconditional(req: TxnRequest): boolean {
