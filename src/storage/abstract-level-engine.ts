@@ -183,6 +183,33 @@ export abstract class AbstractLevelEngine<Db extends NativeDb> {
    * Reads go through `iterator.nextv` in growing batches, and the native
    * iterator is always closed, also when the consumer breaks out of its loop.
    */
+  /**
+   * Counts the keys a {@link scanNative} over the same bounds would yield,
+   * batch by batch, reading no values and yielding nothing.
+   */
+  protected async countNative(options: IterateOptions, state: StateCheck, open: (range: NativeRange) => NativeIterator): Promise<number> {
+    throwIfSet(state());
+    const scan = resolveScan(options);
+    if (scan.empty) return 0;
+    const iterator = this.guardSync(() => open({ ...levelRange(scan), reverse: scan.reverse, values: false }), state);
+    this.scansOpen++;
+    try {
+      let counted = 0;
+      let batchEntries = scanBatchEntriesMin;
+      while (counted < scan.limit) {
+        const batch = await this.guard(() => iterator.nextv(Math.min(batchEntries, scan.limit - counted)), state);
+        if (batch.length === 0) break;
+        counted += batch.length;
+        batchEntries = Math.min(batchEntries * 2, scanBatchEntriesMax);
+      }
+      throwIfSet(state());
+      return counted;
+    } finally {
+      this.scansOpen--;
+      await iterator.close().catch(() => undefined);
+    }
+  }
+
   protected async *scanNative(
     options: IterateOptions,
     state: StateCheck,

@@ -65,6 +65,12 @@ export interface EngineReader {
    * options) surface as a rejected `next()`, not as a synchronous throw.
    */
   iterate(options?: IterateOptions): AsyncIterableIterator<Entry>;
+  /**
+   * How many entries `iterate(options)` would yield, without handing them out
+   * (a count of keys in bounds: values are never read). Same view and errors
+   * as iterate.
+   */
+  count(options?: IterateOptions): Promise<number>;
 }
 
 /**

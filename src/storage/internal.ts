@@ -4,7 +4,7 @@
  * here is re-exported from index.ts; other folders must not import it.
  */
 import { rm } from 'node:fs/promises';
-import { type BatchOp, EngineError, type IterateOptions, compareKeys } from './engine.js';
+import { type BatchOp, EngineError, type Entry, type IterateOptions, compareKeys } from './engine.js';
 
 /** Entries fetched by the first native read of a scan; small so `limit: 1` stays cheap. */
 export const scanBatchEntriesMin = 16;
@@ -37,6 +37,13 @@ export interface Scan {
 export const EMPTY_VALUE: Buffer = Buffer.alloc(0);
 
 /** Views `bytes` as a Buffer without copying. */
+/** Counts what a scan yields: for readers with no cheaper way to count (keys only). */
+export async function countByIterating(reader: { iterate(options?: IterateOptions): AsyncIterableIterator<Entry> }, options: IterateOptions): Promise<number> {
+  let n = 0;
+  for await (const _ of reader.iterate({ ...options, keysOnly: true })) n++;
+  return n;
+}
+
 export function asBuffer(bytes: Uint8Array): Buffer {
   return Buffer.isBuffer(bytes) ? bytes : Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
 }

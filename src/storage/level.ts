@@ -69,6 +69,10 @@ export class LevelEngine extends AbstractLevelEngine<Db> implements Engine {
     return this.scan(options, undefined);
   }
 
+  count(options: IterateOptions = {}): Promise<number> {
+    return this.countScan(options, undefined);
+  }
+
   snapshot(): EngineSnapshot {
     this.assertOpen();
     return this.guardSync(() => new LevelSnapshot(this, this.db.snapshot()));
@@ -103,6 +107,15 @@ export class LevelEngine extends AbstractLevelEngine<Db> implements Engine {
   /** @internal Shared by the engine and its snapshots. */
   scan(options: IterateOptions, snapshot: LevelSnapshot | undefined): AsyncIterableIterator<Entry> {
     return this.scanNative(
+      options,
+      () => this.stateError(snapshot),
+      (range) => this.db.iterator({ ...range, ...(snapshot === undefined ? {} : { snapshot: snapshot.native }) }),
+    );
+  }
+
+  /** @internal Shared by the engine and its snapshots. */
+  countScan(options: IterateOptions, snapshot: LevelSnapshot | undefined): Promise<number> {
+    return this.countNative(
       options,
       () => this.stateError(snapshot),
       (range) => this.db.iterator({ ...range, ...(snapshot === undefined ? {} : { snapshot: snapshot.native }) }),
@@ -151,6 +164,10 @@ class LevelSnapshot implements EngineSnapshot {
 
   iterate(options: IterateOptions = {}): AsyncIterableIterator<Entry> {
     return this.engine.scan(options, this);
+  }
+
+  count(options: IterateOptions = {}): Promise<number> {
+    return this.engine.countScan(options, this);
   }
 
   async release(): Promise<void> {

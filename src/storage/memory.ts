@@ -8,7 +8,7 @@ import {
   type IterateOptions,
   compareKeys,
 } from './engine.js';
-import { EMPTY_VALUE, type Scan, aboveLower, belowUpper, checkBatch, checkBound, checkKey, resolveScan } from './internal.js';
+import { EMPTY_VALUE, type Scan, aboveLower, belowUpper, checkBatch, checkBound, checkKey, countByIterating, resolveScan } from './internal.js';
 
 // sorted-btree ships CommonJS with the class as `exports.default`.
 const BTree = sortedBtree.default;
@@ -27,6 +27,10 @@ export class MemoryEngine implements Engine {
   async get(key: Uint8Array): Promise<Buffer | undefined> {
     this.assertOpen();
     return this.tree.get(checkKey(key));
+  }
+
+  count(options: IterateOptions = {}): Promise<number> {
+    return countByIterating(this, options);
   }
 
   iterate(options: IterateOptions = {}): AsyncIterableIterator<Entry> {
@@ -113,6 +117,10 @@ class MemorySnapshot implements EngineSnapshot {
 
   iterate(options: IterateOptions = {}): AsyncIterableIterator<Entry> {
     return iterateTree(() => this.tree, options, () => this.stateError());
+  }
+
+  count(options: IterateOptions = {}): Promise<number> {
+    return countByIterating(this, options);
   }
 
   async release(): Promise<void> {

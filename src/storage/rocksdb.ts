@@ -2,6 +2,7 @@ import { RocksLevel, type RocksIterator } from '@nxtedition/rocksdb';
 import { type Engine, type EngineSnapshot, type Entry, EngineError, type IterateOptions, compareKeys } from './engine.js';
 import { AbstractLevelEngine, openNative } from './abstract-level-engine.js';
 import {
+  countByIterating,
   EMPTY_VALUE,
   Mutex,
   type Scan,
@@ -58,6 +59,10 @@ export class RocksDbEngine extends AbstractLevelEngine<RocksLevel> implements En
   iterate(options: IterateOptions = {}): AsyncIterableIterator<Entry> {
     // A bounded native iterator: it is its own consistent view.
     return this.scanNative(options, () => this.stateError(), (range) => this.db.iterator(range));
+  }
+
+  count(options: IterateOptions = {}): Promise<number> {
+    return this.countNative(options, () => this.stateError(), (range) => this.db.iterator(range));
   }
 
   snapshot(): EngineSnapshot {
@@ -143,6 +148,11 @@ class RocksSnapshot implements EngineSnapshot {
       return this.engine.nextv(this.forward, 1, this);
     });
     return entry !== undefined && compareKeys(entry[0], k) === 0 ? entry[1] : undefined;
+  }
+
+  /** Counted through the snapshot's shared iterators, like any scan of it. */
+  count(options: IterateOptions = {}): Promise<number> {
+    return countByIterating(this, options);
   }
 
   async *iterate(options: IterateOptions = {}): AsyncIterableIterator<Entry> {

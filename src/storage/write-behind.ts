@@ -85,6 +85,11 @@ export class WriteBehindEngine implements Engine {
     yield* this.inner.iterate(options);
   }
 
+  async count(options: IterateOptions = {}): Promise<number> {
+    await this.flush();
+    return this.inner.count(options);
+  }
+
   /**
    * A consistent view including every write queued so far. The engine's
    * snapshot is taken when the view is first read, after the queue is
@@ -102,6 +107,7 @@ export class WriteBehindEngine implements Engine {
         (async function* () {
           yield* (await open()).iterate(options);
         })(),
+      count: async (options) => (await open()).count(options),
       release: async () => {
         if (released) return;
         released = true;

@@ -250,6 +250,7 @@ export function defineConformanceSuite(harness: EngineHarness): void {
           for (const limit of [undefined, 1, 2, 100]) {
             const options: IterateOptions = { ...bound, reverse, ...(limit === undefined ? {} : { limit }) };
             assert.deepEqual(await collect(engine, options), expected(model, options), JSON.stringify(options));
+            assert.equal(await engine.count(options), expected(model, options).length, `count ${JSON.stringify(options)}`);
           }
         }
       }
@@ -276,6 +277,9 @@ export function defineConformanceSuite(harness: EngineHarness): void {
     it('iterate() treats limit 0 as nothing and a negative limit as none', async ({ engine }) => {
       await engine.write(tenKeys());
       assert.deepEqual(await collect(engine, { limit: 0 }), []);
+      assert.equal(await engine.count({ limit: 0 }), 0);
+      assert.equal(await engine.count({ limit: -1 }), 10);
+      assert.equal(await engine.count({ limit: 3, reverse: true }), 3);
       assert.deepEqual(await collect(engine, { limit: 0, reverse: true }), []);
       assert.equal((await collect(engine, { limit: -1 })).length, 10);
       assert.equal((await collect(engine, { limit: 3, reverse: true })).length, 3);
@@ -294,6 +298,7 @@ export function defineConformanceSuite(harness: EngineHarness): void {
       for (const options of none) {
         assert.deepEqual(await collect(engine, options), [], JSON.stringify(options));
         assert.deepEqual(await collect(engine, { ...options, reverse: true }), [], JSON.stringify(options));
+        assert.equal(await engine.count(options), 0, `count ${JSON.stringify(options)}`);
       }
       assert.equal((await collect(engine, { gte: utf8('k3'), lte: utf8('k3') })).length, 1);
       assert.equal((await collect(engine, { gte: Buffer.alloc(0) })).length, 10);
@@ -303,6 +308,7 @@ export function defineConformanceSuite(harness: EngineHarness): void {
     it('iterate() rejects malformed options with INVALID_ARGUMENT', async ({ engine }) => {
       await rejectsWith(collect(engine, { gte: 'k1' as unknown as Uint8Array }), 'INVALID_ARGUMENT');
       await rejectsWith(collect(engine, { limit: 'ten' as unknown as number }), 'INVALID_ARGUMENT');
+      await rejectsWith(engine.count({ gte: 'k1' as unknown as Uint8Array }), 'INVALID_ARGUMENT');
       await rejectsWith(engine.get('k1' as unknown as Uint8Array), 'INVALID_ARGUMENT');
       await rejectsWith(engine.get(Buffer.alloc(0)), 'INVALID_ARGUMENT');
     });
@@ -314,9 +320,13 @@ export function defineConformanceSuite(harness: EngineHarness): void {
       model.write(ops);
       for (const options of [{}, { reverse: true }, { gt: utf8('key00100'), limit: 2500 }, { reverse: true, lt: utf8('key02000') }]) {
         assert.deepEqual(await collect(engine, options), expected(model, options));
+        assert.equal(await engine.count(options), expected(model, options).length, 'count');
         const snapshot = engine.snapshot();
+        await engine.write([put(utf8('key99999'), utf8('later')), { type: 'del', key: utf8('key00500') }]);
         assert.deepEqual(await collect(snapshot, options), expected(model, options));
+        assert.equal(await snapshot.count(options), expected(model, options).length, 'snapshot count');
         await snapshot.release();
+        await engine.write([{ type: 'del', key: utf8('key99999') }, put(utf8('key00500'), utf8('500'))]);
       }
     });
 
@@ -426,6 +436,7 @@ export function defineConformanceSuite(harness: EngineHarness): void {
       await snapshot.release();
       await rejectsWith(snapshot.get(utf8('k1')), 'SNAPSHOT_RELEASED');
       await rejectsWith(collect(snapshot), 'SNAPSHOT_RELEASED');
+      await rejectsWith(snapshot.count(), 'SNAPSHOT_RELEASED');
       await rejectsWith(scan.next(), 'SNAPSHOT_RELEASED');
       assert.deepEqual(await engine.get(utf8('k1')), utf8('v1'));
     });
@@ -528,6 +539,7 @@ export function defineConformanceSuite(harness: EngineHarness): void {
       await engine.close();
       await rejectsWith(engine.get(utf8('k1')), 'ENGINE_CLOSED');
       await rejectsWith(collect(engine), 'ENGINE_CLOSED');
+      await rejectsWith(engine.count(), 'ENGINE_CLOSED');
       await rejectsWith(scan.next(), 'ENGINE_CLOSED');
       await rejectsWith(engine.write([put(utf8('k1'), utf8('x'))]), 'ENGINE_CLOSED');
       await rejectsWith(engine.write([{ type: 'put', key: 'bad' } as unknown as BatchOp]), 'ENGINE_CLOSED');

@@ -35,6 +35,13 @@ test('reads see queued writes; a burst of writes becomes one engine batch', asyn
   for await (const e of wb.iterate({ gte: k('k1'), lt: k('k2') })) all.push(e.key.toString());
   assert.deepEqual(all, ['k10', 'k11', 'k12', 'k13', 'k14', 'k15', 'k16', 'k17', 'k18', 'k19'], 'the queued delete of k1 is seen');
   assert.deepEqual(await wb.get(k('k2')), k('x'), 'later ops on a key win');
+  await wb.write([{ type: 'put', key: k('k1'), value: k('back') }, { type: 'del', key: k('k3') }]);
+  assert.equal(await wb.count({ gte: k('k1'), lt: k('k2') }), 11, 'a count sees queued puts');
+  assert.equal(await wb.count({ gte: k('k3'), lt: k('k4') }), 10, 'and queued deletes');
+  const snap = wb.snapshot();
+  await wb.write([{ type: 'put', key: k('k300'), value: k('y') }]);
+  assert.equal(await snap.count({ gte: k('k3'), lt: k('k4') }), 11, "a snapshot's count sees what was queued when it first read");
+  await snap.release();
 });
 
 test('queued writes reach the engine on the next macrotask without any read', async () => {

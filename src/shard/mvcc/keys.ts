@@ -5,6 +5,7 @@
  *   intents   prefix | 0x01 | …                             (reserved for 2PC locks)
  *   data      prefix | 0x02 | esc(userKey) | 0x00 0x01 | ~rev (u64 BE) → version record
  *   revindex  prefix | 0x03 | rev (u64 BE) | userKey         → empty
+ *   live      prefix | 0x04 | esc(userKey) | 0x00 0x01          → empty
  *
  * esc() maps 0x00 → 0x00 0xFF and leaves other bytes alone; the terminator
  * 0x00 0x01 sorts below both an escaped zero and any other byte, so engine
@@ -21,6 +22,13 @@ export const Family = {
   Intent: 0x01,
   Data: 0x02,
   RevIndex: 0x03,
+  /**
+   * One key per user key that is live at the current revision (its newest
+   * version is not a tombstone): counting a span's live keys is a keys-only
+   * scan of one entry per key, where the Data family has every version and
+   * its value.
+   */
+  Live: 0x04,
 } as const;
 
 /** Names of the meta records (one byte each, under the Meta family). */
@@ -35,6 +43,8 @@ export const MetaName = {
   AppliedIndex: 0x61, // 'a'
   /** Live keys (etcd's etcd_debugging_mvcc_keys_total), kept in each write batch. */
   KeyCount: 0x6e, // 'n'
+  /** Present once the Live family holds exactly the live keys (written with it; see MvccStore.open). */
+  LiveIndex: 0x6c, // 'l'
 } as const;
 
 /** One of the meta record names. */
@@ -194,6 +204,16 @@ export class KeyCodec {
   intentKey(userKey: Uint8Array): Buffer {
     const b = this.dataKeyBuffer(userKey, 0);
     b[this.prefix.length] = Family.Intent;
+    return b;
+  }
+
+  /**
+   * The Live-family key of `userKey`. Live keys sort as their user keys do,
+   * so the live keys of a span [start, end) are [liveKey(start), liveKey(end)).
+   */
+  liveKey(userKey: Uint8Array): Buffer {
+    const b = this.dataKeyBuffer(userKey, 0);
+    b[this.prefix.length] = Family.Live;
     return b;
   }
 

@@ -25,6 +25,7 @@ import { hashHistory } from './hash.js';
 import { Family, KeyCodec, MetaName, encodeU64, readU64 } from './keys.js';
 import { KeyFilter } from './key-filter.js';
 import { evaluateRange, knownCountSparesScan, type RangeOutcome } from './range-query.js';
+import { buildLiveIndex, liveIndexOps, measureLiveCount } from './live-index.js';
 import { LATEST_CACHE_BYTES_MAX, LATEST_META_BYTES_MAX, LatestCache, type LatestCacheStats, type LatestMeta } from './latest-cache.js';
 import { SPAN_COUNTS_MAX, SpanCountCache, spanId } from './span-count-cache.js';
 import { getLatest, getLatestMeta, scanLatest, type LatestEntry } from './scan.js';
@@ -106,6 +107,8 @@ export class MvccStore {
   private readonly counts: SpanCountCache;
   /** Reads at the current revision that are counting a span, by span id (see range()). */
   private readonly countingReads = new Map<string, Promise<RangeOutcome>>();
+  /** Counts of spans being read from the Live family, by span id (see fillLiveCount). */
+  private readonly liveCounting = new Map<string, Promise<void>>();
   /** -1 until the first compaction, as etcd (which accepts Compact(0) once). */
   private compacted: number;
   private pending: WritePlan<unknown> | null = null;
@@ -153,8 +156,11 @@ export class MvccStore {
       options.spanCounts ?? SPAN_COUNTS_MAX,
       options.keyFilter === false ? undefined : new KeyFilter(),
     );
-    // Stores written before the count was kept count once; every write batch keeps it from then on.
-    store.keys = (await readMeta(MetaName.KeyCount)) ?? (await store.range({ key: Uint8Array.of(0), rangeEnd: Uint8Array.of(0), countOnly: true })).count;
+    // Stores written before the Live family existed (or images from them) build it once;
+    // every write batch keeps it from then on (live-index.ts).
+    const built = (await engine.get(codec.metaKey(MetaName.LiveIndex))) === undefined ? await buildLiveIndex(engine, codec, current) : undefined;
+    // Likewise the key count.
+    store.keys = (await readMeta(MetaName.KeyCount)) ?? built ?? (await store.range({ key: Uint8Array.of(0), rangeEnd: Uint8Array.of(0), countOnly: true })).count;
     if (compacted > finished) store.schedulePhysicalCompaction(compacted);
     if (store.filter !== undefined) store.filterLoad = store.loadKeyFilter(store.filter);
     return store;
@@ -264,12 +270,16 @@ export class MvccStore {
     const atCurrent = req.revision === undefined || req.revision <= 0;
     const span = resolveSpan(req.key, req.rangeEnd);
     const countable = atCurrent && span.kind === 'span';
-    if (countable && this.countingReads.size > 0 && knownCountSparesScan(req)) {
-      // Another read is counting this span: wait for its count rather than scan the whole
-      // span again (many clients listing one prefix at once would each scan it). Reading at
-      // the revision current after the wait is as fresh as the caller asked, or fresher.
-      const counting = this.countingReads.get(spanId(span));
-      if (counting !== undefined) await counting.catch(() => undefined);
+    if (countable && knownCountSparesScan(req)) {
+      if (this.countingReads.size > 0) {
+        // Another read is counting this span: wait for its count rather than scan the whole
+        // span again (many clients listing one prefix at once would each scan it). Reading at
+        // the revision current after the wait is as fresh as the caller asked, or fresher.
+        const counting = this.countingReads.get(spanId(span));
+        if (counting !== undefined) await counting.catch(() => undefined);
+      }
+      // A page or a count needs the span's count, not its keys: read it from the Live family.
+      if (this.counts.lookup(span, this.current) === undefined) await this.fillLiveCount(span);
     }
     const current = this.current;
     checkReadRevision(req.revision ?? 0, current, this.compacted);
@@ -286,6 +296,25 @@ export class MvccStore {
       read.then(forget, forget);
     }
     return { ...(await read), revision: current };
+  }
+
+  /**
+   * Counts `span` in the Live family and leaves the count, brought forward to
+   * the current revision, in the span-count cache (where range() looks it
+   * up). Leaves nothing when it cannot be brought forward (the cache is off,
+   * or too many writes came in between): range() then counts by its scan.
+   * Concurrent reads of one span share one count.
+   */
+  private async fillLiveCount(span: Extract<KeySpan, { kind: 'span' }>): Promise<void> {
+    const id = spanId(span);
+    const running = this.liveCounting.get(id);
+    if (running !== undefined) return running;
+    const run = (async () => {
+      const measured = await measureLiveCount(this.engine, this.codec, span);
+      if (measured !== undefined) this.counts.fill(span, measured.count, measured.revision);
+    })().finally(() => this.liveCounting.delete(id));
+    this.liveCounting.set(id, run);
+    return run;
   }
 
   /** Evaluates `req` over `span` at `rev`; a read that counted the span leaves its count for later reads. */
@@ -478,6 +507,7 @@ export class MvccStore {
       if (exec.consumed) {
         ops.push({ type: 'put', key: this.codec.metaKey(MetaName.CurrentRevision), value: encodeU64(revision) });
         if (exec.keysDelta !== 0) ops.push({ type: 'put', key: this.codec.metaKey(MetaName.KeyCount), value: encodeU64(this.keys + exec.keysDelta) });
+        liveIndexOps(this.codec, exec.liveChanges, ops);
       }
       const plan: WritePlan<T> = {
         ops,

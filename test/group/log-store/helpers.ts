@@ -33,6 +33,9 @@ export class CountingEngine implements Engine {
   iterate(options?: IterateOptions): AsyncIterableIterator<KvEntry> {
     return this.inner.iterate(options);
   }
+  count(options?: IterateOptions): Promise<number> {
+    return this.inner.count(options);
+  }
   async write(ops: readonly BatchOp[], options?: WriteOptions): Promise<void> {
     const fail = this.failNextWrite;
     if (fail !== undefined) {

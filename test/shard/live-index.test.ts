@@ -1,0 +1,125 @@
+/**
+ * The Live family (live-index.ts): it holds exactly the live keys through
+ * creates, deletes, txns and compaction; a store written without it builds
+ * it on open; and a page read from a new start key counts the rest of its
+ * span from it, reading no value beyond the page.
+ */
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { Family, KeyCodec, MetaName, MvccStore } from '../../src/shard/mvcc/index.js';
+import { MemoryEngine } from '../../src/storage/index.js';
+
+const PREFIX = Buffer.from('p');
+const key = (i: number): Buffer => Buffer.from(`obj/${String(i).padStart(4, '0')}`);
+
+/** The user keys the Live family holds, in order. */
+async function liveFamily(engine: MemoryEngine): Promise<string[]> {
+  const codec = new KeyCodec(PREFIX);
+  const out: string[] = [];
+  for await (const e of engine.iterate({ gte: codec.familyStart(Family.Live), lt: codec.familyEnd(Family.Live), keysOnly: true })) {
+    // A live key is a data key's floor with the family byte changed: parse it as one.
+    const asData = Buffer.concat([e.key, Buffer.alloc(8, 0xff)]);
+    asData[PREFIX.length] = Family.Data;
+    out.push(codec.userKeyOfSegment(codec.parseDataKey(asData).keySegment).toString());
+  }
+  return out;
+}
+
+/** Writes a history with creates, updates, deletes, a txn and a compaction; returns the live keys. */
+async function writeHistory(store: MvccStore): Promise<Set<string>> {
+  const live = new Set<string>();
+  let rev = 1;
+  for (let i = 0; i < 40; i++) {
+    await store.put({ key: key(i), value: Buffer.from(`v${i}`) }, ++rev);
+    live.add(key(i).toString());
+  }
+  for (let i = 0; i < 40; i += 3) await store.put({ key: key(i), value: Buffer.from('again') }, ++rev);
+  await store.deleteRange({ key: key(10), rangeEnd: key(20) }, ++rev);
+  for (let i = 10; i < 20; i++) live.delete(key(i).toString());
+  await store.txn(
+    {
+      success: [
+        { type: 'deleteRange', request: { key: key(5) } },
+        { type: 'put', request: { key: key(15), value: Buffer.from('back') } },
+        { type: 'put', request: { key: key(50), value: Buffer.from('new') } },
+      ],
+    },
+    ++rev,
+  );
+  live.delete(key(5).toString());
+  live.add(key(15).toString());
+  live.add(key(50).toString());
+  await store.compact(rev - 1, { physical: true });
+  await store.deleteRange({ key: key(0) }, ++rev);
+  live.delete(key(0).toString());
+  return live;
+}
+
+test('the Live family holds exactly the live keys through creates, deletes, txns and compaction', async () => {
+  const engine = new MemoryEngine();
+  const store = await MvccStore.open(engine, { prefix: PREFIX });
+  const live = await writeHistory(store);
+  assert.deepEqual(await liveFamily(engine), [...live].sort());
+  for (let start = 0; start < 55; start += 7) {
+    const page = await store.range({ key: key(start), rangeEnd: Buffer.from('obj0'), limit: 3 });
+    const expected = [...live].filter((k) => k >= key(start).toString()).length;
+    assert.equal(page.count, expected, `count from ${start}`);
+    assert.equal(page.more, expected > 3);
+  }
+  await store.close();
+});
+
+test('a store written before the Live family builds it on open', async () => {
+  const engine = new MemoryEngine();
+  const codec = new KeyCodec(PREFIX);
+  let store = await MvccStore.open(engine, { prefix: PREFIX });
+  const live = await writeHistory(store);
+  await store.close();
+  // As an older build left it: no Live family, no marker, no kept key count.
+  await engine.deleteSpan(codec.familyStart(Family.Live), codec.familyEnd(Family.Live));
+  await engine.write([
+    { type: 'del', key: codec.metaKey(MetaName.LiveIndex) },
+    { type: 'del', key: codec.metaKey(MetaName.KeyCount) },
+  ]);
+  assert.deepEqual(await liveFamily(engine), []);
+
+  store = await MvccStore.open(engine, { prefix: PREFIX });
+  assert.deepEqual(await liveFamily(engine), [...live].sort());
+  assert.ok((await engine.get(codec.metaKey(MetaName.LiveIndex))) !== undefined, 'marker written');
+  assert.equal(store.keyCount, live.size);
+  const page = await store.range({ key: key(21), rangeEnd: Buffer.from('obj0'), limit: 2 });
+  assert.equal(page.count, [...live].filter((k) => k >= key(21).toString()).length);
+  // Writes after the build keep it exact.
+  await store.put({ key: key(60), value: Buffer.from('x') }, store.currentRevision + 1);
+  await store.deleteRange({ key: key(21) }, store.currentRevision + 1);
+  live.add(key(60).toString());
+  live.delete(key(21).toString());
+  assert.deepEqual(await liveFamily(engine), [...live].sort());
+  await store.close();
+});
+
+test('a page from a new start key counts the rest of its span without reading its values', async () => {
+  const engine = new MemoryEngine();
+  const iterate = engine.iterate.bind(engine);
+  let valueBytes = 0;
+  engine.iterate = async function* (options) {
+    for await (const e of iterate(options)) {
+      valueBytes += e.value.length;
+      yield e;
+    }
+  };
+  const store = await MvccStore.open(engine, { prefix: PREFIX });
+  const value = Buffer.alloc(1024, 7);
+  let rev = 1;
+  for (let i = 0; i < 1000; i++) await store.put({ key: key(i), value }, ++rev);
+  for (const start of [137, 420, 777, 901]) {
+    valueBytes = 0;
+    const page = await store.range({ key: key(start), rangeEnd: Buffer.from('obj0'), limit: 10 });
+    assert.equal(page.count, 1000 - start);
+    assert.equal(page.kvs.length, 10);
+    assert.equal(page.kvs[0]?.key.toString(), key(start).toString());
+    // The page's 10 keys and the one that shows there are more; the count reads keys only.
+    assert.ok(valueBytes <= 11 * (value.length + 64), `value bytes read: ${valueBytes}`);
+  }
+  await store.close();
+});
