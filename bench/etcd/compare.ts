@@ -61,6 +61,7 @@ export const CASES: readonly Case[] = [
   { name: 'lease-keepalive', workload: 'lease-keepalive', args: [] },
   { name: 'watch-latency', workload: 'watch-latency', args: ['--val-size', '256', '--put-rate', '200'], fixed: ['--total', '1000'] },
   { name: 'mixed', workload: 'mixed', args: ['--val-size', '1024', '--key-space-size', '10000'], fixed: ['--duration', '10'] },
+  { name: 'list', workload: 'list', args: ['--val-size', '1024', '--key-space-size', '10000'], fixed: ['--duration', '10'] },
 ];
 
 /** Runs {@link WARMUP} against `system`; a failure is logged and the cases still run. */
@@ -257,6 +258,8 @@ function mainOp(c: Case): string {
       return 'watch-event';
     case 'mixed':
       return 'update';
+    case 'list':
+      return 'list-page';
     default:
       return c.name;
   }

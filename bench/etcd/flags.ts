@@ -6,7 +6,7 @@
  */
 
 /** The workloads the generator knows. */
-export const WORKLOADS = ['put', 'range', 'txn-put', 'watch-latency', 'lease-keepalive', 'mixed'] as const;
+export const WORKLOADS = ['put', 'range', 'txn-put', 'watch-latency', 'lease-keepalive', 'mixed', 'list'] as const;
 
 /** One of {@link WORKLOADS}. */
 export type WorkloadName = (typeof WORKLOADS)[number];
@@ -60,7 +60,7 @@ flags:
   --duration S            run for S seconds instead of --total
   --key-size B            key size in bytes (default 8)
   --val-size B            value size in bytes (default 8)
-  --key-space-size N      keys are drawn from N distinct keys (default 1; 1000 for txn-put, mixed)
+  --key-space-size N      keys are drawn from N distinct keys (default 1; 1000 for txn-put, mixed; 10000 for list)
   --sequential-keys       keys 0,1,2,... instead of uniformly random
   --consistency l|s       range reads linearizable or serializable (default l)
   --put-rate N            watch-latency: puts per second (default 100)
@@ -191,7 +191,7 @@ export function parseFlags(argv: readonly string[], randomSeed: () => number = (
   const consistency = get('consistency') ?? 'l';
   if (consistency !== 'l' && consistency !== 's') throw new FlagError(`--consistency must be l or s, got "${consistency}"`);
 
-  const defaultKeySpace = workload === 'txn-put' || workload === 'mixed' ? '1000' : '1';
+  const defaultKeySpace = workload === 'list' ? '10000' : workload === 'txn-put' || workload === 'mixed' ? '1000' : '1';
   const keySize = positiveInt('key-size', get('key-size') ?? '8', LIMITS.keySize);
   const valSize = positiveInt('val-size', get('val-size') ?? '8', LIMITS.valSize);
   if ((workload === 'watch-latency' || workload === 'mixed') && valSize < 8) {

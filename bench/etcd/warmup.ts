@@ -28,5 +28,6 @@ export const WARMUP: readonly WarmupRun[] = [
   { workload: 'lease-keepalive', args: ['--conns', '10', '--clients', '100', '--total', '5000'] },
   { workload: 'watch-latency', args: ['--conns', '10', '--clients', '100', '--total', '300', '--put-rate', '200'] },
   { workload: 'mixed', args: ['--conns', '10', '--clients', '100', '--duration', '3', '--val-size', '1024', '--key-space-size', '10000'] },
+  { workload: 'list', args: ['--conns', '10', '--clients', '100', '--total', '300', '--val-size', '1024', '--key-space-size', '10000'] },
 ];
 

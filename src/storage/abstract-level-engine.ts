@@ -15,6 +15,7 @@ import {
   levelRange,
   removeDir,
   resolveScan,
+  scanBatchBytesMax,
   scanBatchEntriesMax,
   scanBatchEntriesMin,
   wrapError,
@@ -35,7 +36,7 @@ export interface NativeDb {
 }
 
 /** A scan's bounds and direction in abstract-level iterator option form. */
-export type NativeRange = ReturnType<typeof levelRange> & { reverse: boolean; values: boolean };
+export type NativeRange = ReturnType<typeof levelRange> & { reverse: boolean; values: boolean; highWaterMarkBytes: number };
 
 /** Yields the error an operation should fail with now (closed engine, released snapshot), if any. */
 export type StateCheck = () => EngineError | undefined;
@@ -191,16 +192,15 @@ export abstract class AbstractLevelEngine<Db extends NativeDb> {
     throwIfSet(state());
     const scan = resolveScan(options);
     if (scan.empty) return 0;
-    const iterator = this.guardSync(() => open({ ...levelRange(scan), reverse: scan.reverse, values: false }), state);
+    const iterator = this.guardSync(() => open({ ...levelRange(scan), reverse: scan.reverse, values: false, highWaterMarkBytes: scanBatchBytesMax }), state);
     this.scansOpen++;
     try {
       let counted = 0;
-      let batchEntries = scanBatchEntriesMin;
+      // Nothing is handed out, so every read fetches as much as one read may.
       while (counted < scan.limit) {
-        const batch = await this.guard(() => iterator.nextv(Math.min(batchEntries, scan.limit - counted)), state);
+        const batch = await this.guard(() => iterator.nextv(Math.min(scanBatchEntriesMax, scan.limit - counted)), state);
         if (batch.length === 0) break;
         counted += batch.length;
-        batchEntries = Math.min(batchEntries * 2, scanBatchEntriesMax);
       }
       throwIfSet(state());
       return counted;
@@ -218,11 +218,11 @@ export abstract class AbstractLevelEngine<Db extends NativeDb> {
     throwIfSet(state());
     const scan = resolveScan(options);
     if (scan.empty) return;
-    const iterator = this.guardSync(() => open({ ...levelRange(scan), reverse: scan.reverse, values: !scan.keysOnly }), state);
+    const iterator = this.guardSync(() => open({ ...levelRange(scan), reverse: scan.reverse, values: !scan.keysOnly, highWaterMarkBytes: scanBatchBytesMax }), state);
     this.scansOpen++;
     try {
       let remaining = scan.limit;
-      let batchEntries = scanBatchEntriesMin;
+      let batchEntries = scan.firstBatch;
       while (remaining > 0) {
         const want = Math.min(batchEntries, remaining);
         const batch = await this.guard(() => iterator.nextv(want), state);

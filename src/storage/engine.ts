@@ -34,6 +34,13 @@ export interface IterateOptions {
    * (a scan that only needs keys, e.g. building an in-memory key index).
    */
   readonly keysOnly?: boolean;
+  /**
+   * About how many entries the caller will read (a page of a list): engines
+   * that read in native batches fetch that many first, so a page costs one
+   * read and fetches little past it; later batches grow from there. A hint
+   * only: the scan still yields everything in bounds up to `limit`.
+   */
+  readonly sizeHint?: number;
 }
 
 /** One key/value pair returned by a read. */

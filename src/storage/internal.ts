@@ -10,6 +10,12 @@ import { type BatchOp, EngineError, type Entry, type IterateOptions, compareKeys
 export const scanBatchEntriesMin = 16;
 /** Upper bound on entries fetched by one native read, so one read never starves the event loop. */
 export const scanBatchEntriesMax = 1024;
+/**
+ * Bytes after which one native read stops (classic-level's
+ * `highWaterMarkBytes`): its default of 16 KiB cut a read of 500 entries with
+ * 1 KiB values into 32 reads, each a round trip to libuv's pool.
+ */
+export const scanBatchBytesMax = 1024 * 1024;
 
 /** A batch op whose key and value are checked and viewed as Buffers. */
 export type CheckedOp =
@@ -29,6 +35,8 @@ export interface Scan {
   readonly limit: number;
   /** Entries carry an empty value (IterateOptions.keysOnly). */
   readonly keysOnly: boolean;
+  /** Entries the first native read fetches (IterateOptions.sizeHint, bounded). */
+  readonly firstBatch: number;
   /** True when no key can match, so the engine need not touch storage. */
   readonly empty: boolean;
 }
@@ -36,7 +44,6 @@ export interface Scan {
 /** The value of every entry of a keys-only scan. */
 export const EMPTY_VALUE: Buffer = Buffer.alloc(0);
 
-/** Views `bytes` as a Buffer without copying. */
 /** Counts what a scan yields: for readers with no cheaper way to count (keys only). */
 export async function countByIterating(reader: { iterate(options?: IterateOptions): AsyncIterableIterator<Entry> }, options: IterateOptions): Promise<number> {
   let n = 0;
@@ -44,6 +51,7 @@ export async function countByIterating(reader: { iterate(options?: IterateOption
   return n;
 }
 
+/** Views `bytes` as a Buffer without copying. */
 export function asBuffer(bytes: Uint8Array): Buffer {
   return Buffer.isBuffer(bytes) ? bytes : Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
 }
@@ -106,7 +114,8 @@ export function resolveScan(options: IterateOptions): Scan {
     const order = compareKeys(lower, upper);
     empty = order > 0 || (order === 0 && !(lowerInclusive && upperInclusive));
   }
-  return { lower, lowerInclusive, upper, upperInclusive, reverse: options.reverse === true, limit, keysOnly: options.keysOnly === true, empty };
+  const firstBatch = resolveSizeHint(options.sizeHint);
+  return { lower, lowerInclusive, upper, upperInclusive, reverse: options.reverse === true, limit, keysOnly: options.keysOnly === true, firstBatch, empty };
 }
 
 /** True if `key` is not below the scan's lower bound. */
@@ -182,6 +191,12 @@ function resolveLimit(limit: unknown): number {
   if (limit === undefined) return Infinity;
   if (typeof limit !== 'number' || Number.isNaN(limit)) throw invalid('limit must be a number');
   return limit < 0 ? Infinity : Math.floor(limit);
+}
+
+function resolveSizeHint(hint: unknown): number {
+  if (hint === undefined) return scanBatchEntriesMin;
+  if (typeof hint !== 'number' || Number.isNaN(hint)) throw invalid('sizeHint must be a number');
+  return Math.min(scanBatchEntriesMax, Math.max(scanBatchEntriesMin, Math.floor(hint)));
 }
 
 function invalid(message: string): EngineError {

@@ -169,7 +169,7 @@ class RocksSnapshot implements EngineSnapshot {
     let target: Buffer | undefined = bound;
     let skip = bound !== undefined && !boundInclusive ? bound : undefined;
     let remaining = scan.limit;
-    let batchEntries = scanBatchEntriesMin;
+    let batchEntries = scan.firstBatch;
     while (remaining > 0) {
       // One more than wanted, as the first entry may be the skipped one.
       const want = Math.min(batchEntries, remaining) + 1;

@@ -1,6 +1,6 @@
 /**
  * End-to-end smoke test of the load generator against a real etcd (Debian's
- * etcd-server, 3.4.x) started here on free loopback ports: `put` and `range`
+ * etcd-server, 3.4.x) started here on free loopback ports: `put`, `range` and `list`
  * with --total 200 and --json, checking counts, throughput and percentile
  * order. Skipped, with a message, where the `etcd` binary is not installed
  * (set ETCD to its path otherwise).
@@ -113,6 +113,7 @@ for (const [workload, extra, op] of [
   ['put', [], 'put'],
   ['range', ['--consistency', 's'], 'range-s'],
   ['range', ['--workers', '2'], 'range-l'],
+  ['list', ['--key-space-size', '1200', '--val-size', '64'], 'list-page'],
 ] as const) {
   test(`bench ${[workload, ...extra].join(' ')} --total 200 --json reports 200 requests against real etcd`, { skip, timeout: 90_000 }, async () => {
     const res = await runCli([workload, '--endpoints', endpoint, '--total', '200', '--conns', '2', '--clients', '4', '--json', ...extra]);

@@ -123,3 +123,75 @@ test('a page from a new start key counts the rest of its span without reading it
   }
   await store.close();
 });
+
+test('a Kubernetes-style paged list at its first page\'s revision counts exactly while writes go on', async () => {
+  const engine = new MemoryEngine();
+  const iterate = engine.iterate.bind(engine);
+  let valueBytes = 0;
+  engine.iterate = async function* (options) {
+    for await (const e of iterate(options)) {
+      valueBytes += e.value.length;
+      yield e;
+    }
+  };
+  const store = await MvccStore.open(engine, { prefix: PREFIX });
+  const value = Buffer.alloc(512, 7);
+  let rev = 1;
+  for (let i = 0; i < 300; i++) await store.put({ key: key(i), value }, ++rev);
+  const end = Buffer.from('obj0');
+  const first = await store.range({ key: key(0), rangeEnd: end, limit: 50 });
+  const pinned = first.revision;
+  const liveAtPin = 300;
+  let from = Buffer.concat([first.kvs[first.kvs.length - 1]!.key, Buffer.of(0)]);
+  let seen = first.kvs.length;
+  let more = first.more;
+  let churn = 0;
+  while (more) {
+    // Between pages, creates and deletes move the current revision on.
+    await store.put({ key: key(1000 + churn), value }, ++rev);
+    await store.deleteRange({ key: key(299 - churn) }, ++rev);
+    churn++;
+    valueBytes = 0;
+    const page = await store.range({ key: from, rangeEnd: end, limit: 50, revision: pinned });
+    assert.equal(page.count, liveAtPin - seen, `count of the rest at revision ${pinned}`);
+    // The page, the key after it and the newer versions stepped over (tombstones); not the rest of the span.
+    assert.ok(valueBytes <= 60 * (value.length + 64), `value bytes read: ${valueBytes}`);
+    seen += page.kvs.length;
+    more = page.more;
+    from = Buffer.concat([page.kvs[page.kvs.length - 1]!.key, Buffer.of(0)]);
+  }
+  assert.equal(seen, liveAtPin, 'the pages list the state at the pinned revision');
+  await store.close();
+});
+
+test('the next page of a list counts only the keys between its start and a cached page\'s', async () => {
+  const engine = new MemoryEngine();
+  const iterate = engine.iterate.bind(engine);
+  let entries = 0;
+  engine.iterate = async function* (options) {
+    for await (const e of iterate(options)) {
+      entries++;
+      yield e;
+    }
+  };
+  const store = await MvccStore.open(engine, { prefix: PREFIX });
+  let rev = 1;
+  for (let i = 0; i < 1000; i++) await store.put({ key: key(i), value: Buffer.from('v') }, ++rev);
+  const end = Buffer.from('obj0');
+  assert.equal((await store.range({ key: key(500), rangeEnd: end, limit: 10 })).count, 500);
+  // Below the cached start, then above it, then between two cached starts: every count exact,
+  // each from the keys between the page's start and the nearest cached one.
+  for (const [start, between] of [
+    [490, 10],
+    [520, 20],
+    [505, 5],
+  ] as const) {
+    entries = 0;
+    const page = await store.range({ key: key(start), rangeEnd: end, limit: 10 });
+    assert.equal(page.count, 1000 - start, `count from ${start}`);
+    assert.ok(entries <= between + 11 + 2, `entries read from ${start}: ${entries}`);
+  }
+  // Another end: no neighbour, a whole count.
+  assert.equal((await store.range({ key: key(500), rangeEnd: key(900), limit: 10 })).count, 400);
+  await store.close();
+});

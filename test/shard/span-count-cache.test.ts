@@ -46,6 +46,24 @@ test('a count measured at an older revision is brought forward with the changes 
   assert.equal(c.lookup(span('a', 'z'), 4), undefined, 'a count from the future is refused');
 });
 
+test('a cached count is taken back to an older revision the log reaches', () => {
+  const c = new SpanCountCache(1, 8, 8);
+  c.commit(2, [create('a1'), create('a2')]);
+  c.commit(3, [create('a3'), create('b1')]);
+  c.commit(4, [remove('a1')]);
+  c.fill(span('a', 'b'), 2, 4);
+  assert.equal(c.lookupAt(span('a', 'b'), 4), 2);
+  assert.equal(c.lookupAt(span('a', 'b'), 3), 3, 'before a1 went');
+  assert.equal(c.lookupAt(span('a', 'b'), 2), 2, 'before a3 came');
+  assert.equal(c.lookupAt(span('a', 'b'), 1), 0);
+  assert.equal(c.lookupAt(span('a', 'b'), 0), undefined, 'below the log floor');
+  assert.equal(c.lookupAt(span('a', 'b'), 5), undefined, 'a future revision');
+  assert.equal(c.lookupAt(span('b', 'c'), 3), undefined, 'a span not cached');
+  for (let r = 5; r <= 20; r++) c.commit(r, [create(`x${r}`)]);
+  assert.equal(c.lookupAt(span('a', 'b'), 2), undefined, 'the log dropped what lay between');
+  assert.equal(c.lookupAt(span('a', 'b'), 20), 2);
+});
+
 test('counts older than the change log are refused; the log stays bounded', () => {
   const c = new SpanCountCache(0, 8, 4);
   for (let r = 1; r <= 10; r++) c.commit(r, [create(`k${r}`)]);

@@ -2,6 +2,7 @@
 import type { WorkloadName } from '../flags.js';
 import type { Workload } from './common.js';
 import { leaseKeepaliveWorkload } from './lease-keepalive.js';
+import { listWorkload } from './list.js';
 import { mixedWorkload } from './mixed.js';
 import { putWorkload } from './put.js';
 import { rangeWorkload } from './range.js';
@@ -23,6 +24,8 @@ export function workloadOf(name: WorkloadName): Workload {
       return leaseKeepaliveWorkload;
     case 'mixed':
       return mixedWorkload;
+    case 'list':
+      return listWorkload;
   }
 }
 

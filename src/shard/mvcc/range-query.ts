@@ -80,7 +80,7 @@ function isFiltered(req: RangeRequest): boolean {
 }
 
 /** Keys {@link evaluateRange} reads at most before it may stop: all (Infinity) with a sort, a filter or no limit. */
-function keysFetchedMax(req: RangeRequest): number {
+export function keysFetchedMax(req: RangeRequest): number {
   const limit = req.limit !== undefined && req.limit > 0 ? req.limit : 0;
   return (req.sortOrder ?? 'NONE') !== 'NONE' || isFiltered(req) || limit === 0 ? Infinity : limit + 1;
 }

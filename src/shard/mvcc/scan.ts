@@ -77,7 +77,9 @@ export async function getLatestMeta(
 /**
  * For each user key in the span (key order), its newest version at or before
  * `revision`, tombstones included; keys with no such version are skipped.
- * Memory is O(1): one engine iterator at a time.
+ * Memory is O(1): one engine iterator at a time. `sizeHint`: how many keys
+ * the caller expects to take (a page), passed to the engine as its first
+ * batch size (IterateOptions.sizeHint).
  */
 export async function* scanLatest(
   reader: EngineReader,
@@ -85,6 +87,7 @@ export async function* scanLatest(
   span: KeySpan,
   revision: number,
   cache?: LatestCache,
+  sizeHint?: number,
 ): AsyncGenerator<LatestEntry> {
   if (span.kind === 'empty') return;
   if (span.kind === 'single') {
@@ -94,12 +97,14 @@ export async function* scanLatest(
   }
   let lower = codec.dataKeyFloor(span.start);
   const upper = span.end === null ? codec.familyEnd(Family.Data) : codec.dataKeyFloor(span.end);
+  let yielded = 0;
   for (;;) {
     let current: Buffer | null = null;
     let resolved = false;
     let skipped = 0;
     let reseek: Buffer | null = null;
-    for await (const e of reader.iterate({ gte: lower, lt: upper })) {
+    const hint = sizeHint === undefined ? undefined : sizeHint - yielded;
+    for await (const e of reader.iterate({ gte: lower, lt: upper, ...(hint === undefined || hint <= 0 ? {} : { sizeHint: hint }) })) {
       const parts = codec.parseDataKey(e.key);
       if (current === null || !parts.keySegment.equals(current)) {
         current = parts.keySegment;
@@ -115,6 +120,7 @@ export async function* scanLatest(
         continue;
       }
       resolved = true;
+      yielded++;
       yield { keySegment: parts.keySegment, revision: parts.revision, record: e.value };
     }
     if (reseek === null) return;

@@ -76,6 +76,46 @@ export class SpanCountCache {
   }
 
   /**
+   * The cached span with the same end as `span` whose start is nearest to
+   * `span`'s (the greatest start below it, else the least above it):
+   * `span`'s count is that span's plus or minus the keys between the two
+   * starts, usually far fewer than `span`'s own (the pages of one list).
+   */
+  neighbour(span: KeySpan): Bounded | undefined {
+    if (span.kind !== 'span') return undefined;
+    let below: Bounded | undefined;
+    let above: Bounded | undefined;
+    for (const { span: s } of this.entries.values()) {
+      if (s.end === null ? span.end !== null : span.end === null || !s.end.equals(span.end)) continue;
+      const c = Buffer.compare(s.start, span.start);
+      if (c < 0 && (below === undefined || Buffer.compare(s.start, below.start) > 0)) below = s;
+      else if (c > 0 && (above === undefined || Buffer.compare(s.start, above.start) < 0)) above = s;
+    }
+    return below ?? above;
+  }
+
+  /**
+   * The live keys in `span` at `revision`, the current one or an older one
+   * the change log still reaches back to (the cached count taken back with
+   * the creates and deletes since), or undefined when not known. A
+   * Kubernetes list pages at the revision of its first page.
+   */
+  lookupAt(span: KeySpan, revision: number): number | undefined {
+    if (revision === this.revision) return this.lookup(span, revision);
+    if (span.kind !== 'span' || revision < this.logFloor || revision > this.revision) return undefined;
+    const e = this.entries.get(spanId(span));
+    if (e === undefined) return undefined;
+    let then = e.count;
+    for (let i = this.log.length - 1; i >= 0; i--) {
+      const c = this.log[i] as LoggedChange;
+      if (c.revision <= revision) break;
+      if (spanContains(span, c.key)) then -= c.delta;
+    }
+    this.hitCount++;
+    return then;
+  }
+
+  /**
    * Records that `span` held `count` live keys at `revision` (a complete
    * scan's result), brought forward to the current revision with the
    * changes since; ignored when the log no longer reaches back that far.

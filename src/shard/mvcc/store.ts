@@ -24,7 +24,7 @@ import { CompactedError, FutureRevisionError, PlanPendingError, RevisionNotIncre
 import { hashHistory } from './hash.js';
 import { Family, KeyCodec, MetaName, encodeU64, readU64 } from './keys.js';
 import { KeyFilter } from './key-filter.js';
-import { evaluateRange, knownCountSparesScan, type RangeOutcome } from './range-query.js';
+import { evaluateRange, keysFetchedMax, knownCountSparesScan, type RangeOutcome } from './range-query.js';
 import { buildLiveIndex, liveIndexOps, measureLiveCount } from './live-index.js';
 import { LATEST_CACHE_BYTES_MAX, LATEST_META_BYTES_MAX, LatestCache, type LatestCacheStats, type LatestMeta } from './latest-cache.js';
 import { SPAN_COUNTS_MAX, SpanCountCache, spanId } from './span-count-cache.js';
@@ -270,21 +270,24 @@ export class MvccStore {
     const atCurrent = req.revision === undefined || req.revision <= 0;
     const span = resolveSpan(req.key, req.rangeEnd);
     const countable = atCurrent && span.kind === 'span';
-    if (countable && knownCountSparesScan(req)) {
-      if (this.countingReads.size > 0) {
+    if (span.kind === 'span' && knownCountSparesScan(req)) {
+      if (countable && this.countingReads.size > 0) {
         // Another read is counting this span: wait for its count rather than scan the whole
         // span again (many clients listing one prefix at once would each scan it). Reading at
         // the revision current after the wait is as fresh as the caller asked, or fresher.
         const counting = this.countingReads.get(spanId(span));
         if (counting !== undefined) await counting.catch(() => undefined);
       }
-      // A page or a count needs the span's count, not its keys: read it from the Live family.
-      if (this.counts.lookup(span, this.current) === undefined) await this.fillLiveCount(span);
+      // A page or a count needs the span's count, not its keys: read it from the Live family,
+      // also for a page at an older revision (a Kubernetes list pages at its first page's
+      // revision) while the change log reaches back to it.
+      checkReadRevision(req.revision ?? 0, this.current, this.compacted);
+      if (this.counts.lookupAt(span, atCurrent ? this.current : (req.revision as number)) === undefined) await this.fillLiveCount(span);
     }
     const current = this.current;
     checkReadRevision(req.revision ?? 0, current, this.compacted);
     const rev = atCurrent ? current : (req.revision as number);
-    const knownCount = this.counts.lookup(span, rev);
+    const knownCount = this.counts.lookupAt(span, rev);
     const read = this.readSpan(req, span, rev, knownCount);
     // The span id only when counting (a read with a cached count, the common case, needs none).
     const countId = knownCount === undefined && countable ? spanId(span) : undefined;
@@ -301,7 +304,8 @@ export class MvccStore {
   /**
    * Counts `span` in the Live family and leaves the count, brought forward to
    * the current revision, in the span-count cache (where range() looks it
-   * up). Leaves nothing when it cannot be brought forward (the cache is off,
+   * up). With a cached span of the same end (the page before, in a paged
+   * list) only the keys between the two starts are counted. Leaves nothing when it cannot be brought forward (the cache is off,
    * or too many writes came in between): range() then counts by its scan.
    * Concurrent reads of one span share one count.
    */
@@ -310,6 +314,17 @@ export class MvccStore {
     const running = this.liveCounting.get(id);
     if (running !== undefined) return running;
     const run = (async () => {
+      // The next page of a list: count only the keys between its start and a cached page's.
+      const near = this.counts.neighbour(span);
+      if (near !== undefined) {
+        const below = Buffer.compare(near.start, span.start) < 0;
+        const between = await measureLiveCount(this.engine, this.codec, { kind: 'span', start: below ? near.start : span.start, end: below ? span.start : near.start });
+        const base = between === undefined ? undefined : this.counts.lookupAt(near, between.revision);
+        if (between !== undefined && base !== undefined) {
+          this.counts.fill(span, below ? base - between.count : base + between.count, between.revision);
+          return;
+        }
+      }
       const measured = await measureLiveCount(this.engine, this.codec, span);
       if (measured !== undefined) this.counts.fill(span, measured.count, measured.revision);
     })().finally(() => this.liveCounting.delete(id));
@@ -319,7 +334,10 @@ export class MvccStore {
 
   /** Evaluates `req` over `span` at `rev`; a read that counted the span leaves its count for later reads. */
   private async readSpan(req: RangeRequest, span: KeySpan, rev: number, knownCount: number | undefined): Promise<RangeOutcome> {
-    const outcome = await evaluateRange(scanLatest(this.engine, this.codec, span, rev, this.cache), this.codec, req, knownCount);
+    // With the count known, a page reads its keys and one more: tell the engine how many.
+    const fetchMax = knownCount === undefined || req.countOnly === true ? Infinity : keysFetchedMax(req);
+    const sizeHint = fetchMax === Infinity ? undefined : fetchMax;
+    const outcome = await evaluateRange(scanLatest(this.engine, this.codec, span, rev, this.cache, sizeHint), this.codec, req, knownCount);
     if (rev < this.compacted) throw new CompactedError(this.compacted);
     if (knownCount === undefined) this.counts.fill(span, outcome.count, rev);
     return outcome;

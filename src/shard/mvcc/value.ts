@@ -76,7 +76,10 @@ export function toKeyValue(key: Buffer, modRevision: number, record: Buffer): Ke
     createRevision: r.createRevision,
     modRevision,
     version: r.version,
-    value: Buffer.from(r.value),
+    // A view: records are never written to once encoded (engine reads are fresh
+    // Buffers, cached records are shared read-only), and a page of a list
+    // would otherwise copy every value once more on its way to the wire.
+    value: r.value,
     lease: r.lease,
   };
 }
