@@ -195,3 +195,39 @@ test('the next page of a list counts only the keys between its start and a cache
   assert.equal((await store.range({ key: key(500), rangeEnd: key(900), limit: 10 })).count, 400);
   await store.close();
 });
+
+test('after a page, the next page of a list has its count without counting', async () => {
+  const engine = new MemoryEngine();
+  const iterate = engine.iterate.bind(engine);
+  let entries = 0;
+  engine.iterate = async function* (options) {
+    for await (const e of iterate(options)) {
+      entries++;
+      yield e;
+    }
+  };
+  const store = await MvccStore.open(engine, { prefix: PREFIX });
+  let rev = 1;
+  for (let i = 0; i < 1000; i++) await store.put({ key: key(i), value: Buffer.from('v') }, ++rev);
+  await store.deleteRange({ key: key(40), rangeEnd: key(60) }, ++rev);
+  const end = Buffer.from('obj0');
+  const first = await store.range({ key: key(0), rangeEnd: end, limit: 100 });
+  assert.equal(first.count, 980);
+  let from = Buffer.concat([first.kvs[first.kvs.length - 1]!.key, Buffer.of(0)]);
+  let seen = first.kvs.length;
+  for (let page = 1; page < 5; page++) {
+    entries = 0;
+    const r = await store.range({ key: from, rangeEnd: end, limit: 100, revision: first.revision });
+    assert.equal(r.count, 980 - seen, `count of page ${page}`);
+    // The page's keys and one more; nothing counted.
+    assert.ok(entries <= 101, `entries read for page ${page}: ${entries}`);
+    seen += r.kvs.length;
+    from = Buffer.concat([r.kvs[r.kvs.length - 1]!.key, Buffer.of(0)]);
+  }
+  // A sorted page is not cut in key order: the page after it is counted, exactly.
+  const sorted = await store.range({ key: key(500), rangeEnd: end, limit: 10, sortTarget: 'MOD' });
+  const after = Buffer.concat([sorted.kvs[sorted.kvs.length - 1]!.key, Buffer.of(0)]);
+  const expected = (await store.range({ key: after, rangeEnd: end, countOnly: true, revision: store.currentRevision })).count;
+  assert.equal((await store.range({ key: after, rangeEnd: end, limit: 5 })).count, expected);
+  await store.close();
+});

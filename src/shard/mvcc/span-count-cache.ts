@@ -20,7 +20,7 @@ import { type KeySpan, spanContains } from './span.js';
 import type { LiveChange } from './types.js';
 
 /** Default bound on the spans whose counts are kept. */
-export const SPAN_COUNTS_MAX = 64;
+export const SPAN_COUNTS_MAX = 256;
 /** Default bound on the logged creates and deletes used to bring a count forward. */
 export const COUNT_CHANGES_LOGGED_MAX = 4096;
 

@@ -94,6 +94,13 @@ export interface CompactPlan {
 }
 
 /** The pending marker while a plan is being made (a plan's own object once made). */
+const ZERO_BYTE = Buffer.of(0);
+
+/** A page cut from the span's first keys in key order: a limit, no sort, no revision filter. */
+function isKeyOrderPage(req: RangeRequest): boolean {
+  return (req.sortOrder ?? 'NONE') === 'NONE' && (req.sortTarget ?? 'KEY') === 'KEY' && keysFetchedMax(req) !== Infinity && req.countOnly !== true;
+}
+
 const PLANNING: WritePlan<unknown> = Object.freeze({ ops: [], result: null, consumed: false, revision: 0, keysDelta: 0, liveChanges: [], written: [] });
 
 /** The MVCC keyspace of one range. */
@@ -340,6 +347,12 @@ export class MvccStore {
     const outcome = await evaluateRange(scanLatest(this.engine, this.codec, span, rev, this.cache, sizeHint), this.codec, req, knownCount);
     if (rev < this.compacted) throw new CompactedError(this.compacted);
     if (knownCount === undefined) this.counts.fill(span, outcome.count, rev);
+    const last = outcome.kvs[outcome.kvs.length - 1];
+    if (span.kind === 'span' && outcome.more && last !== undefined && isKeyOrderPage(req)) {
+      // The next page of a paged list starts just after this page's last key, and the keys
+      // before it are exactly this page's: its count is known now, without a scan.
+      this.counts.fill({ kind: 'span', start: Buffer.concat([last.key, ZERO_BYTE]), end: span.end }, outcome.count - outcome.kvs.length, rev);
+    }
     return outcome;
   }
 
