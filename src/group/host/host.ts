@@ -97,6 +97,8 @@ export const HOST_RAFT_DEFAULTS: HostRaftConfig = Object.freeze({
  * begin at GROUP_INIT_INDEX + 1. See MultiRaftHost.bootstrap.
  */
 export const GROUP_INIT_INDEX = 5;
+/** Log bytes staged without a write of their own (commit-index-only hard states) before a turn writes them anyway. */
+export const DEFERRED_LOG_BYTES_MAX = 1024 * 1024;
 
 /** Bounds of the host (all per node unless said otherwise). */
 export interface HostLimits {
@@ -811,15 +813,19 @@ export class MultiRaftHost {
       this.transport.flush();
     }
 
-    // Also flush for staged truncations and for truncated keys still to delete (each flush deletes a bounded chunk).
+    // Readys that only move commit indexes need no write of their own (raft's mustSync): a
+    // lost commit index is learnt again from the leader, and an applied index past it counts
+    // as committed on restart. Their hard states stay staged for the next synced flush (the
+    // next entries), a tick, or once they add up; so do truncated keys still to delete (each
+    // flush deletes a bounded chunk). A put then costs each member one log write, not two.
     let unsyncedWrite: Promise<void> | undefined;
-    if (batch.length > 0 || this.logStore.pendingOps > 0 || this.logStore.garbageKeys > 0) {
+    const mustSync = this.syncPending || batch.some((b) => b.rd.mustSync);
+    const deferred = this.logStore.pendingOps > 0 || this.logStore.garbageKeys > 0;
+    if (mustSync || (deferred && (ticked || this.logStore.pendingBytes >= DEFERRED_LOG_BYTES_MAX))) {
       const t0 = performance.now();
-      // A turn whose Readys only move commit indexes needs no fsync (raft's mustSync): a lost
-      // commit index is learnt again from the leader, and an applied index past it counts as
-      // committed on restart. The log engine is sequential, so the next synced write covers
-      // this one. Nothing of such a turn waits for its write: it completes by the turn's end.
-      const sync = batch.length === 0 || this.syncPending || batch.some((b) => b.rd.mustSync);
+      // An unsynced write completes by the turn's end (nothing waits for it); the log engine
+      // is sequential, so the next synced write covers it.
+      const sync = mustSync;
       this.syncPending = false;
       const write = this.logStore.flush({ sync });
       if (sync) {
