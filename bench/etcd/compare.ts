@@ -28,6 +28,7 @@ import { fileURLToPath } from 'node:url';
 import { Conn } from './client.js';
 import { barChartSvg } from './chart.js';
 import { WARMUP } from './warmup.js';
+import { SERVER_NODE_FLAGS } from '../../src/cli/node-flags.js';
 
 /** One load setting: conns × clients, requests, worker processes. */
 export interface Setting {
@@ -184,7 +185,7 @@ function keyspanSystem(members: 1 | 3): System {
         const p = `http://127.0.0.1:${m.peer}`;
         const clusterFlags = members === 1 ? [] : ['--initial-advertise-peer-urls', p, '--initial-cluster', cluster, '--initial-cluster-state', 'new'];
         children.push(
-          spawn(process.execPath, [bin, 'start', '--name', m.name, '--data-dir', dir, '--listen-client-urls', c, '--advertise-client-urls', c,
+          spawn(process.execPath, [...SERVER_NODE_FLAGS, bin, 'start', '--name', m.name, '--data-dir', dir, '--listen-client-urls', c, '--advertise-client-urls', c,
             '--listen-peer-urls', p, ...clusterFlags, '--log-level', 'error'], { stdio: 'ignore' }),
         );
       }

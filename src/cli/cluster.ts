@@ -17,6 +17,7 @@ import { join, resolve } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
+import { serverNodeArgs } from './node-flags.js';
 
 /** Members of the local cluster. */
 export const LOCAL_CLUSTER_NAMES = ['infra1', 'infra2', 'infra3'] as const;
@@ -198,7 +199,7 @@ async function clusterStart(cluster: LocalCluster): Promise<number> {
   for (const m of cluster.members) {
     const fd = openSync(logFile(cluster, m), 'a');
     try {
-      const child = spawn(process.execPath, [...process.execArgv, cliEntry(), ...memberArgs(cluster, m)], {
+      const child = spawn(process.execPath, [...serverNodeArgs(process.execArgv), cliEntry(), ...memberArgs(cluster, m)], {
         detached: true,
         stdio: ['ignore', fd, fd],
       });

@@ -309,16 +309,18 @@ export function defineConformanceSuite(harness: EngineHarness): void {
       await rejectsWith(collect(engine, { gte: 'k1' as unknown as Uint8Array }), 'INVALID_ARGUMENT');
       await rejectsWith(collect(engine, { limit: 'ten' as unknown as number }), 'INVALID_ARGUMENT');
       await rejectsWith(engine.count({ gte: 'k1' as unknown as Uint8Array }), 'INVALID_ARGUMENT');
+      await rejectsWith(collect(engine, { sizeHint: 'many' as unknown as number }), 'INVALID_ARGUMENT');
       await rejectsWith(engine.get('k1' as unknown as Uint8Array), 'INVALID_ARGUMENT');
       await rejectsWith(engine.get(Buffer.alloc(0)), 'INVALID_ARGUMENT');
     });
 
-    it('iterate() crosses native batch boundaries without losing or repeating entries', async ({ engine }) => {
+    it('iterate() crosses native batch boundaries, whatever the size hint, without losing or repeating entries', async ({ engine }) => {
       const ops = Array.from({ length: 3000 }, (_, i) => put(utf8(`key${String(i).padStart(5, '0')}`), utf8(`${i}`)));
       await engine.write(ops);
       const model = new Model();
       model.write(ops);
-      for (const options of [{}, { reverse: true }, { gt: utf8('key00100'), limit: 2500 }, { reverse: true, lt: utf8('key02000') }]) {
+      const pages: IterateOptions[] = [{ sizeHint: 700 }, { gt: utf8('key00100'), limit: 2500, sizeHint: 5000 }, { reverse: true, sizeHint: 1 }];
+      for (const options of [{}, { reverse: true }, { gt: utf8('key00100'), limit: 2500 }, { reverse: true, lt: utf8('key02000') }, ...pages]) {
         assert.deepEqual(await collect(engine, options), expected(model, options));
         assert.equal(await engine.count(options), expected(model, options).length, 'count');
         const snapshot = engine.snapshot();

@@ -93,7 +93,6 @@ export interface CompactPlan {
   readonly revision: number;
 }
 
-/** The pending marker while a plan is being made (a plan's own object once made). */
 const ZERO_BYTE = Buffer.of(0);
 
 /** A page cut from the span's first keys in key order: a limit, no sort, no revision filter. */
@@ -101,6 +100,7 @@ function isKeyOrderPage(req: RangeRequest): boolean {
   return (req.sortOrder ?? 'NONE') === 'NONE' && (req.sortTarget ?? 'KEY') === 'KEY' && keysFetchedMax(req) !== Infinity && req.countOnly !== true;
 }
 
+/** The pending marker while a plan is being made (a plan's own object once made). */
 const PLANNING: WritePlan<unknown> = Object.freeze({ ops: [], result: null, consumed: false, revision: 0, keysDelta: 0, liveChanges: [], written: [] });
 
 /** The MVCC keyspace of one range. */
@@ -312,9 +312,10 @@ export class MvccStore {
    * Counts `span` in the Live family and leaves the count, brought forward to
    * the current revision, in the span-count cache (where range() looks it
    * up). With a cached span of the same end (the page before, in a paged
-   * list) only the keys between the two starts are counted. Leaves nothing when it cannot be brought forward (the cache is off,
-   * or too many writes came in between): range() then counts by its scan.
-   * Concurrent reads of one span share one count.
+   * list) only the keys between the two starts are counted. Leaves nothing
+   * when it cannot be brought forward (the cache is off, or too many writes
+   * came in between): range() then counts by its scan. Concurrent reads of
+   * one span share one count.
    */
   private async fillLiveCount(span: Extract<KeySpan, { kind: 'span' }>): Promise<void> {
     const id = spanId(span);
