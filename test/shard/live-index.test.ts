@@ -25,6 +25,28 @@ async function liveFamily(engine: MemoryEngine): Promise<string[]> {
   return out;
 }
 
+/** A memory engine that counts the entries and value bytes its scans hand out. */
+function readCountingEngine(): { engine: MemoryEngine; read: { entries: number; valueBytes: number } } {
+  const engine = new MemoryEngine();
+  const iterate = engine.iterate.bind(engine);
+  const read = { entries: 0, valueBytes: 0 };
+  engine.iterate = async function* (options) {
+    for await (const e of iterate(options)) {
+      read.entries++;
+      read.valueBytes += e.value.length;
+      yield e;
+    }
+  };
+  return { engine, read };
+}
+
+/** Writes keys 0..n-1 with `value`, one revision each; returns the last revision. */
+async function putKeys(store: MvccStore, n: number, value: Buffer): Promise<number> {
+  let rev = store.currentRevision;
+  for (let i = 0; i < n; i++) await store.put({ key: key(i), value }, ++rev);
+  return rev;
+}
+
 /** Writes a history with creates, updates, deletes, a txn and a compaction; returns the live keys. */
 async function writeHistory(store: MvccStore): Promise<Set<string>> {
   const live = new Set<string>();
@@ -99,45 +121,27 @@ test('a store written before the Live family builds it on open', async () => {
 });
 
 test('a page from a new start key counts the rest of its span without reading its values', async () => {
-  const engine = new MemoryEngine();
-  const iterate = engine.iterate.bind(engine);
-  let valueBytes = 0;
-  engine.iterate = async function* (options) {
-    for await (const e of iterate(options)) {
-      valueBytes += e.value.length;
-      yield e;
-    }
-  };
+  const { engine, read } = readCountingEngine();
   const store = await MvccStore.open(engine, { prefix: PREFIX });
   const value = Buffer.alloc(1024, 7);
-  let rev = 1;
-  for (let i = 0; i < 1000; i++) await store.put({ key: key(i), value }, ++rev);
+  await putKeys(store, 1000, value);
   for (const start of [137, 420, 777, 901]) {
-    valueBytes = 0;
+    read.valueBytes = 0;
     const page = await store.range({ key: key(start), rangeEnd: Buffer.from('obj0'), limit: 10 });
     assert.equal(page.count, 1000 - start);
     assert.equal(page.kvs.length, 10);
     assert.equal(page.kvs[0]?.key.toString(), key(start).toString());
     // The page's 10 keys and the one that shows there are more; the count reads keys only.
-    assert.ok(valueBytes <= 11 * (value.length + 64), `value bytes read: ${valueBytes}`);
+    assert.ok(read.valueBytes <= 11 * (value.length + 64), `value bytes read: ${read.valueBytes}`);
   }
   await store.close();
 });
 
 test('a Kubernetes-style paged list at its first page\'s revision counts exactly while writes go on', async () => {
-  const engine = new MemoryEngine();
-  const iterate = engine.iterate.bind(engine);
-  let valueBytes = 0;
-  engine.iterate = async function* (options) {
-    for await (const e of iterate(options)) {
-      valueBytes += e.value.length;
-      yield e;
-    }
-  };
+  const { engine, read } = readCountingEngine();
   const store = await MvccStore.open(engine, { prefix: PREFIX });
   const value = Buffer.alloc(512, 7);
-  let rev = 1;
-  for (let i = 0; i < 300; i++) await store.put({ key: key(i), value }, ++rev);
+  let rev = await putKeys(store, 300, value);
   const end = Buffer.from('obj0');
   const first = await store.range({ key: key(0), rangeEnd: end, limit: 50 });
   const pinned = first.revision;
@@ -151,11 +155,11 @@ test('a Kubernetes-style paged list at its first page\'s revision counts exactly
     await store.put({ key: key(1000 + churn), value }, ++rev);
     await store.deleteRange({ key: key(299 - churn) }, ++rev);
     churn++;
-    valueBytes = 0;
+    read.valueBytes = 0;
     const page = await store.range({ key: from, rangeEnd: end, limit: 50, revision: pinned });
     assert.equal(page.count, liveAtPin - seen, `count of the rest at revision ${pinned}`);
     // The page, the key after it and the newer versions stepped over (tombstones); not the rest of the span.
-    assert.ok(valueBytes <= 60 * (value.length + 64), `value bytes read: ${valueBytes}`);
+    assert.ok(read.valueBytes <= 60 * (value.length + 64), `value bytes read: ${read.valueBytes}`);
     seen += page.kvs.length;
     more = page.more;
     from = Buffer.concat([page.kvs[page.kvs.length - 1]!.key, Buffer.of(0)]);
@@ -165,18 +169,9 @@ test('a Kubernetes-style paged list at its first page\'s revision counts exactly
 });
 
 test('the next page of a list counts only the keys between its start and a cached page\'s', async () => {
-  const engine = new MemoryEngine();
-  const iterate = engine.iterate.bind(engine);
-  let entries = 0;
-  engine.iterate = async function* (options) {
-    for await (const e of iterate(options)) {
-      entries++;
-      yield e;
-    }
-  };
+  const { engine, read } = readCountingEngine();
   const store = await MvccStore.open(engine, { prefix: PREFIX });
-  let rev = 1;
-  for (let i = 0; i < 1000; i++) await store.put({ key: key(i), value: Buffer.from('v') }, ++rev);
+  await putKeys(store, 1000, Buffer.from('v'));
   const end = Buffer.from('obj0');
   assert.equal((await store.range({ key: key(500), rangeEnd: end, limit: 10 })).count, 500);
   // Below the cached start, then above it, then between two cached starts: every count exact,
@@ -186,10 +181,10 @@ test('the next page of a list counts only the keys between its start and a cache
     [520, 20],
     [505, 5],
   ] as const) {
-    entries = 0;
+    read.entries = 0;
     const page = await store.range({ key: key(start), rangeEnd: end, limit: 10 });
     assert.equal(page.count, 1000 - start, `count from ${start}`);
-    assert.ok(entries <= between + 11 + 2, `entries read from ${start}: ${entries}`);
+    assert.ok(read.entries <= between + 11 + 2, `entries read from ${start}: ${read.entries}`);
   }
   // Another end: no neighbour, a whole count.
   assert.equal((await store.range({ key: key(500), rangeEnd: key(900), limit: 10 })).count, 400);
@@ -197,18 +192,9 @@ test('the next page of a list counts only the keys between its start and a cache
 });
 
 test('after a page, the next page of a list has its count without counting', async () => {
-  const engine = new MemoryEngine();
-  const iterate = engine.iterate.bind(engine);
-  let entries = 0;
-  engine.iterate = async function* (options) {
-    for await (const e of iterate(options)) {
-      entries++;
-      yield e;
-    }
-  };
+  const { engine, read } = readCountingEngine();
   const store = await MvccStore.open(engine, { prefix: PREFIX });
-  let rev = 1;
-  for (let i = 0; i < 1000; i++) await store.put({ key: key(i), value: Buffer.from('v') }, ++rev);
+  let rev = await putKeys(store, 1000, Buffer.from('v'));
   await store.deleteRange({ key: key(40), rangeEnd: key(60) }, ++rev);
   const end = Buffer.from('obj0');
   const first = await store.range({ key: key(0), rangeEnd: end, limit: 100 });
@@ -216,11 +202,11 @@ test('after a page, the next page of a list has its count without counting', asy
   let from = Buffer.concat([first.kvs[first.kvs.length - 1]!.key, Buffer.of(0)]);
   let seen = first.kvs.length;
   for (let page = 1; page < 5; page++) {
-    entries = 0;
+    read.entries = 0;
     const r = await store.range({ key: from, rangeEnd: end, limit: 100, revision: first.revision });
     assert.equal(r.count, 980 - seen, `count of page ${page}`);
     // The page's keys and one more; nothing counted.
-    assert.ok(entries <= 101, `entries read for page ${page}: ${entries}`);
+    assert.ok(read.entries <= 101, `entries read for page ${page}: ${read.entries}`);
     seen += r.kvs.length;
     from = Buffer.concat([r.kvs[r.kvs.length - 1]!.key, Buffer.of(0)]);
   }

@@ -58,6 +58,11 @@ export class SpanCountCache {
     this.logFloor = revision;
   }
 
+  /** False when the cache holds nothing (spansMax 0): a count measured for it would be lost. */
+  get enabled(): boolean {
+    return this.spansMax > 0;
+  }
+
   /** Lookups answered, and the spans held. */
   get stats(): { hits: number; spans: number } {
     return { hits: this.hitCount, spans: this.entries.size };

@@ -277,7 +277,7 @@ export class MvccStore {
     const atCurrent = req.revision === undefined || req.revision <= 0;
     const span = resolveSpan(req.key, req.rangeEnd);
     const countable = atCurrent && span.kind === 'span';
-    if (span.kind === 'span' && knownCountSparesScan(req)) {
+    if (span.kind === 'span' && this.counts.enabled && knownCountSparesScan(req)) {
       if (countable && this.countingReads.size > 0) {
         // Another read is counting this span: wait for its count rather than scan the whole
         // span again (many clients listing one prefix at once would each scan it). Reading at
