@@ -823,12 +823,11 @@ export class MultiRaftHost {
     const deferred = this.logStore.pendingOps > 0 || this.logStore.garbageKeys > 0;
     if (mustSync || (deferred && (ticked || this.logStore.pendingBytes >= DEFERRED_LOG_BYTES_MAX))) {
       const t0 = performance.now();
+      this.syncPending = false;
+      const write = this.logStore.flush({ sync: mustSync });
       // An unsynced write completes by the turn's end (nothing waits for it); the log engine
       // is sequential, so the next synced write covers it.
-      const sync = mustSync;
-      this.syncPending = false;
-      const write = this.logStore.flush({ sync });
-      if (sync) {
+      if (mustSync) {
         await write;
         this.metrics.fsyncDuration.observe((performance.now() - t0) / 1000);
       } else {

@@ -110,14 +110,8 @@ export class SpanCountCache {
     if (span.kind !== 'span' || revision < this.logFloor || revision > this.revision) return undefined;
     const e = this.entries.get(spanId(span));
     if (e === undefined) return undefined;
-    let then = e.count;
-    for (let i = this.log.length - 1; i >= 0; i--) {
-      const c = this.log[i] as LoggedChange;
-      if (c.revision <= revision) break;
-      if (spanContains(span, c.key)) then -= c.delta;
-    }
     this.hitCount++;
-    return then;
+    return e.count - this.deltaSince(span, revision);
   }
 
   /**
@@ -127,15 +121,9 @@ export class SpanCountCache {
    */
   fill(span: KeySpan, count: number, revision: number): void {
     if (span.kind !== 'span' || this.spansMax === 0 || revision < this.logFloor || revision > this.revision) return;
-    let now = count;
-    for (let i = this.log.length - 1; i >= 0; i--) {
-      const c = this.log[i] as LoggedChange;
-      if (c.revision <= revision) break;
-      if (spanContains(span, c.key)) now += c.delta;
-    }
     const id = spanId(span);
     this.entries.delete(id);
-    this.entries.set(id, { span, count: now });
+    this.entries.set(id, { span, count: count + this.deltaSince(span, revision) });
     if (this.entries.size > this.spansMax) {
       const oldest = this.entries.keys().next().value as string;
       this.entries.delete(oldest);
@@ -160,6 +148,17 @@ export class SpanCountCache {
       this.logFloor = (this.log[drop - 1] as LoggedChange).revision;
       this.log = this.log.slice(drop);
     }
+  }
+
+  /** Live keys `span` gained from the changes logged above `revision` (the log reaches back to it). */
+  private deltaSince(span: KeySpan, revision: number): number {
+    let delta = 0;
+    for (let i = this.log.length - 1; i >= 0; i--) {
+      const c = this.log[i] as LoggedChange;
+      if (c.revision <= revision) break;
+      if (spanContains(span, c.key)) delta += c.delta;
+    }
+    return delta;
   }
 }
 
