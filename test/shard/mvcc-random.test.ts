@@ -105,10 +105,13 @@ test(`MVCC store matches the reference model on every engine (seed ${seed})`, { 
   const spanCounts = (kind: EngineKind): number | undefined => (kind === 'leveldb' ? undefined : kind === 'rocksdb' ? 2 : 0);
   // The key filter on where the cache is tiny or off (most lookups reach it), off on the third engine.
   const keyFilter = (kind: EngineKind): boolean => kind !== 'memory';
+  // The log of recent deletes at its default size, tiny (reads before it walk versions) and off (any delete since does).
+  const recentDeletes = (kind: EngineKind): number | undefined => (kind === 'leveldb' ? undefined : kind === 'rocksdb' ? 3 : 0);
   const storeOptions = (kind: EngineKind): MvccStoreOptions => {
     const bytes = cacheBytes(kind);
     const metas = metaBytes(kind);
     const spans = spanCounts(kind);
+    const deletes = recentDeletes(kind);
     return {
       prefix: Buffer.from('r1'),
       compactionChunkOpsMax: 5,
@@ -116,6 +119,7 @@ test(`MVCC store matches the reference model on every engine (seed ${seed})`, { 
       ...(metas === undefined ? {} : { latestMetaBytes: metas }),
       ...(spans === undefined ? {} : { spanCounts: spans }),
       keyFilter: keyFilter(kind),
+      ...(deletes === undefined ? {} : { recentDeletes: deletes }),
     };
   };
   for (const kind of kinds) {

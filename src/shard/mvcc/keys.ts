@@ -5,7 +5,7 @@
  *   intents   prefix | 0x01 | …                             (reserved for 2PC locks)
  *   data      prefix | 0x02 | esc(userKey) | 0x00 0x01 | ~rev (u64 BE) → version record
  *   revindex  prefix | 0x03 | rev (u64 BE) | userKey         → empty
- *   live      prefix | 0x04 | esc(userKey) | 0x00 0x01          → empty
+ *   live      prefix | 0x04 | esc(userKey) | 0x00 0x01          → rev (u64 BE) | version record
  *
  * esc() maps 0x00 → 0x00 0xFF and leaves other bytes alone; the terminator
  * 0x00 0x01 sorts below both an escaped zero and any other byte, so engine
@@ -24,9 +24,10 @@ export const Family = {
   RevIndex: 0x03,
   /**
    * One key per user key that is live at the current revision (its newest
-   * version is not a tombstone): counting a span's live keys is a keys-only
-   * scan of one entry per key, where the Data family has every version and
-   * its value.
+   * version is not a tombstone), holding that version: counting a span's
+   * live keys is a keys-only scan of one entry per key, and a read of the
+   * newest versions reads one entry per key, where the Data family has every
+   * version and its value (live-index.ts).
    */
   Live: 0x04,
 } as const;
@@ -43,8 +44,14 @@ export const MetaName = {
   AppliedIndex: 0x61, // 'a'
   /** Live keys (etcd's etcd_debugging_mvcc_keys_total), kept in each write batch. */
   KeyCount: 0x6e, // 'n'
-  /** Present once the Live family holds exactly the live keys (written with it; see MvccStore.open). */
-  LiveIndex: 0x6c, // 'l'
+  /**
+   * Present once the Live family holds exactly the live keys, each with its
+   * newest version (written with it; see MvccStore.open). Stores whose Live
+   * family held keys only have the record 'l' instead, and rebuild it.
+   */
+  LiveIndex: 0x4c, // 'L'
+  /** The marker of a Live family of keys only (builds before it held versions); removed by the rebuild. */
+  LiveKeysOnly: 0x6c, // 'l'
 } as const;
 
 /** One of the meta record names. */
@@ -214,6 +221,23 @@ export class KeyCodec {
   liveKey(userKey: Uint8Array): Buffer {
     const b = this.dataKeyBuffer(userKey, 0);
     b[this.prefix.length] = Family.Live;
+    return b;
+  }
+
+  /** The key segment of a Live-family key (a view into `engineKey`). */
+  segmentOfLiveKey(engineKey: Buffer): Buffer {
+    if (engineKey.length < this.dataHead + TERMINATOR_BYTES || engineKey[this.prefix.length] !== Family.Live) {
+      throw new RangeError('not a live key of this store');
+    }
+    return engineKey.subarray(this.dataHead);
+  }
+
+  /** Same as liveKey, from a key segment. */
+  liveKeyOfSegment(keySegment: Buffer): Buffer {
+    const b = Buffer.allocUnsafe(this.dataHead + keySegment.length);
+    this.prefix.copy(b, 0);
+    b[this.prefix.length] = Family.Live;
+    keySegment.copy(b, this.dataHead);
     return b;
   }
 

@@ -1,11 +1,13 @@
 /**
  * Reading the newest version of keys at a revision straight from the engine,
  * with no in-memory index. See keys.ts for why one seek finds a key's newest
- * version at or before a revision.
+ * version at or before a revision, and live-index.ts for the Live family a
+ * span is read from when it can be.
  */
 import type { EngineReader } from '../../storage/engine.js';
 import { Family, type KeyCodec } from './keys.js';
 import { type LatestCache, type LatestMeta, metaOf } from './latest-cache.js';
+import { decodeLiveValue } from './value.js';
 import type { KeySpan } from './span.js';
 
 /** The newest version at or before the read revision of one user key. */
@@ -74,27 +76,126 @@ export async function getLatestMeta(
   return metaOf(e);
 }
 
+/** What a scan may use besides the engine (every field optional). */
+export interface ScanOptions {
+  /** The store's cache of newest versions (only with the store's own engine as reader). */
+  readonly cache?: LatestCache | undefined;
+  /**
+   * How many keys the caller expects to take (a page), passed to the engine
+   * as its first batch size (IterateOptions.sizeHint).
+   */
+  readonly sizeHint?: number | undefined;
+  /**
+   * Present when the reader's Live family holds every live key with its
+   * newest version (the store's own engine, after open): the scan then reads
+   * one entry per key instead of every version.
+   */
+  readonly live?: LiveView | undefined;
+}
+
+/** What a scan of the Live family must know of the store's deletes (recent-deletes.ts). */
+export interface LiveView {
+  /** True when it is known that no key in `span` was deleted after `revision`. */
+  noDeletesAfter(span: KeySpan, revision: number): boolean;
+}
+
+/**
+ * Keys a Live-family scan finds changed after its read revision, each looked
+ * up on its own, before it walks the rest of the span's versions instead (a
+ * read far in the past, where most keys have changed since).
+ */
+export const LIVE_LOOKUPS_BEFORE_VERSION_SCAN_MAX = 32;
+
 /**
  * For each user key in the span (key order), its newest version at or before
- * `revision`, tombstones included; keys with no such version are skipped.
- * Memory is O(1): one engine iterator at a time. `sizeHint`: how many keys
- * the caller expects to take (a page), passed to the engine as its first
- * batch size (IterateOptions.sizeHint).
+ * `revision`; keys with no such version are skipped. Tombstones may be
+ * included (the version walk yields them, the Live family has none), so
+ * callers skip them. Memory is O(1): one engine iterator at a time (and one
+ * point lookup at a time).
  */
 export async function* scanLatest(
   reader: EngineReader,
   codec: KeyCodec,
   span: KeySpan,
   revision: number,
-  cache?: LatestCache,
-  sizeHint?: number,
+  options: ScanOptions = {},
 ): AsyncGenerator<LatestEntry> {
   if (span.kind === 'empty') return;
   if (span.kind === 'single') {
-    const e = await getLatest(reader, codec, span.key, revision, cache);
+    const e = await getLatest(reader, codec, span.key, revision, options.cache);
     if (e !== undefined) yield e;
     return;
   }
+  if (options.live !== undefined && options.live.noDeletesAfter(span, revision)) {
+    yield* scanLive(reader, codec, span, revision, options.live, options.sizeHint);
+  } else {
+    yield* scanVersions(reader, codec, span, revision, options.sizeHint);
+  }
+}
+
+/**
+ * The Live family holds each live key's newest version: a key whose newest
+ * version is at or before `revision` is read as it stands, a key changed
+ * since is looked up at `revision` in the Data family. Keys deleted after
+ * `revision` are not in the family; the caller has checked there are none
+ * in the span, and the check is repeated once the engine view is taken.
+ */
+async function* scanLive(
+  reader: EngineReader,
+  codec: KeyCodec,
+  span: Extract<KeySpan, { kind: 'span' }>,
+  revision: number,
+  live: LiveView,
+  sizeHint: number | undefined,
+): AsyncGenerator<LatestEntry> {
+  const upper = span.end === null ? codec.familyEnd(Family.Live) : codec.liveKey(span.end);
+  const hint = sizeHint === undefined || sizeHint <= 0 ? {} : { sizeHint };
+  const iterator = reader.iterate({ gte: codec.liveKey(span.start), lt: upper, ...hint });
+  /** Where the version walk takes over, if it does. */
+  let resume: Extract<KeySpan, { kind: 'span' }> | undefined;
+  let yielded = 0;
+  try {
+    let step = await iterator.next();
+    // The engine view is taken now. A delete it reflects was recorded before
+    // its write (RecentDeletes.record), so this check sees it too.
+    if (!live.noDeletesAfter(span, revision)) {
+      resume = span;
+    } else {
+      let lookups = 0;
+      for (; step.done !== true; step = await iterator.next()) {
+        const keySegment = codec.segmentOfLiveKey(step.value.key);
+        const newest = decodeLiveValue(step.value.value);
+        if (newest.revision <= revision) {
+          yielded++;
+          yield { keySegment, revision: newest.revision, record: newest.record };
+          continue;
+        }
+        const userKey = codec.userKeyOfSegment(keySegment);
+        if (++lookups > LIVE_LOOKUPS_BEFORE_VERSION_SCAN_MAX) {
+          resume = { kind: 'span', start: userKey, end: span.end };
+          break;
+        }
+        const older = await getLatest(reader, codec, userKey, revision);
+        if (older !== undefined) {
+          yielded++;
+          yield older;
+        }
+      }
+    }
+  } finally {
+    await iterator.return?.();
+  }
+  if (resume !== undefined) yield* scanVersions(reader, codec, resume, revision, sizeHint === undefined ? undefined : sizeHint - yielded);
+}
+
+/** scanLatest over the Data family: every version of every key in the span, newest first per key. */
+async function* scanVersions(
+  reader: EngineReader,
+  codec: KeyCodec,
+  span: Extract<KeySpan, { kind: 'span' }>,
+  revision: number,
+  sizeHint: number | undefined,
+): AsyncGenerator<LatestEntry> {
   let lower = codec.dataKeyFloor(span.start);
   const upper = span.end === null ? codec.familyEnd(Family.Data) : codec.dataKeyFloor(span.end);
   let yielded = 0;

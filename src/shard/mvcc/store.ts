@@ -2,8 +2,10 @@
  * MvccStore: etcd's MVCC keyspace for one range, kept in a (possibly shared)
  * engine under a prefix. No in-memory index: the state held in memory is the
  * current and compacted revisions, a pending-plan flag, two bounded caches
- * (hot keys' newest versions, recently read spans' counts) and a Bloom filter
- * of the keys written (a few bytes per key; it spares new keys a seek).
+ * (hot keys' newest versions, recently read spans' counts), a Bloom filter
+ * of the keys written (a few bytes per key; it spares new keys a seek) and a
+ * bounded log of recent deletes (it lets reads at recent revisions use the
+ * Live family).
  *
  * Writes are planned, then made durable by the caller, then committed:
  *
@@ -29,6 +31,7 @@ import { buildLiveIndex, liveIndexOps, measureLiveCount } from './live-index.js'
 import { LATEST_CACHE_BYTES_MAX, LATEST_META_BYTES_MAX, LatestCache, type LatestCacheStats, type LatestMeta } from './latest-cache.js';
 import { SPAN_COUNTS_MAX, SpanCountCache, spanId } from './span-count-cache.js';
 import { getLatest, getLatestMeta, scanLatest, type LatestEntry } from './scan.js';
+import { RECENT_DELETES_MAX, RecentDeletes } from './recent-deletes.js';
 import { resolveSpan, type KeySpan } from './span.js';
 import { checkDeleteRangeRequest, checkPutRequest, checkRangeRequest, checkTxnRequest } from './txn-check.js';
 import { checkReadRevision, executeTxn } from './txn.js';
@@ -73,6 +76,13 @@ export interface MvccStoreOptions {
    * keys-only scan in the background after open; default true.
    */
   readonly keyFilter?: boolean;
+  /**
+   * Deleted keys remembered so that reads at revisions before the deletes can
+   * still use the Live family (recent-deletes.ts); default
+   * RECENT_DELETES_MAX. Reads at revisions before what is remembered walk
+   * versions instead.
+   */
+  readonly recentDeletes?: number;
 }
 
 /** Options of a planned write. */
@@ -125,6 +135,8 @@ export class MvccStore {
   private compaction: Promise<void> = Promise.resolve();
   /** The background load of the key filter (settles, never rejects). */
   private filterLoad: Promise<void> = Promise.resolve();
+  /** Keys deleted at recent revisions, recorded when planned (recent-deletes.ts). */
+  private readonly deletes: RecentDeletes;
   private closed = false;
 
   private constructor(
@@ -136,9 +148,11 @@ export class MvccStore {
     cacheBytes: { readonly entries: number; readonly metas: number },
     spanCountsMax: number,
     private readonly filter: KeyFilter | undefined,
+    recentDeletesMax: number,
   ) {
     this.current = current;
     this.compacted = compacted;
+    this.deletes = new RecentDeletes(recentDeletesMax, current);
     this.cache = new LatestCache(current, cacheBytes.entries, filter, cacheBytes.metas);
     this.counts = new SpanCountCache(current, spanCountsMax);
   }
@@ -162,6 +176,7 @@ export class MvccStore {
       { entries: options.latestCacheBytes ?? LATEST_CACHE_BYTES_MAX, metas: options.latestMetaBytes ?? LATEST_META_BYTES_MAX },
       options.spanCounts ?? SPAN_COUNTS_MAX,
       options.keyFilter === false ? undefined : new KeyFilter(),
+      options.recentDeletes ?? RECENT_DELETES_MAX,
     );
     // Stores written before the Live family existed (or images from them) build it once;
     // every write batch keeps it from then on (live-index.ts).
@@ -345,7 +360,7 @@ export class MvccStore {
     // With the count known, a page reads its keys and one more: tell the engine how many.
     const fetchMax = knownCount === undefined || req.countOnly === true ? Infinity : keysFetchedMax(req);
     const sizeHint = fetchMax === Infinity ? undefined : fetchMax;
-    const outcome = await evaluateRange(scanLatest(this.engine, this.codec, span, rev, this.cache, sizeHint), this.codec, req, knownCount);
+    const outcome = await evaluateRange(scanLatest(this.engine, this.codec, span, rev, { cache: this.cache, sizeHint, live: this.deletes }), this.codec, req, knownCount);
     if (rev < this.compacted) throw new CompactedError(this.compacted);
     if (knownCount === undefined) this.counts.fill(span, outcome.count, rev);
     const last = outcome.kvs[outcome.kvs.length - 1];
@@ -530,6 +545,7 @@ export class MvccStore {
           compactRevision: this.compacted,
           writeRevision: revision,
           cache: this.cache,
+          live: this.deletes,
           // Always present (maybe undefined), so every env has one shape.
           leaseExists: options.leaseExists,
         },
@@ -539,7 +555,11 @@ export class MvccStore {
       if (exec.consumed) {
         ops.push({ type: 'put', key: this.codec.metaKey(MetaName.CurrentRevision), value: encodeU64(revision) });
         if (exec.keysDelta !== 0) ops.push({ type: 'put', key: this.codec.metaKey(MetaName.KeyCount), value: encodeU64(this.keys + exec.keysDelta) });
-        liveIndexOps(this.codec, exec.liveChanges, ops);
+        liveIndexOps(this.codec, exec.written, ops);
+        // Before the write: an engine view without a deleted key's Live entry comes after this.
+        if (exec.liveChanges.some((c) => c.delta < 0)) {
+          this.deletes.record(revision, exec.liveChanges.filter((c) => c.delta < 0).map((c) => c.key));
+        }
       }
       const plan: WritePlan<T> = {
         ops,

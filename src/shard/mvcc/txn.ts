@@ -13,7 +13,7 @@ import type { BatchOp, EngineReader } from '../../storage/engine.js';
 import { CompactedError, DuplicateKeyError, FutureRevisionError, KeyNotFoundError, LeaseNotFoundError } from './errors.js';
 import type { KeyCodec } from './keys.js';
 import { evaluateRange } from './range-query.js';
-import { getLatest, getLatestMeta, type LatestEntry, mergeOverlay, scanLatest } from './scan.js';
+import { getLatest, getLatestMeta, type LatestEntry, type LiveView, mergeOverlay, scanLatest, type ScanOptions } from './scan.js';
 import { type LatestCache, type LatestMeta, metaOf } from './latest-cache.js';
 import { type KeySpan, resolveSpan, spanContains } from './span.js';
 import type {
@@ -44,6 +44,8 @@ export interface TxnEnv {
   readonly leaseExists?: ((lease: bigint) => boolean) | undefined;
   /** Newest versions of hot keys at currentRevision (only with the store's own engine as reader). */
   readonly cache?: LatestCache;
+  /** Present when the reader's Live family is complete (the store's own engine): spans are read from it (scan.ts). */
+  readonly live?: LiveView;
 }
 
 /** The outcome of a txn evaluation. */
@@ -91,11 +93,11 @@ export async function evaluateCompare(
   codec: KeyCodec,
   revision: number,
   c: Compare,
-  cache?: LatestCache,
+  options: ScanOptions = {},
 ): Promise<boolean> {
   const span = resolveSpan(c.key, c.rangeEnd);
   let any = false;
-  for await (const e of scanLatest(reader, codec, span, revision, cache)) {
+  for await (const e of scanLatest(reader, codec, span, revision, options)) {
     if (isTombstoneRecord(e.record)) continue;
     any = true;
     const kv = toKeyValue(codec.userKeyOfSegment(e.keySegment), e.revision, e.record);
@@ -142,7 +144,7 @@ function compareKv(c: Compare, kv: KeyValue): boolean {
 async function choosePath(env: TxnEnv, req: TxnRequest): Promise<PathNode> {
   let succeeded = true;
   for (const c of req.compare ?? []) {
-    if (!(await evaluateCompare(env.reader, env.codec, env.currentRevision, c, env.cache))) {
+    if (!(await evaluateCompare(env.reader, env.codec, env.currentRevision, c, { cache: env.cache, live: env.live }))) {
       succeeded = false;
       break;
     }
@@ -243,7 +245,7 @@ class Executor {
     const span = resolveSpan(req.key, req.rangeEnd);
     const rev = req.revision ?? 0;
     // A read at an explicit revision (<= the pre-txn one) cannot see this txn.
-    const entries = rev > 0 ? scanLatest(this.env.reader, this.env.codec, span, rev, this.env.cache) : this.latest(span);
+    const entries = rev > 0 ? scanLatest(this.env.reader, this.env.codec, span, rev, { cache: this.env.cache, live: this.env.live }) : this.latest(span);
     const outcome = await evaluateRange(entries, this.env.codec, req);
     return { ...outcome, revision: 0 };
   }
@@ -303,7 +305,7 @@ class Executor {
 
   /** Newest entries at the txn's point of view: pre-txn state plus own writes. */
   private latest(span: KeySpan): AsyncIterable<LatestEntry> {
-    const base = scanLatest(this.env.reader, this.env.codec, span, this.env.currentRevision, this.env.cache);
+    const base = scanLatest(this.env.reader, this.env.codec, span, this.env.currentRevision, { cache: this.env.cache, live: this.env.live });
     if (this.overlay.size === 0) return base;
     const own: LatestEntry[] = [];
     for (const e of this.overlay.values()) {

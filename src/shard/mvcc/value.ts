@@ -88,3 +88,22 @@ export function toKeyValue(key: Buffer, modRevision: number, record: Buffer): Ke
 export function deletedKeyValue(key: Buffer, modRevision: number): KeyValue {
   return { key, createRevision: 0, modRevision, version: 0, value: Buffer.alloc(0), lease: 0n };
 }
+
+/** Bytes of the revision in front of a Live-family value. */
+const LIVE_REVISION_BYTES = 8;
+
+/** The value of a key's Live-family entry: the revision of its newest version, then that version's record. */
+export function encodeLiveValue(revision: number, record: Uint8Array): Buffer {
+  const b = Buffer.allocUnsafe(LIVE_REVISION_BYTES + record.length);
+  writeU64(b, 0, revision);
+  b.set(record, LIVE_REVISION_BYTES);
+  return b;
+}
+
+/** Splits a Live-family value; the record is a view into `value`. */
+export function decodeLiveValue(value: Buffer): { revision: number; record: Buffer } {
+  if (value.length < LIVE_REVISION_BYTES + PUT_HEADER_BYTES || value[LIVE_REVISION_BYTES] !== TAG_PUT) {
+    throw new RangeError('malformed Live-family value');
+  }
+  return { revision: readU64(value, 0), record: value.subarray(LIVE_REVISION_BYTES) };
+}
