@@ -107,11 +107,15 @@ test(`MVCC store matches the reference model on every engine (seed ${seed})`, { 
   const keyFilter = (kind: EngineKind): boolean => kind !== 'memory';
   // The log of recent deletes at its default size, tiny (reads before it walk versions) and off (any delete since does).
   const recentDeletes = (kind: EngineKind): number | undefined => (kind === 'leveldb' ? undefined : kind === 'rocksdb' ? 3 : 0);
+  // The change stream held in memory at its default size, tiny (most reads start before it) and off.
+  const recentChanges = (kind: EngineKind): { events: number; bytes: number } | undefined =>
+    kind === 'leveldb' ? undefined : kind === 'rocksdb' ? { events: 6, bytes: 200 } : { events: 0, bytes: 0 };
   const storeOptions = (kind: EngineKind): MvccStoreOptions => {
     const bytes = cacheBytes(kind);
     const metas = metaBytes(kind);
     const spans = spanCounts(kind);
     const deletes = recentDeletes(kind);
+    const held = recentChanges(kind);
     return {
       prefix: Buffer.from('r1'),
       compactionChunkOpsMax: 5,
@@ -120,6 +124,7 @@ test(`MVCC store matches the reference model on every engine (seed ${seed})`, { 
       ...(spans === undefined ? {} : { spanCounts: spans }),
       keyFilter: keyFilter(kind),
       ...(deletes === undefined ? {} : { recentDeletes: deletes }),
+      ...(held === undefined ? {} : { recentChanges: held }),
     };
   };
   for (const kind of kinds) {

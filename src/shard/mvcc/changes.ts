@@ -4,12 +4,15 @@
  * [start, end] are one forward scan of that family, already in revision
  * order and, within a revision, in key order; each event then costs one
  * point read (its version) and, with prev_kv, one seek (the version before).
+ * Revisions the store still holds in memory (recent-changes.ts) are read
+ * from there instead, with the same pages.
  */
 import type { EngineReader } from '../../storage/engine.js';
 import { CompactedError } from './errors.js';
 import type { KeyCodec } from './keys.js';
+import type { RecentChanges } from './recent-changes.js';
 import { getLatest } from './scan.js';
-import { resolveSpan, spanContains } from './span.js';
+import { type KeySpan, resolveSpan, spanContains } from './span.js';
 import type { ChangesPage, ChangesRequest, KeyValue, MvccEvent } from './types.js';
 import { decodeRecord, deletedKeyValue, toKeyValue } from './value.js';
 
@@ -26,7 +29,8 @@ export const CHANGES_READ_WAVE_MAX = 64;
 /**
  * Reads one page of events. `reader` must be a snapshot taken no earlier
  * than the moment `current`/`compacted` were read, so history below the
- * compacted revision is never needed.
+ * compacted revision is never needed; `recent`, the store's changes held in
+ * memory, serves the page when it holds every revision from the start on.
  */
 export async function readChanges(
   reader: EngineReader,
@@ -34,6 +38,7 @@ export async function readChanges(
   req: ChangesRequest,
   current: number,
   compacted: number,
+  recent?: RecentChanges,
 ): Promise<ChangesPage> {
   const span = resolveSpan(req.key, req.rangeEnd);
   const start = Math.max(req.startRevision, 1);
@@ -42,6 +47,9 @@ export async function readChanges(
   if (start > end) return { events: [], nextRevision: start, done: true };
   const eventsMax = req.maxEvents ?? CHANGES_PAGE_EVENTS_MAX;
   const bytesMax = req.maxBytes ?? CHANGES_PAGE_BYTES_MAX;
+  if (recent !== undefined && recent.holdsFrom(start)) {
+    return readRecentChanges(reader, codec, recent, span, start, end, req.prevKv === true, compacted, eventsMax, bytesMax);
+  }
   if (span.kind === 'single') {
     return readKeyChanges(reader, codec, span.key, start, end, req.prevKv === true, compacted, eventsMax, bytesMax);
   }
@@ -120,6 +128,49 @@ async function readKeyChanges(
       if (prev === null) prev = await readPrev(reader, codec, key, revision, compacted);
       if (prev !== undefined) event = { ...event, prevKv: prev };
       prev = kv ?? undefined;
+    }
+    events.push(event);
+    bytes += event.kv.key.length + event.kv.value.length + (event.prevKv?.value.length ?? 0);
+  }
+  return { events, nextRevision: end + 1, done: true };
+}
+
+/**
+ * A page from the changes held in memory: the same events and the same page
+ * bounds as the engine's paths (pages end between revisions, once either
+ * bound is reached). A previous version that is not held is read from the
+ * engine.
+ */
+async function readRecentChanges(
+  reader: EngineReader,
+  codec: KeyCodec,
+  recent: RecentChanges,
+  span: KeySpan,
+  start: number,
+  end: number,
+  withPrev: boolean,
+  compacted: number,
+  eventsMax: number,
+  bytesMax: number,
+): Promise<ChangesPage> {
+  const held = recent.between(start, end, (key) => spanContains(span, key));
+  const events: MvccEvent[] = [];
+  let bytes = 0;
+  let lastRevision = -1;
+  for (const c of held) {
+    if (c.revision !== lastRevision && (events.length >= eventsMax || bytes >= bytesMax)) {
+      return { events, nextRevision: c.revision, done: false };
+    }
+    lastRevision = c.revision;
+    const kv = toKeyValue(c.key, c.revision, c.record);
+    let event: MvccEvent = kv === null ? { type: 'DELETE', kv: deletedKeyValue(c.key, c.revision) } : { type: 'PUT', kv };
+    if (withPrev) {
+      const prev = c.prev;
+      let prevKv: KeyValue | undefined;
+      if (prev === undefined) prevKv = await readPrev(reader, codec, c.key, c.revision, compacted);
+      // As readPrev: at exactly the compacted revision an older version counts as compacted away.
+      else if (prev !== null && !(prev.revision < compacted && c.revision <= compacted)) prevKv = toKeyValue(c.key, prev.revision, prev.record) ?? undefined;
+      if (prevKv !== undefined) event = { ...event, prevKv };
     }
     events.push(event);
     bytes += event.kv.key.length + event.kv.value.length + (event.prevKv?.value.length ?? 0);

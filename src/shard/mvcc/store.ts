@@ -32,6 +32,7 @@ import { LATEST_CACHE_BYTES_MAX, LATEST_META_BYTES_MAX, LatestCache, type Latest
 import { SPAN_COUNTS_MAX, SpanCountCache, spanId } from './span-count-cache.js';
 import { getLatest, getLatestMeta, scanLatest, type LatestEntry } from './scan.js';
 import { RECENT_DELETES_MAX, RecentDeletes } from './recent-deletes.js';
+import { RECENT_CHANGES_BYTES_MAX, RECENT_CHANGES_EVENTS_MAX, RecentChanges, type WrittenVersion } from './recent-changes.js';
 import { resolveSpan, type KeySpan } from './span.js';
 import { checkDeleteRangeRequest, checkPutRequest, checkRangeRequest, checkTxnRequest } from './txn-check.js';
 import { checkReadRevision, executeTxn } from './txn.js';
@@ -83,6 +84,12 @@ export interface MvccStoreOptions {
    * versions instead.
    */
   readonly recentDeletes?: number;
+  /**
+   * Bounds on the versions of the last revisions held in memory for the
+   * change stream (recent-changes.ts); default RECENT_CHANGES_EVENTS_MAX and
+   * RECENT_CHANGES_BYTES_MAX; `events` 0 holds none.
+   */
+  readonly recentChanges?: { readonly events: number; readonly bytes: number };
 }
 
 /** Options of a planned write. */
@@ -137,6 +144,8 @@ export class MvccStore {
   private filterLoad: Promise<void> = Promise.resolve();
   /** Keys deleted at recent revisions, recorded when planned (recent-deletes.ts). */
   private readonly deletes: RecentDeletes;
+  /** Versions written at the last revisions, for the change stream (recent-changes.ts). */
+  private readonly recent: RecentChanges;
   private closed = false;
 
   private constructor(
@@ -149,10 +158,12 @@ export class MvccStore {
     spanCountsMax: number,
     private readonly filter: KeyFilter | undefined,
     recentDeletesMax: number,
+    recentChanges: { readonly events: number; readonly bytes: number },
   ) {
     this.current = current;
     this.compacted = compacted;
     this.deletes = new RecentDeletes(recentDeletesMax, current);
+    this.recent = new RecentChanges(recentChanges.events, recentChanges.bytes, current);
     this.cache = new LatestCache(current, cacheBytes.entries, filter, cacheBytes.metas);
     this.counts = new SpanCountCache(current, spanCountsMax);
   }
@@ -177,6 +188,7 @@ export class MvccStore {
       options.spanCounts ?? SPAN_COUNTS_MAX,
       options.keyFilter === false ? undefined : new KeyFilter(),
       options.recentDeletes ?? RECENT_DELETES_MAX,
+      options.recentChanges ?? { events: RECENT_CHANGES_EVENTS_MAX, bytes: RECENT_CHANGES_BYTES_MAX },
     );
     // Stores written before the Live family existed (or images from them) build it once;
     // every write batch keeps it from then on (live-index.ts).
@@ -376,7 +388,7 @@ export class MvccStore {
   async changes(req: ChangesRequest): Promise<ChangesPage> {
     const snap = this.engine.snapshot();
     try {
-      return await readChanges(snap, this.codec, req, this.current, this.compacted);
+      return await readChanges(snap, this.codec, req, this.current, this.compacted, this.recent);
     } finally {
       await snap.release();
     }
@@ -438,7 +450,19 @@ export class MvccStore {
       this.keys += plan.keysDelta;
       this.cache.commit(plan.revision, plan.written);
       this.counts.commit(plan.revision, plan.liveChanges);
+      this.recent.add(plan.revision, this.versionsOf(plan));
     }
+  }
+
+  /** A committed plan's versions in key order, for the change stream held in memory. */
+  private versionsOf(plan: WritePlan<unknown>): WrittenVersion[] {
+    const written = plan.written.length > 1 ? [...plan.written].sort((a, b) => Buffer.compare(a.keySegment, b.keySegment)) : plan.written;
+    let created: Set<string> | undefined;
+    for (const c of plan.liveChanges) if (c.delta > 0) (created ??= new Set()).add(c.key.toString('latin1'));
+    return written.map((e) => {
+      const key = this.codec.userKeyOfSegment(e.keySegment);
+      return { key, record: e.record, created: created?.has(key.toString('latin1')) === true };
+    });
   }
 
   /** Drops a plan whose ops were not written. */
