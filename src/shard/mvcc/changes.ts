@@ -26,6 +26,27 @@ export const CHANGES_PAGE_BYTES_MAX = 4 * 1024 * 1024;
  */
 export const CHANGES_READ_WAVE_MAX = 64;
 
+/** What one page of a change read is bounded by, after the request is resolved. */
+interface PageQuery {
+  readonly start: number;
+  readonly end: number;
+  readonly withPrev: boolean;
+  readonly compacted: number;
+  readonly eventsMax: number;
+  readonly bytesMax: number;
+}
+
+/** The event of `key`'s version at `revision` (a DELETE for a tombstone). */
+function eventOf(key: Buffer, revision: number, record: Buffer): { event: MvccEvent; kv: KeyValue | null } {
+  const kv = toKeyValue(key, revision, record);
+  return { event: kv === null ? { type: 'DELETE', kv: deletedKeyValue(key, revision) } : { type: 'PUT', kv }, kv };
+}
+
+/** The bytes an event counts towards a page's byte bound. */
+function eventBytes(event: MvccEvent): number {
+  return event.kv.key.length + event.kv.value.length + (event.prevKv?.value.length ?? 0);
+}
+
 /**
  * Reads one page of events. `reader` must be a snapshot taken no earlier
  * than the moment `current`/`compacted` were read, so history below the
@@ -47,12 +68,9 @@ export async function readChanges(
   if (start > end) return { events: [], nextRevision: start, done: true };
   const eventsMax = req.maxEvents ?? CHANGES_PAGE_EVENTS_MAX;
   const bytesMax = req.maxBytes ?? CHANGES_PAGE_BYTES_MAX;
-  if (recent !== undefined && recent.holdsFrom(start)) {
-    return readRecentChanges(reader, codec, recent, span, start, end, req.prevKv === true, compacted, eventsMax, bytesMax);
-  }
-  if (span.kind === 'single') {
-    return readKeyChanges(reader, codec, span.key, start, end, req.prevKv === true, compacted, eventsMax, bytesMax);
-  }
+  const query: PageQuery = { start, end, withPrev: req.prevKv === true, compacted, eventsMax, bytesMax };
+  if (recent !== undefined && recent.holdsFrom(start)) return readRecentChanges(reader, codec, recent, span, query);
+  if (span.kind === 'single') return readKeyChanges(reader, codec, span.key, query);
 
   const events: MvccEvent[] = [];
   let bytes = 0;
@@ -74,7 +92,7 @@ export async function readChanges(
       if (events.length > 0 && revision !== lastRead && bytes >= bytesMax) return revision;
       const event = read[i] as MvccEvent;
       events.push(event);
-      bytes += event.kv.key.length + event.kv.value.length + (event.prevKv?.value.length ?? 0);
+      bytes += eventBytes(event);
       lastRead = revision;
     }
     return undefined;
@@ -104,17 +122,8 @@ export async function readChanges(
  * yields its versions oldest first; each one's predecessor is the entry
  * before it, so prev_kv costs one extra seek per page, not per event.
  */
-async function readKeyChanges(
-  reader: EngineReader,
-  codec: KeyCodec,
-  key: Buffer,
-  start: number,
-  end: number,
-  withPrev: boolean,
-  compacted: number,
-  eventsMax: number,
-  bytesMax: number,
-): Promise<ChangesPage> {
+async function readKeyChanges(reader: EngineReader, codec: KeyCodec, key: Buffer, query: PageQuery): Promise<ChangesPage> {
+  const { start, end, withPrev, compacted, eventsMax, bytesMax } = query;
   const events: MvccEvent[] = [];
   let bytes = 0;
   let prev: KeyValue | undefined | null = null; // null: not known yet
@@ -122,15 +131,16 @@ async function readKeyChanges(
     const revision = codec.parseDataKey(e.key).revision;
     // One event per revision for one key, so any event boundary is a revision boundary.
     if (events.length >= eventsMax || bytes >= bytesMax) return { events, nextRevision: revision, done: false };
-    const kv = toKeyValue(key, revision, e.value);
-    let event: MvccEvent = kv === null ? { type: 'DELETE', kv: deletedKeyValue(key, revision) } : { type: 'PUT', kv };
+    const made = eventOf(key, revision, e.value);
+    const kv = made.kv;
+    let event = made.event;
     if (withPrev) {
       if (prev === null) prev = await readPrev(reader, codec, key, revision, compacted);
       if (prev !== undefined) event = { ...event, prevKv: prev };
       prev = kv ?? undefined;
     }
     events.push(event);
-    bytes += event.kv.key.length + event.kv.value.length + (event.prevKv?.value.length ?? 0);
+    bytes += eventBytes(event);
   }
   return { events, nextRevision: end + 1, done: true };
 }
@@ -141,18 +151,8 @@ async function readKeyChanges(
  * bound is reached). A previous version that is not held is read from the
  * engine.
  */
-async function readRecentChanges(
-  reader: EngineReader,
-  codec: KeyCodec,
-  recent: RecentChanges,
-  span: KeySpan,
-  start: number,
-  end: number,
-  withPrev: boolean,
-  compacted: number,
-  eventsMax: number,
-  bytesMax: number,
-): Promise<ChangesPage> {
+async function readRecentChanges(reader: EngineReader, codec: KeyCodec, recent: RecentChanges, span: KeySpan, query: PageQuery): Promise<ChangesPage> {
+  const { start, end, withPrev, compacted, eventsMax, bytesMax } = query;
   const held = recent.between(start, end, (key) => spanContains(span, key));
   const events: MvccEvent[] = [];
   let bytes = 0;
@@ -162,8 +162,7 @@ async function readRecentChanges(
       return { events, nextRevision: c.revision, done: false };
     }
     lastRevision = c.revision;
-    const kv = toKeyValue(c.key, c.revision, c.record);
-    let event: MvccEvent = kv === null ? { type: 'DELETE', kv: deletedKeyValue(c.key, c.revision) } : { type: 'PUT', kv };
+    let event = eventOf(c.key, c.revision, c.record).event;
     if (withPrev) {
       const prev = c.prev;
       let prevKv: KeyValue | undefined;
@@ -173,7 +172,7 @@ async function readRecentChanges(
       if (prevKv !== undefined) event = { ...event, prevKv };
     }
     events.push(event);
-    bytes += event.kv.key.length + event.kv.value.length + (event.prevKv?.value.length ?? 0);
+    bytes += eventBytes(event);
   }
   return { events, nextRevision: end + 1, done: true };
 }
@@ -188,10 +187,8 @@ async function readEvent(
 ): Promise<MvccEvent> {
   const record = await reader.get(codec.dataKey(key, revision));
   if (record === undefined) throw new Error(`mvcc: revision index names a missing version (rev ${revision})`);
-  const kv = toKeyValue(key, revision, record);
+  const event = eventOf(key, revision, record).event;
   const prevKv = withPrev ? await readPrev(reader, codec, key, revision, compacted) : undefined;
-  const event: MvccEvent =
-    kv === null ? { type: 'DELETE', kv: deletedKeyValue(key, revision) } : { type: 'PUT', kv };
   return prevKv === undefined ? event : { ...event, prevKv };
 }
 
