@@ -40,6 +40,8 @@ test('holds whole revisions within its bounds and unlinks a forgotten previous v
 async function twoStores(extra: Partial<MvccStoreOptions> = {}): Promise<{ held: MvccStore; engineOnly: MvccStore; engine: MemoryEngine }> {
   const engine = new MemoryEngine();
   const held = await MvccStore.open(engine, { prefix: PREFIX, ...extra });
+  // The first change read starts the holding.
+  assert.deepEqual((await held.changes({ key: key(0), startRevision: 2 })).events, []);
   const engineOnly = await MvccStore.open(new MemoryEngine(), { prefix: PREFIX, recentChanges: { events: 0, bytes: 0 } });
   let rev = 1;
   for (const store of [held, engineOnly]) {
@@ -102,6 +104,11 @@ test('a watcher that keeps up reads the revisions just written without an engine
     return snap;
   };
   let rev = 1;
+  // A store nobody has read changes from holds none: the first read goes to the engine and starts the holding.
+  await store.put({ key: key(99), value: Buffer.from('first') }, ++rev);
+  assert.equal((await store.changes({ key: key(0), rangeEnd: key(100), startRevision: 2 })).events.length, 1);
+  assert.ok(reads > 0, 'the first read is the engine\'s');
+  reads = 0;
   for (let i = 0; i < 20; i++) await store.put({ key: key(i), value: Buffer.from('v') }, ++rev);
   for (let round = 0; round < 5; round++) {
     const from = store.currentRevision + 1;
@@ -120,7 +127,8 @@ test('a watcher that keeps up reads the revisions just written without an engine
   // Reopened, the store holds nothing before: a reader from an older revision goes to the engine.
   await store.close();
   const reopened = await MvccStore.open(engine, { prefix: PREFIX });
-  const old = await reopened.changes({ key: key(0), rangeEnd: key(99), startRevision: 2, maxEvents: 5 });
+  await reopened.changes({ key: key(0), startRevision: reopened.currentRevision + 1 });
+  const old = await reopened.changes({ key: key(0), rangeEnd: key(99), startRevision: 3, maxEvents: 5 });
   assert.equal(old.events.length, 5);
   assert.ok(reads > 0, 'read from the engine');
   await reopened.close();

@@ -6,7 +6,8 @@
  * whatever else waits there (a list's pages, the raft log's writes), which
  * under load was most of an event's delivery latency. Bounded by events and
  * by record bytes; the oldest whole revisions go first, and a read that
- * starts before what is held goes to the engine (changes.ts).
+ * starts before what is held goes to the engine (changes.ts). A store starts
+ * holding at its first change read, so one nobody watches holds nothing.
  */
 
 /** Versions held at most. */
@@ -82,6 +83,12 @@ export class RecentChanges {
       this.forget(end);
       this.completeAbove = oldest;
     }
+  }
+
+  /** Forgets everything; from now on every revision above `completeAbove` is held (a store starting to hold). */
+  restart(completeAbove: number): void {
+    this.forget(this.changes.length);
+    this.completeAbove = completeAbove;
   }
 
   /** Whether every event from `startRevision` on is held. */

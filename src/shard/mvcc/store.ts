@@ -146,6 +146,8 @@ export class MvccStore {
   private readonly deletes: RecentDeletes;
   /** Versions written at the last revisions, for the change stream (recent-changes.ts). */
   private readonly recent: RecentChanges;
+  /** Whether commits feed `recent`: from the first change read on (a store nobody watches holds nothing). */
+  private holdingChanges = false;
   private closed = false;
 
   private constructor(
@@ -386,6 +388,10 @@ export class MvccStore {
 
   /** One page of change events in [startRevision, endRevision] (see ChangesRequest). */
   async changes(req: ChangesRequest): Promise<ChangesPage> {
+    if (!this.holdingChanges) {
+      this.holdingChanges = true;
+      this.recent.restart(this.current);
+    }
     const snap = this.engine.snapshot();
     try {
       return await readChanges(snap, this.codec, req, this.current, this.compacted, this.recent);
@@ -450,7 +456,7 @@ export class MvccStore {
       this.keys += plan.keysDelta;
       this.cache.commit(plan.revision, plan.written);
       this.counts.commit(plan.revision, plan.liveChanges);
-      this.recent.add(plan.revision, this.versionsOf(plan));
+      if (this.holdingChanges) this.recent.add(plan.revision, this.versionsOf(plan));
     }
   }
 
