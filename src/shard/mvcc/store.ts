@@ -3,9 +3,10 @@
  * engine under a prefix. No in-memory index: the state held in memory is the
  * current and compacted revisions, a pending-plan flag, two bounded caches
  * (hot keys' newest versions, recently read spans' counts), a Bloom filter
- * of the keys written (a few bytes per key; it spares new keys a seek) and a
+ * of the keys written (a few bytes per key; it spares new keys a seek), a
  * bounded log of recent deletes (it lets reads at recent revisions use the
- * Live family).
+ * Live family) and, once the store is watched, the versions of its last
+ * revisions (watchers that keep up read them without the engine).
  *
  * Writes are planned, then made durable by the caller, then committed:
  *
