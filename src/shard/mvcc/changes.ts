@@ -131,9 +131,8 @@ async function readKeyChanges(reader: EngineReader, codec: KeyCodec, key: Buffer
     const revision = codec.parseDataKey(e.key).revision;
     // One event per revision for one key, so any event boundary is a revision boundary.
     if (events.length >= eventsMax || bytes >= bytesMax) return { events, nextRevision: revision, done: false };
-    const made = eventOf(key, revision, e.value);
-    const kv = made.kv;
-    let event = made.event;
+    const { kv, event: made } = eventOf(key, revision, e.value);
+    let event = made;
     if (withPrev) {
       if (prev === null) prev = await readPrev(reader, codec, key, revision, compacted);
       if (prev !== undefined) event = { ...event, prevKv: prev };
