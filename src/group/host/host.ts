@@ -841,9 +841,16 @@ export class MultiRaftHost {
     this.metrics.readysHandled.inc(batch.length);
 
     // Durable: the other messages may leave now. The transport sends each peer's share as one batch.
-    for (const { g, rd } of batch) for (const m of rd.messages) this.send(g, m);
+    let durable = 0;
+    for (const { g, rd } of batch) {
+      for (const m of rd.messages) this.send(g, m);
+      durable += rd.messages.length;
+    }
     // Heartbeats leave now too, not after a possibly slow apply: late heartbeats cause elections.
     this.flushHeartbeats();
+    // A follower's append acknowledgements are on every write's critical path: written now, not
+    // after this turn's apply has run to its first await.
+    if (durable > 0) this.transport.flush();
 
     await Promise.all(batch.map(({ g, rd }) => this.applyReady(g, rd)));
     if (unsyncedWrite !== undefined) await unsyncedWrite;
