@@ -7,7 +7,7 @@ test('every warm-up run is a valid CLI invocation, bounded by requests or second
   for (const w of WARMUP) {
     const o = parseFlags([w.workload, ...w.args, '--json'], () => 1);
     assert.ok(o.total !== undefined || o.durationSec !== undefined, `${w.workload} is bounded`);
-    assert.ok((o.total ?? 0) <= 10_000 && (o.durationSec ?? 0) <= 5, `${w.workload} stays short`);
+    assert.ok((o.total ?? 0) <= 10_000 && (o.durationSec ?? 0) <= 10, `${w.workload} stays short`);
   }
 });
 
