@@ -61,7 +61,7 @@ describe('append acknowledgements', () => {
     }
     const acks = [...probes.get(2)!.acks, ...probes.get(3)!.acks];
     assert.ok(acks.length >= 40, `followers acknowledged every write (${acks.length} acks)`);
-    assert.deepEqual(
+    assert.equal(
       acks.filter((flushed) => !flushed).length,
       0,
       'every acknowledgement was handed to the connection before the turn yielded',
