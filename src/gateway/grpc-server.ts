@@ -14,7 +14,7 @@ import type { Duplex } from 'node:stream';
 import type { PeerCertificate, TLSSocket } from 'node:tls';
 import * as grpc from '@grpc/grpc-js';
 import { H2Connection, type H2Output, type H2Stream } from './h2-connection.js';
-import { H2Error } from './h2-frames.js';
+import { H2Error } from '../h2/frames.js';
 import { LazyAbort } from './lazy-abort.js';
 import {
   frameMessage,

@@ -40,7 +40,7 @@ import { maintenanceService } from './maintenance-service.js';
 import { etcdServiceDefinition, type EtcdServiceName } from './proto.js';
 import { guardServices, resolveQuotaBytes, SpaceQuota } from './quota.js';
 import { hostPort } from './urls.js';
-import { CLIENT_PREFACE } from './h2-frames.js';
+import { CLIENT_PREFACE } from '../h2/frames.js';
 import { type ClientTls, ClientTlsError, tlsServerOptions, withTlsIdentity } from './tls.js';
 import { watchService } from './watch/index.js';
 import { DEFAULT_MAX_REQUEST_BYTES, DEFAULT_MAX_TXN_OPS, grpcMaxReceiveBytes } from './validate.js';

@@ -21,8 +21,8 @@ import {
   Setting,
   settingsFrame,
   windowUpdateFrame,
-} from '../../src/gateway/h2-frames.js';
-import { encodeLiteralFields, HeaderDecoder, HpackError, huffmanEncode, writeInteger } from '../../src/gateway/h2-hpack.js';
+} from '../../src/h2/frames.js';
+import { encodeLiteralFields, HeaderDecoder, HpackError, huffmanEncode, writeInteger } from '../../src/h2/hpack.js';
 
 const hex = (s: string): Buffer => Buffer.from(s.replace(/\s+/g, ''), 'hex');
 

@@ -1,11 +1,11 @@
 /**
- * HPACK pieces (h2-hpack.ts) against RFC 7541's examples: the Huffman code,
+ * HPACK pieces (src/h2/hpack.ts) against RFC 7541's examples: the Huffman code,
  * prefixed integers. (The decoder and the connection using it are tested in
  * h2-connection.test.ts.)
  */
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { HpackError, huffmanCode, huffmanDecode, huffmanEncode, readInteger, writeInteger } from '../../src/gateway/h2-hpack.js';
+import { HpackError, huffmanCode, huffmanDecode, huffmanEncode, readInteger, writeInteger } from '../../src/h2/hpack.js';
 
 const hex = (s: string): Buffer => Buffer.from(s.replace(/\s+/g, ''), 'hex');
 
