@@ -1,6 +1,7 @@
 /**
  * One remote node as seen by the sender: its address, a bounded queue of
- * encoded messages, one long-lived `Send` stream, and reconnection with
+ * encoded messages, one long-lived `Send` stream (send-stream.ts, a
+ * connection of its own speaking HTTP/2 directly), and reconnection with
  * back-off. Snapshots to this node run on their own streams (and their own
  * connections), at most `snapshotSendsPerPeerMax` at a time.
  *
@@ -35,6 +36,7 @@ import type { Message, NodeId } from '../raft/types.js';
 import { Backoff } from './backoff.js';
 import { encodeBatch } from './codec.js';
 import type { TransportLimits } from './limits.js';
+import { SendStream } from './send-stream.js';
 import { SEND_METHOD_PATH, clientChannelOptions } from './service.js';
 import { sendSnapshotStream } from './snapshot-stream.js';
 import type { PeerState, PeerStatus, TransportStats } from './stats.js';
@@ -87,28 +89,10 @@ export interface SendRoom {
   readonly queued: number;
 }
 
-/** Resolves once `channel` is READY; fails on TRANSIENT_FAILURE, SHUTDOWN or the deadline. */
-function awaitReady(channel: ReturnType<grpc.Client['getChannel']>, deadlineMs: number, cb: (err?: Error) => void): void {
-  const state = channel.getConnectivityState(true);
-  if (state === grpc.connectivityState.READY) {
-    cb();
-    return;
-  }
-  if (state === grpc.connectivityState.TRANSIENT_FAILURE || state === grpc.connectivityState.SHUTDOWN) {
-    cb(new Error(`connection ${grpc.connectivityState[state]}`));
-    return;
-  }
-  channel.watchConnectivityState(state, deadlineMs, (err) => {
-    if (err !== undefined) cb(err);
-    else awaitReady(channel, deadlineMs, cb);
-  });
-}
-
 /** The sending side of one peer node. Used by the transport only. */
 export class Peer {
   private state: PeerState = 'idle';
-  private client: grpc.Client | undefined;
-  private stream: grpc.ClientWritableStream<Buffer> | undefined;
+  private stream: SendStream | undefined;
   /** The stream's write buffer is full; flushing resumes on 'drain'. */
   private waitingDrain = false;
   /** When the stream last refused a write (Date.now()), for the stall rule of bulkRoom(). */
@@ -206,12 +190,6 @@ export class Peer {
       if (!stream.write(bytes)) {
         this.waitingDrain = true;
         this.drainWaitSince = Date.now();
-        stream.once('drain', () => {
-          if (this.stream !== stream) return;
-          this.waitingDrain = false;
-          this.flush();
-          this.ctx.onBulkRoom(this.nodeId);
-        });
         return;
       }
     }
@@ -300,30 +278,32 @@ export class Peer {
 
   private connect(): void {
     this.state = 'connecting';
-    const client = new grpc.Client(this.address, grpc.credentials.createInsecure(), clientChannelOptions(this.ctx.limits));
-    this.client = client;
-    awaitReady(client.getChannel(), Date.now() + this.ctx.limits.connectTimeoutMs, (err) => {
-      if (this.client !== client || this.state !== 'connecting') return; // closed meanwhile
-      if (err !== undefined) this.fail();
-      else this.openStream(client);
-    });
-  }
-
-  private openStream(client: grpc.Client): void {
-    const stream = client.makeClientStreamRequest<Buffer, object>(
+    const { connectTimeoutMs, keepaliveTimeMs, keepaliveTimeoutMs } = this.ctx.limits;
+    const stream: SendStream = new SendStream(
+      this.address,
       SEND_METHOD_PATH,
-      (b) => b,
-      (b) => b,
-      new grpc.Metadata(),
-      {},
-      () => {
-        // The call ended: the receiver went away or refused us (or we closed it).
-        if (this.stream === stream) this.fail();
+      { connectTimeoutMs, keepaliveTimeMs, keepaliveTimeoutMs },
+      {
+        onReady: () => {
+          if (this.stream === stream && this.state === 'connecting') this.onConnected();
+        },
+        onDrain: () => {
+          if (this.stream !== stream) return;
+          this.waitingDrain = false;
+          this.flush();
+          this.ctx.onBulkRoom(this.nodeId);
+        },
+        // The call ended: the receiver went away, refused us, or never answered.
+        onEnd: () => {
+          if (this.stream === stream) this.fail();
+        },
       },
     );
-    stream.on('error', () => undefined); // reported through the callback above
-    this.ctx.stats.streamsOpened++;
     this.stream = stream;
+  }
+
+  private onConnected(): void {
+    this.ctx.stats.streamsOpened++;
     this.waitingDrain = false;
     this.state = 'ready';
     this.backoff.reset();
@@ -360,12 +340,9 @@ export class Peer {
    */
   private dropConnection(): void {
     const stream = this.stream;
-    const client = this.client;
     this.stream = undefined;
-    this.client = undefined;
     this.waitingDrain = false;
     stream?.cancel();
-    client?.close();
   }
 
   private clearLanes(): void {

@@ -1,0 +1,170 @@
+/**
+ * The message stream's own HTTP/2 client (send-stream.ts) against a real
+ * receiver (a transport's grpc-js server) and against servers that stay
+ * silent, stop answering pings or go away: what arrives, back-pressure, and
+ * how each kind of end is reported.
+ */
+import { after, test } from 'node:test';
+import assert from 'node:assert/strict';
+import net from 'node:net';
+import { SendStream, type SendStreamTimes, splitAddress } from '../../../src/group/transport/send-stream.js';
+import { SEND_METHOD_PATH, encodeBatch, encodeGroupMessage } from '../../../src/group/transport/index.js';
+import { CLIENT_PREFACE, FrameReader, FrameType, settingsFrame } from '../../../src/h2/frames.js';
+import { closeAll, entry, msg, startNode, waitFor } from './harness.js';
+
+after(closeAll);
+
+const TIMES: SendStreamTimes = { connectTimeoutMs: 1000, keepaliveTimeMs: 10_000, keepaliveTimeoutMs: 5000 };
+
+/** A stream to `address` whose events are recorded. */
+function open(address: string, times: SendStreamTimes = TIMES): { stream: SendStream; ready: () => boolean; drains: () => number; ended: () => Error | undefined } {
+  let ready = false;
+  let drains = 0;
+  let ended: Error | undefined;
+  const stream = new SendStream(address, SEND_METHOD_PATH, times, {
+    onReady: () => (ready = true),
+    onDrain: () => drains++,
+    onEnd: (e) => (ended = e),
+  });
+  return { stream, ready: () => ready, drains: () => drains, ended: () => ended };
+}
+
+/** A TCP server on 127.0.0.1 that hands each connection to `onSocket`. */
+async function rawServer(onSocket: (s: net.Socket) => void): Promise<{ address: string; close: () => void }> {
+  const sockets: net.Socket[] = [];
+  const server = net.createServer((s) => {
+    sockets.push(s);
+    s.on('error', () => undefined);
+    onSocket(s);
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address() as net.AddressInfo;
+  return {
+    address: `127.0.0.1:${port}`,
+    close: () => {
+      for (const s of sockets) s.destroy();
+      server.close();
+    },
+  };
+}
+
+test('splitAddress takes host names, IPv4 and bracketed IPv6', () => {
+  assert.deepEqual(splitAddress('127.0.0.1:2380'), { host: '127.0.0.1', port: 2380 });
+  assert.deepEqual(splitAddress('[::1]:2380'), { host: '::1', port: 2380 });
+  assert.deepEqual(splitAddress('localhost:1'), { host: 'localhost', port: 1 });
+});
+
+test('batches reach a grpc-js receiver in order, through back-pressure, large ones across many frames', async () => {
+  const receiver = await startNode(2);
+  const s = open(receiver.address);
+  await waitFor(s.ready, 'ready');
+  const BATCHES = 40;
+  const big = Array.from({ length: 200_000 }, (_, i) => i % 256);
+  let refused = 0;
+  for (let i = 0; i < BATCHES; i++) {
+    // Every fourth batch carries ~200 kB: more than a flow-control window.
+    const m = msg('app', { from: 1, to: 2, index: i, entries: [entry(1, i, i % 4 === 0 ? big : [i])] });
+    if (!s.stream.write(encodeBatch(1, 2, [encodeGroupMessage(7, m)]))) refused++;
+  }
+  assert.ok(refused > 0, 'writes past the windows report back-pressure');
+  await waitFor(() => receiver.rec.received.length === BATCHES, `${BATCHES} batches`, 10_000);
+  assert.deepEqual(
+    receiver.rec.received.map((r) => r.msg.index),
+    Array.from({ length: BATCHES }, (_, i) => i),
+  );
+  assert.deepEqual(Array.from(receiver.rec.received[4]!.msg.entries[0]!.data), big);
+  assert.ok(receiver.rec.received.every((r) => r.groupId === 7 && r.fromNode === 1));
+  await waitFor(() => s.drains() > 0, 'a drain after back-pressure');
+  assert.equal(s.ended(), undefined);
+  s.stream.cancel();
+});
+
+test('a refused batch ends the call with the receiver\'s gRPC status', async () => {
+  const receiver = await startNode(2);
+  const s = open(receiver.address);
+  await waitFor(s.ready, 'ready');
+  s.stream.write(encodeBatch(1, 3, [encodeGroupMessage(1, msg('heartbeat', { from: 1, to: 3 }))]));
+  await waitFor(() => s.ended() !== undefined, 'the end');
+  assert.equal(s.ended()!.message, 'call ended with gRPC status 9: batch for node 3 reached node 2');
+  assert.equal(s.stream.write(Buffer.from('late')), false);
+});
+
+test('a receiver that shuts down ends the call', async () => {
+  const receiver = await startNode(2);
+  const s = open(receiver.address);
+  await waitFor(s.ready, 'ready');
+  await receiver.transport.close();
+  await waitFor(() => s.ended() !== undefined, 'the end');
+});
+
+test('no listener, or a listener that never speaks HTTP/2, fails the connection', async () => {
+  const silent = await rawServer(() => undefined);
+  const refused = await rawServer(() => undefined);
+  const refusedAddress = refused.address;
+  refused.close();
+  try {
+    const down = open(refusedAddress);
+    await waitFor(() => down.ended() !== undefined, 'connection refused');
+    assert.equal(down.ready(), false);
+
+    const mute = open(silent.address, { ...TIMES, connectTimeoutMs: 150 });
+    await waitFor(() => mute.ended() !== undefined, 'the connect deadline');
+    assert.match(mute.ended()!.message, /no HTTP\/2 settings from 127\.0\.0\.1:\d+ within 150 ms/);
+    assert.equal(mute.ready(), false);
+  } finally {
+    silent.close();
+  }
+});
+
+test('keepalive: pings answered keep the call; a server that stops answering ends it', async () => {
+  let answerPings = true;
+  const pingsSeen: number[] = [];
+  const server = await rawServer((socket) => {
+    const reader = new FrameReader(1 << 20);
+    let prefaceLeft = CLIENT_PREFACE.length;
+    socket.write(settingsFrame([]));
+    socket.on('data', (chunk: Buffer) => {
+      const skip = Math.min(prefaceLeft, chunk.length);
+      prefaceLeft -= skip;
+      for (const f of reader.push(chunk.subarray(skip))) {
+        if (f.type !== FrameType.PING) continue;
+        pingsSeen.push(performance.now());
+        if (answerPings) {
+          const ack = Buffer.concat([Buffer.from([0, 0, 8, FrameType.PING, 1, 0, 0, 0, 0]), f.payload]);
+          socket.write(ack);
+        }
+      }
+    });
+  });
+  try {
+    const s = open(server.address, { connectTimeoutMs: 1000, keepaliveTimeMs: 30, keepaliveTimeoutMs: 60 });
+    await waitFor(s.ready, 'ready');
+    await waitFor(() => pingsSeen.length >= 4, 'four pings');
+    assert.equal(s.ended(), undefined, 'answered pings keep the call');
+    answerPings = false;
+    const stoppedAt = performance.now();
+    await waitFor(() => s.ended() !== undefined, 'the keepalive timeout');
+    assert.equal(s.ended()!.message, 'keepalive ping unanswered for 60 ms');
+    assert.ok(performance.now() - stoppedAt >= 60);
+  } finally {
+    server.close();
+  }
+});
+
+test('cancel reports no end and closes the connection', async () => {
+  let closed = false;
+  const server = await rawServer((socket) => {
+    socket.write(settingsFrame([]));
+    socket.resume();
+    socket.on('close', () => (closed = true));
+  });
+  try {
+    const s = open(server.address);
+    await waitFor(s.ready, 'ready');
+    s.stream.cancel();
+    await waitFor(() => closed, 'the server sees the connection close');
+    assert.equal(s.ended(), undefined);
+  } finally {
+    server.close();
+  }
+});
