@@ -48,7 +48,7 @@ import { LeaderElsewhereError, type ForwardScope } from './forward-scope.js';
 import { LEASE_KEEPALIVE_ONCE_METHOD } from './lease-service.js';
 import { decodeEtcdMessage, encodeEtcdMessage, etcdMethods, ETCD_SERVICE_NAMES, type EtcdMessage, type EtcdServiceName } from './proto.js';
 import { ROUTING_ATTEMPTS_MAX, ROUTING_BACKOFF_MS_MAX, ROUTING_BACKOFF_MS_MIN, ROUTING_DEADLINE_MS } from './router.js';
-import { LazyAbort } from './lazy-abort.js';
+import { LazyAbort } from '../h2/lazy-abort.js';
 
 /** Bytes of a forwarding gateway's proposer id (random per process incarnation). */
 const PROPOSER_ID_BYTES = 8;

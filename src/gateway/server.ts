@@ -5,8 +5,8 @@
  * One port, two protocols: etcd multiplexes with cmux. Here each listener is
  * a plain `net.Server`; the first bytes of a connection decide: the HTTP/2
  * client preface (`PRI * HTTP/2.0...`, what every gRPC client sends first)
- * hands the socket to the gRPC server (grpc-server.ts, its own HTTP/2 in
- * h2-connection.ts), anything else to the HTTP/1.1 server of the JSON
+ * hands the socket to the gRPC server (src/h2/grpc-server.ts, its own HTTP/2 in
+ * src/h2/connection.ts), anything else to the HTTP/1.1 server of the JSON
  * gateway. (A JSON-gateway client speaking HTTP/2 with prior knowledge would
  * reach gRPC instead; etcd's cmux routes by the same preface, so it behaves
  * the same.) Any `:authority` is accepted, so etcdctl's with a scheme
@@ -27,7 +27,7 @@ import { type GatewayContext, type RpcStream, type ServiceHandlers, type StreamH
 import type { MemberDirectory } from './cluster-service.js';
 import { HEALTH_SERVICE_DEFINITION, HEALTH_SERVICE_NAME, healthStatus } from './health-service.js';
 import { EtcdError, toEtcdError } from './errors.js';
-import { GrpcServer, type GrpcMethod, type ServerCall } from './grpc-server.js';
+import { GrpcServer, type GrpcMethod, type ServerCall } from '../h2/grpc-server.js';
 import type { EtcdMessage } from './proto.js';
 import { createHttpGateway, HTTP_REQUEST_TIMEOUT_MS } from './http-gateway.js';
 import { opsEndpoints, sendText } from './ops-endpoints.js';

@@ -66,6 +66,8 @@ export interface ClientCallRequest {
   readonly path: string;
   /** `host:port` of the server, as HTTP/2's `:authority`. */
   readonly authority: string;
+  /** Settings sent besides ours (e.g. a private one that routes the connection at the server). */
+  readonly settings?: ReadonlyArray<readonly [id: number, value: number]>;
 }
 
 /** The client end of one long-lived gRPC client-streaming call over HTTP/2. */
@@ -128,6 +130,7 @@ export class H2ClientCall {
         settingsFrame([
           [Setting.ENABLE_PUSH, 0],
           [Setting.MAX_CONCURRENT_STREAMS, 0],
+          ...(this.request.settings ?? []),
         ]),
         encodeFrame(FrameType.HEADERS, Flag.END_HEADERS, STREAM_ID, headers),
       ]),

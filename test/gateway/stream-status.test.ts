@@ -9,7 +9,7 @@ import { after, before, describe, it } from 'node:test';
 import * as grpc from '@grpc/grpc-js';
 import * as net from 'node:net';
 import type { GatewayContext, StreamHandler } from '../../src/gateway/context.js';
-import { GrpcServer } from '../../src/gateway/grpc-server.js';
+import { GrpcServer } from '../../src/h2/grpc-server.js';
 import { grpcMethod } from '../../src/gateway/server.js';
 import { toEtcdError } from '../../src/gateway/errors.js';
 import { EtcdError, GrpcStatus } from '../../src/gateway/errors.js';

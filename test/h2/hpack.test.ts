@@ -1,7 +1,7 @@
 /**
  * HPACK pieces (src/h2/hpack.ts) against RFC 7541's examples: the Huffman code,
  * prefixed integers. (The decoder and the connection using it are tested in
- * h2-connection.test.ts.)
+ * connection.test.ts.)
  */
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';

@@ -1,10 +1,10 @@
 /**
  * The sending end of one peer's `Send` call: a TCP connection of its own
  * speaking HTTP/2 and gRPC directly (src/h2/client-call.ts), instead of
- * through grpc-js' client and Node's HTTP/2 session. The receiver is the
- * peer's grpc-js server, unchanged; what changes is the cost per batch on the
- * sending side, which is on the path of every raft append and acknowledgement
- * (docs/transport.md, "The message stream's client").
+ * through grpc-js' client and Node's HTTP/2 session: the cost per batch is
+ * on the path of every raft append and acknowledgement (docs/transport.md).
+ * Any gRPC server can receive it; the peer port's routes it to its own
+ * (server.ts).
  *
  * The I/O edge around the pure call: the socket, the connect deadline and
  * the keepalive pings (a peer that vanished without closing TCP is found by
@@ -50,15 +50,19 @@ export class SendStream {
   private keepaliveTimer: NodeJS.Timeout | undefined;
   private pingTimer: NodeJS.Timeout | undefined;
 
+  /**
+   * @param call the method's path, and settings to send besides the client's
+   *   own (the message stream marks its connection with RAFT_STREAM_SETTING)
+   */
   constructor(
     address: string,
-    path: string,
+    call: { readonly path: string; readonly settings?: ReadonlyArray<readonly [id: number, value: number]> },
     private readonly times: SendStreamTimes,
     private readonly handlers: SendStreamHandlers,
   ) {
     const { host, port } = splitAddress(address);
     this.call = new H2ClientCall(
-      { path, authority: address },
+      { path: call.path, authority: address, ...(call.settings === undefined ? {} : { settings: call.settings }) },
       (bytes) => {
         if (!this.done) this.socket.write(bytes);
       },

@@ -17,6 +17,13 @@ import { TransportUsageError } from './errors.js';
 export const RAFT_SERVICE_NAME = 'RaftTransport';
 /** gRPC path of the batched message stream. */
 export const SEND_METHOD_PATH = `/${RAFT_PROTO_PACKAGE}.${RAFT_SERVICE_NAME}/Send`;
+/**
+ * A private HTTP/2 setting (RFC 9113 §6.5.2: unknown settings are ignored)
+ * that a sender's message stream puts in its first SETTINGS frame, so that
+ * the receiving port serves the connection with its own gRPC server rather
+ * than grpc-js' (server.ts). Any other gRPC server ignores it.
+ */
+export const RAFT_STREAM_SETTING = 0xf1a7;
 /** gRPC path of the snapshot stream. */
 export const SEND_SNAPSHOT_METHOD_PATH = `/${RAFT_PROTO_PACKAGE}.${RAFT_SERVICE_NAME}/SendSnapshot`;
 

@@ -48,9 +48,11 @@ describe('three hosts, many groups', () => {
       assert.ok(readys >= GROUPS, `node ${n.id}: ${readys} readys`);
       assert.ok(readys / flushes > 2, `node ${n.id}: ${readys} readys in ${flushes} flushes`);
       assert.ok(n.host.stats.readysPerFlushMax >= 10, `node ${n.id}: at most ${n.host.stats.readysPerFlushMax} readys per flush`);
-      // Turns that only moved commit indexes wrote without fsync (raft's mustSync is false for them).
+      // At most one fsync per flush. Whether some turn moved only commit indexes (and so wrote
+      // without fsync) depends on how the groups' messages interleave across turns;
+      // commit-only.test.ts pins that rule down on its own.
       const { fsyncs, batchesFlushed } = n.host.logStore.counters;
-      assert.ok(fsyncs > 0 && fsyncs < batchesFlushed, `node ${n.id}: ${fsyncs} fsyncs in ${batchesFlushed} flushes`);
+      assert.ok(fsyncs > 0 && fsyncs <= batchesFlushed, `node ${n.id}: ${fsyncs} fsyncs in ${batchesFlushed} flushes`);
       // The heartbeats of a tick's many leaders to one peer travel together (how many share a
       // message overall depends on how elections and writes spread over turns).
       const perMessageMax = n.host.stats.coalescedHeartbeatsPerMessageMax;

@@ -1,14 +1,17 @@
 /**
  * The message stream's own HTTP/2 client (send-stream.ts) against a real
- * receiver (a transport's grpc-js server) and against servers that stay
- * silent, stop answering pings or go away: what arrives, back-pressure, and
- * how each kind of end is reported.
+ * receiver (a transport's server) and against servers that stay silent, stop
+ * answering pings or go away: what arrives, back-pressure, and how each kind
+ * of end is reported; and the receiving port's routing of marked message
+ * streams to its own gRPC server, everything else to grpc-js' (server.ts).
  */
 import { after, test } from 'node:test';
 import assert from 'node:assert/strict';
 import net from 'node:net';
 import { SendStream, type SendStreamTimes, splitAddress } from '../../../src/group/transport/send-stream.js';
-import { SEND_METHOD_PATH, encodeBatch, encodeGroupMessage } from '../../../src/group/transport/index.js';
+import { SEND_METHOD_PATH, encodeBatch, encodeGroupMessage, newTransportStats, resolveLimits } from '../../../src/group/transport/index.js';
+import { RaftServer, isMarkedRaftStream } from '../../../src/group/transport/server.js';
+import { RAFT_STREAM_SETTING } from '../../../src/group/transport/service.js';
 import { CLIENT_PREFACE, FrameReader, FrameType, settingsFrame } from '../../../src/h2/frames.js';
 import { closeAll, entry, msg, startNode, waitFor } from './harness.js';
 
@@ -21,7 +24,7 @@ function open(address: string, times: SendStreamTimes = TIMES): { stream: SendSt
   let ready = false;
   let drains = 0;
   let ended: Error | undefined;
-  const stream = new SendStream(address, SEND_METHOD_PATH, times, {
+  const stream = new SendStream(address, { path: SEND_METHOD_PATH }, times, {
     onReady: () => (ready = true),
     onDrain: () => drains++,
     onEnd: (e) => (ended = e),
@@ -164,6 +167,66 @@ test('cancel reports no end and closes the connection', async () => {
     s.stream.cancel();
     await waitFor(() => closed, 'the server sees the connection close');
     assert.equal(s.ended(), undefined);
+  } finally {
+    server.close();
+  }
+});
+
+test('isMarkedRaftStream reads the preface and the first SETTINGS, waiting for more bytes while they are incomplete', () => {
+  const marked = Buffer.concat([CLIENT_PREFACE, settingsFrame([[2, 0], [RAFT_STREAM_SETTING, 1]])]);
+  const plain = Buffer.concat([CLIENT_PREFACE, settingsFrame([[2, 0]])]);
+  assert.equal(isMarkedRaftStream(marked), true);
+  assert.equal(isMarkedRaftStream(plain), false);
+  for (const cut of [1, CLIENT_PREFACE.length, CLIENT_PREFACE.length + 9, marked.length - 1]) {
+    assert.equal(isMarkedRaftStream(marked.subarray(0, cut)), undefined, `cut at ${cut}`);
+  }
+  assert.equal(isMarkedRaftStream(Buffer.from('GET / HTTP/1.1\r\n')), false, 'not HTTP/2');
+  const ping = Buffer.concat([CLIENT_PREFACE, Buffer.from([0, 0, 8, FrameType.PING, 0, 0, 0, 0, 0]), Buffer.alloc(8)]);
+  assert.equal(isMarkedRaftStream(ping), false, 'a first frame other than SETTINGS');
+});
+
+test('the peer port serves marked message streams itself and everything else through grpc-js', async () => {
+  const received: number[] = [];
+  const stats = newTransportStats();
+  const server = new RaftServer({
+    localNodeId: 2,
+    limits: resolveLimits(undefined),
+    stats,
+    deliver: (_g, m) => received.push(m.index),
+  });
+  const port = await server.listen('127.0.0.1:0');
+  try {
+    let markedReady = false;
+    const marked = new SendStream(`127.0.0.1:${port}`, { path: SEND_METHOD_PATH, settings: [[RAFT_STREAM_SETTING, 1]] }, TIMES, {
+      onReady: () => (markedReady = true),
+      onDrain: () => undefined,
+      onEnd: () => undefined,
+    });
+    const plain = open(`127.0.0.1:${port}`);
+    await waitFor(() => markedReady && plain.ready(), 'both streams ready');
+    for (let i = 0; i < 3; i++) marked.write(encodeBatch(1, 2, [encodeGroupMessage(1, msg('app', { index: i }))]));
+    plain.stream.write(encodeBatch(1, 2, [encodeGroupMessage(1, msg('app', { index: 10 }))]));
+    await waitFor(() => received.length === 4, 'four batches');
+    assert.deepEqual([...received].sort((a, b) => a - b), [0, 1, 2, 10]);
+    assert.equal(server.ownServerConnections, 1, 'only the marked connection is served by the own server');
+    assert.equal(stats.streamsAccepted, 2);
+    assert.equal(stats.batchesReceived, 4);
+
+    // A misaddressed batch on the own server ends the call as grpc-js' Send does.
+    let ended: Error | undefined;
+    let wrongReady = false;
+    const wrong = new SendStream(`127.0.0.1:${port}`, { path: SEND_METHOD_PATH, settings: [[RAFT_STREAM_SETTING, 1]] }, TIMES, {
+      onReady: () => (wrongReady = true),
+      onDrain: () => undefined,
+      onEnd: (e) => (ended = e),
+    });
+    await waitFor(() => wrongReady, 'the misaddressed stream ready');
+    wrong.write(encodeBatch(1, 3, [encodeGroupMessage(1, msg('heartbeat'))]));
+    await waitFor(() => ended !== undefined, 'the refusal');
+    assert.equal(ended!.message, 'call ended with gRPC status 9: batch for node 3 reached node 2');
+    assert.equal(stats.misaddressed, 1);
+    marked.cancel();
+    plain.stream.cancel();
   } finally {
     server.close();
   }

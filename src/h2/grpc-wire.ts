@@ -5,7 +5,7 @@
  */
 import { gunzipSync, inflateSync } from 'node:zlib';
 import * as grpc from '@grpc/grpc-js';
-import { encodeLiteralFields, type HeaderField } from '../h2/hpack.js';
+import { encodeLiteralFields, type HeaderField } from './hpack.js';
 
 /** Bytes of a message's prefix: compressed flag, then the length (u32 BE). */
 export const MESSAGE_PREFIX_BYTES = 5;

@@ -1,6 +1,7 @@
 /**
- * The gRPC server of the client port: calls over {@link H2Connection}s,
- * one per client socket. Methods are registered by path with their codec
+ * The project's own gRPC server — the client port's, and the peer port's
+ * for raft message streams: calls over {@link H2Connection}s, one per
+ * client socket. Methods are registered by path with their codec
  * and a handler; a unary handler returns the response, a streaming handler
  * reads the client's messages and sends through its call. A handler's
  * failure becomes the call's status through `statusOf`.
@@ -13,8 +14,8 @@ import type * as net from 'node:net';
 import type { Duplex } from 'node:stream';
 import type { PeerCertificate, TLSSocket } from 'node:tls';
 import * as grpc from '@grpc/grpc-js';
-import { H2Connection, type H2Output, type H2Stream } from './h2-connection.js';
-import { H2Error } from '../h2/frames.js';
+import { H2Connection, type H2Output, type H2Stream } from './connection.js';
+import { H2Error } from './frames.js';
 import { LazyAbort } from './lazy-abort.js';
 import {
   frameMessage,

@@ -1,5 +1,5 @@
 /**
- * The HTTP/2 server connection (h2-connection.ts) driven frame by frame:
+ * The HTTP/2 server connection (src/h2/connection.ts) driven frame by frame:
  * the preface exchange, streams and their header blocks (CONTINUATION,
  * padding, priority), flow control both ways (the client's windows and
  * frame size bound what is sent; our windows bound what the client may
@@ -9,7 +9,7 @@
  */
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { H2Connection, type H2ConnectionOptions, type H2Output, H2Stream, STREAM_QUEUED_BYTES_HIGH } from '../../src/gateway/h2-connection.js';
+import { H2Connection, type H2ConnectionOptions, type H2Output, H2Stream, STREAM_QUEUED_BYTES_HIGH } from '../../src/h2/connection.js';
 import {
   CLIENT_PREFACE,
   encodeFrame,

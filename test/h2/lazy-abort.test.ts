@@ -1,7 +1,7 @@
 /** An abort signal made on first use: aborting before or after the signal exists. */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { LazyAbort } from '../../src/gateway/lazy-abort.js';
+import { LazyAbort } from '../../src/h2/lazy-abort.js';
 
 test('an abort before the signal is made gives a signal that starts aborted', () => {
   const a = new LazyAbort();

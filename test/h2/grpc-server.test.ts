@@ -1,5 +1,5 @@
 /**
- * The client port's gRPC server (grpc-server.ts over h2-connection.ts)
+ * The client port's gRPC server (src/h2/grpc-server.ts over connection.ts)
  * against grpc-js' client on loopback: unary and bidi calls, metadata,
  * statuses with encoded messages, unknown methods, the receive limit with
  * grpc-go's text, deadlines and cancellation reaching the handler's signal,
@@ -12,8 +12,8 @@ import assert from 'node:assert/strict';
 import * as http2 from 'node:http2';
 import * as net from 'node:net';
 import * as grpc from '@grpc/grpc-js';
-import { GrpcServer, type ServerCall } from '../../src/gateway/grpc-server.js';
-import { MessageReader, parseTimeout, percentEncode } from '../../src/gateway/grpc-wire.js';
+import { GrpcServer, type ServerCall } from '../../src/h2/grpc-server.js';
+import { MessageReader, parseTimeout, percentEncode } from '../../src/h2/grpc-wire.js';
 
 const MAX_RECEIVE = 64 * 1024;
 /** Releases each server's Hold handler. */

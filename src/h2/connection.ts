@@ -36,8 +36,8 @@ import {
   Setting,
   settingsFrame,
   windowUpdateFrame,
-} from '../h2/frames.js';
-import { HeaderDecoder, type HeaderField, HpackError } from '../h2/hpack.js';
+} from './frames.js';
+import { HeaderDecoder, type HeaderField, HpackError } from './hpack.js';
 
 /** Where a connection's outgoing bytes go. */
 export interface H2Output {
