@@ -30,6 +30,7 @@ import {
   parseSettings,
   rstStreamFrame,
   settingsFrame,
+  windowIncrement,
 } from './frames.js';
 import { HeaderDecoder, HpackError, encodeLiteralFields } from './hpack.js';
 
@@ -306,8 +307,7 @@ export class H2ClientCall {
   }
 
   private onWindowUpdate(f: Frame): void {
-    if (f.payload.length !== 4) throw new ConnectionError(H2Error.FRAME_SIZE_ERROR, 'WINDOW_UPDATE of the wrong size');
-    const increment = f.payload.readUInt32BE(0) & 0x7fff_ffff;
+    const increment = windowIncrement(f.payload);
     if (f.streamId === 0) {
       if (increment === 0) throw new ConnectionError(H2Error.PROTOCOL_ERROR, 'WINDOW_UPDATE of 0');
       this.connectionWindow += increment;

@@ -35,6 +35,7 @@ import {
   rstStreamFrame,
   Setting,
   settingsFrame,
+  windowIncrement,
   windowUpdateFrame,
 } from './frames.js';
 import { HeaderDecoder, type HeaderField, HpackError } from './hpack.js';
@@ -474,8 +475,7 @@ export class H2Connection {
   }
 
   private onWindowUpdate(f: Frame): void {
-    if (f.payload.length !== 4) throw new ConnectionError(H2Error.FRAME_SIZE_ERROR, 'WINDOW_UPDATE length is not 4');
-    const increment = f.payload.readUInt32BE(0) & 0x7fff_ffff;
+    const increment = windowIncrement(f.payload);
     if (f.streamId === 0) {
       if (increment === 0) throw new ConnectionError(H2Error.PROTOCOL_ERROR, 'WINDOW_UPDATE of 0');
       this.sendWindow += increment;

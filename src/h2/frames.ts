@@ -139,6 +139,12 @@ export function windowUpdateFrame(streamId: number, increment: number): Buffer {
   return encodeFrame(FrameType.WINDOW_UPDATE, 0, streamId, payload);
 }
 
+/** The increment a WINDOW_UPDATE frame's payload carries; a payload of another length than 4 is a FRAME_SIZE_ERROR (§6.9). */
+export function windowIncrement(payload: Buffer): number {
+  if (payload.length !== 4) throw new ConnectionError(H2Error.FRAME_SIZE_ERROR, 'WINDOW_UPDATE length is not 4');
+  return payload.readUInt32BE(0) & 0x7fff_ffff;
+}
+
 /** A RST_STREAM frame. */
 export function rstStreamFrame(streamId: number, code: number): Buffer {
   const payload = Buffer.allocUnsafe(4);
