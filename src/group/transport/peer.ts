@@ -93,7 +93,7 @@ export interface SendRoom {
 export class Peer {
   private state: PeerState = 'idle';
   private stream: SendStream | undefined;
-  /** The stream's write buffer is full; flushing resumes on 'drain'. */
+  /** The stream's buffer or the receiver's windows are full; flushing resumes on the stream's onDrain. */
   private waitingDrain = false;
   /** When the stream last refused a write (Date.now()), for the stall rule of bulkRoom(). */
   private drainWaitSince = 0;

@@ -140,15 +140,17 @@ test('keepalive: pings answered keep the call; a server that stops answering end
     });
   });
   try {
-    const s = open(server.address, { connectTimeoutMs: 1000, keepaliveTimeMs: 30, keepaliveTimeoutMs: 60 });
+    // A generous timeout: a busy test machine must not turn a late answer into a failure.
+    const s = open(server.address, { connectTimeoutMs: 1000, keepaliveTimeMs: 30, keepaliveTimeoutMs: 400 });
     await waitFor(s.ready, 'ready');
     await waitFor(() => pingsSeen.length >= 4, 'four pings');
     assert.equal(s.ended(), undefined, 'answered pings keep the call');
     answerPings = false;
     const stoppedAt = performance.now();
     await waitFor(() => s.ended() !== undefined, 'the keepalive timeout');
-    assert.equal(s.ended()!.message, 'keepalive ping unanswered for 60 ms');
-    assert.ok(performance.now() - stoppedAt >= 60);
+    assert.equal(s.ended()!.message, 'keepalive ping unanswered for 400 ms');
+    // The first unanswered ping may have left just before the answers stopped.
+    assert.ok(performance.now() - stoppedAt >= 300);
   } finally {
     server.close();
   }
