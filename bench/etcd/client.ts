@@ -1,16 +1,29 @@
 /**
- * Raw grpc-js access to an etcd v3 endpoint, built on the gateway's service
- * definitions (src/gateway/proto.ts) so the wire format is the one keyspan
- * serves. One {@link Conn} is one gRPC channel, i.e. one HTTP/2 connection:
- * every channel gets its own subchannel pool, otherwise grpc-js would share a
- * single TCP connection between channels to the same address and `--conns`
- * would measure nothing.
+ * The generator's etcd v3 client: gRPC over the project's own HTTP/2 client
+ * (src/h2/client-connection.ts), with the gateway's message codecs
+ * (src/gateway/proto.ts), so the wire format is the one keyspan serves. One
+ * {@link Conn} is one HTTP/2 connection; calls on it share it as streams.
+ *
+ * grpc-js' client took ~500 µs of CPU per unary call on this project's
+ * benchmark machine, a quarter of two cores at one client and more than the
+ * leader's share at 10 × 100: the generator competed with the servers it
+ * measured. This client does the same exchange for a fraction of that
+ * (docs/benchmarks.md); both systems are measured with it.
  */
+import { EventEmitter } from 'node:events';
 import * as grpc from '@grpc/grpc-js';
+import type { CallEnd, ClientCall } from '../../src/h2/client-connection.js';
+import { H2ClientSocket } from '../../src/h2/client-socket.js';
 import { etcdServiceDefinition, type EtcdMessage, type EtcdServiceName } from '../../src/gateway/proto.js';
 
 /** Deadline of one unary request; a request slower than this counts as an error. */
 export const REQUEST_TIMEOUT_MS = 30_000;
+/** How long a connection may take to answer with its HTTP/2 settings. */
+const CONNECT_TIMEOUT_MS = 10_000;
+/** How often unary calls are checked against their deadline. */
+const DEADLINE_SWEEP_MS = 1_000;
+/** The largest response taken (a list page at full scale stays far below). */
+const MAX_MESSAGE_BYTES = 64 * 1024 * 1024;
 
 /** The services the generator calls. */
 type Service = Extract<EtcdServiceName, 'etcdserverpb.KV' | 'etcdserverpb.Watch' | 'etcdserverpb.Lease'>;
@@ -30,33 +43,59 @@ function method(service: Service, name: string): MethodDef {
   return m;
 }
 
-/** The generator's HTTP/2 receive window per connection: gRPC-Go's largest (see Conn). */
+/**
+ * The generator's HTTP/2 receive window, per stream and per connection:
+ * gRPC-Go's largest (clientv3, etcdctl and etcd's own benchmark grow their
+ * windows by bandwidth-delay estimation up to 16 MiB), so a 500 KB list
+ * page does not wait for window updates from a busy generator.
+ */
 export const CLIENT_FLOW_CONTROL_WINDOW_BYTES = 16 * 1024 * 1024;
 
-/** One connection (gRPC channel) to one endpoint. */
+/** A failed call, as grpc-js words it (`<code> <NAME>: <details>`), with its gRPC status code. */
+export class CallError extends Error {
+  override readonly name = 'CallError';
+  constructor(
+    readonly code: number,
+    readonly details: string,
+  ) {
+    super(`${code} ${grpc.status[code] ?? 'UNKNOWN'}: ${details}`);
+  }
+}
+
+/** The error a call's end means; a call that ended without a gRPC status failed in transport (UNAVAILABLE). */
+function endError(end: CallEnd): CallError {
+  if (end.grpcStatus === undefined) return new CallError(grpc.status.UNAVAILABLE, end.reason);
+  return new CallError(end.grpcStatus, end.details);
+}
+
+interface Unary {
+  readonly deadline: number;
+  call: ClientCall | undefined;
+  readonly reject: (e: Error) => void;
+}
+
+/** One connection to one endpoint; it reconnects on the next call after it closes. */
 export class Conn {
-  private readonly client: grpc.Client;
+  private socket: H2ClientSocket | undefined;
+  private readyWaiters: Array<{ resolve: () => void; reject: (e: Error) => void }> = [];
+  /** Unary calls in flight, oldest first (all share one timeout, so this is deadline order). */
+  private readonly inflight = new Set<Unary>();
+  private sweepTimer: NodeJS.Timeout | undefined;
+  private closed = false;
 
   constructor(readonly endpoint: string) {
-    const options: grpc.ChannelOptions = {
-      'grpc.use_local_subchannel_pool': 1,
-      'grpc.max_receive_message_length': 64 * 1024 * 1024,
-      'grpc.max_send_message_length': 64 * 1024 * 1024,
-      // HTTP/2 receive window: grpc-js keeps the 64 KiB default for the whole
-      // connection, so a 500 KB list waits for several window updates from a
-      // busy generator. gRPC-Go (clientv3, etcdctl, etcd's own benchmark)
-      // grows its windows by bandwidth-delay estimation up to 16 MiB.
-      'grpc-node.flow_control_window': CLIENT_FLOW_CONTROL_WINDOW_BYTES,
-    };
-    this.client = new grpc.Client(endpoint, grpc.credentials.createInsecure(), options);
+    this.connection();
   }
 
   /** Waits until the connection is up, so connection setup is not timed as the first request. */
-  ready(timeoutMs = 10_000): Promise<void> {
+  ready(timeoutMs = CONNECT_TIMEOUT_MS): Promise<void> {
+    const socket = this.connection();
+    if (socket.isReady) return Promise.resolve();
     return new Promise((resolve, reject) => {
-      this.client.waitForReady(Date.now() + timeoutMs, (err) => {
-        if (err) reject(new Error(`cannot connect to ${this.endpoint}: ${err.message}`, { cause: err }));
-        else resolve();
+      const timer = setTimeout(() => reject(new Error(`cannot connect to ${this.endpoint}: no answer within ${timeoutMs} ms`)), timeoutMs);
+      this.readyWaiters.push({
+        resolve: () => (clearTimeout(timer), resolve()),
+        reject: (e) => (clearTimeout(timer), reject(new Error(`cannot connect to ${this.endpoint}: ${e.message}`, { cause: e }))),
       });
     });
   }
@@ -64,31 +103,128 @@ export class Conn {
   /** One unary RPC, e.g. `unary('etcdserverpb.KV', 'Put', {...})`. */
   unary(service: Service, name: string, request: EtcdMessage): Promise<EtcdMessage> {
     const m = method(service, name);
+    const socket = this.connection();
     return new Promise((resolve, reject) => {
-      this.client.makeUnaryRequest(
-        m.path,
-        m.requestSerialize,
-        m.responseDeserialize,
-        request,
-        new grpc.Metadata(),
-        { deadline: Date.now() + REQUEST_TIMEOUT_MS },
-        (err, res) => {
-          if (err) reject(err);
-          else if (res === undefined) reject(new Error(`${name}: empty response`));
-          else resolve(res);
+      let answer: EtcdMessage | undefined;
+      const entry: Unary = { deadline: Date.now() + REQUEST_TIMEOUT_MS, call: undefined, reject };
+      entry.call = socket.connection.openCall(
+        { path: m.path },
+        {
+          onMessage: (body) => {
+            answer = m.responseDeserialize(body);
+          },
+          onWindowOpen: () => {},
+          onEnd: (end) => {
+            this.inflight.delete(entry);
+            if (end.grpcStatus !== grpc.status.OK) reject(endError(end));
+            else if (answer === undefined) reject(new CallError(grpc.status.INTERNAL, `${name}: no response message`));
+            else resolve(answer);
+          },
         },
+        m.requestSerialize(request),
       );
+      if (!entry.call.ended) {
+        this.inflight.add(entry);
+        this.sweepTimer ??= setInterval(() => this.sweep(), DEADLINE_SWEEP_MS).unref();
+      }
     });
   }
 
   /** A bidirectional stream (`Watch`, `LeaseKeepAlive`). */
-  bidi(service: Service, name: string): grpc.ClientDuplexStream<EtcdMessage, EtcdMessage> {
-    const m = method(service, name);
-    return this.client.makeBidiStreamRequest(m.path, m.requestSerialize, m.responseDeserialize, new grpc.Metadata(), {});
+  bidi(service: Service, name: string): BidiStream {
+    return new BidiStream(this.connection(), method(service, name));
   }
 
+  /** Closes the connection; calls in flight fail. */
   close(): void {
-    this.client.close();
+    this.closed = true;
+    if (this.sweepTimer !== undefined) clearInterval(this.sweepTimer);
+    this.sweepTimer = undefined;
+    const failure = new CallError(grpc.status.CANCELLED, 'connection closed by the client');
+    for (const u of this.inflight) u.reject(failure);
+    this.inflight.clear();
+    this.socket?.close();
+  }
+
+  /** The open connection, or a new one when the last has closed. */
+  private connection(): H2ClientSocket {
+    if (this.socket !== undefined && !this.socket.isClosed) return this.socket;
+    if (this.closed) throw new Error(`connection to ${this.endpoint} is closed`);
+    const socket: H2ClientSocket = new H2ClientSocket(
+      this.endpoint,
+      { receiveWindowBytes: CLIENT_FLOW_CONTROL_WINDOW_BYTES, maxMessageBytes: MAX_MESSAGE_BYTES },
+      { connectTimeoutMs: CONNECT_TIMEOUT_MS },
+      {
+        onReady: () => {
+          for (const w of this.readyWaiters.splice(0)) w.resolve();
+        },
+        onDrain: () => {},
+        onClose: (error) => {
+          for (const w of this.readyWaiters.splice(0)) w.reject(error);
+        },
+      },
+    );
+    this.socket = socket;
+    return socket;
+  }
+
+  /** Fails unary calls past their deadline (DEADLINE_EXCEEDED, as a client deadline does), resetting their streams. */
+  private sweep(): void {
+    const now = Date.now();
+    for (const u of this.inflight) {
+      if (u.deadline > now) break;
+      this.inflight.delete(u);
+      u.call?.cancel();
+      u.reject(new CallError(grpc.status.DEADLINE_EXCEEDED, 'Deadline exceeded'));
+    }
+    if (this.inflight.size === 0 && this.sweepTimer !== undefined) {
+      clearInterval(this.sweepTimer);
+      this.sweepTimer = undefined;
+    }
+  }
+}
+
+/**
+ * A bidirectional call with grpc-js' stream events: 'data' per response,
+ * 'end' when the server ends it with OK, 'error' (a {@link CallError})
+ * otherwise, including CANCELLED after `cancel`.
+ */
+export class BidiStream extends EventEmitter {
+  private readonly call: ClientCall;
+  private cancelled = false;
+
+  constructor(
+    socket: H2ClientSocket,
+    private readonly def: MethodDef,
+  ) {
+    super();
+    this.call = socket.connection.openCall(
+      { path: def.path },
+      {
+        onMessage: (body) => this.emit('data', def.responseDeserialize(body)),
+        onWindowOpen: () => {},
+        onEnd: (end) => {
+          // Events leave the connection's receive loop, as grpc-js' do.
+          process.nextTick(() => {
+            if (end.grpcStatus === grpc.status.OK) this.emit('end');
+            else this.emit('error', endError(end));
+          });
+        },
+      },
+    );
+  }
+
+  /** Sends one request message. */
+  write(message: EtcdMessage): void {
+    this.call.write(this.def.requestSerialize(message));
+  }
+
+  /** Abandons the call: resets its stream, then 'error' with CANCELLED. */
+  cancel(): void {
+    if (this.cancelled || this.call.ended) return;
+    this.cancelled = true;
+    this.call.cancel();
+    process.nextTick(() => this.emit('error', new CallError(grpc.status.CANCELLED, 'Cancelled on client')));
   }
 }
 
@@ -110,7 +246,7 @@ export class StreamPinger {
   private readonly waiting: Array<{ resolve: (m: EtcdMessage) => void; reject: (e: Error) => void }> = [];
   private failed: Error | undefined;
 
-  constructor(private readonly stream: grpc.ClientDuplexStream<EtcdMessage, EtcdMessage>) {
+  constructor(private readonly stream: BidiStream) {
     stream.on('data', (m: EtcdMessage) => this.waiting.shift()?.resolve(m));
     stream.on('error', (e: Error) => this.fail(e));
     stream.on('end', () => this.fail(new Error('stream ended')));

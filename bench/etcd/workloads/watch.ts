@@ -1,7 +1,6 @@
 /** Watch streams shared by the watch-latency and mixed workloads. */
-import type * as grpc from '@grpc/grpc-js';
 import type { EtcdMessage } from '../../../src/gateway/proto.js';
-import type { Conn } from '../client.js';
+import type { BidiStream, Conn } from '../client.js';
 import type { Recorder } from '../histogram.js';
 import { nowMs, sentTimeOf } from '../keys.js';
 
@@ -10,7 +9,7 @@ const WATCH_CREATE_TIMEOUT_MS = 30_000;
 
 /** An open watch on a key range. */
 export interface OpenWatch {
-  readonly stream: grpc.ClientDuplexStream<EtcdMessage, EtcdMessage>;
+  readonly stream: BidiStream;
   /** Resolves when an event on `until` arrives, the stream ends, or {@link OpenWatch.close} is called. */
   readonly finished: Promise<void>;
   close(): void;

@@ -28,7 +28,7 @@ import { decodeBatch, type DecodedBatch } from './codec.js';
 import { TransportCodecError, TransportUsageError } from './errors.js';
 import type { TransportLimits } from './limits.js';
 import { grpcMessageBytesMax } from './limits.js';
-import { splitAddress } from './send-stream.js';
+import { splitAddress } from '../../h2/client-socket.js';
 import { RAFT_STREAM_SETTING, SEND_METHOD_PATH, raftServiceDefinition, serverOptions } from './service.js';
 import { snapshotStreamHandler } from './snapshot-stream.js';
 import type { TransportStats } from './stats.js';
