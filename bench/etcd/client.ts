@@ -10,9 +10,9 @@
  * measured. This client does the same exchange for a fraction of that
  * (docs/benchmarks.md); both systems are measured with it.
  */
-import { EventEmitter } from 'node:events';
 import * as grpc from '@grpc/grpc-js';
-import type { CallEnd, ClientCall } from '../../src/h2/client-connection.js';
+import { GrpcBidiCall, GrpcCallError, callEndError } from '../../src/h2/client-bidi.js';
+import type { ClientCall } from '../../src/h2/client-connection.js';
 import { H2ClientSocket } from '../../src/h2/client-socket.js';
 import { etcdServiceDefinition, type EtcdMessage, type EtcdServiceName } from '../../src/gateway/proto.js';
 
@@ -29,6 +29,9 @@ const MAX_MESSAGE_BYTES = 64 * 1024 * 1024;
 type Service = Extract<EtcdServiceName, 'etcdserverpb.KV' | 'etcdserverpb.Watch' | 'etcdserverpb.Lease'>;
 
 type MethodDef = grpc.MethodDefinition<EtcdMessage, EtcdMessage>;
+
+/** A Watch or LeaseKeepAlive stream. */
+export type BidiStream = GrpcBidiCall<EtcdMessage, EtcdMessage>;
 
 const definitions = new Map<Service, Record<string, MethodDef>>();
 
@@ -50,23 +53,6 @@ function method(service: Service, name: string): MethodDef {
  * page does not wait for window updates from a busy generator.
  */
 export const CLIENT_FLOW_CONTROL_WINDOW_BYTES = 16 * 1024 * 1024;
-
-/** A failed call, as grpc-js words it (`<code> <NAME>: <details>`), with its gRPC status code. */
-export class CallError extends Error {
-  override readonly name = 'CallError';
-  constructor(
-    readonly code: number,
-    readonly details: string,
-  ) {
-    super(`${code} ${grpc.status[code] ?? 'UNKNOWN'}: ${details}`);
-  }
-}
-
-/** The error a call's end means; a call that ended without a gRPC status failed in transport (UNAVAILABLE). */
-function endError(end: CallEnd): CallError {
-  if (end.grpcStatus === undefined) return new CallError(grpc.status.UNAVAILABLE, end.reason);
-  return new CallError(end.grpcStatus, end.details);
-}
 
 interface Unary {
   readonly deadline: number;
@@ -116,8 +102,8 @@ export class Conn {
           onWindowOpen: () => {},
           onEnd: (end) => {
             this.inflight.delete(entry);
-            if (end.grpcStatus !== grpc.status.OK) reject(endError(end));
-            else if (answer === undefined) reject(new CallError(grpc.status.INTERNAL, `${name}: no response message`));
+            if (end.grpcStatus !== grpc.status.OK) reject(callEndError(end));
+            else if (answer === undefined) reject(new GrpcCallError(grpc.status.INTERNAL, `${name}: no response message`));
             else resolve(answer);
           },
         },
@@ -132,7 +118,8 @@ export class Conn {
 
   /** A bidirectional stream (`Watch`, `LeaseKeepAlive`). */
   bidi(service: Service, name: string): BidiStream {
-    return new BidiStream(this.connection(), method(service, name));
+    const m = method(service, name);
+    return new GrpcBidiCall(this.connection(), m.path, m.requestSerialize, m.responseDeserialize);
   }
 
   /** Closes the connection; calls in flight fail. */
@@ -140,7 +127,7 @@ export class Conn {
     this.closed = true;
     if (this.sweepTimer !== undefined) clearInterval(this.sweepTimer);
     this.sweepTimer = undefined;
-    const failure = new CallError(grpc.status.CANCELLED, 'connection closed by the client');
+    const failure = new GrpcCallError(grpc.status.CANCELLED, 'connection closed by the client');
     for (const u of this.inflight) u.reject(failure);
     this.inflight.clear();
     this.socket?.close();
@@ -175,56 +162,12 @@ export class Conn {
       if (u.deadline > now) break;
       this.inflight.delete(u);
       u.call?.cancel();
-      u.reject(new CallError(grpc.status.DEADLINE_EXCEEDED, 'Deadline exceeded'));
+      u.reject(new GrpcCallError(grpc.status.DEADLINE_EXCEEDED, 'Deadline exceeded'));
     }
     if (this.inflight.size === 0 && this.sweepTimer !== undefined) {
       clearInterval(this.sweepTimer);
       this.sweepTimer = undefined;
     }
-  }
-}
-
-/**
- * A bidirectional call with grpc-js' stream events: 'data' per response,
- * 'end' when the server ends it with OK, 'error' (a {@link CallError})
- * otherwise, including CANCELLED after `cancel`.
- */
-export class BidiStream extends EventEmitter {
-  private readonly call: ClientCall;
-  private cancelled = false;
-
-  constructor(
-    socket: H2ClientSocket,
-    private readonly def: MethodDef,
-  ) {
-    super();
-    this.call = socket.connection.openCall(
-      { path: def.path },
-      {
-        onMessage: (body) => this.emit('data', def.responseDeserialize(body)),
-        onWindowOpen: () => {},
-        onEnd: (end) => {
-          // Events leave the connection's receive loop, as grpc-js' do.
-          process.nextTick(() => {
-            if (end.grpcStatus === grpc.status.OK) this.emit('end');
-            else this.emit('error', endError(end));
-          });
-        },
-      },
-    );
-  }
-
-  /** Sends one request message. */
-  write(message: EtcdMessage): void {
-    this.call.write(this.def.requestSerialize(message));
-  }
-
-  /** Abandons the call: resets its stream, then 'error' with CANCELLED. */
-  cancel(): void {
-    if (this.cancelled || this.call.ended) return;
-    this.cancelled = true;
-    this.call.cancel();
-    process.nextTick(() => this.emit('error', new CallError(grpc.status.CANCELLED, 'Cancelled on client')));
   }
 }
 

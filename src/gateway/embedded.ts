@@ -215,8 +215,9 @@ export async function startEmbedded(options: EmbeddedOptions): Promise<Embedded>
             : {}),
         });
   if (forwarding !== undefined) {
-    const svc = forwarding.service((method) => server?.unaryHandler(method));
-    node.addPeerService(svc.definition, svc.implementation);
+    const lookup = (method: string): UnaryHandler | undefined => server?.unaryHandler(method);
+    const svc = forwarding.service(lookup);
+    node.addPeerService(svc.definition, svc.implementation, forwarding.ownStreamMethods(lookup));
     node.addPeerService(MEMBERSHIP_SERVICE_DEFINITION, membershipService(node));
   }
   const removal =

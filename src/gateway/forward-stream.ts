@@ -14,7 +14,6 @@
  * caller retries; the request id makes that exactly-once) and the next
  * call opens a fresh stream.
  */
-import * as grpc from '@grpc/grpc-js';
 import { BatchWriter } from './batch-writer.js';
 import { GrpcStatus } from './errors.js';
 import type { CallBatch, ForwardRequest, ReplyBatch, StreamReply, StreamRequest } from './forward-proto.js';
@@ -59,8 +58,18 @@ interface PendingCall {
   readonly reject: (err: StreamCallError) => void;
 }
 
-/** A forwarding stream as grpc-js gives it. */
-type CallStream = grpc.ClientDuplexStream<CallBatch, ReplyBatch>;
+/**
+ * A forwarding stream: the own HTTP/2 client's bidi call
+ * (src/h2/client-bidi.ts) or grpc-js' duplex stream; both have this surface.
+ */
+export interface CallStream {
+  write(batch: CallBatch, callback: () => void): unknown;
+  on(event: 'data', listener: (batch: ReplyBatch) => void): unknown;
+  on(event: 'error', listener: (err: { code?: number; details?: string; message: string }) => void): unknown;
+  on(event: 'end', listener: () => void): unknown;
+  end(): void;
+  cancel(): void;
+}
 
 /** Opens the bidi `CallStream` method on a Forward client. */
 export type OpenStream = () => CallStream;
@@ -143,7 +152,7 @@ export class ForwardStream {
     stream.on('data', (batch: ReplyBatch) => {
       for (const reply of batch.replies) this.pending.get(reply.call_id)?.resolve(reply);
     });
-    stream.on('error', (err: grpc.ServiceError) => this.broken(stream, err.code ?? GrpcStatus.UNAVAILABLE, err.details ?? err.message));
+    stream.on('error', (err) => this.broken(stream, err.code ?? GrpcStatus.UNAVAILABLE, err.details ?? err.message));
     stream.on('end', () => this.broken(stream, GrpcStatus.UNAVAILABLE, 'forwarding stream ended'));
     return this.current;
   }

@@ -43,12 +43,16 @@ import {
   type StreamRequest,
 } from './forward-proto.js';
 import { BatchWriter } from './batch-writer.js';
-import { FORWARD_BATCH_BYTES_MAX, ForwardStream, StreamCallError, streamReplyBytes } from './forward-stream.js';
+import { type CallStream, FORWARD_BATCH_BYTES_MAX, ForwardStream, StreamCallError, streamReplyBytes } from './forward-stream.js';
 import { LeaderElsewhereError, type ForwardScope } from './forward-scope.js';
 import { LEASE_KEEPALIVE_ONCE_METHOD } from './lease-service.js';
 import { decodeEtcdMessage, encodeEtcdMessage, etcdMethods, ETCD_SERVICE_NAMES, type EtcdMessage, type EtcdServiceName } from './proto.js';
 import { ROUTING_ATTEMPTS_MAX, ROUTING_BACKOFF_MS_MAX, ROUTING_BACKOFF_MS_MIN, ROUTING_DEADLINE_MS } from './router.js';
 import { LazyAbort } from '../h2/lazy-abort.js';
+import { GrpcBidiCall } from '../h2/client-bidi.js';
+import { H2ClientSocket } from '../h2/client-socket.js';
+import type { GrpcMethod, ServerCall } from '../h2/grpc-server.js';
+import { OWN_SERVER_SETTING } from '../group/transport/service.js';
 
 /** Bytes of a forwarding gateway's proposer id (random per process incarnation). */
 const PROPOSER_ID_BYTES = 8;
@@ -56,6 +60,8 @@ const PROPOSER_ID_BYTES = 8;
 export const FORWARD_METADATA_ENTRIES_MAX = 64;
 /** Time to wait for a connection to the leader's node before counting the hop as not sent. */
 export const FORWARD_CONNECT_TIMEOUT_MS = 1_000;
+/** The forwarding stream's HTTP/2 receive window (per stream and connection): a batch of answers never waits for window updates. */
+const FORWARD_RECEIVE_WINDOW_BYTES = 16 * 1024 * 1024;
 /** Time a MemberInfo call may take. */
 export const MEMBER_INFO_TIMEOUT_MS = 1_000;
 
@@ -116,7 +122,25 @@ function unaryMethodTypes(): Map<string, MethodTypes> {
   return methodTypes;
 }
 
-type StreamClient = Record<'CallStream', (md: grpc.Metadata, opts: grpc.CallOptions) => grpc.ClientDuplexStream<CallBatch, ReplyBatch>>;
+/**
+ * Opens the forwarding stream to the node at `address` on a connection of
+ * its own, over the project's HTTP/2 client: marked so that the peer port
+ * serves it on its own gRPC server (src/group/transport/server.ts), as the
+ * raft message streams are. grpc-js' client and server call stacks cost
+ * more per batch than the whole of a small forwarded call's other work.
+ */
+function openCallStream(address: string): CallStream {
+  const method = forwardServiceDefinition()['CallStream'] as grpc.MethodDefinition<CallBatch, ReplyBatch>;
+  const socket = new H2ClientSocket(
+    address,
+    // Answers are etcd responses a local call could have returned: no smaller receive limit than the gateway's own.
+    { settings: [[OWN_SERVER_SETTING, 1]], receiveWindowBytes: FORWARD_RECEIVE_WINDOW_BYTES, maxMessageBytes: 0xffff_ffff },
+    { connectTimeoutMs: FORWARD_CONNECT_TIMEOUT_MS },
+    // The call reports everything: it ends when the connection does.
+    { onReady: () => undefined, onDrain: () => undefined, onClose: () => undefined },
+  );
+  return new GrpcBidiCall(socket, method.path, method.requestSerialize, method.responseDeserialize, { ownsSocket: true });
+}
 
 /** A peer's Forward client and its forwarding stream. */
 interface PeerClient {
@@ -224,9 +248,10 @@ export class Forwarding {
     const peer = this.peer(leader);
     if (peer === undefined) throw new HopFailedError(`node ${leader} has no known peer address`, undefined);
     const client = peer.client;
-    // grpc-js's waitForReady answers a turn of the event loop later even on a ready channel:
-    // a connected peer's call goes at once (and joins the calls of this turn in one batch).
-    if (client.getChannel().getConnectivityState(false) !== grpc.connectivityState.READY) {
+    // Unary hops go through grpc-js, whose waitForReady answers a turn of the event loop later even on a
+    // ready channel: a connected peer's call goes at once. (The stream connects itself; a refused
+    // connection fails its calls with UNAVAILABLE, a retried hop.)
+    if (peer.unaryOnly && client.getChannel().getConnectivityState(false) !== grpc.connectivityState.READY) {
       await new Promise<void>((resolve, reject) => {
         client.waitForReady(Math.min(deadline, Date.now() + FORWARD_CONNECT_TIMEOUT_MS), (err) => {
           if (err === undefined || err === null) resolve();
@@ -301,7 +326,7 @@ export class Forwarding {
     const Ctor = grpc.makeGenericClientConstructor(forwardServiceDefinition() as grpc.ServiceDefinition<grpc.UntypedServiceImplementation>, 'Forward');
     // Answers are etcd responses a local call could have returned: no smaller receive limit than the gateway's own.
     const client = new Ctor(address, grpc.credentials.createInsecure(), { 'grpc.max_receive_message_length': -1 }) as unknown as GenericClient;
-    const stream = new ForwardStream(() => (client as unknown as StreamClient)['CallStream'](new grpc.Metadata(), {}));
+    const stream = new ForwardStream(() => openCallStream(address));
     const peer: PeerClient = { address, client, stream, unaryOnly: false };
     this.clients.set(nodeId, peer);
     return peer;
@@ -327,55 +352,116 @@ export class Forwarding {
       });
     };
     const streamCall: grpc.handleBidiStreamingCall<CallBatch, ReplyBatch> = (call) => {
-      const running = new Map<number, LazyAbort>();
-      const writer = new BatchWriter<StreamReply>((replies, done) => call.write({ replies }, () => done()), {
-        sizeOf: streamReplyBytes,
-        batchBytesMax: FORWARD_BATCH_BYTES_MAX,
-      });
-      let ended = false;
-      let finished = false;
-      const maybeEnd = (): void => {
-        if (!ended || running.size > 0 || finished) return;
-        finished = true;
-        // The last answers may still be queued behind a write in flight.
-        writer.drain(() => call.end());
-      };
-      const onCall = (m: StreamRequest): void => {
-        if (m.cancel) {
-          running.get(m.call_id)?.abort();
-          return;
-        }
-        if (m.call === undefined || m.call === null || running.has(m.call_id)) return;
-        const abort = new LazyAbort();
-        running.set(m.call_id, abort);
-        void this.runForwarded(lookup, m.call, abort).then((outcome) => {
-          running.delete(m.call_id);
-          if (abort.aborted) return maybeEnd(); // the sender gave up on it
-          writer.push(
-            outcome.ok
-              ? { call_id: m.call_id, response: outcome.response, code: GrpcStatus.OK, details: '', leader_node: 0 }
-              : { call_id: m.call_id, response: new Uint8Array(0), code: outcome.code, details: outcome.details, leader_node: outcome.leaderNode ?? 0 },
-          );
-          maybeEnd();
-        });
-      };
-      call.on('data', (batch: CallBatch) => {
-        for (const m of batch.calls) onCall(m);
-      });
-      call.on('end', () => {
-        ended = true;
-        maybeEnd();
-      });
+      const session = this.streamSession(
+        lookup,
+        (replies, done) => call.write({ replies }, () => done()),
+        () => call.end(),
+      );
+      call.on('data', (batch: CallBatch) => session.onBatch(batch));
+      call.on('end', () => session.onEnd());
       call.on('error', () => undefined); // the sender went away: 'cancelled' aborts its calls
-      call.once('cancelled', () => {
-        for (const a of running.values()) a.abort();
-      });
+      call.once('cancelled', () => session.onCancel());
     };
     const memberInfo: grpc.handleUnaryCall<object, MemberInfoResponse> = (_call, callback) => {
       const m = this.options.member();
       callback(null, { node_id: this.options.localNodeId, name: m.name, peer_urls: [...m.peerURLs], client_urls: [...m.clientURLs] });
     };
     return { definition: forwardServiceDefinition(), implementation: { Unary: unaryCall, MemberInfo: memberInfo, CallStream: streamCall } };
+  }
+
+  /**
+   * The receiving side of the forwarding stream on the project's own gRPC
+   * server (the peer port serves marked connections with it): the same
+   * session as grpc-js' `CallStream`, by method path.
+   */
+  ownStreamMethods(lookup: HandlerLookup): Map<string, GrpcMethod> {
+    const method = forwardServiceDefinition()['CallStream'] as grpc.MethodDefinition<CallBatch, ReplyBatch>;
+    const streaming = async (call: ServerCall): Promise<void> => {
+      let finish!: () => void;
+      const finished = new Promise<void>((resolve) => (finish = resolve));
+      const session = this.streamSession(
+        lookup,
+        (replies, done) => void call.send({ replies }).then(done, done),
+        () => finish(),
+      );
+      const onAbort = (): void => {
+        session.onCancel();
+        finish();
+      };
+      call.signal.addEventListener('abort', onAbort, { once: true });
+      try {
+        for await (const batch of call.requests) session.onBatch(batch as CallBatch);
+        session.onEnd();
+        await finished;
+      } finally {
+        call.signal.removeEventListener('abort', onAbort);
+      }
+    };
+    return new Map([
+      [
+        method.path,
+        {
+          requestStream: true,
+          responseStream: true,
+          decode: (body: Buffer) => method.requestDeserialize(body),
+          encode: (message: unknown) => method.responseSerialize(message as ReplyBatch),
+          streaming,
+        },
+      ],
+    ]);
+  }
+
+  /**
+   * One forwarding stream's calls at the receiver: each runs on the local
+   * handler as it arrives; answers leave in batches through `write`; `end`
+   * runs once the sender has half-closed and every answer has been written.
+   */
+  private streamSession(
+    lookup: HandlerLookup,
+    write: (replies: StreamReply[], done: () => void) => void,
+    end: () => void,
+  ): { onBatch(batch: CallBatch): void; onEnd(): void; onCancel(): void } {
+    const running = new Map<number, LazyAbort>();
+    const writer = new BatchWriter<StreamReply>(write, { sizeOf: streamReplyBytes, batchBytesMax: FORWARD_BATCH_BYTES_MAX });
+    let ended = false;
+    let finished = false;
+    const maybeEnd = (): void => {
+      if (!ended || running.size > 0 || finished) return;
+      finished = true;
+      // The last answers may still be queued behind a write in flight.
+      writer.drain(end);
+    };
+    const onCall = (m: StreamRequest): void => {
+      if (m.cancel) {
+        running.get(m.call_id)?.abort();
+        return;
+      }
+      if (m.call === undefined || m.call === null || running.has(m.call_id)) return;
+      const abort = new LazyAbort();
+      running.set(m.call_id, abort);
+      void this.runForwarded(lookup, m.call, abort).then((outcome) => {
+        running.delete(m.call_id);
+        if (abort.aborted) return maybeEnd(); // the sender gave up on it
+        writer.push(
+          outcome.ok
+            ? { call_id: m.call_id, response: outcome.response, code: GrpcStatus.OK, details: '', leader_node: 0 }
+            : { call_id: m.call_id, response: new Uint8Array(0), code: outcome.code, details: outcome.details, leader_node: outcome.leaderNode ?? 0 },
+        );
+        maybeEnd();
+      });
+    };
+    return {
+      onBatch: (batch) => {
+        for (const m of batch.calls) onCall(m);
+      },
+      onEnd: () => {
+        ended = true;
+        maybeEnd();
+      },
+      onCancel: () => {
+        for (const a of running.values()) a.abort();
+      },
+    };
   }
 
   /** Runs one forwarded call on the local handler in a forwarded scope; never rejects. */

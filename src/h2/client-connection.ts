@@ -109,6 +109,8 @@ export class ClientCall {
   /** END_STREAM is owed once `pending` has gone. */
   halfClosePending = false;
   halfClosed = false;
+  /** A `write` returned false: `onWindowOpen` is owed once the queue has gone. */
+  windowOpenOwed = false;
   responseHeadersSeen = false;
   ended = false;
 
@@ -293,7 +295,9 @@ export class H2ClientConnection {
     this.queueMessage(call, body);
     if (last) call.halfClosePending = true;
     if (call.id !== 0) this.sendPending(call);
-    return call.pendingBytes === 0;
+    if (call.pendingBytes === 0) return true;
+    call.windowOpenOwed = true;
+    return false;
   }
 
   /** @internal ClientCall.end */
@@ -345,11 +349,11 @@ export class H2ClientConnection {
         this.output(Buffer.concat([headers, this.dataFrame(call, message, last)]));
         if (last) this.afterHalfClose(call);
       } else {
-        const queued = call.pendingBytes > 0;
         this.output(headers);
         this.sendPending(call);
-        if (queued && call.pendingBytes === 0 && !call.ended) call.events.onWindowOpen();
       }
+      // Writes made while the call waited for its stream were refused (queued): now they are out.
+      this.maybeWindowOpen(call);
     }
   }
 
@@ -673,9 +677,15 @@ export class H2ClientConnection {
     for (const call of [...this.blocked]) {
       if (this.connectionWindow <= 0) return;
       this.sendPending(call);
-      if (call.pendingBytes === 0 && !call.ended) call.events.onWindowOpen();
+      this.maybeWindowOpen(call);
       if (this.closed) return;
     }
+  }
+
+  private maybeWindowOpen(call: ClientCall): void {
+    if (!call.windowOpenOwed || call.pendingBytes > 0 || call.ended) return;
+    call.windowOpenOwed = false;
+    call.events.onWindowOpen();
   }
 
   private onGoAway(f: Frame): void {

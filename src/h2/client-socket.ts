@@ -99,6 +99,13 @@ export class H2ClientSocket {
     return this.socket.writableNeedDrain;
   }
 
+  /** Runs `callback` when the socket's buffer next drains (not if the connection ends first). */
+  onceDrained(callback: () => void): void {
+    this.socket.once('drain', () => {
+      if (!this.done) callback();
+    });
+  }
+
   /** Closes the connection from our side: open calls end with "closed", no `onClose` follows. */
   close(): void {
     if (this.done) return;

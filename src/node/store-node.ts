@@ -39,6 +39,7 @@ import {
 import { DataDirError, NODE_META_FORMAT, checkNodeMeta, enginePath, readNodeMeta, writeNodeMeta, type NodeMeta } from './data-dir.js';
 import { RANGE_ENGINE_DEFAULT, RANGE_OPTIONS_FILE, RangeOptionsTable, type RangeEngineKind } from './range-options.js';
 import { RANGE_IMAGE_SERVICE_DEFINITION, fetchRangeImage, rangeImageService } from './range-image.js';
+import type { GrpcMethod } from '../h2/grpc-server.js';
 
 /** First wait between rounds of a range's image fetch from its peers; doubles up to the max. */
 const RANGE_RECOVERY_BACKOFF_MS = 50;
@@ -447,8 +448,8 @@ export class StoreNode {
    * transport (the gateway's forwarding and member-info RPCs). Stops with
    * the node.
    */
-  addPeerService(definition: grpc.ServiceDefinition, implementation: grpc.UntypedServiceImplementation): void {
-    this.transport.addService(definition, implementation);
+  addPeerService(definition: grpc.ServiceDefinition, implementation: grpc.UntypedServiceImplementation, own?: ReadonlyMap<string, GrpcMethod>): void {
+    this.transport.addService(definition, implementation, own);
   }
 
   /** Sets or changes where peer `nodeId` listens (e.g. a peer restarted elsewhere). */

@@ -8,7 +8,8 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createServer } from 'node:net';
-import { CallError, Conn, StreamPinger } from '../../bench/etcd/client.js';
+import { Conn, StreamPinger } from '../../bench/etcd/client.js';
+import { GrpcCallError } from '../../src/h2/client-bidi.js';
 import type { Embedded } from '../../src/gateway/embedded.js';
 import type { EtcdMessage } from '../../src/gateway/proto.js';
 import { startTestServer } from '../gateway/server-harness.js';
@@ -43,7 +44,7 @@ describe('the bench client against keyspan', () => {
 
   test("an etcd error comes back as its gRPC code and etcd's text, worded as grpc-js words it", async () => {
     await assert.rejects(conn.unary('etcdserverpb.KV', 'Put', { key: Buffer.alloc(0), value: Buffer.from('x') }), (e: unknown) => {
-      assert.ok(e instanceof CallError);
+      assert.ok(e instanceof GrpcCallError);
       assert.equal(e.code, 3);
       assert.equal(e.details, 'etcdserver: key is not provided');
       assert.equal(e.message, '3 INVALID_ARGUMENT: etcdserver: key is not provided');
@@ -69,7 +70,7 @@ describe('the bench client against keyspan', () => {
         if (m['created'] === true) resolve();
       });
     });
-    const ended = new Promise<CallError>((resolve) => stream.on('error', resolve));
+    const ended = new Promise<GrpcCallError>((resolve) => stream.on('error', resolve));
     stream.write({ create_request: { key: Buffer.from('watched') } });
     await created;
     const event = new Promise<void>((resolve) => stream.on('data', (m: EtcdMessage) => ((m['events'] as EtcdMessage[]).length > 0 ? resolve() : undefined)));
@@ -105,7 +106,7 @@ test('an endpoint that does not listen fails ready and calls with UNAVAILABLE', 
   const conn = new Conn(`127.0.0.1:${port}`);
   await assert.rejects(conn.ready(2_000), /cannot connect to 127\.0\.0\.1:\d+: connect ECONNREFUSED/);
   await assert.rejects(conn.unary('etcdserverpb.KV', 'Range', { key: Buffer.from('k') }), (e: unknown) => {
-    assert.ok(e instanceof CallError);
+    assert.ok(e instanceof GrpcCallError);
     assert.equal(e.code, 14);
     assert.match(e.details, /ECONNREFUSED/);
     return true;

@@ -16,6 +16,9 @@ import { Forwarding } from '../../src/gateway/forward.js';
 import { forwardServiceDefinition, type CallBatch } from '../../src/gateway/forward-proto.js';
 import { LeaderElsewhereError, type ForwardScope } from '../../src/gateway/forward-scope.js';
 import { NotLeaderError } from '../../src/shard/range/errors.js';
+import { resolveLimits } from '../../src/group/transport/limits.js';
+import { RaftServer } from '../../src/group/transport/server.js';
+import { newTransportStats } from '../../src/group/transport/stats.js';
 
 const PUT = 'etcdserverpb.KV/Put';
 
@@ -265,5 +268,106 @@ describe('forwarding stream', () => {
     const second = await put({ key: Buffer.from('k8') }, call());
     assert.equal((second['header'] as { revision: number }).revision, 8);
     assert.equal(unaryOnlyCalls, 2);
+  });
+});
+
+describe("forwarding stream on the peer port's own gRPC server", () => {
+  let server: RaftServer;
+  let address = '';
+  const ends: Forwarding[] = [];
+  const receiverSignals: AbortSignal[] = [];
+  /** Calls per message the receiver decoded. */
+  const callBatches: number[] = [];
+
+  before(async () => {
+    const receiver = new Forwarding({ localNodeId: 2, member: member(2), peerAddress: () => undefined });
+    ends.push(receiver);
+    const put: UnaryHandler = async (request, c) => {
+      receiverSignals.push(c.signal);
+      const key = Buffer.from(request['key'] as Uint8Array).toString();
+      if (key === 'hang') await new Promise((resolve) => c.signal.addEventListener('abort', resolve, { once: true }));
+      if (key === 'large-answer') return { header: { cluster_id: 1, member_id: 2, revision: 1, raft_term: 1 }, prev_kv: { key: Buffer.from(key), value: Buffer.alloc(6 * 1024 * 1024, 1) } };
+      if (key === 'too-large') throw EtcdError.of('REQUEST_TOO_LARGE');
+      return { header: { cluster_id: 1, member_id: 2, revision: Number(key.slice(1)) || 0, raft_term: 1 } };
+    };
+    const wrapped = receiver.wrap(PUT, put);
+    const lookup = (m: string): UnaryHandler | undefined => (m === PUT ? wrapped : undefined);
+    const svc = receiver.service(lookup);
+    const own = new Map(
+      [...receiver.ownStreamMethods(lookup)].map(([path, method]) => [
+        path,
+        {
+          ...method,
+          decode: (body: Buffer) => {
+            const batch = method.decode(body) as CallBatch;
+            callBatches.push(batch.calls.length);
+            return batch;
+          },
+        },
+      ]),
+    );
+    server = new RaftServer({ localNodeId: 2, limits: resolveLimits(undefined), stats: newTransportStats(), deliver: () => undefined });
+    server.addService(svc.definition, svc.implementation, own);
+    address = `127.0.0.1:${await server.listen('127.0.0.1:0')}`;
+  });
+
+  after(() => {
+    for (const f of ends) f.close();
+    server.close();
+  });
+
+  function origin(deadlineMs = 10_000): Forwarding {
+    const f = new Forwarding({ localNodeId: 1, member: member(1), peerAddress: (n) => (n === 2 ? address : undefined), deadlineMs, attemptsMax: 3 });
+    ends.push(f);
+    return f;
+  }
+  const call = (): CallInfo => ({ signal: new AbortController().signal, metadata: new grpc.Metadata() });
+
+  it('carries many calls at once in few messages on a marked connection, and etcd errors unchanged', async () => {
+    const put = origin().wrap(PUT, originPut(2));
+    const n = 200;
+    const answers = await Promise.all(Array.from({ length: n }, (_, i) => put({ key: Buffer.from(`k${i + 1}`) }, call())));
+    assert.deepEqual(
+      answers.map((a) => (a['header'] as { revision: number }).revision),
+      Array.from({ length: n }, (_, i) => i + 1),
+    );
+    assert.equal(server.ownServerConnections, 1, 'served by the own gRPC server');
+    assert.equal(
+      callBatches.reduce((a, b) => a + b, 0),
+      n,
+    );
+    assert.ok(callBatches.length <= n / 4, `${n} calls in ${callBatches.length} messages`);
+    await assert.rejects(put({ key: Buffer.from('too-large') }, call()), /etcdserver: request is too large/);
+  });
+
+  it('receives a 6 MiB answer', async () => {
+    const answer = await origin().wrap(PUT, originPut(2))({ key: Buffer.from('large-answer') }, call());
+    assert.equal((answer['prev_kv'] as { value: Uint8Array }).value.length, 6 * 1024 * 1024);
+  });
+
+  it('cancels the call at the receiver when the origin gives up at its deadline', async () => {
+    const before = receiverSignals.length;
+    await assert.rejects(origin(300).wrap(PUT, originPut(2))({ key: Buffer.from('hang') }, call()), /request timed out/);
+    const signal = receiverSignals[before];
+    assert.ok(signal !== undefined);
+    const deadline = Date.now() + 10_000;
+    while (!signal.aborted && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+    assert.equal(signal.aborted, true);
+  });
+
+  it('fails the calls in flight when the receiver closes (last: it closes the receiver)', async () => {
+    const put = origin(20_000).wrap(PUT, originPut(2));
+    const before = receiverSignals.length;
+    const started = Date.now();
+    const held = put({ key: Buffer.from('hang') }, call());
+    for (let i = 0; receiverSignals.length === before && i < 500; i++) await new Promise((r) => setTimeout(r, 10));
+    assert.equal(receiverSignals.length, before + 1, 'the receiver runs the call');
+    server.close();
+    // The break fails the hop; the retries find nobody listening and the attempts run out.
+    await assert.rejects(held, /etcdserver: leader changed/);
+    assert.ok(Date.now() - started < 10_000, 'failed when the stream broke, not at the deadline');
+    const signal = receiverSignals[before] as AbortSignal;
+    for (let i = 0; !signal.aborted && i < 500; i++) await new Promise((r) => setTimeout(r, 10));
+    assert.equal(signal.aborted, true, "the receiver's call was cancelled with its connection");
   });
 });

@@ -467,3 +467,25 @@ test('DATA or HEADERS on a stream the client never opened break the connection',
     assert.equal((h.sent()[0] as Frame).type, FrameType.GOAWAY);
   }
 });
+
+test('a write to a call waiting for its stream is refused, and onWindowOpen follows once the stream opens and takes it', () => {
+  const h = harness({}, false);
+  h.conn.receive(settingsFrame([[Setting.MAX_CONCURRENT_STREAMS, 1]]));
+  h.open('a');
+  const b = h.open('b');
+  h.sent();
+  assert.equal(b.call.id, 0, 'b waits for a slot');
+  assert.equal(b.call.write(Buffer.from('queued')), false);
+  assert.deepEqual(h.events, ['settled']);
+  h.conn.receive(rstStreamFrame(1, H2Error.REFUSED_STREAM));
+  const frames = h.sent();
+  assert.deepEqual(
+    frames.map((f) => [f.type, f.streamId]),
+    [
+      [FrameType.HEADERS, 3],
+      [FrameType.DATA, 3],
+    ],
+  );
+  assert.deepEqual(messagesOf(frames), [Buffer.from('queued')]);
+  assert.deepEqual(h.events, ['settled', 'a:end', 'b:windowOpen']);
+});

@@ -37,7 +37,7 @@ import { Backoff } from './backoff.js';
 import { encodeBatch } from './codec.js';
 import type { TransportLimits } from './limits.js';
 import { SendStream } from './send-stream.js';
-import { RAFT_STREAM_SETTING, SEND_METHOD_PATH, clientChannelOptions } from './service.js';
+import { OWN_SERVER_SETTING, SEND_METHOD_PATH, clientChannelOptions } from './service.js';
 import { sendSnapshotStream } from './snapshot-stream.js';
 import type { PeerState, PeerStatus, TransportStats } from './stats.js';
 import { countDrop } from './stats.js';
@@ -281,7 +281,7 @@ export class Peer {
     const { connectTimeoutMs, keepaliveTimeMs, keepaliveTimeoutMs } = this.ctx.limits;
     const stream: SendStream = new SendStream(
       this.address,
-      { path: SEND_METHOD_PATH, settings: [[RAFT_STREAM_SETTING, 1]] },
+      { path: SEND_METHOD_PATH, settings: [[OWN_SERVER_SETTING, 1]] },
       { connectTimeoutMs, keepaliveTimeMs, keepaliveTimeoutMs },
       {
         onReady: () => {

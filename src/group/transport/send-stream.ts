@@ -41,7 +41,7 @@ export class SendStream {
 
   /**
    * @param call the method's path, and settings to send besides the client's
-   *   own (the message stream marks its connection with RAFT_STREAM_SETTING)
+   *   own (the message stream marks its connection with OWN_SERVER_SETTING)
    */
   constructor(
     address: string,

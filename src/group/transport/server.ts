@@ -4,13 +4,14 @@
  * `SendSnapshot` and any service the node adds (`addService`).
  *
  * Each connection is routed by its first SETTINGS frame. A sender's message
- * stream marks its connection with a private setting
- * ({@link RAFT_STREAM_SETTING}): such connections are served by the
- * project's own HTTP/2 and gRPC server (src/h2/), which costs a fraction of
- * grpc-js' server per batch. Every other connection (snapshots, request
- * forwarding, range images, membership calls, and message streams from
- * senders that do not mark theirs) goes to grpc-js' server, which serves
- * `Send` too.
+ * stream, and a gateway's forwarding stream, mark their connections with a
+ * private setting ({@link OWN_SERVER_SETTING}): such connections are served
+ * by the project's own HTTP/2 and gRPC server (src/h2/), which costs a
+ * fraction of grpc-js' server per batch; it serves `Send` and the methods
+ * added with their own-server form (`addService`). Every other connection
+ * (snapshots, unary forwards, range images, membership calls, and streams
+ * from senders that do not mark theirs) goes to grpc-js' server, which
+ * serves every method.
  *
  * Messages of one batch are handed to the host in order, synchronously, in
  * the order the sender queued them; gRPC keeps batches of one stream in order.
@@ -21,7 +22,7 @@
 import net from 'node:net';
 import * as grpc from '@grpc/grpc-js';
 import { CLIENT_PREFACE, FRAME_HEADER_BYTES, FrameType, parseSettings } from '../../h2/frames.js';
-import { GrpcServer, type ServerCall } from '../../h2/grpc-server.js';
+import { type GrpcMethod, GrpcServer, type ServerCall } from '../../h2/grpc-server.js';
 import { GrpcStatusError } from '../../h2/grpc-wire.js';
 import type { Message, NodeId } from '../raft/types.js';
 import { decodeBatch, type DecodedBatch } from './codec.js';
@@ -29,7 +30,7 @@ import { TransportCodecError, TransportUsageError } from './errors.js';
 import type { TransportLimits } from './limits.js';
 import { grpcMessageBytesMax } from './limits.js';
 import { splitAddress } from '../../h2/client-socket.js';
-import { RAFT_STREAM_SETTING, SEND_METHOD_PATH, raftServiceDefinition, serverOptions } from './service.js';
+import { OWN_SERVER_SETTING, SEND_METHOD_PATH, raftServiceDefinition, serverOptions } from './service.js';
 import { snapshotStreamHandler } from './snapshot-stream.js';
 import type { TransportStats } from './stats.js';
 
@@ -79,7 +80,7 @@ function receiveBatch(ctx: ServerContext, bytes: Buffer): { code: grpc.status; d
  * true or false once the preface and the first frame are in, undefined while
  * more bytes are needed.
  */
-export function isMarkedRaftStream(head: Buffer): boolean | undefined {
+export function isMarkedForOwnServer(head: Buffer): boolean | undefined {
   const n = Math.min(head.length, CLIENT_PREFACE.length);
   if (!head.subarray(0, n).equals(CLIENT_PREFACE.subarray(0, n))) return false;
   const at = CLIENT_PREFACE.length;
@@ -88,7 +89,7 @@ export function isMarkedRaftStream(head: Buffer): boolean | undefined {
   if (head[at + 3] !== FrameType.SETTINGS || length > ROUTING_FRAME_BYTES_MAX || length % 6 !== 0) return false;
   if (head.length < at + FRAME_HEADER_BYTES + length) return undefined;
   const settings = parseSettings(head.subarray(at + FRAME_HEADER_BYTES, at + FRAME_HEADER_BYTES + length));
-  return settings.some(([id]) => id === RAFT_STREAM_SETTING);
+  return settings.some(([id]) => id === OWN_SERVER_SETTING);
 }
 
 /** The server-side handler of `Send` on grpc-js (connections not marked as message streams). */
@@ -168,10 +169,12 @@ export class RaftServer {
   /**
    * Serves one more gRPC service on the peer port, next to the raft
    * transport's (the node's internal RPCs, such as the gateway's request
-   * forwarding), through grpc-js. Accepted before and after `listen`.
+   * forwarding), through grpc-js; `own` are methods also served, by path,
+   * on marked connections (the own gRPC server). Accepted before and after `listen`.
    */
-  addService(definition: grpc.ServiceDefinition, implementation: grpc.UntypedServiceImplementation): void {
+  addService(definition: grpc.ServiceDefinition, implementation: grpc.UntypedServiceImplementation, own?: ReadonlyMap<string, GrpcMethod>): void {
     this.grpcServer.addService(definition, implementation);
+    for (const [path, method] of own ?? []) this.ownServer.register(path, method);
   }
 
   /** Connections served by the own gRPC server now (marked message streams). */
@@ -229,7 +232,7 @@ export class RaftServer {
     const timer = setTimeout(() => socket.destroy(), ROUTING_TIMEOUT_MS);
     const onData = (chunk: Buffer): void => {
       head = head.length === 0 ? chunk : Buffer.concat([head, chunk]);
-      const marked = isMarkedRaftStream(head);
+      const marked = isMarkedForOwnServer(head);
       if (marked === undefined) return;
       done();
       if (marked) {

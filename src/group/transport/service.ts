@@ -19,11 +19,12 @@ export const RAFT_SERVICE_NAME = 'RaftTransport';
 export const SEND_METHOD_PATH = `/${RAFT_PROTO_PACKAGE}.${RAFT_SERVICE_NAME}/Send`;
 /**
  * A private HTTP/2 setting (RFC 9113 §6.5.2: unknown settings are ignored)
- * that a sender's message stream puts in its first SETTINGS frame, so that
- * the receiving port serves the connection with its own gRPC server rather
+ * that a peer's long-lived stream (the raft message stream, the gateway's
+ * forwarding stream) puts in its first SETTINGS frame, so that the
+ * receiving port serves the connection with its own gRPC server rather
  * than grpc-js' (server.ts). Any other gRPC server ignores it.
  */
-export const RAFT_STREAM_SETTING = 0xf1a7;
+export const OWN_SERVER_SETTING = 0xf1a7;
 /** gRPC path of the snapshot stream. */
 export const SEND_SNAPSHOT_METHOD_PATH = `/${RAFT_PROTO_PACKAGE}.${RAFT_SERVICE_NAME}/SendSnapshot`;
 

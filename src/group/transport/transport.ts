@@ -22,6 +22,7 @@ import { Peer, type SendRoom, laneOf } from './peer.js';
 import { RaftServer } from './server.js';
 import type { PeerStatus, TransportStats } from './stats.js';
 import { countDrop, newTransportStats } from './stats.js';
+import type { GrpcMethod } from '../../h2/grpc-server.js';
 
 /**
  * The host's side of the transport. Callbacks run on the event loop, never
@@ -147,8 +148,8 @@ export class GrpcTransport implements Transport {
   }
 
   /** Serves another gRPC service on the peer port (see RaftServer.addService). */
-  addService(definition: grpc.ServiceDefinition, implementation: grpc.UntypedServiceImplementation): void {
-    this.server.addService(definition, implementation);
+  addService(definition: grpc.ServiceDefinition, implementation: grpc.UntypedServiceImplementation, own?: ReadonlyMap<string, GrpcMethod>): void {
+    this.server.addService(definition, implementation, own);
   }
 
   setPeer(nodeId: NodeId, address: string): void {

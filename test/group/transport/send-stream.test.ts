@@ -10,8 +10,8 @@ import assert from 'node:assert/strict';
 import net from 'node:net';
 import { SendStream, type SendStreamTimes, splitAddress } from '../../../src/group/transport/send-stream.js';
 import { SEND_METHOD_PATH, encodeBatch, encodeGroupMessage, newTransportStats, resolveLimits } from '../../../src/group/transport/index.js';
-import { RaftServer, isMarkedRaftStream } from '../../../src/group/transport/server.js';
-import { RAFT_STREAM_SETTING } from '../../../src/group/transport/service.js';
+import { RaftServer, isMarkedForOwnServer } from '../../../src/group/transport/server.js';
+import { OWN_SERVER_SETTING } from '../../../src/group/transport/service.js';
 import { CLIENT_PREFACE, FrameReader, FrameType, settingsFrame } from '../../../src/h2/frames.js';
 import { closeAll, entry, msg, startNode, waitFor } from './harness.js';
 
@@ -174,17 +174,17 @@ test('cancel reports no end and closes the connection', async () => {
   }
 });
 
-test('isMarkedRaftStream reads the preface and the first SETTINGS, waiting for more bytes while they are incomplete', () => {
-  const marked = Buffer.concat([CLIENT_PREFACE, settingsFrame([[2, 0], [RAFT_STREAM_SETTING, 1]])]);
+test('isMarkedForOwnServer reads the preface and the first SETTINGS, waiting for more bytes while they are incomplete', () => {
+  const marked = Buffer.concat([CLIENT_PREFACE, settingsFrame([[2, 0], [OWN_SERVER_SETTING, 1]])]);
   const plain = Buffer.concat([CLIENT_PREFACE, settingsFrame([[2, 0]])]);
-  assert.equal(isMarkedRaftStream(marked), true);
-  assert.equal(isMarkedRaftStream(plain), false);
+  assert.equal(isMarkedForOwnServer(marked), true);
+  assert.equal(isMarkedForOwnServer(plain), false);
   for (const cut of [1, CLIENT_PREFACE.length, CLIENT_PREFACE.length + 9, marked.length - 1]) {
-    assert.equal(isMarkedRaftStream(marked.subarray(0, cut)), undefined, `cut at ${cut}`);
+    assert.equal(isMarkedForOwnServer(marked.subarray(0, cut)), undefined, `cut at ${cut}`);
   }
-  assert.equal(isMarkedRaftStream(Buffer.from('GET / HTTP/1.1\r\n')), false, 'not HTTP/2');
+  assert.equal(isMarkedForOwnServer(Buffer.from('GET / HTTP/1.1\r\n')), false, 'not HTTP/2');
   const ping = Buffer.concat([CLIENT_PREFACE, Buffer.from([0, 0, 8, FrameType.PING, 0, 0, 0, 0, 0]), Buffer.alloc(8)]);
-  assert.equal(isMarkedRaftStream(ping), false, 'a first frame other than SETTINGS');
+  assert.equal(isMarkedForOwnServer(ping), false, 'a first frame other than SETTINGS');
 });
 
 test('the peer port serves marked message streams itself and everything else through grpc-js', async () => {
@@ -199,7 +199,7 @@ test('the peer port serves marked message streams itself and everything else thr
   const port = await server.listen('127.0.0.1:0');
   try {
     let markedReady = false;
-    const marked = new SendStream(`127.0.0.1:${port}`, { path: SEND_METHOD_PATH, settings: [[RAFT_STREAM_SETTING, 1]] }, TIMES, {
+    const marked = new SendStream(`127.0.0.1:${port}`, { path: SEND_METHOD_PATH, settings: [[OWN_SERVER_SETTING, 1]] }, TIMES, {
       onReady: () => (markedReady = true),
       onDrain: () => undefined,
       onEnd: () => undefined,
@@ -217,7 +217,7 @@ test('the peer port serves marked message streams itself and everything else thr
     // A misaddressed batch on the own server ends the call as grpc-js' Send does.
     let ended: Error | undefined;
     let wrongReady = false;
-    const wrong = new SendStream(`127.0.0.1:${port}`, { path: SEND_METHOD_PATH, settings: [[RAFT_STREAM_SETTING, 1]] }, TIMES, {
+    const wrong = new SendStream(`127.0.0.1:${port}`, { path: SEND_METHOD_PATH, settings: [[OWN_SERVER_SETTING, 1]] }, TIMES, {
       onReady: () => (wrongReady = true),
       onDrain: () => undefined,
       onEnd: (e) => (ended = e),
