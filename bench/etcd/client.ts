@@ -26,7 +26,7 @@ const DEADLINE_SWEEP_MS = 1_000;
 const MAX_MESSAGE_BYTES = 64 * 1024 * 1024;
 
 /** The services the generator calls. */
-type Service = Extract<EtcdServiceName, 'etcdserverpb.KV' | 'etcdserverpb.Watch' | 'etcdserverpb.Lease'>;
+type Service = Extract<EtcdServiceName, 'etcdserverpb.KV' | 'etcdserverpb.Watch' | 'etcdserverpb.Lease' | 'etcdserverpb.Maintenance'>;
 
 type MethodDef = grpc.MethodDefinition<EtcdMessage, EtcdMessage>;
 

@@ -18,6 +18,12 @@
  *
  * Systems are started only when all of their ports are free: the Procfile
  * ports are shared with anyone else's local cluster.
+ *
+ * A system of several members is given to the generator leader first (the
+ * member that Maintenance.Status names, asked after the warm-up): a single
+ * conn talks to the leader, as the "leader only" rows of etcd's performance
+ * table do, and a run does not depend on which member an election picked;
+ * more conns spread over every member, round-robin.
  */
 import { spawn, execFile, type ChildProcess } from 'node:child_process';
 import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
@@ -26,6 +32,7 @@ import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Conn } from './client.js';
+import type { EtcdMessage } from '../../src/gateway/proto.js';
 import { barChartSvg } from './chart.js';
 import { WARMUP } from './warmup.js';
 import { SERVER_NODE_FLAGS } from '../../src/cli/node-flags.js';
@@ -229,6 +236,8 @@ interface RunOutput {
 /** One row of the results. */
 interface Row {
   readonly system: string;
+  /** The endpoint that led when the system's cases started (several members only). */
+  readonly leader?: string;
   readonly caseName: string;
   readonly setting: string;
   readonly op: string;
@@ -270,7 +279,38 @@ function settingLabel(s: Setting): string {
   return `${s.conns}×${s.clients}`;
 }
 
+/**
+ * The endpoint whose member leads, by Maintenance.Status (`leader` is the
+ * leader's member id, `header.member_id` the answering member's);
+ * undefined when the members do not agree on one.
+ */
+async function leaderEndpoint(endpoints: readonly string[]): Promise<string | undefined> {
+  const statuses = await Promise.all(
+    endpoints.map(async (endpoint) => {
+      const conn = new Conn(endpoint);
+      try {
+        const res = await conn.unary('etcdserverpb.Maintenance', 'Status', {});
+        return { endpoint, member: String((res['header'] as EtcdMessage)['member_id']), leader: String(res['leader']) };
+      } finally {
+        conn.close();
+      }
+    }),
+  );
+  const leaders = new Set(statuses.map((s) => s.leader));
+  if (leaders.size !== 1) return undefined;
+  return statuses.find((s) => s.member === statuses[0]?.leader)?.endpoint;
+}
+
 async function runSuite(system: System, cases: readonly Case[], scale: number, log: (s: string) => void): Promise<Row[]> {
+  let leader: string | undefined;
+  if (system.endpoints.length > 1) {
+    leader = await leaderEndpoint(system.endpoints).catch(() => undefined);
+    if (leader === undefined) log(`${system.name}: no agreed leader found; endpoints in the given order`);
+    else {
+      log(`${system.name}: leader at ${leader}, first endpoint`);
+      system = { ...system, endpoints: [leader, ...system.endpoints.filter((e) => e !== leader)] };
+    }
+  }
   const rows: Row[] = [];
   for (const c of cases) {
     for (const s of SETTINGS) {
@@ -281,7 +321,7 @@ async function runSuite(system: System, cases: readonly Case[], scale: number, l
       log(`${system.name}: ${c.name} ${settingLabel(s)}: bench ${args.join(' ')}`);
       try {
         const output = await runCli(args);
-        rows.push({ system: system.name, caseName: c.name, setting: settingLabel(s), op: mainOp(c), output });
+        rows.push({ system: system.name, ...(leader === undefined ? {} : { leader }), caseName: c.name, setting: settingLabel(s), op: mainOp(c), output });
       } catch (err) {
         const error = err instanceof Error ? err.message : String(err);
         log(`  failed: ${error}`);
@@ -296,6 +336,10 @@ function summaryMarkdown(rows: readonly Row[], systems: readonly string[], warmu
   const lines: string[] = [];
   lines.push(`Machine: ${cpus().length} × ${cpus()[0]?.model ?? '?'}, Node ${process.version}, load average ${loadavg().map((l) => l.toFixed(1)).join(' ')} at the end.`, '');
   lines.push(warmup ? 'Each started system ran the unmeasured warm-up (`WARMUP` in bench/etcd/warmup.ts) before its cases.' : 'No warm-up: each system was measured from its start (`--warmup off`).', '');
+  for (const system of systems) {
+    const leader = rows.find((r) => r.system === system && r.leader !== undefined)?.leader;
+    if (leader !== undefined) lines.push(`${system}: leader at ${leader}, given first (1×1 talks to the leader; more conns spread over every member).`, '');
+  }
   lines.push('| system | case | conns×clients | op | req/s | avg ms | p50 ms | p99 ms | p99.9 ms | errors | generator CPU % |');
   lines.push('|---|---|---|---|---:|---:|---:|---:|---:|---:|---:|');
   for (const r of rows) {
