@@ -97,7 +97,13 @@ export class Conn {
         { path: m.path },
         {
           onMessage: (body) => {
-            answer = m.responseDeserialize(body);
+            try {
+              answer = m.responseDeserialize(body);
+            } catch (e) {
+              this.inflight.delete(entry);
+              entry.call?.cancel();
+              reject(new GrpcCallError(grpc.status.INTERNAL, `Failed to parse server response: ${(e as Error).message}`));
+            }
           },
           onWindowOpen: () => {},
           onEnd: (end) => {

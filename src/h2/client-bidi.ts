@@ -54,7 +54,17 @@ export class GrpcBidiCall<Request, Response> extends EventEmitter {
     this.call = socket.connection.openCall(
       { path },
       {
-        onMessage: (body) => this.emit('data', decode(body)),
+        onMessage: (body) => {
+          let message: Response;
+          try {
+            message = decode(body);
+          } catch (e) {
+            // As grpc-js: a response that does not parse ends the call with INTERNAL.
+            this.abandon(new GrpcCallError(grpc.status.INTERNAL, `Failed to parse server response: ${(e as Error).message}`));
+            return;
+          }
+          this.emit('data', message);
+        },
         onWindowOpen: () => this.release(),
         onEnd: (end) => {
           this.releaseAll();
@@ -97,12 +107,17 @@ export class GrpcBidiCall<Request, Response> extends EventEmitter {
 
   /** Abandons the call: resets its stream, then 'error' with CANCELLED. */
   cancel(): void {
+    this.abandon(new GrpcCallError(grpc.status.CANCELLED, 'Cancelled on client'));
+  }
+
+  /** Resets the stream and reports `error` as the call's end. */
+  private abandon(error: GrpcCallError): void {
     if (this.cancelled || this.call.ended) return;
     this.cancelled = true;
     this.call.cancel();
     this.releaseAll();
     if (this.options.ownsSocket === true) this.socket.close();
-    process.nextTick(() => this.emit('error', new GrpcCallError(grpc.status.CANCELLED, 'Cancelled on client')));
+    process.nextTick(() => this.emit('error', error));
   }
 
   /** Runs the waiting write callbacks once neither the windows nor the socket hold bytes back. */
