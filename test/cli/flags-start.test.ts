@@ -74,6 +74,10 @@ describe('keyspan start with etcd operational flags', { skip }, () => {
         `--listen-metrics-urls=http://127.0.0.1:${metricsPort}`,
       ]);
       const metricsUrl = `http://127.0.0.1:${metricsPort}`;
+      // Logged right after "ready to serve client requests", which startMember waits for; the two
+      // lines may reach this process in separate reads of the pipe.
+      const member = m;
+      await until(async () => member.log().includes('"msg":"serving metrics"'), 'the serving-metrics log line', STARTUP_TIMEOUT_MS);
       assert.match(m.log(), new RegExp(`"msg":"serving metrics","metricsUrls":\\["${metricsUrl.replace(/[/.]/g, '\\$&')}"\\]`));
       const health = await fetch(`${metricsUrl}/health`);
       assert.equal(health.status, 200);
