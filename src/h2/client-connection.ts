@@ -674,6 +674,8 @@ export class H2ClientConnection {
 
   /** Sends what the windows now admit, oldest blocked call first. */
   private afterWindowChange(): void {
+    // Per WINDOW_UPDATE the server returns: usually nothing waits.
+    if (this.blocked.size === 0) return;
     for (const call of [...this.blocked]) {
       if (this.connectionWindow <= 0) return;
       this.sendPending(call);

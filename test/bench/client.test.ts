@@ -14,7 +14,10 @@ import type { Embedded } from '../../src/gateway/embedded.js';
 import type { EtcdMessage } from '../../src/gateway/proto.js';
 import { startTestServer } from '../gateway/server-harness.js';
 
-describe('the bench client against keyspan', () => {
+/** Bound on each test: a call or stream event that never comes fails the test instead of stalling the run. */
+const TEST_TIMEOUT_MS = 20_000;
+
+describe('the bench client against keyspan', { timeout: TEST_TIMEOUT_MS }, () => {
   let srv: Embedded;
   let conn: Conn;
 
@@ -96,7 +99,7 @@ describe('the bench client against keyspan', () => {
   });
 });
 
-test('an endpoint that does not listen fails ready and calls with UNAVAILABLE', async () => {
+test('an endpoint that does not listen fails ready and calls with UNAVAILABLE', { timeout: TEST_TIMEOUT_MS }, async () => {
   const port = await new Promise<number>((resolve) => {
     const s = createServer().listen(0, '127.0.0.1', () => {
       const a = s.address();

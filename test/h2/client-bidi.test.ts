@@ -13,6 +13,8 @@ import { GrpcServer, type ServerCall } from '../../src/h2/grpc-server.js';
 import { GrpcStatusError } from '../../src/h2/grpc-wire.js';
 
 const PATH = '/test.Echo/Chat';
+/** Bound on each test: an event that never comes fails the test instead of stalling the run. */
+const BOUND = { timeout: 10_000 };
 
 /** An own gRPC server whose Chat echoes each message; 'fail' ends the call with NOT_FOUND, 'bye' with OK. */
 async function echoServer(): Promise<{ address: string; aborted: AbortSignal[]; close(): void }> {
@@ -58,7 +60,7 @@ function outcome(call: GrpcBidiCall<string, string>): Promise<{ data: string[]; 
   });
 }
 
-test('messages go both ways, each write calls back, and the server ending with OK is the end', async () => {
+test('messages go both ways, each write calls back, and the server ending with OK is the end', BOUND, async () => {
   const srv = await echoServer();
   try {
     const call = open(srv.address);
@@ -75,7 +77,7 @@ test('messages go both ways, each write calls back, and the server ending with O
   }
 });
 
-test("the server's status is the error; cancel is CANCELLED and aborts the server's call", async () => {
+test("the server's status is the error; cancel is CANCELLED and aborts the server's call", BOUND, async () => {
   const srv = await echoServer();
   try {
     const failing = open(srv.address);
@@ -102,7 +104,7 @@ test("the server's status is the error; cancel is CANCELLED and aborts the serve
   }
 });
 
-test('a response that does not parse ends the call with INTERNAL, and no data', async () => {
+test('a response that does not parse ends the call with INTERNAL, and no data', BOUND, async () => {
   const srv = await echoServer();
   try {
     const call = open(srv.address, (b) => {

@@ -76,9 +76,9 @@ function receiveBatch(ctx: ServerContext, bytes: Buffer): { code: grpc.status; d
 }
 
 /**
- * Whether `head` (a connection's first bytes) shows a marked message stream:
- * true or false once the preface and the first frame are in, undefined while
- * more bytes are needed.
+ * Whether `head` (a connection's first bytes) shows a connection marked for
+ * the own gRPC server: true or false once the preface and the first frame
+ * are in, undefined while more bytes are needed.
  */
 export function isMarkedForOwnServer(head: Buffer): boolean | undefined {
   const n = Math.min(head.length, CLIENT_PREFACE.length);
@@ -92,7 +92,7 @@ export function isMarkedForOwnServer(head: Buffer): boolean | undefined {
   return settings.some(([id]) => id === OWN_SERVER_SETTING);
 }
 
-/** The server-side handler of `Send` on grpc-js (connections not marked as message streams). */
+/** The server-side handler of `Send` on grpc-js (connections not marked for the own server). */
 function sendStreamHandler(ctx: ServerContext): grpc.handleClientStreamingCall<Buffer, object> {
   return (call, callback) => {
     ctx.stats.streamsAccepted++;
