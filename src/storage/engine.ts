@@ -92,7 +92,7 @@ export interface EngineSnapshot extends EngineReader {
 
 /** The engine interface itself. */
 export interface Engine extends EngineReader {
-  /** The engine kind, e.g. "leveldb", "rocksdb", "memory". */
+  /** The engine kind, e.g. "leveldb", "rocksdb", "memory", "wal". */
   readonly kind: EngineKind;
   /**
    * Applies all ops or none, in order (a later op on the same key wins). An
@@ -132,7 +132,7 @@ export interface Engine extends EngineReader {
 }
 
 /** The engines this build knows how to open. */
-export type EngineKind = 'leveldb' | 'rocksdb' | 'memory';
+export type EngineKind = 'leveldb' | 'rocksdb' | 'memory' | 'wal';
 
 /**
  * Stable engine error codes: ENGINE_CLOSED (the engine was closed or

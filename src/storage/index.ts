@@ -4,6 +4,7 @@
  */
 import { type Engine, EngineError, type EngineKind } from './engine.js';
 import { MemoryEngine } from './memory.js';
+import { WalEngine, type WalEngineOptions } from './wal.js';
 
 export {
   type BatchOp,
@@ -19,6 +20,7 @@ export {
   compareKeys,
 } from './engine.js';
 export { MemoryEngine } from './memory.js';
+export { WalEngine, type WalCounters, type WalEngineOptions, WAL_SEGMENT_BYTES_DEFAULT, WAL_CHECKPOINT_BYTES_MIN_DEFAULT } from './wal.js';
 // Types only: the durable engines load native addons, so their modules are
 // imported on first use by openEngine(), and a process (or the simulator)
 // that only uses memory engines never loads LevelDB or RocksDB.
@@ -26,13 +28,15 @@ export type { LevelEngine } from './level.js';
 export type { RocksDbEngine } from './rocksdb.js';
 
 /** Every engine kind, in a stable order (for config validation and tests). */
-export const engineKinds: readonly EngineKind[] = ['leveldb', 'rocksdb', 'memory'];
+export const engineKinds: readonly EngineKind[] = ['leveldb', 'rocksdb', 'memory', 'wal'];
 
 /** What {@link openEngine} needs: the kind, and a directory for durable kinds. */
 export interface OpenEngineOptions {
   readonly kind: EngineKind;
-  /** Directory of the engine's files; required for 'leveldb' and 'rocksdb', ignored for 'memory'. */
+  /** Directory of the engine's files; required for every kind but 'memory', which ignores it. */
   readonly path?: string;
+  /** Options of a 'wal' engine (ignored by the others). */
+  readonly wal?: WalEngineOptions;
 }
 
 /**
@@ -54,6 +58,8 @@ export async function openEngine(options: OpenEngineOptions): Promise<Engine> {
       const { RocksDbEngine } = await import('./rocksdb.js');
       return RocksDbEngine.open(path);
     }
+    case 'wal':
+      return WalEngine.open(requirePath(options), options.wal);
     default:
       return unknownKind(options.kind);
   }

@@ -23,6 +23,12 @@ export type CheckedOp =
   | { readonly type: 'del'; readonly key: Buffer };
 
 /**
+ * An op applied to an in-memory tree: a checked op, or the deletion of every
+ * key in [start, end) (an empty start: from the first key), as deleteSpan.
+ */
+export type TreeOp = CheckedOp | { readonly type: 'span'; readonly start: Buffer; readonly end: Buffer };
+
+/**
  * A scan with its bounds resolved: at most one lower and one upper bound,
  * empty-key bounds folded away, and `limit` as a count (Infinity = none).
  */

@@ -8,7 +8,7 @@ import {
   type IterateOptions,
   compareKeys,
 } from './engine.js';
-import { EMPTY_VALUE, type Scan, aboveLower, belowUpper, checkBatch, checkBound, checkKey, countByIterating, resolveScan } from './internal.js';
+import { EMPTY_VALUE, type Scan, type TreeOp, aboveLower, belowUpper, checkBatch, checkBound, checkKey, countByIterating, resolveScan } from './internal.js';
 
 // sorted-btree ships CommonJS with the class as `exports.default`.
 const BTree = sortedBtree.default;
@@ -46,9 +46,19 @@ export class MemoryEngine implements Engine {
     const copied = checkBatch(ops).map((op) =>
       op.type === 'put' ? { ...op, key: Buffer.from(op.key), value: Buffer.from(op.value) } : op,
     );
-    for (const op of copied) {
+    this.applyOwned(copied);
+  }
+
+  /**
+   * Applies ops at once, keeping their buffers (no checks, no copies): for an
+   * engine built on this one (wal.ts), which checks and copies first.
+   */
+  applyOwned(ops: readonly TreeOp[]): void {
+    this.assertOpen();
+    for (const op of ops) {
       if (op.type === 'put') this.tree.set(op.key, op.value);
-      else this.tree.delete(op.key);
+      else if (op.type === 'del') this.tree.delete(op.key);
+      else if (compareKeys(op.start, op.end) < 0) this.tree.deleteRange(op.start, op.end, false);
     }
   }
 

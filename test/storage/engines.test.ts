@@ -20,11 +20,14 @@ import { type EngineHarness, collect, defineConformanceSuite, expected, rejectsW
 import { Model } from './model.js';
 import { Prng, testSeed } from './prng.js';
 
+/** Small WAL segments and checkpoints, so the suites roll segments over and checkpoint often. */
+const walOptions = { segmentBytes: 16 * 1024, checkpointBytesMin: 64 * 1024 };
+
 function harnessFor(kind: EngineKind): EngineHarness {
   return {
     kind,
     durable: kind !== 'memory',
-    open: (dir) => openEngine({ kind, path: dir }),
+    open: (dir) => openEngine({ kind, path: dir, wal: walOptions }),
     // The durable engines count their open native scans; memory has none.
     openScans: (engine) => ('openScanCount' in engine ? (engine as { openScanCount: number }).openScanCount : 0),
   };
@@ -41,7 +44,7 @@ describe('openEngine()', () => {
 
   test('opens engines of several kinds side by side in one process', async () => {
     const dirs = await Promise.all(engineKinds.map((kind) => tempDir(kind)));
-    const engines = await Promise.all(engineKinds.map((kind, i) => openEngine({ kind, path: dirs[i]! })));
+    const engines = await Promise.all(engineKinds.map((kind, i) => openEngine({ kind, path: dirs[i]!, wal: walOptions })));
     try {
       assert.deepEqual(engines.map((e) => e.kind), [...engineKinds]);
       await Promise.all(engines.map((e, i) => e.write([{ type: 'put', key: Buffer.from('who'), value: Buffer.from(engineKinds[i]!) }])));
@@ -100,7 +103,7 @@ describe('differential: all engines against the model', () => {
     console.log(`storage differential test: KEYSPAN_SEED=${seed}`);
     const prng = new Prng(seed);
     const dirs = await Promise.all(engineKinds.map((kind) => tempDir(kind)));
-    const engines: Engine[] = await Promise.all(engineKinds.map((kind, i) => openEngine({ kind, path: dirs[i]! })));
+    const engines: Engine[] = await Promise.all(engineKinds.map((kind, i) => openEngine({ kind, path: dirs[i]!, wal: walOptions })));
     const model = new Model();
     const held: HeldSnapshot[] = [];
     let step = 0;
