@@ -16,3 +16,6 @@ export function crashEntry(g: number, index: number): Entry {
   for (let i = 0; i < data.length; i++) data[i] = tag[i % tag.length]!;
   return { index, term: crashTerm(index), type: 'normal', data };
 }
+
+/** The WAL engine's options in the crash test: a few flushes fill a segment, a few dozen call for a checkpoint. */
+export const CRASH_WAL_OPTIONS = { segmentBytes: 16 * 1024, checkpointBytesMin: 64 * 1024 };

@@ -1,6 +1,8 @@
 /**
  * Child process of crash.test.ts (not a test file itself). Opens a LogStore
- * over LevelDB in the directory given as argv[2], then forever (until the
+ * over the engine named by argv[5] (LevelDB or the WAL engine, with small
+ * segments and checkpoints so kills land in rollovers and checkpoints too)
+ * in the directory given as argv[2], then forever (until the
  * parent SIGKILLs it, or a safety bound) stages appends, hard states and
  * truncations for random groups and flushes them with sync. After each
  * flush resolves it prints one line, `ack <json>`, listing [group, last
@@ -10,9 +12,9 @@
  * check every byte after the crash without a copy of what was written.
  */
 import { LogStore } from '../../../src/group/log-store/index.js';
-import { openEngine } from '../../../src/storage/index.js';
+import { type EngineKind, openEngine } from '../../../src/storage/index.js';
 import { Prng } from '../../storage/prng.js';
-import { crashEntry } from './crash-shape.js';
+import { CRASH_WAL_OPTIONS, crashEntry } from './crash-shape.js';
 
 /** Safety bound: the writer stops by itself after this many flushes. */
 const FLUSHES_MAX = 100_000;
@@ -23,9 +25,10 @@ const RETAINED_MAX = 24;
 
 async function main(): Promise<void> {
   const dir = process.argv[2];
-  if (dir === undefined) throw new Error('usage: crash-writer <dir> [groups] [seed]');
+  if (dir === undefined) throw new Error('usage: crash-writer <dir> [groups] [seed] [engine kind]');
   const rng = new Prng(Number(process.argv[4] ?? '1'));
-  const engine = await openEngine({ kind: 'leveldb', path: dir });
+  const kind = (process.argv[5] ?? 'leveldb') as EngineKind;
+  const engine = await openEngine({ kind, path: dir, wal: CRASH_WAL_OPTIONS });
   const store = await LogStore.open(engine, { gcKeysPerFlushMax: 64 });
   for (let g = 1; g <= GROUPS; g++) {
     if (!store.has(g)) store.createGroup(g, { confState: { voters: [1, 2, 3], learners: [], votersOutgoing: [], learnersNext: [], autoLeave: false } });

@@ -1,6 +1,6 @@
 /**
  * Crash safety: a child process writes many groups' logs through the
- * LogStore over LevelDB with synced flushes and prints each acknowledged
+ * LogStore over LevelDB, or over the WAL engine, with synced flushes and prints each acknowledged
  * flush; the test SIGKILLs it mid-run, reopens the store and checks that
  * every acknowledged entry and hard state is there, intact, and that every
  * log is contiguous. Several kill/reopen cycles run on the same directory.
@@ -10,9 +10,9 @@ import { type ChildProcess, spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { describe, test } from 'node:test';
 import { LogStore } from '../../../src/group/log-store/index.js';
-import { openEngine } from '../../../src/storage/index.js';
+import { type EngineKind, openEngine } from '../../../src/storage/index.js';
 import { Prng, testSeed } from '../../storage/prng.js';
-import { crashEntry, crashTerm } from './crash-shape.js';
+import { CRASH_WAL_OPTIONS, crashEntry, crashTerm } from './crash-shape.js';
 import { removeDir, tempDir } from './helpers.js';
 
 /** Kill/reopen cycles on one directory. */
@@ -38,10 +38,10 @@ interface Ack {
 }
 
 /** Runs the writer until ACKS_BEFORE_KILL flushes are acknowledged, then SIGKILLs it. Returns the latest ack per group. */
-async function runAndKill(dir: string, seed: number, acks: Map<number, Ack>): Promise<number> {
+async function runAndKill(kind: EngineKind, dir: string, seed: number, acks: Map<number, Ack>): Promise<number> {
   // Same loader as this process (tsx when run from source), minus the test runner's own flags.
   const execArgv = process.execArgv.filter((a) => !a.startsWith('--test'));
-  const child: ChildProcess = spawn(process.execPath, [...execArgv, writerPath(), dir, String(GROUPS), String(seed)], {
+  const child: ChildProcess = spawn(process.execPath, [...execArgv, writerPath(), dir, String(GROUPS), String(seed), kind], {
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   let stderr = '';
@@ -92,8 +92,8 @@ async function runAndKill(dir: string, seed: number, acks: Map<number, Ack>): Pr
   return seen;
 }
 
-async function verify(dir: string, acks: ReadonlyMap<number, Ack>): Promise<number> {
-  const engine = await openEngine({ kind: 'leveldb', path: dir });
+async function verify(kind: EngineKind, dir: string, acks: ReadonlyMap<number, Ack>): Promise<number> {
+  const engine = await openEngine({ kind, path: dir, wal: CRASH_WAL_OPTIONS });
   let checked = 0;
   try {
     const store = await LogStore.open(engine);
@@ -124,19 +124,21 @@ async function verify(dir: string, acks: ReadonlyMap<number, Ack>): Promise<numb
 }
 
 describe('LogStore crash safety', () => {
-  test('SIGKILL mid-run loses no acknowledged entry or hard state (leveldb)', { timeout: CYCLES * CYCLE_MS_MAX + 10_000 }, async (t) => {
-    const dir = await tempDir('crash');
-    const seed = testSeed();
-    t.diagnostic(`seed ${seed}`);
-    const acks = new Map<number, Ack>();
-    try {
-      for (let cycle = 0; cycle < CYCLES; cycle++) {
-        const flushes = await runAndKill(dir, seed + cycle, acks);
-        const entries = await verify(dir, acks);
-        t.diagnostic(`cycle ${cycle}: ${flushes} acknowledged flushes, ${acks.size} groups, ${entries} entries verified`);
+  for (const kind of ['leveldb', 'wal'] as const) {
+    test(`SIGKILL mid-run loses no acknowledged entry or hard state (${kind})`, { timeout: CYCLES * CYCLE_MS_MAX + 10_000 }, async (t) => {
+      const dir = await tempDir('crash');
+      const seed = testSeed();
+      t.diagnostic(`seed ${seed}`);
+      const acks = new Map<number, Ack>();
+      try {
+        for (let cycle = 0; cycle < CYCLES; cycle++) {
+          const flushes = await runAndKill(kind, dir, seed + cycle, acks);
+          const entries = await verify(kind, dir, acks);
+          t.diagnostic(`cycle ${cycle}: ${flushes} acknowledged flushes, ${acks.size} groups, ${entries} entries verified`);
+        }
+      } finally {
+        await removeDir(dir);
       }
-    } finally {
-      await removeDir(dir);
-    }
-  });
+    });
+  }
 });

@@ -1,0 +1,268 @@
+/**
+ * The WAL engine beyond the shared conformance suite: its record format,
+ * recovery over many segments and checkpoints, a torn last record, damage
+ * that must fail the start, and the files a crash leaves behind. (Kills of
+ * a writing process: test/group/log-store/crash.test.ts runs over it too.)
+ */
+import assert from 'node:assert/strict';
+import { readdir, readFile, rm, stat, truncate, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { describe, test } from 'node:test';
+import { type BatchOp, EngineError, WalEngine } from '../../src/storage/index.js';
+import type { TreeOp } from '../../src/storage/internal.js';
+import {
+  FILE_HEADER_BYTES,
+  RECORD_BATCH,
+  checkpointName,
+  decodeRecord,
+  encodeRecord,
+  parseFileName,
+  segmentName,
+} from '../../src/storage/wal-format.js';
+import { collect, rejectsWith, tempDir } from './conformance.js';
+import { Model } from './model.js';
+import { Prng, testSeed } from './prng.js';
+
+const small = { segmentBytes: 4096, checkpointBytesMin: 16 * 1024 };
+
+function key(i: number): Buffer {
+  return Buffer.from(`k${String(i).padStart(5, '0')}`);
+}
+
+async function withDir(body: (dir: string) => Promise<void>): Promise<void> {
+  const dir = await tempDir('wal');
+  try {
+    await body(dir);
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+}
+
+async function files(dir: string): Promise<{ segments: string[]; checkpoints: string[]; other: string[] }> {
+  const out = { segments: [] as string[], checkpoints: [] as string[], other: [] as string[] };
+  for (const name of (await readdir(dir)).sort()) {
+    const parsed = parseFileName(name);
+    if (parsed === undefined) out.other.push(name);
+    else (parsed.kind === 'segment' ? out.segments : out.checkpoints).push(name);
+  }
+  return out;
+}
+
+async function assertMatches(engine: WalEngine, model: Model, what: string): Promise<void> {
+  const got: [Buffer, Buffer][] = [];
+  for await (const { key: k, value } of engine.iterate()) got.push([k, value]);
+  const want = model.scan();
+  assert.equal(got.length, want.length, `${what}: ${got.length} keys, the model has ${want.length}`);
+  for (let i = 0; i < want.length; i++) {
+    assert.ok(got[i]![0].equals(want[i]![0]) && got[i]![1].equals(want[i]![1]), `${what}: entry ${i} (${want[i]![0].toString()})`);
+  }
+}
+
+describe('WAL record format', () => {
+  test('records round-trip puts, deletes and spans (an empty span start included)', () => {
+    const ops: TreeOp[] = [
+      { type: 'put', key: Buffer.from('a'), value: Buffer.from('1') },
+      { type: 'put', key: Buffer.from('b'), value: Buffer.alloc(0) },
+      { type: 'del', key: Buffer.from('c') },
+      { type: 'span', start: Buffer.alloc(0), end: Buffer.from('z') },
+    ];
+    const buf = Buffer.concat([encodeRecord(7, RECORD_BATCH, ops), encodeRecord(8, RECORD_BATCH, [])]);
+    const first = decodeRecord(buf, 0);
+    assert.ok(typeof first === 'object');
+    assert.equal(first.seq, 7);
+    assert.deepEqual(first.ops, ops);
+    const second = decodeRecord(buf, first.end);
+    assert.ok(typeof second === 'object');
+    assert.equal(second.seq, 8);
+    assert.equal(decodeRecord(buf, second.end), 'end');
+  });
+
+  test('zeros end the records; a cut, damaged or malformed record is torn', () => {
+    const rec = encodeRecord(1, RECORD_BATCH, [{ type: 'put', key: Buffer.from('k'), value: Buffer.from('value') }]);
+    assert.equal(decodeRecord(Buffer.alloc(64), 0), 'end');
+    assert.equal(decodeRecord(Buffer.alloc(5), 0), 'end');
+    assert.equal(decodeRecord(rec.subarray(0, rec.length - 1), 0), 'torn');
+    for (let i = 0; i < rec.length; i++) {
+      const bad = Buffer.from(rec);
+      bad[i]! ^= 0x40;
+      assert.equal(decodeRecord(bad, 0), 'torn', `byte ${i} flipped`);
+    }
+    const header = Buffer.alloc(16);
+    header[9] = 1; // a zero length with something after it
+    assert.equal(decodeRecord(header, 0), 'torn');
+  });
+
+  test('file names sort in sequence order and parse back', () => {
+    assert.equal(segmentName(0x1f), '000000000000001f.wal');
+    assert.deepEqual(parseFileName(checkpointName(300)), { kind: 'checkpoint', seq: 300 });
+    assert.equal(parseFileName('000000000000001f.wal.tmp'), undefined);
+    assert.equal(parseFileName('LOCK'), undefined);
+  });
+});
+
+describe('WAL engine recovery', () => {
+  test('a seeded run over many segments and checkpoints reopens to the model every time', { timeout: 60_000 }, async (t) => {
+    const seed = testSeed();
+    t.diagnostic(`KEYSPAN_SEED=${seed}`);
+    const rng = new Prng(seed);
+    await withDir(async (dir) => {
+      const model = new Model();
+      let engine = await WalEngine.open(dir, small);
+      let checkpoints = 0;
+      let segments = 0;
+      try {
+        for (let round = 0; round < 12; round++) {
+          const writes = 20 + rng.int(80);
+          const pending: Promise<void>[] = [];
+          for (let w = 0; w < writes; w++) {
+            if (rng.chance(0.05)) {
+              const a = rng.int(400);
+              const b = a + rng.int(40);
+              model.deleteSpan(key(a), key(b));
+              pending.push(engine.deleteSpan(key(a), key(b), { sync: rng.chance(0.5) }));
+              continue;
+            }
+            const ops: BatchOp[] = [];
+            for (let n = 1 + rng.int(4); n > 0; n--) {
+              ops.push(rng.chance(0.2) ? { type: 'del', key: key(rng.int(400)) } : { type: 'put', key: key(rng.int(400)), value: rng.bytes(rng.int(300)) });
+            }
+            model.write(ops);
+            pending.push(engine.write(ops, { sync: rng.chance(0.5) }));
+          }
+          await Promise.all(pending);
+          await engine.close(); // waits for a checkpoint in progress
+          checkpoints += engine.counters.checkpoints;
+          segments += engine.counters.segmentsStarted;
+          engine = await WalEngine.open(dir, small);
+          await assertMatches(engine, model, `round ${round}`);
+          const f = await files(dir);
+          assert.ok(f.checkpoints.length <= 1, `one checkpoint kept, found ${f.checkpoints.join(', ')}`);
+          assert.deepEqual(f.other, ['LOCK']);
+        }
+        t.diagnostic(`${segments} segments started, ${checkpoints} checkpoints written, ${model.size} keys at the end`);
+        assert.ok(checkpoints >= 3, `checkpoints written: ${checkpoints}`);
+        assert.ok(segments >= 12, `segments started: ${segments}`);
+      } finally {
+        await engine.close();
+      }
+    });
+  });
+
+  test('a torn last record is cut off; what was acknowledged before it stays, and so does what comes after the restart', async () => {
+    await withDir(async (dir) => {
+      const model = new Model();
+      let engine = await WalEngine.open(dir, { segmentBytes: 1 << 20 });
+      for (let i = 0; i < 10; i++) {
+        const ops: BatchOp[] = [{ type: 'put', key: key(i), value: Buffer.from(`v${i}`) }];
+        await engine.write(ops, { sync: true });
+        if (i < 9) model.write(ops);
+      }
+      await engine.close();
+      const [seg] = (await files(dir)).segments;
+      const path = join(dir, seg!);
+      // Cut the last record in the middle, as a crash during its write could.
+      const buf = await readFile(path);
+      let end = FILE_HEADER_BYTES;
+      let lastStart = end;
+      for (;;) {
+        const r = decodeRecord(buf, end);
+        if (typeof r !== 'object') break;
+        lastStart = end;
+        end = r.end;
+      }
+      await truncate(path, lastStart + 10);
+      engine = await WalEngine.open(dir, { segmentBytes: 1 << 20 });
+      await assertMatches(engine, model, 'after the torn record');
+      assert.equal((await stat(path)).size, lastStart, 'the torn bytes are gone from the file');
+      const more: BatchOp[] = [{ type: 'put', key: key(50), value: Buffer.from('after') }];
+      await engine.write(more, { sync: true });
+      model.write(more);
+      await engine.close();
+      engine = await WalEngine.open(dir, { segmentBytes: 1 << 20 });
+      await assertMatches(engine, model, 'after a write past the torn record');
+      await engine.close();
+    });
+  });
+
+  test('a damaged record in the last segment ends the log there: records after it are not replayed', async () => {
+    await withDir(async (dir) => {
+      let engine = await WalEngine.open(dir, { segmentBytes: 1 << 20 });
+      for (let i = 0; i < 5; i++) await engine.write([{ type: 'put', key: key(i), value: Buffer.from('v') }], { sync: true });
+      await engine.close();
+      const [seg] = (await files(dir)).segments;
+      const path = join(dir, seg!);
+      const buf = await readFile(path);
+      const third = decodeRecord(buf, (decodeRecord(buf, FILE_HEADER_BYTES) as { end: number }).end) as { end: number };
+      buf[third.end + 20]! ^= 0xff; // inside the third record
+      await writeFile(path, buf);
+      engine = await WalEngine.open(dir, { segmentBytes: 1 << 20 });
+      assert.deepEqual((await collect(engine)).map(([k]) => k), [key(0).toString('hex'), key(1).toString('hex')]);
+      await engine.close();
+    });
+  });
+
+  test('damage in an earlier segment, or a missing segment, fails the start with ENGINE_IO', async () => {
+    await withDir(async (dir) => {
+      const engine = await WalEngine.open(dir, small);
+      for (let i = 0; i < 60; i++) await engine.write([{ type: 'put', key: key(i), value: Buffer.alloc(200, i) }], { sync: true });
+      await engine.close();
+      const { segments } = await files(dir);
+      assert.ok(segments.length >= 3, `segments: ${segments.length}`);
+      const path = join(dir, segments[1]!);
+      const good = await readFile(path);
+      const bad = Buffer.from(good);
+      bad[FILE_HEADER_BYTES + 30]! ^= 0xff;
+      await writeFile(path, bad);
+      const err = await WalEngine.open(dir, small).then(
+        () => undefined,
+        (e: unknown) => e,
+      );
+      assert.ok(err instanceof EngineError && err.code === 'ENGINE_IO', String(err));
+      assert.match(err.message, new RegExp(`${segments[1]!}: damaged record`));
+      await rm(path);
+      await rejectsWith(WalEngine.open(dir, small), 'ENGINE_IO');
+      await writeFile(path, good);
+      const reopened = await WalEngine.open(dir, small);
+      assert.equal((await collect(reopened)).length, 60);
+      await reopened.close();
+    });
+  });
+
+  test('leftovers of a crash are cleared: temporary files, an unwritten last segment, a stale lock', async () => {
+    await withDir(async (dir) => {
+      let engine = await WalEngine.open(dir, small);
+      await engine.write([{ type: 'put', key: key(1), value: Buffer.from('one') }], { sync: true });
+      await engine.close();
+      await writeFile(join(dir, 'spare-7.tmp'), Buffer.alloc(4096));
+      await writeFile(join(dir, `${checkpointName(99)}.tmp`), Buffer.from('half a checkpoint'));
+      await writeFile(join(dir, segmentName(2)), Buffer.alloc(4096)); // renamed into place, header never written
+      await writeFile(join(dir, 'LOCK'), '999999999\n'); // no such process
+      engine = await WalEngine.open(dir, small);
+      assert.equal((await engine.get(key(1)))?.toString(), 'one');
+      const f = await files(dir);
+      assert.deepEqual(f.other, ['LOCK']);
+      assert.deepEqual(f.checkpoints, []);
+      assert.equal(f.segments.length, 1);
+      await engine.write([{ type: 'put', key: key(2), value: Buffer.from('two') }], { sync: true });
+      await engine.close();
+      engine = await WalEngine.open(dir, small);
+      assert.deepEqual((await collect(engine)).map(([k, v]) => Buffer.from(`${k}${v}`, 'hex').toString()), ['k00001one', 'k00002two']);
+      await engine.close();
+    });
+  });
+
+  test('writes after a failed append reject with ENGINE_IO; reads still answer what was logged', async () => {
+    await withDir(async (dir) => {
+      const engine = await WalEngine.open(dir, small);
+      await engine.write([{ type: 'put', key: key(1), value: Buffer.from('kept') }], { sync: true });
+      // Fill the active segment's descriptors' directory with the unexpected: remove the directory.
+      await rm(dir, { recursive: true, force: true });
+      const big = Array.from({ length: 40 }, (_, i): BatchOp => ({ type: 'put', key: key(100 + i), value: Buffer.alloc(200) }));
+      await rejectsWith(engine.write(big, { sync: true }), 'ENGINE_IO');
+      await rejectsWith(engine.write([{ type: 'put', key: key(2), value: Buffer.from('x') }]), 'ENGINE_IO');
+      assert.equal((await engine.get(key(1)))?.toString(), 'kept');
+      assert.equal(await engine.get(key(100)), undefined);
+      await engine.close();
+    });
+  });
+});
