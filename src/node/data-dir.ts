@@ -2,7 +2,9 @@
  * The node's data directory (docs/node.md):
  *
  *   <dataDir>/node.json   identity and bootstrap marker (NodeMeta), replaced atomically
- *   <dataDir>/engine/     the node's engine: raft log (log store) and the ranges' data
+ *   <dataDir>/engine/     the node's engine: the ranges' data (and the raft log in
+ *                         directories made before raft-log/)
+ *   <dataDir>/raft-log/   the raft log store's WAL engine (NodeMeta.raftLog 'wal')
  *   <dataDir>/ranges.json the ranges kept in another engine than the node's (range-options.ts)
  *
  * node.json guards against the two operator mistakes that silently corrupt a
@@ -19,6 +21,8 @@ export const NODE_META_FORMAT = 1;
 export const NODE_META_FILE = 'node.json';
 /** Directory name of the node's engine. */
 export const ENGINE_DIR = 'engine';
+/** Directory name of the raft log's WAL engine. */
+export const RAFT_LOG_DIR = 'raft-log';
 /** node.json is tiny; refuse to parse anything bigger (a wrong file). */
 const NODE_META_BYTES_MAX = 64 * 1024;
 
@@ -31,6 +35,12 @@ export interface NodeMeta {
   readonly bootstrapped: boolean;
   /** The cluster the node was created for (absent in directories made before it was recorded). */
   readonly cluster?: ClusterRecord;
+  /**
+   * Where the raft log store lives: 'wal', a WAL engine of its own in
+   * raft-log/; absent, in the node's engine (directories made before
+   * raft-log/, which keep that layout).
+   */
+  readonly raftLog?: 'wal';
 }
 
 /**
@@ -54,6 +64,11 @@ export class DataDirError extends Error {
 /** Path of the engine directory under `dataDir`. */
 export function enginePath(dataDir: string): string {
   return join(dataDir, ENGINE_DIR);
+}
+
+/** Path of the raft log's WAL directory under `dataDir`. */
+export function raftLogPath(dataDir: string): string {
+  return join(dataDir, RAFT_LOG_DIR);
 }
 
 /** Reads node.json; undefined for a new directory. */
@@ -88,7 +103,16 @@ export async function readNodeMeta(dataDir: string): Promise<NodeMeta | undefine
   if (c !== undefined && (c === null || typeof c.initialCluster !== 'string' || typeof c.token !== 'string' || (c.clusterId !== undefined && !/^[0-9]+$/.test(String(c.clusterId))))) {
     throw new DataDirError(`${join(dataDir, NODE_META_FILE)}: malformed cluster record`);
   }
-  const base = { format: m.format, nodeId: m.nodeId, engineKind: m.engineKind, bootstrapped: m.bootstrapped };
+  if (m.raftLog !== undefined && m.raftLog !== 'wal') {
+    throw new DataDirError(`${join(dataDir, NODE_META_FILE)}: unknown raftLog '${String(m.raftLog)}'`);
+  }
+  const base = {
+    format: m.format,
+    nodeId: m.nodeId,
+    engineKind: m.engineKind,
+    bootstrapped: m.bootstrapped,
+    ...(m.raftLog !== undefined ? { raftLog: m.raftLog } : {}),
+  };
   if (c === undefined) return base;
   const cluster = { initialCluster: c.initialCluster as string, token: c.token as string };
   return { ...base, cluster: c.clusterId === undefined ? cluster : { ...cluster, clusterId: String(c.clusterId) } };

@@ -36,7 +36,7 @@ import {
   type BootstrapRange,
   type StoreNodeOptions,
 } from './config.js';
-import { DataDirError, NODE_META_FORMAT, checkNodeMeta, enginePath, readNodeMeta, writeNodeMeta, type NodeMeta } from './data-dir.js';
+import { DataDirError, NODE_META_FORMAT, checkNodeMeta, enginePath, raftLogPath, readNodeMeta, writeNodeMeta, type NodeMeta } from './data-dir.js';
 import { RANGE_ENGINE_DEFAULT, RANGE_OPTIONS_FILE, RangeOptionsTable, type RangeEngineKind } from './range-options.js';
 import { RANGE_IMAGE_SERVICE_DEFINITION, fetchRangeImage, rangeImageService } from './range-image.js';
 import type { GrpcMethod } from '../h2/grpc-server.js';
@@ -48,6 +48,8 @@ const RANGE_RECOVERY_BACKOFF_MS_MAX = 2_000;
 /** What the node keeps beside the host: the log store, range options and the bootstrap list. */
 interface NodeParts {
   readonly logStore: LogStore;
+  /** The log store's own engine (raft-log/), or undefined when it shares the node's engine. */
+  readonly logEngine: Engine | undefined;
   readonly rangeOptions: RangeOptionsTable;
   /** The options' range list (bootstrap ranges; also names the engine of ranges adopted later). */
   readonly ranges: readonly BootstrapRange[];
@@ -136,16 +138,21 @@ export class StoreNode {
         engineKind: kind,
         bootstrapped: false,
         ...(options.cluster !== undefined ? { cluster: options.cluster } : {}),
+        ...(durable ? { raftLog: 'wal' as const } : {}),
       };
       // Claim the directory before the engine writes anything into it.
       if (durable) await writeNodeMeta(dataDir, meta);
     }
 
     const engine = await openEngine(durable ? { kind, path: enginePath(dataDir) } : { kind });
+    let logEngine: Engine | undefined;
     let host: MultiRaftHost | undefined;
     let node: StoreNode | undefined;
     try {
-      const logStore = await LogStore.open(engine);
+      // The raft log in a WAL of its own (docs/node.md): appends and one fdatasync per flush,
+      // instead of an LSM tree's put, delete and compaction of every entry.
+      if (meta.raftLog === 'wal') logEngine = await openEngine({ kind: 'wal', path: raftLogPath(dataDir) });
+      const logStore = await LogStore.open(logEngine ?? engine);
       const listenAddress = options.peerListen;
       let transport: GrpcTransport | undefined;
       host = new MultiRaftHost({
@@ -177,6 +184,7 @@ export class StoreNode {
       checkRangeEngines(options.ranges, rangeOptions, logStore, dataDir);
       node = new StoreNode(options.nodeId, kind, engine, host, port, leaseOptions, transport, {
         logStore,
+        logEngine,
         rangeOptions,
         ranges: options.ranges,
         peers: options.peers,
@@ -194,8 +202,8 @@ export class StoreNode {
       }
       node.opened = true;
       if (fresh) {
-        // The replicas' bootstrap writes precede the log store's records in the
-        // engine's log, so this one synced flush makes both durable; only then
+        // The replicas' bootstrap writes were synced before their groups were
+        // created (hostGroup); this flush makes the groups durable. Only then
         // may node.json say that the ranges exist.
         await logStore.flush({ sync: true });
         if (durable) await writeNodeMeta(dataDir, { ...meta, bootstrapped: true });
@@ -205,6 +213,7 @@ export class StoreNode {
       if (node !== undefined) await node.close().catch(() => undefined);
       else {
         await host?.stop().catch(() => undefined);
+        await logEngine?.close().catch(() => undefined);
         await engine.close().catch(() => undefined);
       }
       throw e;
@@ -248,6 +257,10 @@ export class StoreNode {
   /** Creates the raft group of an opened replica; closes the replica (and its own engine) on failure. */
   private async hostGroup(rangeId: number, replica: Replica, engine: Engine, bootstrap: BootstrapRange | undefined): Promise<void> {
     try {
+      // With the log in an engine of its own, a new group's raft state must not become
+      // durable before the replica state it was created over (a bootstrap descriptor):
+      // a restart would find the group and no state, which only a peer's image could mend.
+      if (this.parts.logEngine !== undefined && !this.parts.logStore.has(rangeId)) await replica.engine.write([], { sync: true });
       await this.host.createGroup(rangeId, {
         peers: bootstrap?.replicas ?? [],
         stateMachine: (handle: GroupHandle) => {
@@ -489,6 +502,8 @@ export class StoreNode {
       for (const r of this.replicas.values()) await step(() => r.close());
       for (const r of this.recovering.values()) await step(() => r.close());
       for (const e of this.rangeEngines.values()) await step(() => e.close());
+      const logEngine = this.parts.logEngine;
+      if (logEngine !== undefined) await step(() => logEngine.close());
       await step(() => this.engine.close());
       if (first !== undefined) throw first;
     })();

@@ -149,7 +149,7 @@ describe('keyspan snapshot restore', () => {
       ]),
       0,
     );
-    assert.deepEqual((await readdir(empty)).sort(), ['engine', 'node.json']);
+    assert.deepEqual((await readdir(empty)).sort(), ['engine', 'node.json', 'raft-log']);
     assert.equal((await readdir(dir)).filter((n) => n.includes('.restore-')).length, 0, 'no temporary directory is left');
   });
 

@@ -6,7 +6,8 @@
  */
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { readdir } from 'node:fs/promises';
+import { readdir, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
 import {
   DataDirError,
   NodeConfigError,
@@ -96,8 +97,8 @@ describe('StoreNode: three nodes in one process', () => {
       assert.throws(() => n.range(99), RangeNotFoundError);
     }
     const meta = await readNodeMeta(dirs.get(1)!.path);
-    assert.deepEqual(meta, { format: 1, nodeId: 1, engineKind: 'leveldb', bootstrapped: true });
-    assert.deepEqual((await readdir(dirs.get(1)!.path)).sort(), ['engine', 'node.json']);
+    assert.deepEqual(meta, { format: 1, nodeId: 1, engineKind: 'leveldb', bootstrapped: true, raftLog: 'wal' });
+    assert.deepEqual((await readdir(dirs.get(1)!.path)).sort(), ['engine', 'node.json', 'raft-log']);
     const text = await nodes.get(1)!.metrics.metrics();
     assert.match(text, /etcd_server_has_leader\{node="1"\} 1/);
   });
@@ -162,6 +163,44 @@ describe('StoreNode: three nodes in one process', () => {
       (e: unknown) => e instanceof NodeConfigError && /replica node 3 is not in peers/.test(e.message),
     );
     assert.throws(() => validateOptions({ ...optionsOf(1), dataDir: '' }), NodeConfigError);
+  });
+});
+
+describe('StoreNode: a directory made before raft-log/', () => {
+  it('keeps its raft log in the node\'s engine, across restarts', async () => {
+    const dir = await tempDir('n1-old-layout');
+    const [port] = await freePorts(1);
+    const options: StoreNodeOptions = {
+      nodeId: 1,
+      dataDir: dir.path,
+      peerListen: `127.0.0.1:${port!}`,
+      peers: new Map([[1, `127.0.0.1:${port!}`]]),
+      engineKind: 'leveldb',
+      ranges: wholeKeyspaceRange([1]),
+      tickMs: TICK_MS,
+      raft: RAFT,
+    };
+    // node.json as such a directory has it: no raftLog field.
+    await writeFile(join(dir.path, 'node.json'), JSON.stringify({ format: 1, nodeId: 1, engineKind: 'leveldb', bootstrapped: false }));
+    try {
+      let node = await StoreNode.open(options);
+      await waitFor(() => node.status(RANGE).role === 'leader', 'single node leads its range', WAIT_MS);
+      const put = await node.range(RANGE).put({ key: b('k'), value: b('v') }, { epoch });
+      await node.close();
+      node = await StoreNode.open(options);
+      try {
+        await waitFor(() => node.status(RANGE).role === 'leader', 'the reopened node leads its range', WAIT_MS);
+        const got = await node.range(RANGE).range({ key: b('k') }, { epoch });
+        assert.equal(got.result.kvs[0]?.modRevision, put.header.revision);
+        assert.equal((await node.range(RANGE).put({ key: b('k'), value: b('w') }, { epoch })).header.revision, put.header.revision + 1);
+      } finally {
+        await node.close();
+      }
+      assert.deepEqual(await readNodeMeta(dir.path), { format: 1, nodeId: 1, engineKind: 'leveldb', bootstrapped: true });
+      assert.deepEqual((await readdir(dir.path)).sort(), ['engine', 'node.json']);
+    } finally {
+      await dir.cleanup();
+    }
   });
 });
 

@@ -23,6 +23,7 @@ import {
   DataDirError,
   NodeConfigError,
   enginePath,
+  raftLogPath,
   fetchRangeImage,
   RANGE_OPTIONS_FILE,
   StoreNode,
@@ -237,10 +238,12 @@ describe('StoreNode: a memory-engine range beside a shared-engine range', () => 
     replica = await Replica.open(engine, { rangeId: SHARED });
     assert.equal(await replica.installImage(old.data, 0), old.index);
     await replica.close();
-    const logStore = await LogStore.open(engine);
+    await engine.close();
+    const logEngine = await openEngine({ kind: 'wal', path: raftLogPath(dirs.get(id)!.path) });
+    const logStore = await LogStore.open(logEngine);
     const recorded = logStore.group(SHARED).snapshotMeta.index;
     await logStore.close();
-    await engine.close();
+    await logEngine.close();
     assert.ok(recorded > old.index, `raft's snapshot ${recorded} is above the state's applied index ${old.index}`);
 
     node = await StoreNode.open(optionsOf(id));
