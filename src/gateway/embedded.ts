@@ -18,7 +18,7 @@ import { discoverJoin } from './join.js';
 import { memberGuard, type MemberRole } from './member-guard.js';
 import { MEMBERSHIP_SERVICE_DEFINITION, membershipService, memberTable, RemovalWatcher } from './member-removal.js';
 import { ReplicatedMembers } from './replicated-members.js';
-import type { EngineKind } from '../storage/index.js';
+import { type EngineKind, WalEngine } from '../storage/index.js';
 import type { MemberInfo, UnaryHandler } from './context.js';
 import { AutoCompactor, type CompactorEvent } from './compactor.js';
 import type { CompactionPolicy } from './compactor-schedule.js';
@@ -314,9 +314,12 @@ const DB_FILES_COUNTED_MAX = 100_000;
 /**
  * Status.dbSize: etcd reports its bolt file's size. For a durable engine the
  * bytes of its directory (LevelDB's approximate size leaves out data not yet
- * flushed to tables); for the memory engine its approximate size.
+ * flushed to tables), for the WAL engine the bytes of its log in use (not the
+ * zeros segments are preallocated with); for the memory engine its
+ * approximate size.
  */
 async function dbSize(node: StoreNode, dataDir: string | undefined): Promise<number> {
+  if (node.engine instanceof WalEngine) return node.engine.logBytes;
   // In memory: the ranges' state only, like etcd's bolt file without its WAL
   // (counting the raft log too would keep the quota exceeded after compaction
   // until the log is truncated).

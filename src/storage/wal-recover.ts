@@ -11,7 +11,8 @@
  *   sequence without a gap.
  * - Only the last segment may end in a torn record (a write a crash cut
  *   short, never acknowledged as durable): the log ends before it and the
- *   file is truncated there, so a later start never reads it. A damaged
+ *   file is truncated there, so a later start never reads it. (The last
+ *   segment is cut to its records in any case: appends go to a new one.) A damaged
  *   record in any earlier segment, which was synced before the next one was
  *   started, is corruption and fails the start.
  * - A last segment whose header was never written (a crash right after it
@@ -124,13 +125,17 @@ export async function recoverWal(dir: string, apply: (ops: readonly TreeOp[]) =>
       if (!intact) {
         if (!last) throw new WalCorruptError(`${path}: damaged record at offset ${at} (record ${expect})`);
         tornBytes = buf.length - at;
-        await truncateSynced(path, at);
-        changed = true;
         break;
       }
       if (r.seq > covered) apply(r.ops);
       expect++;
       at = r.end;
+    }
+    // Appends never resume in a recovered segment (the engine starts a new one), so the
+    // last one is cut to its records: a torn tail goes, and so do its unused zeros.
+    if (last && at < buf.length) {
+      await truncateSynced(path, at);
+      changed = true;
     }
     next = Math.max(next, expect);
     kept.push({ name: seg.name, seq: seg.seq, bytes: at });

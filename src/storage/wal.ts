@@ -182,6 +182,16 @@ export class WalEngine implements Engine {
     }
   }
 
+  /**
+   * Bytes of the log in use: the checkpoint and the records of the segments
+   * after it (not the segments' preallocated zeros, nor a spare segment).
+   */
+  get logBytes(): number {
+    let n = (this.checkpoint?.bytes ?? 0) + (this.active?.size ?? 0);
+    for (const s of this.sealed) n += s.bytes;
+    return n;
+  }
+
   get(key: Uint8Array): Promise<Buffer | undefined> {
     return this.mem.get(key);
   }
@@ -307,6 +317,8 @@ export class WalEngine implements Engine {
     const viaDsync = sync && !seg.dirty;
     await writeAt(viaDsync ? seg.dsyncFd : seg.fd, buf, seg.size);
     seg.size += buf.length;
+    // The next segment is preallocated while this one fills, so a rollover rarely waits for it.
+    if (seg.size > this.segmentBytes / 2) this.prepareSpare();
     this.bytesSinceCheckpoint += buf.length;
     this.counters.appends++;
     this.counters.bytesAppended += buf.length;
@@ -341,7 +353,6 @@ export class WalEngine implements Engine {
     });
     this.active = { name, seq, fd, dsyncFd, size: 0, dirty: false };
     this.counters.segmentsStarted++;
-    this.prepareSpare();
     return this.active;
   }
 

@@ -251,6 +251,34 @@ describe('WAL engine recovery', () => {
     });
   });
 
+  test('a small log takes little disk: no spare segment until the active one is half full; restarts cut the last one to its records', async () => {
+    await withDir(async (dir) => {
+      const segmentBytes = 64 * 1024;
+      let engine = await WalEngine.open(dir, { segmentBytes });
+      await engine.write([{ type: 'put', key: key(1), value: Buffer.alloc(100) }], { sync: true });
+      const [seg] = (await files(dir)).segments;
+      assert.equal((await stat(join(dir, seg!))).size, segmentBytes, 'preallocated');
+      assert.deepEqual((await files(dir)).other, ['LOCK'], 'no spare yet');
+      const used = engine.logBytes;
+      assert.ok(used > 100 && used < 200, `log bytes ${used}`);
+      for (let i = 0; i < 200; i++) await engine.write([{ type: 'put', key: key(i), value: Buffer.alloc(200) }]);
+      await engine.write([], { sync: true });
+      const deadline = Date.now() + 5_000;
+      while (!(await files(dir)).other.some((n) => n.startsWith('spare-'))) {
+        assert.ok(Date.now() < deadline, 'a spare is prepared once the segment is half full');
+        await new Promise((r) => setTimeout(r, 10));
+      }
+      await engine.close();
+      assert.deepEqual((await files(dir)).other, [], 'close removes the spare and the lock');
+      engine = await WalEngine.open(dir, { segmentBytes });
+      const f = await files(dir);
+      let total = 0;
+      for (const name of f.segments) total += (await stat(join(dir, name))).size;
+      assert.equal(total, engine.logBytes, 'segments hold only their records');
+      await engine.close();
+    });
+  });
+
   test('writes after a failed append reject with ENGINE_IO; reads still answer what was logged', async () => {
     await withDir(async (dir) => {
       const engine = await WalEngine.open(dir, small);
