@@ -25,7 +25,7 @@ export const START_USAGE = `Usage: keyspan start [flags]
 Runs one member. Flags are etcd's where they mean the same:
   --name <name>                        Member name (default "default")
   --data-dir <dir>                     Data directory (default ./data)
-  --engine <kind>                      Storage engine: leveldb (default), rocksdb, memory
+  --engine <kind>                      Storage engine: leveldb (default), rocksdb, memory, wal
   --listen-client-urls <urls>          Client URLs, gRPC and JSON gateway (default http://127.0.0.1:2379)
   --advertise-client-urls <urls>       Client URLs shown in member list (default: the listen URLs)
   --listen-peer-urls <url>             Peer URL: raft and member-to-member RPCs (default http://127.0.0.1:2380)
