@@ -31,6 +31,12 @@ export const LEASE_OVERHEAD_BYTES = 64;
  * it walks the engine directory); a request in between uses the last value.
  */
 export const QUOTA_SIZE_REFRESH_MS = 100;
+/**
+ * A reading up to this old still lets a request that fits pass at once while
+ * a fresh one is read in the background (under load the reading is never
+ * much older than the refresh interval); an older one is waited for.
+ */
+export const QUOTA_SIZE_STALE_PASS_MS = 10 * QUOTA_SIZE_REFRESH_MS;
 
 /**
  * The quota in bytes for etcd's `--quota-backend-bytes` value: 0 or unset is
@@ -77,16 +83,27 @@ export class SpaceQuota {
     private readonly readSize: () => Promise<number>,
     private readonly refreshMs: number = QUOTA_SIZE_REFRESH_MS,
     private readonly nowMs: () => number = Date.now,
+    private readonly stalePassMs: number = QUOTA_SIZE_STALE_PASS_MS,
   ) {}
 
   /**
    * Whether a request of `cost` bytes fits: free requests always do. A pass
-   * may rest on a reading up to the refresh interval old; a refusal always
-   * rests on a fresh one, so space freed by compaction counts at once.
+   * may rest on a reading up to the refresh interval old, or up to
+   * QUOTA_SIZE_STALE_PASS_MS old while a fresh one is read in the background
+   * (no request waits for the directory walk a refresh costs, which used to
+   * land on every hundredth put at one client); a refusal always rests on a
+   * fresh reading, so space freed by compaction counts at once.
    */
   async available(cost: number): Promise<boolean> {
     if (cost === 0 || this.quotaBytes === Infinity) return true;
-    if (this.nowMs() - this.readAtMs < this.refreshMs && this.sizeBytes + cost < this.quotaBytes) return true;
+    if (this.sizeBytes + cost < this.quotaBytes) {
+      const age = this.nowMs() - this.readAtMs;
+      if (age < this.refreshMs) return true;
+      if (age < this.stalePassMs) {
+        this.readFresh().catch(() => undefined); // a failure surfaces on the next awaited read
+        return true;
+      }
+    }
     return (await this.readFresh()) + cost < this.quotaBytes;
   }
 

@@ -127,7 +127,7 @@ describe('quota', () => {
     let size = 900;
     let reads = 0;
     let now = 0;
-    const q = new SpaceQuota(1000, async () => { reads++; return size; }, 100, () => now);
+    const q = new SpaceQuota(1000, async () => { reads++; return size; }, 100, () => now, 1000);
     assert.equal(await q.available(0), true);
     assert.equal(reads, 0);
     assert.equal(await q.available(50), true);
@@ -140,7 +140,18 @@ describe('quota', () => {
     assert.equal(await q.available(100), true, 'space freed counts at once');
     now = 500;
     size = 990;
-    assert.equal(await q.available(50), false);
+    assert.equal(await q.available(50), true, 'a stale reading that fits passes without waiting');
+    assert.equal(reads, 4, 'and starts a fresh one');
+    await new Promise((r) => setImmediate(r));
+    assert.equal(await q.available(50), false, 'the fresh reading counts once read');
+    assert.equal(reads, 5, 'a refusal re-reads');
+    size = 100;
+    now = 5000;
+    assert.equal(await q.available(50), true);
+    assert.equal(reads, 6, 'a reading older than the stale bound is waited for');
+    size = 990;
+    now = 7000;
+    assert.equal(await q.available(50), false, 'so is one that would refuse');
     assert.equal(await new SpaceQuota(Infinity, async () => { throw new Error('never read'); }).available(1e9), true);
   });
 });
