@@ -14,7 +14,8 @@
  * asked: group commit. A synced append with nothing unsynced before it uses a
  * descriptor opened with O_DSYNC, one system call; otherwise write then
  * fdatasync. Segments are preallocated with zeros (a spare is prepared in the
- * background), so a synced append commits no file metadata. A batch is
+ * background; a process's first segment is small, so a start waits for little
+ * of it), so a synced append commits no file metadata. A batch is
  * applied to memory once its append returns, in log order, and then
  * resolves: reads see a write once it resolved, never a write the log lost.
  *
@@ -68,6 +69,12 @@ export const WAL_SEGMENT_BYTES_DEFAULT = 16 * 1024 * 1024;
 export const WAL_CHECKPOINT_BYTES_MIN_DEFAULT = 64 * 1024 * 1024;
 /** Segments after the last checkpoint that force the next one (each start begins a segment). */
 export const CHECKPOINT_SEGMENTS_MAX = 8;
+/**
+ * The first segment a process starts is preallocated to at most this: a
+ * node that starts and writes little (most of a test suite's, and a restart
+ * before the first write) waits for 1 MiB of zeros, not a whole segment's.
+ */
+const FIRST_SEGMENT_BYTES_MAX = 1024 * 1024;
 /** Smallest segment size accepted (tests use small segments to roll over often). */
 const SEGMENT_BYTES_MIN = 4096;
 /** Bytes of queued records one append takes at most. */
@@ -109,6 +116,8 @@ interface ActiveSegment {
   readonly seq: number;
   readonly fd: number;
   readonly dsyncFd: number;
+  /** Bytes it was preallocated to. */
+  readonly capacity: number;
   /** Bytes written, header included; 0 until the first append writes the header. */
   size: number;
   /** Appended bytes not yet synced. */
@@ -125,7 +134,7 @@ export class WalEngine implements Engine {
   private active: ActiveSegment | undefined;
   /** Sealed segments with records after the last checkpoint, oldest first. */
   private sealed: WalFile[];
-  private spare: Promise<string> | undefined;
+  private spare: { readonly path: Promise<string>; readonly bytes: number } | undefined;
   private spareCount = 0;
   private checkpointing: Promise<void> | undefined;
   private checkpoint: WalFile | undefined;
@@ -318,7 +327,7 @@ export class WalEngine implements Engine {
     await writeAt(viaDsync ? seg.dsyncFd : seg.fd, buf, seg.size);
     seg.size += buf.length;
     // The next segment is preallocated while this one fills, so a rollover rarely waits for it.
-    if (seg.size > this.segmentBytes / 2) this.prepareSpare();
+    if (seg.size > seg.capacity / 2) this.prepareSpare(this.segmentBytes);
     this.bytesSinceCheckpoint += buf.length;
     this.counters.appends++;
     this.counters.bytesAppended += buf.length;
@@ -338,20 +347,21 @@ export class WalEngine implements Engine {
   /** The segment an append of `bytes` starting at record `seq` goes to; rolls over to a new one when full. */
   private async segmentFor(bytes: number, seq: number): Promise<ActiveSegment> {
     const seg = this.active;
-    if (seg !== undefined && (seg.size === 0 || seg.size + bytes <= this.segmentBytes)) return seg;
+    if (seg !== undefined && (seg.size === 0 || seg.size + bytes <= seg.capacity)) return seg;
     if (seg !== undefined) await this.seal(seg);
     // The new segment's name must be durable before any record in it is acknowledged.
-    const spare = await this.takeSpare();
+    const first = this.counters.segmentsStarted === 0;
+    const { path: spare, bytes: capacity } = this.takeSpare(first ? Math.min(this.segmentBytes, FIRST_SEGMENT_BYTES_MAX) : this.segmentBytes);
     const name = segmentName(seq);
     const path = join(this.path, name);
-    await rename(spare, path);
+    await rename(await spare, path);
     await syncDir(this.path);
     const fd = await openFd(path, fs.constants.O_WRONLY);
     const dsyncFd = await openFd(path, fs.constants.O_WRONLY | fs.constants.O_DSYNC).catch(async (e: unknown) => {
       await closeFd(fd);
       throw e;
     });
-    this.active = { name, seq, fd, dsyncFd, size: 0, dirty: false };
+    this.active = { name, seq, fd, dsyncFd, capacity, size: 0, dirty: false };
     this.counters.segmentsStarted++;
     return this.active;
   }
@@ -372,16 +382,18 @@ export class WalEngine implements Engine {
     this.sealed.push({ name: seg.name, seq: seg.seq, bytes: seg.size });
   }
 
-  /** Starts preallocating the next segment, unless one is ready or on its way. */
-  private prepareSpare(): void {
+  /** Starts preallocating the next segment (`bytes` long), unless one is ready or on its way. */
+  private prepareSpare(bytes: number): void {
     if (this.spare !== undefined) return;
     const path = join(this.path, `spare-${++this.spareCount}.tmp`);
-    this.spare = createPreallocated(path, this.segmentBytes).then(() => path);
-    this.spare.catch(() => undefined); // awaited by takeSpare, which reports the failure
+    const made = createPreallocated(path, bytes).then(() => path);
+    made.catch(() => undefined); // awaited by segmentFor, which reports the failure
+    this.spare = { path: made, bytes };
   }
 
-  private async takeSpare(): Promise<string> {
-    this.prepareSpare();
+  /** The spare segment, prepared now (`bytes` long) if none is on its way. */
+  private takeSpare(bytes: number): { readonly path: Promise<string>; readonly bytes: number } {
+    this.prepareSpare(bytes);
     const spare = this.spare!;
     this.spare = undefined;
     return spare;
@@ -470,7 +482,7 @@ export class WalEngine implements Engine {
     await this.checkpointing;
     const spare = this.spare;
     this.spare = undefined;
-    const leftover = await spare?.catch(() => undefined);
+    const leftover = await spare?.path.catch(() => undefined);
     if (leftover !== undefined) await removeFile(leftover).catch(() => undefined);
     const seg = this.active;
     this.active = undefined;

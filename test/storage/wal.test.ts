@@ -279,6 +279,23 @@ describe('WAL engine recovery', () => {
     });
   });
 
+  test('the first segment a process starts is preallocated to at most 1 MiB, later ones to the segment size', async () => {
+    await withDir(async (dir) => {
+      const segmentBytes = 4 * 1024 * 1024;
+      const engine = await WalEngine.open(dir, { segmentBytes });
+      await engine.write([{ type: 'put', key: key(1), value: Buffer.alloc(10) }], { sync: true });
+      const [first] = (await files(dir)).segments;
+      assert.equal((await stat(join(dir, first!))).size, 1024 * 1024);
+      // Past the first segment's capacity: the next one has the full size.
+      for (let i = 0; i < 6; i++) await engine.write([{ type: 'put', key: key(i), value: Buffer.alloc(200 * 1024) }]);
+      await engine.write([], { sync: true });
+      const later = (await files(dir)).segments.filter((n) => n !== first);
+      assert.ok(later.length >= 1, 'rolled over');
+      assert.equal((await stat(join(dir, later[0]!))).size, segmentBytes);
+      await engine.close();
+    });
+  });
+
   test('writes after a failed append reject with ENGINE_IO; reads still answer what was logged', async () => {
     await withDir(async (dir) => {
       const engine = await WalEngine.open(dir, small);
