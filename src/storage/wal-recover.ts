@@ -16,7 +16,7 @@
  *   record in any earlier segment, which was synced before the next one was
  *   started, is corruption and fails the start.
  * - A last segment whose header was never written (a crash right after it
- *   was put in place) is removed.
+ *   was put in place), or that holds no whole record, is removed.
  */
 import { readdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -131,13 +131,20 @@ export async function recoverWal(dir: string, apply: (ops: readonly TreeOp[]) =>
       expect++;
       at = r.end;
     }
+    next = Math.max(next, expect);
+    if (last && expect === seg.seq) {
+      // No whole record in it (its first append was cut short): the engine's next segment
+      // starts at this one's first record and takes its name, so it must not stay listed.
+      await removeFile(path);
+      changed = true;
+      break;
+    }
     // Appends never resume in a recovered segment (the engine starts a new one), so the
     // last one is cut to its records: a torn tail goes, and so do its unused zeros.
     if (last && at < buf.length) {
       await truncateSynced(path, at);
       changed = true;
     }
-    next = Math.max(next, expect);
     kept.push({ name: seg.name, seq: seg.seq, bytes: at });
   }
   if (changed) await syncDir(dir);

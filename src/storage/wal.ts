@@ -461,7 +461,8 @@ export class WalEngine implements Engine {
     this.counters.checkpoints++;
     this.counters.checkpointBytes += size;
     for (const seg of covered) await removeFile(join(this.path, seg.name));
-    if (previous !== undefined) await removeFile(join(this.path, previous.name));
+    // (The same name: no record since that one, and the rename replaced it.)
+    if (previous !== undefined && previous.name !== name) await removeFile(join(this.path, previous.name));
   }
 
   private fail(e: unknown, batch: readonly Queued[]): void {

@@ -184,6 +184,45 @@ describe('WAL engine recovery', () => {
     });
   });
 
+  test('a last segment with no whole record goes: the next segment takes its name, and a later checkpoint keeps it', async () => {
+    await withDir(async (dir) => {
+      const model = new Model();
+      let engine = await WalEngine.open(dir, small);
+      for (let i = 0; i < 10; i++) {
+        const ops: BatchOp[] = [{ type: 'put', key: key(i), value: Buffer.alloc(1000, i) }];
+        await engine.write(ops, { sync: true });
+        model.write(ops);
+      }
+      await engine.close();
+      const segments = (await files(dir)).segments;
+      const lastName = segments[segments.length - 1]!;
+      const path = join(dir, lastName);
+      const buf = await readFile(path);
+      // Forget what the last segment holds, then tear its first record.
+      for (let at = FILE_HEADER_BYTES; ; ) {
+        const r = decodeRecord(buf, at);
+        if (typeof r !== 'object') break;
+        for (const op of r.ops) if (op.type === 'put') model.write([{ type: 'del', key: op.key }]);
+        at = r.end;
+      }
+      buf[FILE_HEADER_BYTES + 20]! ^= 0xff;
+      await writeFile(path, buf);
+      engine = await WalEngine.open(dir, small);
+      await assertMatches(engine, model, 'after the torn first record');
+      assert.ok(!(await files(dir)).segments.includes(lastName), 'the segment without a whole record is gone');
+      for (let i = 100; i < 140; i++) {
+        const ops: BatchOp[] = [{ type: 'put', key: key(i), value: Buffer.alloc(1000, i) }];
+        await engine.write(ops, { sync: true });
+        model.write(ops);
+      }
+      await engine.close();
+      assert.ok(engine.counters.checkpoints >= 1, 'a checkpoint was written');
+      engine = await WalEngine.open(dir, small);
+      await assertMatches(engine, model, 'after the checkpoint');
+      await engine.close();
+    });
+  });
+
   test('a damaged record in the last segment ends the log there: records after it are not replayed', async () => {
     await withDir(async (dir) => {
       let engine = await WalEngine.open(dir, { segmentBytes: 1 << 20 });
