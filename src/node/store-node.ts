@@ -149,7 +149,7 @@ export class StoreNode {
     let host: MultiRaftHost | undefined;
     let node: StoreNode | undefined;
     try {
-      // The raft log in a WAL of its own (docs/node.md): appends and one fdatasync per flush,
+      // The raft log in a WAL of its own (docs/node.md): one synced append per flush,
       // instead of an LSM tree's put, delete and compaction of every entry.
       if (meta.raftLog === 'wal') logEngine = await openEngine({ kind: 'wal', path: raftLogPath(dataDir) });
       const logStore = await LogStore.open(logEngine ?? engine);
@@ -203,8 +203,9 @@ export class StoreNode {
       node.opened = true;
       if (fresh) {
         // The replicas' bootstrap writes were synced before their groups were
-        // created (hostGroup); this flush makes the groups durable. Only then
-        // may node.json say that the ranges exist.
+        // created (hostGroup), or, with the log in the node's engine, precede
+        // the log store's records in its log; this flush makes the groups
+        // durable. Only then may node.json say that the ranges exist.
         await logStore.flush({ sync: true });
         if (durable) await writeNodeMeta(dataDir, { ...meta, bootstrapped: true });
       }
