@@ -25,7 +25,7 @@ import { GrpcTransport } from '../group/transport/index.js';
 import { RANGE_INIT_LOG_INDEX, Replica, type ReplicaLeaseOptions } from '../shard/replica/index.js';
 import { LeaseMetrics, minLeaseTtlSeconds } from '../shard/lease/index.js';
 import { RangeNotFoundError, RangeNotInitializedError, requestTimeoutMs, type Epoch } from '../shard/range/index.js';
-import { openEngine, type Engine, type EngineKind } from '../storage/index.js';
+import { WalEngine, openEngine, type Engine, type EngineKind } from '../storage/index.js';
 import type { Registry } from 'prom-client';
 import type * as grpc from '@grpc/grpc-js';
 import {
@@ -40,6 +40,7 @@ import { DataDirError, NODE_META_FORMAT, checkNodeMeta, enginePath, raftLogPath,
 import { RANGE_ENGINE_DEFAULT, RANGE_OPTIONS_FILE, RangeOptionsTable, type RangeEngineKind } from './range-options.js';
 import { RANGE_IMAGE_SERVICE_DEFINITION, fetchRangeImage, rangeImageService } from './range-image.js';
 import type { GrpcMethod } from '../h2/grpc-server.js';
+import { registerWalMetrics } from './wal-metrics.js';
 
 /** First wait between rounds of a range's image fetch from its peers; doubles up to the max. */
 const RANGE_RECOVERY_BACKOFF_MS = 50;
@@ -170,6 +171,7 @@ export class StoreNode {
           if (msg.type === 'app' || msg.type === 'heartbeat' || msg.type === 'snap') node?.adoptRange(groupId);
         },
       });
+      if (logEngine instanceof WalEngine) registerWalMetrics(host.metrics.registry, logEngine);
       const port = await host.start();
       for (const [id, address] of options.peers) if (id !== options.nodeId) host.transport.setPeer(id, address);
       if (transport === undefined) throw new Error('the host did not create its transport');
@@ -472,7 +474,7 @@ export class StoreNode {
     this.peerAddresses.set(nodeId, address);
   }
 
-  /** The node's Prometheus registry (host, transport and log-store metrics, labelled node=<id>). */
+  /** The node's Prometheus registry (host, transport, log-store and WAL metrics, labelled node=<id>). */
   get metrics(): Registry {
     return this.host.metrics.registry;
   }

@@ -101,6 +101,12 @@ describe('StoreNode: three nodes in one process', () => {
     assert.deepEqual((await readdir(dirs.get(1)!.path)).sort(), ['engine', 'node.json', 'raft-log']);
     const text = await nodes.get(1)!.metrics.metrics();
     assert.match(text, /etcd_server_has_leader\{node="1"\} 1/);
+    // The raft log's WAL: the bootstrap flush and the leader's first entries were appended and synced.
+    const wal = (name: string): number => Number(new RegExp(`^${name}\\{node="1"\\} (\\d+)`, 'm').exec(text)?.[1] ?? NaN);
+    assert.ok(wal('keyspan_wal_appends_total') >= 1, text);
+    assert.ok(wal('keyspan_wal_syncs_total') >= 1);
+    assert.ok(wal('keyspan_wal_segments_started_total') === 1);
+    assert.ok(wal('keyspan_wal_log_bytes') > 16);
   });
 
   it('puts through the leader and reads linearizably and serializably on every node', async () => {
