@@ -20,6 +20,7 @@ export function registerWalMetrics(registry: Registry, wal: WalEngine): void {
   };
   counter('keyspan_wal_appends_total', 'Appends to the raft log WAL (one positional write of the queued records each).', 'appends');
   counter('keyspan_wal_syncs_total', 'Synced appends and fdatasyncs of the raft log WAL.', 'syncs');
+  counter('keyspan_wal_inline_appends_total', 'Small synced appends of the raft log WAL written on the main thread.', 'inlineAppends');
   counter('keyspan_wal_bytes_appended_total', 'Bytes appended to the raft log WAL.', 'bytesAppended');
   counter('keyspan_wal_segments_started_total', 'Raft log WAL segments started.', 'segmentsStarted');
   counter('keyspan_wal_checkpoints_total', 'Checkpoints of the raft log WAL written.', 'checkpoints');

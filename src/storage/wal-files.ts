@@ -32,6 +32,12 @@ export async function writeAt(fd: number, buf: Buffer, position: number): Promis
   }
 }
 
+/** {@link writeAt} on the calling thread: blocks it for the write's duration. */
+export function writeAtSync(fd: number, buf: Buffer, position: number): void {
+  let done = 0;
+  while (done < buf.length) done += fs.writeSync(fd, buf, done, buf.length - done, position + done);
+}
+
 /** fdatasync(2): the file's data (and the size, if it changed) reach the disk. */
 export function dataSync(fd: number): Promise<void> {
   return new Promise((resolve, reject) => fs.fdatasync(fd, (e) => (e ? reject(e) : resolve())));

@@ -12,8 +12,8 @@
  * flight at a time; everything queued meanwhile goes out as the next append,
  * one positional write of the concatenated records, synced if any of them
  * asked: group commit. A synced append with nothing unsynced before it uses a
- * descriptor opened with O_DSYNC, one system call; otherwise write then
- * fdatasync. Segments are preallocated with zeros (a spare is prepared in the
+ * descriptor opened with O_DSYNC, one system call (a small one on the calling
+ * thread, see INLINE_APPEND_BYTES_MAX); otherwise write then fdatasync. Segments are preallocated with zeros (a spare is prepared in the
  * background; a process's first segment is small, so a start waits for little
  * of it), so a synced append commits no file metadata. A batch is
  * applied to memory once its append returns, in log order, and then
@@ -50,6 +50,7 @@ import {
   syncDir,
   unlockDir,
   writeAt,
+  writeAtSync,
 } from './wal-files.js';
 import {
   CHECKPOINT_MAGIC,
@@ -79,6 +80,16 @@ const FIRST_SEGMENT_BYTES_MAX = 1024 * 1024;
 const SEGMENT_BYTES_MIN = 4096;
 /** Bytes of queued records one append takes at most. */
 const APPEND_BYTES_MAX = 16 * 1024 * 1024;
+/**
+ * A synced append of at most this many bytes (one small entry: what a lone
+ * client's put makes) is written on the calling thread: through libuv's pool
+ * it costs two thread hand-offs, each waking a sleeping thread when the
+ * process idles between requests, which made it take half as long again as
+ * the write itself (docs/benchmarks.md). Under load appends are larger
+ * (group commit) and go through the pool, so the main thread keeps working
+ * while the disk syncs.
+ */
+const INLINE_APPEND_BYTES_MAX = 1024;
 /** Bytes of puts per checkpoint record. */
 const CHECKPOINT_RECORD_BYTES = 1024 * 1024;
 
@@ -93,6 +104,8 @@ export interface WalEngineOptions {
 /** Counters of the log's work; plain fields that only grow. */
 export interface WalCounters {
   appends: number;
+  /** Synced appends small enough to be written on the calling thread. */
+  inlineAppends: number;
   syncs: number;
   bytesAppended: number;
   segmentsStarted: number;
@@ -127,7 +140,7 @@ interface ActiveSegment {
 /** See the module comment. */
 export class WalEngine implements Engine {
   readonly kind = 'wal' as const;
-  readonly counters: WalCounters = { appends: 0, syncs: 0, bytesAppended: 0, segmentsStarted: 0, checkpoints: 0, checkpointBytes: 0 };
+  readonly counters: WalCounters = { appends: 0, inlineAppends: 0, syncs: 0, bytesAppended: 0, segmentsStarted: 0, checkpoints: 0, checkpointBytes: 0 };
   private readonly queue: Queued[] = [];
   private appending = false;
   private drained: (() => void)[] = [];
@@ -324,7 +337,12 @@ export class WalEngine implements Engine {
     if (seg.size === 0) records.unshift(encodeFileHeader(SEGMENT_MAGIC, seg.seq));
     const buf = records.length === 1 ? records[0]! : Buffer.concat(records);
     const viaDsync = sync && !seg.dirty;
-    await writeAt(viaDsync ? seg.dsyncFd : seg.fd, buf, seg.size);
+    if (viaDsync && buf.length <= INLINE_APPEND_BYTES_MAX) {
+      writeAtSync(seg.dsyncFd, buf, seg.size);
+      this.counters.inlineAppends++;
+    } else {
+      await writeAt(viaDsync ? seg.dsyncFd : seg.fd, buf, seg.size);
+    }
     seg.size += buf.length;
     // The next segment is preallocated while this one fills, so a rollover rarely waits for it.
     if (seg.size > seg.capacity / 2) this.prepareSpare(this.segmentBytes);

@@ -383,6 +383,25 @@ describe('WAL engine recovery', () => {
     });
   });
 
+  test('small synced appends are written on the calling thread; large or unsynced ones through the pool', async () => {
+    await withDir(async (dir) => {
+      const engine = await WalEngine.open(dir, { segmentBytes: 1 << 20 });
+      await engine.write([{ type: 'put', key: key(1), value: Buffer.alloc(10) }], { sync: true }); // with the segment header
+      await engine.write([{ type: 'put', key: key(2), value: Buffer.alloc(300) }], { sync: true });
+      assert.equal(engine.counters.inlineAppends, 2);
+      await engine.write([{ type: 'put', key: key(3), value: Buffer.alloc(2000) }], { sync: true });
+      await engine.write([{ type: 'put', key: key(4), value: Buffer.alloc(10) }]);
+      assert.equal(engine.counters.inlineAppends, 2, 'a large synced append and an unsynced one go through the pool');
+      await engine.write([{ type: 'put', key: key(5), value: Buffer.alloc(10) }], { sync: true });
+      assert.equal(engine.counters.inlineAppends, 2, 'a synced append after an unsynced one is a write and an fdatasync');
+      assert.equal(engine.counters.appends, 5);
+      await engine.close();
+      const reopened = await WalEngine.open(dir);
+      assert.equal((await collect(reopened)).length, 5);
+      await reopened.close();
+    });
+  });
+
   test('writes after a failed append reject with ENGINE_IO; reads still answer what was logged', async () => {
     await withDir(async (dir) => {
       const engine = await WalEngine.open(dir, small);
