@@ -2,22 +2,14 @@
  * Metrics of the raft log's WAL engine (docs/storage.md, "The WAL engine"),
  * read from its counters at scrape time, on the node's registry.
  */
-import { Counter, Gauge, type Registry } from 'prom-client';
+import { Gauge, type Registry } from 'prom-client';
+import { registerMirroredCounter } from '../metrics/mirrored.js';
 import type { WalCounters, WalEngine } from '../storage/index.js';
 
 /** Registers the WAL's counters and its bytes in use on `registry`. */
 export function registerWalMetrics(registry: Registry, wal: WalEngine): void {
-  const counter = (name: string, help: string, field: keyof WalCounters): void => {
-    new Counter({
-      name,
-      help,
-      registers: [registry],
-      collect() {
-        this.reset();
-        this.inc(wal.counters[field]);
-      },
-    });
-  };
+  const counter = (name: string, help: string, field: keyof WalCounters): void =>
+    registerMirroredCounter(registry, name, help, () => wal.counters[field]);
   counter('keyspan_wal_appends_total', 'Appends to the raft log WAL (one positional write of the queued records each).', 'appends');
   counter('keyspan_wal_syncs_total', 'Synced appends and fdatasyncs of the raft log WAL.', 'syncs');
   counter('keyspan_wal_inline_appends_total', 'Small synced appends of the raft log WAL written on the main thread.', 'inlineAppends');

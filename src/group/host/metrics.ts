@@ -7,6 +7,7 @@
  */
 import { Counter, Gauge, Registry } from 'prom-client';
 import { SeriesHistogram, type HistogramSeries } from '../../metrics/histogram.js';
+import { registerMirroredCounter } from '../../metrics/mirrored.js';
 import type { LogStoreCounters } from '../log-store/index.js';
 import type { TransportStats } from '../transport/index.js';
 import type { RaftReadCounters } from '../raft/index.js';
@@ -66,17 +67,7 @@ export class HostMetrics {
     this.registry = registry;
     const counter = (name: string, help: string): Counter => new Counter({ name, help, registers: [registry] });
     /** A counter whose value is read at scrape time. */
-    const mirrored = (name: string, help: string, read: () => number): void => {
-      new Counter({
-        name,
-        help,
-        registers: [registry],
-        collect() {
-          this.reset();
-          this.inc(read());
-        },
-      });
-    };
+    const mirrored = (name: string, help: string, read: () => number): void => registerMirroredCounter(registry, name, help, read);
     const tally = (name: string, help: string): Tally => {
       const t = new Tally();
       mirrored(name, help, () => t.value);
