@@ -151,7 +151,8 @@ export class WalEngine implements Engine {
   private spareCount = 0;
   private checkpointing: Promise<void> | undefined;
   private checkpoint: WalFile | undefined;
-  private bytesSinceCheckpoint: number;
+  /** Segments a checkpoint in progress covers: on disk until it is in place. */
+  private covered: readonly WalFile[] = [];
   /** Sequence number of the last record queued. */
   private queuedSeq: number;
   /** Sequence number of the last record appended and applied. */
@@ -171,7 +172,6 @@ export class WalEngine implements Engine {
     this.appliedSeq = recovered.lastSeq;
     this.checkpoint = recovered.checkpoint;
     this.sealed = [...recovered.segments];
-    this.bytesSinceCheckpoint = recovered.segments.reduce((n, s) => n + s.bytes, 0);
   }
 
   /**
@@ -209,7 +209,14 @@ export class WalEngine implements Engine {
    * after it (not the segments' preallocated zeros, nor a spare segment).
    */
   get logBytes(): number {
-    let n = (this.checkpoint?.bytes ?? 0) + (this.active?.size ?? 0);
+    let n = (this.checkpoint?.bytes ?? 0) + this.bytesSinceCheckpoint();
+    for (const s of this.covered) n += s.bytes;
+    return n;
+  }
+
+  /** Bytes of the records after the last checkpoint (or the one being written). */
+  private bytesSinceCheckpoint(): number {
+    let n = this.active?.size ?? 0;
     for (const s of this.sealed) n += s.bytes;
     return n;
   }
@@ -346,7 +353,6 @@ export class WalEngine implements Engine {
     seg.size += buf.length;
     // The next segment is preallocated while this one fills, so a rollover rarely waits for it.
     if (seg.size > seg.capacity / 2) this.prepareSpare(this.segmentBytes);
-    this.bytesSinceCheckpoint += buf.length;
     this.counters.appends++;
     this.counters.bytesAppended += buf.length;
     if (viaDsync) this.counters.syncs++;
@@ -420,7 +426,7 @@ export class WalEngine implements Engine {
   private checkpointDue(): boolean {
     if (this.checkpointing !== undefined || this.closing !== undefined) return false;
     if (this.sealed.length >= CHECKPOINT_SEGMENTS_MAX) return true;
-    return this.bytesSinceCheckpoint >= Math.max(this.checkpointBytesMin, this.checkpoint?.bytes ?? 0);
+    return this.bytesSinceCheckpoint() >= Math.max(this.checkpointBytesMin, this.checkpoint?.bytes ?? 0);
   }
 
   /** Seals the active segment and writes a checkpoint of the state as of the last applied record, in the background. */
@@ -428,12 +434,13 @@ export class WalEngine implements Engine {
     const seq = this.appliedSeq;
     if (this.active !== undefined) await this.seal(this.active);
     const covered = this.sealed.splice(0);
+    this.covered = covered;
     const view = this.mem.snapshot();
-    this.bytesSinceCheckpoint = 0;
     this.checkpointing = this.writeCheckpoint(view, seq, covered)
       .catch((e: unknown) => this.fail(e, []))
       .finally(() => {
         this.checkpointing = undefined;
+        this.covered = [];
         void view.release();
       });
   }
