@@ -58,7 +58,10 @@ async function assertMatches(engine: WalEngine, model: Model, what: string): Pro
   }
 }
 
-describe('WAL record format', () => {
+/** Bound on any one test here: they only touch local files. */
+const TEST_TIMEOUT_MS = 60_000;
+
+describe('WAL record format', { timeout: TEST_TIMEOUT_MS }, () => {
   test('records round-trip puts, deletes and spans (an empty span start included)', () => {
     const ops: TreeOp[] = [
       { type: 'put', key: Buffer.from('a'), value: Buffer.from('1') },
@@ -100,7 +103,7 @@ describe('WAL record format', () => {
   });
 });
 
-describe('WAL engine recovery', () => {
+describe('WAL engine recovery', { timeout: TEST_TIMEOUT_MS }, () => {
   test('a seeded run over many segments and checkpoints reopens to the model every time', { timeout: 60_000 }, async (t) => {
     const seed = testSeed();
     t.diagnostic(`KEYSPAN_SEED=${seed}`);
