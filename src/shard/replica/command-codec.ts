@@ -27,6 +27,7 @@ import type {
 } from '../mvcc/index.js';
 import { lookupRangeType } from './proto.js';
 import { decodeWriteCommand, encodePutRecord, encodeWriteCommand, isWriteCommand } from './command-wire.js';
+import { WIRE_VARINT, WireReader } from '../proto-wire.js';
 import { authRequestFromWire, authRequestToWire, authResultFromWire, authResultToWire, type AuthRequest, type AuthResult } from '../auth/index.js';
 import {
   leaseBodyFromWire,
@@ -182,6 +183,20 @@ export function decodeDedupeRecord(bytes: Uint8Array): DedupeRecord {
     const w = decodeWith('DedupeRecord', bytes);
     return { index: uint(w['index'], 'index'), result: applyResultFromWire(msg(w['result'], 'result')) };
   });
+}
+
+/**
+ * The applied index of a stored dedupe record without decoding its result
+ * (a table's load reads every record). Both encoders write the index,
+ * field 1, first; anything else goes through the full decode.
+ */
+export function dedupeRecordIndex(bytes: Uint8Array): number {
+  const r = WireReader.of(bytes);
+  if (r.uint() === ((1 << 3) | WIRE_VARINT)) {
+    const index = r.uint();
+    if (index !== undefined) return index;
+  }
+  return decodeDedupeRecord(bytes).index;
 }
 
 /** Encodes just an apply result (tests compare stored and fresh results through it). */

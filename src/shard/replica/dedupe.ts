@@ -5,16 +5,18 @@
  * answered with the stored result and not applied again, also after a
  * restart or on a replica that got the table in a snapshot.
  *
- * Bounded by count: each record also has an order entry keyed by its applied
- * index, and when the table is full the oldest record is evicted in the batch
- * that adds a new one. A retry arriving after its record was evicted would be
- * applied again; the bound (10,000 by default) is far beyond any client's
- * retry window (the gateway retries within seconds).
+ * Bounded by count: when the table is full, the record applied earliest is
+ * evicted in the batch that adds a new one. Each record holds the index it
+ * was applied at, so the eviction order is read back from the records
+ * themselves at load (one bounded scan); a put costs the table one write
+ * and, once full, one delete. A retry arriving after its record was evicted
+ * would be applied again; the bound (10,000 by default) is far beyond any
+ * client's retry window (the gateway retries within seconds).
  */
 import type { BatchOp, Engine, EngineReader } from '../../storage/index.js';
 import type { DedupeRecord, RequestId } from './command-codec.js';
-import { decodeDedupeRecord, encodeDedupeRecord } from './command-codec.js';
-import { readU64, type RangeKeys } from './keys.js';
+import { decodeDedupeRecord, dedupeRecordIndex, encodeDedupeRecord } from './command-codec.js';
+import type { RangeKeys } from './keys.js';
 
 /** Default bound on dedupe records per range. */
 export const DEDUPE_RECORDS_MAX = 10_000;
@@ -29,11 +31,13 @@ export interface DedupeWrite {
 interface OrderEntry {
   readonly index: number;
   readonly recordKey: Buffer;
+  /** The record key as latin1 text: its member of the table's key set. */
+  readonly name: string;
 }
 
 /** The dedupe table of one range. */
 export class DedupeTable {
-  /** Oldest first from `head`; mirrors the order family (live entries at most recordsMax). */
+  /** Oldest first from `head`: the stored records by applied index (live entries at most recordsMax). */
   private order: OrderEntry[] = [];
   private head = 0;
   /**
@@ -51,7 +55,7 @@ export class DedupeTable {
     this.reset(order);
   }
 
-  /** Loads the order of the stored records (one bounded scan of the order family). */
+  /** Loads the order of the stored records (one bounded scan of the record family). */
   static async load(engine: Engine, keys: RangeKeys, recordsMax: number = DEDUPE_RECORDS_MAX): Promise<DedupeTable> {
     if (!Number.isSafeInteger(recordsMax) || recordsMax < 1) throw new RangeError(`dedupe recordsMax must be >= 1, got ${recordsMax}`);
     return new DedupeTable(engine, keys, recordsMax, await readOrder(engine, keys));
@@ -77,27 +81,22 @@ export class DedupeTable {
   /** The ops that store `record` for `id` and evict the oldest records beyond the bound. */
   add(id: RequestId, record: DedupeRecord): DedupeWrite {
     const recordKey = this.keys.dedupeRecord(id);
-    const ops: BatchOp[] = [
-      { type: 'put', key: recordKey, value: encodeDedupeRecord(record) },
-      { type: 'put', key: this.keys.dedupeOrder(record.index), value: recordKey },
-    ];
+    const ops: BatchOp[] = [{ type: 'put', key: recordKey, value: encodeDedupeRecord(record) }];
     const evictCount = Math.max(0, this.size + 1 - this.recordsMax);
-    for (let i = 0; i < evictCount; i++) {
-      const old = this.order[this.head + i]!;
-      ops.push({ type: 'del', key: old.recordKey }, { type: 'del', key: this.keys.dedupeOrder(old.index) });
-    }
+    for (let i = 0; i < evictCount; i++) ops.push({ type: 'del', key: this.order[this.head + i]!.recordKey });
     return {
       ops,
       commit: () => {
-        for (let i = 0; i < evictCount; i++) this.present.delete(this.order[this.head + i]!.recordKey.toString('latin1'));
+        for (let i = 0; i < evictCount; i++) this.present.delete(this.order[this.head + i]!.name);
         this.head += evictCount;
         // Drop the evicted prefix once it is as long as what is kept (amortized O(1)).
         if (this.head > 0 && this.head >= this.order.length - this.head) {
           this.order = this.order.slice(this.head);
           this.head = 0;
         }
-        this.order.push({ index: record.index, recordKey });
-        this.present.add(recordKey.toString('latin1'));
+        const name = recordKey.toString('latin1');
+        this.order.push({ index: record.index, recordKey, name });
+        this.present.add(name);
       },
     };
   }
@@ -111,15 +110,24 @@ export class DedupeTable {
     this.order = order;
     this.head = 0;
     this.present.clear();
-    for (const e of order) this.present.add(Buffer.from(e.recordKey).toString('latin1'));
+    for (const e of order) this.present.add(e.name);
   }
 }
 
-async function readOrder(engine: EngineReader, keys: RangeKeys): Promise<OrderEntry[]> {
+/**
+ * The stored records, oldest first. A family of order entries left by an
+ * earlier version (which kept one per record) is deleted: the records carry
+ * the same order, and nothing maintains those entries any more.
+ */
+async function readOrder(engine: Engine, keys: RangeKeys): Promise<OrderEntry[]> {
   const order: OrderEntry[] = [];
-  for await (const { key, value } of engine.iterate({ gte: keys.dedupeOrderStart, lt: keys.dedupeOrderEnd })) {
-    const index = readU64(key, key.length - 8);
-    order.push({ index, recordKey: value });
+  for await (const { key, value } of engine.iterate({ gte: keys.dedupeRecordsStart, lt: keys.dedupeRecordsEnd })) {
+    const recordKey = Buffer.from(key);
+    order.push({ index: dedupeRecordIndex(value), recordKey, name: recordKey.toString('latin1') });
+  }
+  order.sort((a, b) => a.index - b.index);
+  if ((await engine.count({ gte: keys.legacyDedupeOrderStart, lt: keys.legacyDedupeOrderEnd, limit: 1 })) > 0) {
+    await engine.deleteSpan(keys.legacyDedupeOrderStart, keys.legacyDedupeOrderEnd);
   }
   return order;
 }

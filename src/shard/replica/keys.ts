@@ -7,7 +7,7 @@
  *   'r' | rangeId u64 BE | 'm' | …                 MVCC store (its own families)
  *   'r' | rangeId u64 BE | 'l' | 'd'               range descriptor (RangeDescriptor proto)
  *   'r' | rangeId u64 BE | 'l' | 'q' | n | proposer(n) | seq u64   dedupe record
- *   'r' | rangeId u64 BE | 'l' | 'o' | index u64   dedupe order (value: the record's key)
+ *   'r' | rangeId u64 BE | 'l' | 'o' | index u64   dedupe order of earlier versions (removed at load)
  *   'r' | rangeId u64 BE | 'l' | 'u'               auth store state (range 1; AuthStoreState proto)
  *   'r' | rangeId u64 BE | 'l' | 'e' | lease u64   lease record (src/shard/lease/table.ts)
  *   'r' | rangeId u64 BE | 'l' | 'a' | lease u64 | userKey   key attached to a lease (empty value)
@@ -25,7 +25,7 @@ const MVCC_TAG = 0x6d; // 'm'
 const LOCAL_TAG = 0x6c; // 'l'
 const DESCRIPTOR_TAG = 0x64; // 'd'
 const DEDUPE_RECORD_TAG = 0x71; // 'q'
-const DEDUPE_ORDER_TAG = 0x6f; // 'o'
+const LEGACY_DEDUPE_ORDER_TAG = 0x6f; // 'o'
 const AUTH_STATE_TAG = 0x75; // 'u'
 const LEASE_RECORD_TAG = 0x65; // 'e'
 const LEASE_ATTACHMENT_TAG = 0x61; // 'a'
@@ -40,9 +40,16 @@ export class RangeKeys implements LeaseKeyLayout {
   readonly mvccPrefix: Buffer;
   /** Key of the stored range descriptor. */
   readonly descriptor: Buffer;
-  /** Bounds of the dedupe order family. */
-  readonly dedupeOrderStart: Buffer;
-  readonly dedupeOrderEnd: Buffer;
+  /** Bounds of the dedupe record family. */
+  readonly dedupeRecordsStart: Buffer;
+  readonly dedupeRecordsEnd: Buffer;
+  /**
+   * Bounds of the dedupe order family that earlier versions wrote beside the
+   * records (index → record key); the order now comes from the records'
+   * own indexes, and a table's load deletes this family.
+   */
+  readonly legacyDedupeOrderStart: Buffer;
+  readonly legacyDedupeOrderEnd: Buffer;
   /** Key of the auth store's state (docs/auth.md). */
   readonly authState: Buffer;
   /** Bounds of the lease record family. */
@@ -55,8 +62,10 @@ export class RangeKeys implements LeaseKeyLayout {
     this.end = Buffer.from(prefixEnd(this.start));
     this.mvccPrefix = Buffer.concat([this.start, Buffer.from([MVCC_TAG])]);
     this.descriptor = Buffer.concat([this.start, Buffer.from([LOCAL_TAG, DESCRIPTOR_TAG])]);
-    this.dedupeOrderStart = Buffer.concat([this.start, Buffer.from([LOCAL_TAG, DEDUPE_ORDER_TAG])]);
-    this.dedupeOrderEnd = Buffer.from(prefixEnd(this.dedupeOrderStart));
+    this.dedupeRecordsStart = Buffer.concat([this.start, Buffer.from([LOCAL_TAG, DEDUPE_RECORD_TAG])]);
+    this.dedupeRecordsEnd = Buffer.from(prefixEnd(this.dedupeRecordsStart));
+    this.legacyDedupeOrderStart = Buffer.concat([this.start, Buffer.from([LOCAL_TAG, LEGACY_DEDUPE_ORDER_TAG])]);
+    this.legacyDedupeOrderEnd = Buffer.from(prefixEnd(this.legacyDedupeOrderStart));
     this.authState = Buffer.concat([this.start, Buffer.from([LOCAL_TAG, AUTH_STATE_TAG])]);
     this.leaseRecordsStart = Buffer.concat([this.start, Buffer.from([LOCAL_TAG, LEASE_RECORD_TAG])]);
     this.leaseRecordsEnd = Buffer.from(prefixEnd(this.leaseRecordsStart));
@@ -104,9 +113,9 @@ export class RangeKeys implements LeaseKeyLayout {
     ]);
   }
 
-  /** Key of the dedupe order entry of the record applied at `index`. */
-  dedupeOrder(index: number): Buffer {
-    return Buffer.concat([this.dedupeOrderStart, encodeU64(index)]);
+  /** Key of the order entry an earlier version wrote for the record applied at `index` (tests build old layouts with it). */
+  legacyDedupeOrder(index: number): Buffer {
+    return Buffer.concat([this.legacyDedupeOrderStart, encodeU64(index)]);
   }
 }
 
