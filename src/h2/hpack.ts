@@ -29,6 +29,8 @@ const STATIC_TABLE: readonly (readonly [string, string])[] = [
 ];
 const STATIC_NAMES: readonly string[] = STATIC_TABLE.map(([name]) => name);
 const STATIC_COUNT = STATIC_NAMES.length - 1;
+/** The static table's fields as decoded fields, made once (a decoded field is never changed). */
+const STATIC_FIELDS: readonly HeaderField[] = STATIC_TABLE.map(([name, value]) => ({ name, value }));
 
 /**
  * RFC 7541 Appendix B: Huffman code length of each symbol 0..255 and EOS
@@ -131,23 +133,38 @@ export function huffmanEncode(data: Uint8Array): Buffer {
 /** Most bytes a prefixed integer may take here (values beyond 2^28 are not sensible in a header block). */
 const INTEGER_BYTES_MAX = 5;
 
-/** Reads an RFC 7541 §5.1 integer with an N-bit prefix at `pos`: `[value, next position]`. */
-export function readInteger(buf: Uint8Array, pos: number, prefixBits: number): [number, number] {
+/** Where the integer read last by {@link integerAt} ended: its second result, without an array per call. */
+let integerEnd = 0;
+
+/** Reads an RFC 7541 §5.1 integer with an N-bit prefix at `pos`; its end is left in `integerEnd`. */
+function integerAt(buf: Uint8Array, pos: number, prefixBits: number): number {
   const max = (1 << prefixBits) - 1;
   const first = buf[pos];
   if (first === undefined) throw new HpackError('truncated integer');
   let value = first & max;
   let p = pos + 1;
-  if (value < max) return [value, p];
+  if (value < max) {
+    integerEnd = p;
+    return value;
+  }
   let shift = 0;
   for (;;) {
     const b = buf[p++];
     if (b === undefined) throw new HpackError('truncated integer');
     value += (b & 0x7f) * 2 ** shift;
     shift += 7;
-    if ((b & 0x80) === 0) return [value, p];
+    if ((b & 0x80) === 0) {
+      integerEnd = p;
+      return value;
+    }
     if (p - pos > INTEGER_BYTES_MAX) throw new HpackError('integer too large');
   }
+}
+
+/** Reads an RFC 7541 §5.1 integer with an N-bit prefix at `pos`: `[value, next position]`. */
+export function readInteger(buf: Uint8Array, pos: number, prefixBits: number): [number, number] {
+  const value = integerAt(buf, pos, prefixBits);
+  return [value, integerEnd];
 }
 
 /** Writes an RFC 7541 §5.1 integer with an N-bit prefix; `flags` are the first byte's bits above the prefix. */
@@ -181,17 +198,39 @@ export interface HeaderField {
 /** Default SETTINGS_HEADER_TABLE_SIZE (RFC 9113 §6.5.2). */
 export const DEFAULT_HEADER_TABLE_SIZE = 4096;
 
+/** Literal fields with a static-table name remembered per decoder (see {@link HeaderDecoder}). */
+const LITERAL_MEMO_MAX = 16;
+/** Longest encoded value a remembered literal field may have. */
+const LITERAL_MEMO_BYTES_MAX = 128;
+
+/** A literal field decoded earlier: its name's static index, its value as encoded, the field. */
+interface LiteralMemo {
+  readonly nameIndex: number;
+  readonly huffman: boolean;
+  readonly encoded: Buffer;
+  readonly field: HeaderField;
+}
+
 /**
  * Decodes the header blocks of one direction of a connection, keeping the
  * peer encoder's dynamic table (§2.3.2) across blocks. Blocks must be given
  * in the order they arrived; a malformed block throws HpackError and leaves
  * the table unusable (the connection must end: RFC 9113 §4.3 COMPRESSION_ERROR).
+ *
+ * Clients send some fields as literals on every request (nghttp2 never
+ * indexes `:path`; the benchmark's client indexes nothing), so the last
+ * few literal fields with a static-table name are remembered by their
+ * encoded value and handed out again without decoding.
  */
 export class HeaderDecoder {
   /** Newest first. */
   private entries: HeaderField[] = [];
   private size = 0;
   private maxSize: number;
+  /** Read position in the block being decoded. */
+  private pos = 0;
+  private readonly memo: LiteralMemo[] = [];
+  private memoNext = 0;
 
   /** @param sizeLimit our SETTINGS_HEADER_TABLE_SIZE: the most a size update may ask for. */
   constructor(private readonly sizeLimit = DEFAULT_HEADER_TABLE_SIZE) {
@@ -200,64 +239,83 @@ export class HeaderDecoder {
 
   /** The fields of one complete header block, in order. */
   decode(block: Uint8Array): HeaderField[] {
+    const buf = Buffer.isBuffer(block) ? block : Buffer.from(block.buffer, block.byteOffset, block.byteLength);
     const out: HeaderField[] = [];
-    let pos = 0;
+    this.pos = 0;
     let fieldSeen = false;
-    while (pos < block.length) {
-      const first = block[pos] as number;
+    while (this.pos < buf.length) {
+      const first = buf[this.pos] as number;
       if ((first & 0x80) !== 0) {
-        const [index, next] = readInteger(block, pos, 7);
-        out.push(this.field(index));
+        out.push(this.field(this.integer(buf, 7)));
         fieldSeen = true;
-        pos = next;
         continue;
       }
       if ((first & 0xe0) === 0x20) {
         // §4.2: size updates come first in a block, and never above our limit.
         if (fieldSeen) throw new HpackError('dynamic table size update after a field');
-        const [size, next] = readInteger(block, pos, 5);
+        const size = this.integer(buf, 5);
         if (size > this.sizeLimit) throw new HpackError(`dynamic table size ${size} above ${this.sizeLimit}`);
         this.maxSize = size;
         this.evictTo(size);
-        pos = next;
         continue;
       }
       const incremental = (first & 0xc0) === 0x40;
-      const [index, afterIndex] = readInteger(block, pos, incremental ? 6 : 4);
-      let name: string;
-      let valuePos = afterIndex;
+      const index = this.integer(buf, incremental ? 6 : 4);
+      let field: HeaderField;
       if (index === 0) {
-        const [n, next] = this.readText(block, afterIndex);
-        name = n;
-        valuePos = next;
+        const name = this.text(buf);
+        field = { name, value: this.text(buf) };
+      } else if (index <= STATIC_COUNT) {
+        field = this.staticNameLiteral(buf, index);
       } else {
-        name = this.field(index).name;
+        field = { name: this.field(index).name, value: this.text(buf) };
       }
-      const [value, end] = this.readText(block, valuePos);
-      const field = { name, value };
       if (incremental) this.add(field);
       out.push(field);
       fieldSeen = true;
-      pos = end;
     }
     return out;
   }
 
-  /** A string literal (§5.2) at `pos` as latin1 text: `[text, next position]`. */
-  private readText(block: Uint8Array, pos: number): [string, number] {
-    const huffman = ((block[pos] ?? 0) & 0x80) !== 0;
-    const [len, start] = readInteger(block, pos, 7);
+  private integer(buf: Buffer, prefixBits: number): number {
+    const value = integerAt(buf, this.pos, prefixBits);
+    this.pos = integerEnd;
+    return value;
+  }
+
+  /** A string literal (§5.2) as latin1 text. */
+  private text(buf: Buffer): string {
+    const huffman = ((buf[this.pos] ?? 0) & 0x80) !== 0;
+    const len = this.integer(buf, 7);
+    const start = this.pos;
     const end = start + len;
-    if (end > block.length) throw new HpackError('truncated string');
-    const raw = Buffer.from(block.buffer, block.byteOffset + start, len);
-    return [(huffman ? huffmanDecode(raw) : raw).toString('latin1'), end];
+    if (end > buf.length) throw new HpackError('truncated string');
+    this.pos = end;
+    return huffman ? decodeText(buf.subarray(start, end), true) : buf.toString('latin1', start, end);
+  }
+
+  /** A literal field named by static index `nameIndex`: a remembered one if its value is encoded alike. */
+  private staticNameLiteral(buf: Buffer, nameIndex: number): HeaderField {
+    const huffman = ((buf[this.pos] ?? 0) & 0x80) !== 0;
+    const len = this.integer(buf, 7);
+    const start = this.pos;
+    if (start + len > buf.length) throw new HpackError('truncated string');
+    this.pos = start + len;
+    if (len > LITERAL_MEMO_BYTES_MAX) return { name: STATIC_NAMES[nameIndex] as string, value: decodeText(buf.subarray(start, start + len), huffman) };
+    for (const m of this.memo) {
+      if (m.nameIndex === nameIndex && m.huffman === huffman && m.encoded.length === len && sameBytes(buf, start, m.encoded)) {
+        return m.field;
+      }
+    }
+    const encoded = Buffer.from(buf.subarray(start, start + len));
+    const field = { name: STATIC_NAMES[nameIndex] as string, value: decodeText(encoded, huffman) };
+    this.memo[this.memoNext] = { nameIndex, huffman, encoded, field };
+    this.memoNext = (this.memoNext + 1) % LITERAL_MEMO_MAX;
+    return field;
   }
 
   private field(index: number): HeaderField {
-    if (index >= 1 && index <= STATIC_COUNT) {
-      const [name, value] = STATIC_TABLE[index] as readonly [string, string];
-      return { name, value };
-    }
+    if (index >= 1 && index <= STATIC_COUNT) return STATIC_FIELDS[index] as HeaderField;
     const e = this.entries[index - STATIC_COUNT - 1];
     if (e === undefined) throw new HpackError(`index ${index} out of range`);
     return e;
@@ -278,6 +336,17 @@ export class HeaderDecoder {
       this.size -= e.name.length + e.value.length + ENTRY_OVERHEAD;
     }
   }
+}
+
+/** A string literal's bytes as latin1 text. */
+function decodeText(encoded: Buffer, huffman: boolean): string {
+  return (huffman ? huffmanDecode(encoded) : encoded).toString('latin1');
+}
+
+/** Whether `buf[start, start + b.length)` holds the bytes of `b`. */
+function sameBytes(buf: Buffer, start: number, b: Buffer): boolean {
+  for (let i = 0; i < b.length; i++) if (buf[start + i] !== b[i]) return false;
+  return true;
 }
 
 /**

@@ -1,11 +1,11 @@
 /**
  * HPACK pieces (src/h2/hpack.ts) against RFC 7541's examples: the Huffman code,
- * prefixed integers. (The decoder and the connection using it are tested in
- * connection.test.ts.)
+ * prefixed integers; the decoder's remembered literal fields. (The rest of
+ * the decoder and the connection using it are tested in connection.test.ts.)
  */
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { HpackError, huffmanCode, huffmanDecode, huffmanEncode, readInteger, writeInteger } from '../../src/h2/hpack.js';
+import { HeaderDecoder, HpackError, huffmanCode, huffmanDecode, huffmanEncode, rawString, readInteger, writeInteger } from '../../src/h2/hpack.js';
 
 const hex = (s: string): Buffer => Buffer.from(s.replace(/\s+/g, ''), 'hex');
 
@@ -45,5 +45,34 @@ describe('HPACK pieces', () => {
     assert.deepEqual(readInteger(hex('1f9a0a'), 0, 5), [1337, 3]);
     assert.deepEqual(readInteger(hex('2a'), 0, 8), [42, 1]);
     assert.throws(() => readInteger(hex('1f9a'), 0, 5), HpackError);
+  });
+
+  it('decodes literal fields with a static name alike whether remembered or not', () => {
+    // Never-indexed literals named by static index 4 (:path) and 31 (content-type), raw or Huffman-coded.
+    const path = (v: string, huffman = false): Buffer => {
+      const bytes = Buffer.from(v, 'latin1');
+      const str = huffman ? Buffer.concat([writeInteger(huffmanEncode(bytes).length, 7, 0x80), huffmanEncode(bytes)]) : rawString(bytes);
+      return Buffer.concat([writeInteger(4, 4, 0x10), str]);
+    };
+    const contentType = Buffer.concat([writeInteger(31, 4, 0x10), rawString(Buffer.from('application/grpc'))]);
+    const d = new HeaderDecoder();
+    const seq = ['/a', '/b', '/a', '/ab', '/a'];
+    for (const v of seq) {
+      for (const huffman of [false, true]) {
+        assert.deepEqual(d.decode(Buffer.concat([path(v, huffman), contentType])), [
+          { name: ':path', value: v },
+          { name: 'content-type', value: 'application/grpc' },
+        ]);
+      }
+    }
+    // More distinct values than are remembered, then the first ones again.
+    const many = Array.from({ length: 40 }, (_, i) => `/etcdserverpb.KV/${'x'.repeat(i)}`);
+    for (const v of [...many, ...many.slice(0, 5)]) assert.deepEqual(d.decode(path(v)), [{ name: ':path', value: v }]);
+    // A long value (not remembered) and a truncated one.
+    const long = '/'.padEnd(300, 'y');
+    assert.deepEqual(d.decode(path(long)), [{ name: ':path', value: long }]);
+    assert.deepEqual(d.decode(path(long)), [{ name: ':path', value: long }]);
+    assert.throws(() => d.decode(path('/abc').subarray(0, 3)), HpackError);
+    assert.deepEqual(d.decode(path('/abc')), [{ name: ':path', value: '/abc' }]);
   });
 });
