@@ -16,7 +16,7 @@ import { AlarmType, type AlarmStore } from './alarm.js';
 import { EtcdError } from './errors.js';
 import type { PutRequest, RequestOp, TxnRequest } from './messages.js';
 import type { EtcdMessage } from './proto.js';
-import { isStreamHandler, type ServiceHandlers, type UnaryHandler } from './context.js';
+import { isStreamHandler, type CallInfo, type ServiceHandlers, type UnaryHandler } from './context.js';
 
 /** etcd's default quota (`--quota-backend-bytes` 0 or unset): 2 GiB. */
 export const DEFAULT_QUOTA_BACKEND_BYTES = 2 * 1024 * 1024 * 1024;
@@ -95,6 +95,14 @@ export class SpaceQuota {
    * fresh reading, so space freed by compaction counts at once.
    */
   async available(cost: number): Promise<boolean> {
+    return this.fitsNow(cost) ?? (await this.readFresh()) + cost < this.quotaBytes;
+  }
+
+  /**
+   * {@link available} without waiting: true when the reading at hand lets
+   * the request pass, undefined when the answer needs a fresh reading.
+   */
+  fitsNow(cost: number): true | undefined {
     if (cost === 0 || this.quotaBytes === Infinity) return true;
     if (this.sizeBytes + cost < this.quotaBytes) {
       const age = this.nowMs() - this.readAtMs;
@@ -104,7 +112,7 @@ export class SpaceQuota {
         return true;
       }
     }
-    return (await this.readFresh()) + cost < this.quotaBytes;
+    return undefined;
   }
 
   /** Reads the data size now (concurrent callers share one read). */
@@ -172,18 +180,28 @@ export function guardServices<K extends string>(services: ReadonlyMap<K, Service
 }
 
 function guard(handler: UnaryHandler, cost: ((m: EtcdMessage) => number) | undefined, corrupt: boolean, ctx: QuotaGuardContext): UnaryHandler {
-  return async (request, call) => {
-    if (cost !== undefined) {
-      const c = cost(request);
-      if (!(await ctx.spaceQuota.available(c))) {
+  // Not an async function: a request that fits on the quota reading at hand
+  // (nearly every one) goes to the handler without an await of its own.
+  const admit = (request: EtcdMessage, call: CallInfo, c: number): Promise<EtcdMessage> => {
+    if (corrupt && ctx.alarms.has(AlarmType.CORRUPT)) return Promise.reject(EtcdError.of('CORRUPT'));
+    if (c > 0 && ctx.alarms.has(AlarmType.NOSPACE)) return Promise.reject(EtcdError.of('NO_SPACE'));
+    return handler(request, call);
+  };
+  return (request, call) => {
+    if (cost === undefined) return admit(request, call, 0);
+    let c: number;
+    try {
+      c = cost(request);
+    } catch (err) {
+      return Promise.reject(err);
+    }
+    if (ctx.spaceQuota.fitsNow(c) === true) return admit(request, call, c);
+    return ctx.spaceQuota.available(c).then((fits) => {
+      if (!fits) {
         ctx.alarms.activate(ctx.memberId, AlarmType.NOSPACE);
         throw EtcdError.of('NO_SPACE');
       }
-      if (corrupt && ctx.alarms.has(AlarmType.CORRUPT)) throw EtcdError.of('CORRUPT');
-      if (c > 0 && ctx.alarms.has(AlarmType.NOSPACE)) throw EtcdError.of('NO_SPACE');
-    } else if (corrupt && ctx.alarms.has(AlarmType.CORRUPT)) {
-      throw EtcdError.of('CORRUPT');
-    }
-    return handler(request, call);
+      return admit(request, call, c);
+    });
   };
 }

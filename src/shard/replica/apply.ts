@@ -25,7 +25,7 @@ import {
   LeaseProvidedError,
   MvccError,
   ValueProvidedError,
-  type MvccStore, type WritePlan, type RequestOp, type TxnRequest, type Compare } from '../mvcc/index.js';
+  type MvccStore, type WritePlan, type TxnRequest } from '../mvcc/index.js';
 import {
   DATA_EPOCH_CHECK,
   epochMatches,
@@ -135,50 +135,37 @@ export function checkRouting(desc: RangeDescriptor, cmd: RangeCommand): ReplicaE
   return undefined;
 }
 
-/** Every `[key, rangeEnd)` a command reads or writes (nested txns included). */
-export function* commandKeys(cmd: RangeCommand): Generator<[Uint8Array, Uint8Array | undefined]> {
+/** A `[key, rangeEnd)` a command reads or writes. */
+type KeySpan = [key: Uint8Array, rangeEnd: Uint8Array | undefined];
+
+/** Every `[key, rangeEnd)` a command reads or writes (nested txns included); an array, as every applied entry asks. */
+export function commandKeys(cmd: RangeCommand): KeySpan[] {
   switch (cmd.body.type) {
     case 'put':
-      yield [cmd.body.request.key, undefined];
-      return;
+      return [[cmd.body.request.key, undefined]];
     case 'deleteRange':
-      yield [cmd.body.request.key, cmd.body.request.rangeEnd];
-      return;
-    case 'txn':
-      yield* txnKeys(cmd.body.request);
-      return;
+      return [[cmd.body.request.key, cmd.body.request.rangeEnd]];
+    case 'txn': {
+      const out: KeySpan[] = [];
+      txnKeys(cmd.body.request, out);
+      return out;
+    }
     case 'compact':
     case 'changeReplicas':
     case 'auth':
     case 'leaseGrant':
     case 'leaseRevoke':
-      return;
+      return [];
   }
 }
 
-function* txnKeys(txn: TxnRequest): Generator<[Uint8Array, Uint8Array | undefined]> {
-  for (const c of txn.compare ?? []) yield compareKey(c);
-  for (const op of [...(txn.success ?? []), ...(txn.failure ?? [])]) yield* opKeys(op);
-}
-
-function compareKey(c: Compare): [Uint8Array, Uint8Array | undefined] {
-  return [c.key, c.rangeEnd];
-}
-
-function* opKeys(op: RequestOp): Generator<[Uint8Array, Uint8Array | undefined]> {
-  switch (op.type) {
-    case 'range':
-      yield [op.request.key, op.request.rangeEnd];
-      return;
-    case 'put':
-      yield [op.request.key, undefined];
-      return;
-    case 'deleteRange':
-      yield [op.request.key, op.request.rangeEnd];
-      return;
-    case 'txn':
-      yield* txnKeys(op.request);
-      return;
+function txnKeys(txn: TxnRequest, out: KeySpan[]): void {
+  for (const c of txn.compare ?? []) out.push([c.key, c.rangeEnd]);
+  for (const ops of [txn.success, txn.failure]) {
+    for (const op of ops ?? []) {
+      if (op.type === 'txn') txnKeys(op.request, out);
+      else out.push([op.request.key, op.type === 'put' ? undefined : op.request.rangeEnd]);
+    }
   }
 }
 
