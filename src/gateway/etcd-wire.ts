@@ -304,6 +304,11 @@ export function encodeMessage(plan: Plan, msg: EtcdMessage): Buffer {
   return buf;
 }
 
+/** The length {@link encodeMessage} would return, without encoding (validating `msg` alike). */
+export function encodedLength(plan: Plan, msg: EtcdMessage): number {
+  return measure(plan, msg, []);
+}
+
 // ------------------------------------------------------------------ decoding
 
 /** Thrown inside the decoder for input it leaves to protobufjs; never escapes {@link decodeMessage}. */

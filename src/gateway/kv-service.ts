@@ -23,7 +23,7 @@ import {
   txnToMvcc,
 } from './convert.js';
 import type { CompactionRequest, DeleteRangeRequest, PutRequest, RangeRequest, TxnRequest } from './messages.js';
-import { encodeEtcdMessage, type EtcdMessage } from './proto.js';
+import { etcdMessageLength, type EtcdMessage } from './proto.js';
 import { routed, routeOptionsOf } from './router.js';
 import { checkDeleteRangeRequest, checkPutRequest, checkRangeRequest, checkRequestSize, checkTxnRequest } from './validate.js';
 
@@ -88,7 +88,7 @@ export function kvService(ctx: GatewayContext): ServiceHandlers {
   const put = async (m: EtcdMessage, call: CallInfo): Promise<EtcdMessage> => {
     const req = m as unknown as PutRequest;
     checkPutRequest(req);
-    checkRequestSize(encodeEtcdMessage('etcdserverpb.PutRequest', m).length, ctx.maxRequestBytes);
+    checkRequestSize(etcdMessageLength('etcdserverpb.PutRequest', m), ctx.maxRequestBytes);
     const stamp = ctx.auth.checkPut(call.metadata, req);
     const requestId = ids.next(call);
     const reply = await routed(
@@ -104,7 +104,7 @@ export function kvService(ctx: GatewayContext): ServiceHandlers {
   const deleteRange = async (m: EtcdMessage, call: CallInfo): Promise<EtcdMessage> => {
     const req = m as unknown as DeleteRangeRequest;
     checkDeleteRangeRequest(req);
-    checkRequestSize(encodeEtcdMessage('etcdserverpb.DeleteRangeRequest', m).length, ctx.maxRequestBytes);
+    checkRequestSize(etcdMessageLength('etcdserverpb.DeleteRangeRequest', m), ctx.maxRequestBytes);
     const stamp = ctx.auth.checkDeleteRange(call.metadata, req);
     const requestId = ids.next(call);
     const reply = await routed(
@@ -120,7 +120,7 @@ export function kvService(ctx: GatewayContext): ServiceHandlers {
   const txn = async (m: EtcdMessage, call: CallInfo): Promise<EtcdMessage> => {
     const req = m as unknown as TxnRequest;
     checkTxnRequest(req, { maxTxnOps: ctx.maxTxnOps });
-    checkRequestSize(encodeEtcdMessage('etcdserverpb.TxnRequest', m).length, ctx.maxRequestBytes);
+    checkRequestSize(etcdMessageLength('etcdserverpb.TxnRequest', m), ctx.maxRequestBytes);
     const stamp = ctx.auth.checkTxn(call.metadata, req);
     const span = txnSpan(req);
     const requestId = ids.next(call);

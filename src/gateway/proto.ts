@@ -26,7 +26,7 @@ import { fileURLToPath } from 'node:url';
 import type * as grpc from '@grpc/grpc-js';
 import protobuf from 'protobufjs';
 import { findPackageRoot } from '../group/transport/proto-root.js';
-import { decodeMessage, encodeMessage, planOf as wirePlanOf } from './etcd-wire.js';
+import { decodeMessage, encodedLength, encodeMessage, planOf as wirePlanOf } from './etcd-wire.js';
 
 /** Directory of the etcd .proto files (the `-I` include root), relative to the package root. */
 export const ETCD_PROTO_RELATIVE_DIR = join('proto', 'etcd');
@@ -422,6 +422,13 @@ export function toWire(type: protobuf.Type, msg: EtcdMessage): EtcdMessage {
 /** Encodes an in-memory message of the named type. */
 export function encodeEtcdMessage(typeName: string, msg: EtcdMessage): Buffer {
   return encodeWith(etcdType(typeName), msg);
+}
+
+/** The length of {@link encodeEtcdMessage}'s result, measured without encoding where the type has a wire plan. */
+export function etcdMessageLength(typeName: string, msg: EtcdMessage): number {
+  const type = etcdType(typeName);
+  const plan = (msg as MessageWithEncodedFields)[ENCODED_FIELDS] === undefined ? wirePlanOf(type) : undefined;
+  return plan === undefined ? encodeWith(type, msg).length : encodedLength(plan, msg);
 }
 
 /** Decodes wire bytes of the named type into the in-memory shape. */

@@ -9,11 +9,12 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import protobuf from 'protobufjs';
-import { decodeMessage, encodeMessage, planOf } from '../../src/gateway/etcd-wire.js';
+import { decodeMessage, encodedLength, encodeMessage, planOf } from '../../src/gateway/etcd-wire.js';
 import {
   BIGINT_FIELDS,
   decodeEtcdMessage,
   encodeEtcdMessage,
+  etcdMessageLength,
   etcdProtoRoot,
   fromWire,
   qualifiedName,
@@ -135,6 +136,8 @@ describe('etcd messages encoded and decoded by plan', () => {
         // The public functions agree with protobufjs either way.
         assert.deepEqual(decodeEtcdMessage(qualifiedName(type), ours), decodedByProtobufjs(type, ours));
         assert.deepEqual(encodeEtcdMessage(qualifiedName(type), msg), expected);
+        assert.equal(encodedLength(plan, msg), expected.length, `${type.fullName} case ${i}: length`);
+        assert.equal(etcdMessageLength(qualifiedName(type), msg), expected.length);
       }
     }
   });
