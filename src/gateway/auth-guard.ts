@@ -114,11 +114,16 @@ export class AuthGuard {
 
   /** Where the auth store lives: range {@link AUTH_RANGE_ID} (the node's first range if it has no range 1). */
   target(): RangeTarget {
-    const ranges = this.router.ranges();
-    const t = ranges.find((r) => r.rangeId === AUTH_RANGE_ID) ?? ranges[0];
+    const t = this.router.rangeTarget?.(AUTH_RANGE_ID) ?? this.anyTarget();
     if (t === undefined) throw new RangeNotInitializedError(AUTH_RANGE_ID);
     if (t.replica !== this.followed) this.follow(t.replica);
     return t;
+  }
+
+  /** Range {@link AUTH_RANGE_ID} or else the first range, from the router's whole listing. */
+  private anyTarget(): RangeTarget | undefined {
+    const ranges = this.router.ranges();
+    return ranges.find((r) => r.rangeId === AUTH_RANGE_ID) ?? ranges[0];
   }
 
   private follow(replica: Replica): void {

@@ -15,6 +15,7 @@ import {
   EpochMismatchError,
   KeyNotInRangeError,
   NotLeaderError,
+  RangeNotFoundError,
   RangeNotInitializedError,
   ReplicaError,
   type Epoch,
@@ -56,6 +57,12 @@ export interface RangeRouter {
   route(key: Uint8Array, rangeEnd?: Uint8Array): RangeTarget;
   /** Every range this router knows, in key order (node-wide RPCs: Status, HashKV). */
   ranges(): readonly RangeTarget[];
+  /**
+   * The range `rangeId` if this router knows it (the auth store's range on
+   * every request), without listing them all; a router without it is asked
+   * for {@link ranges}.
+   */
+  rangeTarget?(rangeId: number): RangeTarget | undefined;
   /** Called after `err` refused a request routed to `target`: drop what is stale. */
   invalidate(target: RangeTarget, err: ReplicaError): void;
 }
@@ -65,6 +72,18 @@ export interface LocalRanges {
   range(rangeId: number): Replica;
   rangeIds(): number[];
   status(rangeId: number): RangeRaftStatus;
+  /**
+   * Changes whenever a range is added or becomes serviceable: while it
+   * stays the same, the router routes through its index of the ranges by
+   * start key instead of listing every range per request.
+   */
+  readonly rangesVersion?: number;
+}
+
+/** A range's first key, as the router's index holds it. */
+interface IndexedRange {
+  readonly rangeId: number;
+  readonly start: Uint8Array;
 }
 
 /**
@@ -73,13 +92,29 @@ export interface LocalRanges {
  * With one range over the whole keyspace every key routes to it.
  */
 export class LocalRangeRouter implements RangeRouter {
+  /** The ranges by start key, as of `indexedVersion` of the node's range set. */
+  private index: readonly IndexedRange[] = [];
+  private indexedVersion: number | undefined;
+
   constructor(private readonly node: LocalRanges) {}
 
   route(key: Uint8Array, rangeEnd: Uint8Array = new Uint8Array()): RangeTarget {
+    // The index finds the one range whose span may hold the key; its
+    // descriptor is read afresh, and a span it does not hold (a split or a
+    // recovery moving spans) falls back to asking every range.
+    const candidate = this.indexed(key);
+    if (candidate !== undefined) {
+      const replica = this.node.range(candidate);
+      if (spanContainsRange(replica.descriptor, key, rangeEnd)) return this.targetOf(candidate, replica);
+    }
     let first: RangeTarget | undefined;
     for (const t of this.ranges()) {
       first ??= t;
-      if (spanContainsRange(t.replica.descriptor, key, rangeEnd)) return t;
+      if (spanContainsRange(t.replica.descriptor, key, rangeEnd)) {
+        // A range the index did not point to holds it: spans moved (a range got its first snapshot).
+        if (t.rangeId !== candidate) this.indexedVersion = undefined;
+        return t;
+      }
     }
     if (first === undefined) throw new RangeNotInitializedError(0);
     const d = first.replica.descriptor;
@@ -87,21 +122,66 @@ export class LocalRangeRouter implements RangeRouter {
   }
 
   ranges(): readonly RangeTarget[] {
-    return this.node.rangeIds().map((rangeId) => this.target(rangeId));
+    return this.node.rangeIds().map((rangeId) => this.targetOf(rangeId, this.node.range(rangeId)));
+  }
+
+  rangeTarget(rangeId: number): RangeTarget | undefined {
+    let replica: Replica;
+    try {
+      replica = this.node.range(rangeId);
+    } catch (err) {
+      if (err instanceof RangeNotFoundError) return undefined;
+      throw err;
+    }
+    return this.targetOf(rangeId, replica);
   }
 
   invalidate(): void {
     // Nothing cached: every route reads the replica's descriptor afresh.
   }
 
-  private target(rangeId: number): RangeTarget {
-    const replica = this.node.range(rangeId);
+  private targetOf(rangeId: number, replica: Replica): RangeTarget {
     return {
       rangeId,
       replica,
       epoch: replica.descriptor.epoch,
       raftStatus: () => this.node.status(rangeId),
     };
+  }
+
+  /** The id of the last range starting at or before `key`, by the index; undefined without one. */
+  private indexed(key: Uint8Array): number | undefined {
+    const version = this.node.rangesVersion;
+    if (version === undefined) return undefined;
+    if (version !== this.indexedVersion) this.reindex(version);
+    let lo = 0;
+    let hi = this.index.length - 1;
+    let found: IndexedRange | undefined;
+    while (lo <= hi) {
+      const mid = (lo + hi) >>> 1;
+      const r = this.index[mid]!;
+      if (Buffer.compare(r.start, key) <= 0) {
+        found = r;
+        lo = mid + 1;
+      } else {
+        hi = mid - 1;
+      }
+    }
+    return found?.rangeId;
+  }
+
+  private reindex(version: number): void {
+    const index: IndexedRange[] = [];
+    for (const rangeId of this.node.rangeIds()) {
+      try {
+        index.push({ rangeId, start: this.node.range(rangeId).descriptor.start });
+      } catch {
+        // Not serviceable yet (recovering): routed by the full listing meanwhile.
+      }
+    }
+    index.sort((a, b) => Buffer.compare(a.start, b.start));
+    this.index = index;
+    this.indexedVersion = version;
   }
 }
 

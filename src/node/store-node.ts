@@ -93,6 +93,7 @@ export class StoreNode {
   private readonly peerAddresses: Map<number, string>;
   /** Replicas whose state is being rebuilt from a peer's image; their groups are not hosted yet. */
   private readonly recovering = new Map<number, Replica>();
+  private rangesChanged = 0;
   private readonly recoveries = new Set<Promise<void>>();
   private readonly recoveryAbort = new AbortController();
   /** Engines of ranges kept off the shared engine (memory ranges), by range id; owned by the node. */
@@ -250,6 +251,7 @@ export class StoreNode {
     const needed = this.imageNeeded(rangeId, replica);
     if (needed !== undefined) {
       this.recovering.set(rangeId, replica);
+      this.rangesChanged++;
       const p = this.recoverRange(rangeId, replica, engine, needed).finally(() => this.recoveries.delete(p));
       this.recoveries.add(p);
       return;
@@ -279,6 +281,7 @@ export class StoreNode {
       throw e;
     }
     this.replicas.set(rangeId, replica);
+    this.rangesChanged++;
   }
 
   /**
@@ -354,6 +357,7 @@ export class StoreNode {
         }
         this.rangeImagesInstalled++;
         this.recovering.delete(rangeId);
+        this.rangesChanged++;
         if (signal.aborted) {
           await replica.close();
           await this.closeRangeEngine(rangeId, engine);
@@ -436,6 +440,11 @@ export class StoreNode {
     const r = this.replicas.get(rangeId);
     if (r === undefined) throw new RangeNotFoundError(rangeId);
     return r;
+  }
+
+  /** Changes whenever a range is added or finishes recovering (the gateway's router indexes the ranges by it). */
+  get rangesVersion(): number {
+    return this.rangesChanged;
   }
 
   /** Ids of the hosted ranges, ascending. */

@@ -15,6 +15,7 @@ import {
   EpochMismatchError,
   INITIAL_EPOCH,
   KeyNotInRangeError,
+  RangeNotFoundError,
   NotLeaderError,
   type RangeDescriptor,
   type Replica,
@@ -187,5 +188,54 @@ describe('LocalRangeRouter', () => {
     assert.equal(t.raftStatus().term, 2);
     assert.throws(() => router.route(Buffer.from('z')), KeyNotInRangeError);
     assert.throws(() => router.route(Buffer.from('b'), Buffer.of(0)), KeyNotInRangeError, 'a from-key span leaves the range');
+  });
+
+  it('routes among many ranges through its index, listing them again only when the range set changes', () => {
+    // Ranges 1..40, range i holding [k{i}, k{i+1}) (two-digit keys), the last one open-ended.
+    const key = (i: number): Buffer => Buffer.from(`k${String(i).padStart(2, '0')}`);
+    const descriptors = new Map<number, { descriptor: unknown }>();
+    const put = (id: number, start: Buffer, end: Buffer): void => {
+      descriptors.set(id, { descriptor: { ...DESC, rangeId: id, start, end } });
+    };
+    for (let i = 1; i <= 40; i++) put(i, key(i), i === 40 ? Buffer.alloc(0) : key(i + 1));
+    let version = 1;
+    let listings = 0;
+    const router = new LocalRangeRouter({
+      range: (id) => {
+        const r = descriptors.get(id);
+        if (r === undefined) throw new RangeNotFoundError(id);
+        return r as unknown as Replica;
+      },
+      rangeIds: () => {
+        listings++;
+        return [...descriptors.keys()].sort((a, b) => a - b);
+      },
+      status: () => ({ leader: 1, term: 2, commit: 3, applied: 3, role: 'leader' }),
+      get rangesVersion() {
+        return version;
+      },
+    });
+    for (let round = 0; round < 3; round++) {
+      for (let i = 1; i <= 40; i++) assert.equal(router.route(Buffer.concat([key(i), Buffer.from('/x')])).rangeId, i);
+    }
+    assert.equal(router.route(Buffer.from('zzz')).rangeId, 40);
+    assert.equal(listings, 1, 'indexed once');
+    assert.throws(() => router.route(Buffer.from('a')), KeyNotInRangeError, 'before the first range');
+    assert.equal(router.rangeTarget(7)?.rangeId, 7);
+    assert.equal(router.rangeTarget(99), undefined);
+
+    // A split of range 40 at k60: a new range, a new version.
+    put(40, key(40), key(60));
+    put(41, key(60), Buffer.alloc(0));
+    version++;
+    assert.equal(router.route(key(70)).rangeId, 41);
+    assert.equal(router.route(key(45)).rangeId, 40);
+    // Spans that move without a new version (a range's first snapshot): still routed right, then indexed again.
+    put(41, key(50), Buffer.alloc(0));
+    put(40, key(40), key(50));
+    const before = listings;
+    assert.equal(router.route(key(55)).rangeId, 41);
+    assert.equal(router.route(key(56)).rangeId, 41);
+    assert.equal(listings, before + 2, 'one full listing to route, one to index again');
   });
 });
