@@ -15,6 +15,8 @@
  *   --only put,range-l,...           cases to run (default all)
  *   --from a.jsonl[,b.jsonl]         run nothing: render summary and charts from earlier results
  *   --warmup on|off                  run the warm-up (warmup.ts) on each system before its cases (default on)
+ *   --rounds N                       run every system N times, the order reversed every other round;
+ *                                    a cell's figures are the medians over its rounds (rounds.ts; default 1)
  *
  * Systems are started only when all of their ports are free: the Procfile
  * ports are shared with anyone else's local cluster.
@@ -36,6 +38,7 @@ import type { EtcdMessage } from '../../src/gateway/proto.js';
 import { barChartSvg } from './chart.js';
 import { WARMUP } from './warmup.js';
 import { SERVER_NODE_FLAGS } from '../../src/cli/node-flags.js';
+import { median, medianFigures, roundOrder, type OpFigures } from './rounds.js';
 
 /** One load setting: conns × clients, requests, worker processes. */
 export interface Setting {
@@ -228,7 +231,7 @@ function systemPorts(name: string): number[] {
 
 /** One run's JSON line, as far as the suite reads it. */
 interface RunOutput {
-  ops: Record<string, { count: number; errors: number; throughput: number; avgMs: number; p50Ms: number; p99Ms: number; p999Ms: number }>;
+  ops: Record<string, OpFigures>;
   generator: { cpuPercentOfMachine: number };
   counters: Record<string, number>;
 }
@@ -243,6 +246,46 @@ interface Row {
   readonly op: string;
   readonly output: RunOutput | undefined;
   readonly error?: string;
+  /** The round it was measured in (1-based; absent: a single round). */
+  readonly round?: number;
+  /** A cell combined over rounds: each round's throughput, in round order. */
+  readonly byRound?: readonly number[];
+}
+
+/**
+ * One row per system, case and setting: a cell measured in several rounds
+ * gets the medians of its figures (rounds.ts) and its throughput per round.
+ */
+function combineRounds(rows: readonly Row[]): Row[] {
+  const cells = new Map<string, Row[]>();
+  for (const r of rows) {
+    const key = `${r.system}\0${r.caseName}\0${r.setting}`;
+    const cell = cells.get(key);
+    if (cell === undefined) cells.set(key, [r]);
+    else cell.push(r);
+  }
+  const out: Row[] = [];
+  for (const cell of cells.values()) {
+    const first = cell[0]!;
+    if (cell.length === 1) {
+      out.push(first);
+      continue;
+    }
+    const measuredRounds = cell.filter((r) => r.output?.ops[r.op] !== undefined);
+    const byRound = cell.map((r) => r.output?.ops[r.op]?.throughput ?? NaN);
+    if (measuredRounds.length === 0) {
+      out.push({ ...first, byRound });
+      continue;
+    }
+    const output: RunOutput = {
+      ops: { [first.op]: medianFigures(measuredRounds.map((r) => r.output!.ops[r.op]!)) },
+      generator: { cpuPercentOfMachine: Math.round(10 * median(measuredRounds.map((r) => r.output!.generator.cpuPercentOfMachine))) / 10 },
+      counters: measuredRounds[0]!.output!.counters,
+    };
+    const { error: _error, round: _round, ...rest } = first;
+    out.push({ ...rest, output, byRound });
+  }
+  return out;
 }
 
 const CLI = fileURLToPath(new URL(`../cli.${import.meta.url.endsWith('.ts') ? 'ts' : 'js'}`, import.meta.url));
@@ -332,23 +375,31 @@ async function runSuite(system: System, cases: readonly Case[], scale: number, l
   return rows;
 }
 
-function summaryMarkdown(rows: readonly Row[], systems: readonly string[], warmup: boolean): string {
+function summaryMarkdown(rows: readonly Row[], systems: readonly string[], warmup: boolean, rounds: number): string {
   const lines: string[] = [];
   lines.push(`Machine: ${cpus().length} × ${cpus()[0]?.model ?? '?'}, Node ${process.version}, load average ${loadavg().map((l) => l.toFixed(1)).join(' ')} at the end.`, '');
   lines.push(warmup ? 'Each started system ran the unmeasured warm-up (`WARMUP` in bench/etcd/warmup.ts) before its cases.' : 'No warm-up: each system was measured from its start (`--warmup off`).', '');
+  if (rounds > 1) {
+    lines.push(
+      `Each system ran the suite ${rounds} times (\`--rounds ${rounds}\`), started afresh each time, in the given order and then reversed, alternately; a cell's figures are the medians over its rounds, and its last column the req/s of each round.`,
+      '',
+    );
+  }
   for (const system of systems) {
     const leader = rows.find((r) => r.system === system && r.leader !== undefined)?.leader;
     if (leader !== undefined) lines.push(`${system}: leader at ${leader}, given first (1×1 talks to the leader; more conns spread over every member).`, '');
   }
-  lines.push('| system | case | conns×clients | op | req/s | avg ms | p50 ms | p99 ms | p99.9 ms | errors | generator CPU % |');
-  lines.push('|---|---|---|---|---:|---:|---:|---:|---:|---:|---:|');
+  const perRound = rounds > 1 ? ' req/s by round |' : '';
+  lines.push(`| system | case | conns×clients | op | req/s | avg ms | p50 ms | p99 ms | p99.9 ms | errors | generator CPU % |${perRound}`);
+  lines.push(`|---|---|---|---|---:|---:|---:|---:|---:|---:|---:|${rounds > 1 ? '---|' : ''}`);
+  const roundsCell = (r: Row): string => (rounds > 1 ? ` ${(r.byRound ?? []).map((t) => (Number.isNaN(t) ? 'failed' : t.toFixed(0))).join(' / ')} |` : '');
   for (const r of rows) {
     const o = r.output?.ops[r.op];
     if (o === undefined) {
-      lines.push(`| ${r.system} | ${r.caseName} | ${r.setting} | ${r.op} | failed: ${r.error ?? 'no data'} | | | | | | |`);
+      lines.push(`| ${r.system} | ${r.caseName} | ${r.setting} | ${r.op} | failed: ${r.error ?? 'no data'} | | | | | | |${roundsCell(r)}`);
       continue;
     }
-    lines.push(`| ${r.system} | ${r.caseName} | ${r.setting} | ${r.op} | ${o.throughput.toFixed(0)} | ${o.avgMs.toFixed(2)} | ${o.p50Ms.toFixed(2)} | ${o.p99Ms.toFixed(2)} | ${o.p999Ms.toFixed(2)} | ${o.errors} | ${r.output?.generator.cpuPercentOfMachine ?? ''} |`);
+    lines.push(`| ${r.system} | ${r.caseName} | ${r.setting} | ${r.op} | ${o.throughput.toFixed(0)} | ${o.avgMs.toFixed(2)} | ${o.p50Ms.toFixed(2)} | ${o.p99Ms.toFixed(2)} | ${o.p999Ms.toFixed(2)} | ${o.errors} | ${r.output?.generator.cpuPercentOfMachine ?? ''} |${roundsCell(r)}`);
   }
   const base = systems.find((s) => s.startsWith('etcd'));
   const others = systems.filter((s) => s !== base);
@@ -400,6 +451,7 @@ async function main(argv: readonly string[]): Promise<number> {
   let only: string[] | undefined;
   let from: string[] | undefined;
   let warmup = true;
+  let rounds = 1;
   for (let i = 0; i < argv.length; i++) {
     const flag = argv[i];
     const value = argv[i + 1];
@@ -444,6 +496,13 @@ async function main(argv: readonly string[]): Promise<number> {
         }
         warmup = value === 'on';
         break;
+      case '--rounds':
+        rounds = Number(value);
+        if (!Number.isSafeInteger(rounds) || rounds < 1) {
+          process.stderr.write(`bench:compare: --rounds must be a positive integer, got "${value}"\n`);
+          return 2;
+        }
+        break;
       default:
         process.stderr.write(`bench:compare: unknown flag ${flag}\n`);
         return 2;
@@ -476,35 +535,41 @@ async function main(argv: readonly string[]): Promise<number> {
     systems.length = 0;
   }
   const names = systemsArg.split(',').filter((x) => x !== '');
-  for (const [i, system] of [...systems, ...(from === undefined ? targets : [])].entries()) {
-    let started: Started | undefined;
-    if (system.start !== undefined) {
-      const ports = systemPorts(names[i] ?? '');
-      const busy: number[] = [];
-      for (const p of ports) if (!(await portFree(p))) busy.push(p);
-      if (busy.length > 0) {
-        log(`${system.name}: skipped, ports in use: ${busy.join(', ')}`);
-        continue;
+  const runs = [...systems.map((system, i) => ({ system, ports: systemPorts(names[i] ?? '') })), ...(from === undefined ? targets : []).map((system) => ({ system, ports: [] }))];
+  for (let round = 0; round < (runs.length === 0 ? 0 : rounds); round++) {
+    for (const { system, ports } of roundOrder(runs, round)) {
+      let started: Started | undefined;
+      if (system.start !== undefined) {
+        const busy: number[] = [];
+        for (const p of ports) if (!(await portFree(p))) busy.push(p);
+        if (busy.length > 0) {
+          log(`${system.name}: skipped, ports in use: ${busy.join(', ')}`);
+          continue;
+        }
+        try {
+          started = await system.start();
+        } catch (err) {
+          log(`${system.name}: skipped, did not start: ${err instanceof Error ? err.message : String(err)}`);
+          continue;
+        }
       }
       try {
-        started = await system.start();
-      } catch (err) {
-        log(`${system.name}: skipped, did not start: ${err instanceof Error ? err.message : String(err)}`);
-        continue;
+        if (rounds > 1) log(`round ${round + 1} of ${rounds}: ${system.name}`);
+        if (warmup) await warmUp(system, log);
+        const suite = await runSuite(system, cases, scale, log);
+        rows.push(...(rounds > 1 ? suite.map((r) => ({ ...r, round: round + 1 })) : suite));
+        if (!measured.includes(system.name)) measured.push(system.name);
+      } finally {
+        await started?.stop();
       }
-    }
-    try {
-      if (warmup) await warmUp(system, log);
-      rows.push(...(await runSuite(system, cases, scale, log)));
-      measured.push(system.name);
-    } finally {
-      await started?.stop();
     }
   }
   await mkdir(out, { recursive: true });
   await writeFile(join(out, 'results.jsonl'), rows.map((r) => JSON.stringify(r)).join('\n') + '\n');
-  await writeFile(join(out, 'summary.md'), summaryMarkdown(rows, measured, warmup));
-  const c = charts(rows, measured);
+  const cells = combineRounds(rows);
+  const roundsSeen = Math.max(1, ...rows.map((r) => r.round ?? 1));
+  await writeFile(join(out, 'summary.md'), summaryMarkdown(cells, measured, warmup, roundsSeen));
+  const c = charts(cells, measured);
   await writeFile(join(out, 'throughput.svg'), c.throughput);
   await writeFile(join(out, 'p99.svg'), c.p99);
   log(`wrote ${join(out, 'results.jsonl')}, summary.md, throughput.svg, p99.svg`);
