@@ -46,18 +46,37 @@ export class WriteBehindEngine implements Engine {
    * `sync`, writes everything queued plus `ops` and resolves once durable.
    */
   async write(ops: readonly BatchOp[], options: WriteOptions = {}): Promise<void> {
+    this.enqueue(ops);
+    if (options.sync === true) return this.flush({ sync: true });
+    if (this.pending.length >= WRITE_BEHIND_OPS_MAX) return this.flush();
+    this.schedule();
+  }
+
+  /**
+   * Queues `ops` as an unsynced write, at once: `write(ops)` for a caller
+   * that does not wait for it (an invalid batch or a failed view throws
+   * here instead of rejecting; past WRITE_BEHIND_OPS_MAX the write starts
+   * without being waited for).
+   */
+  queue(ops: readonly BatchOp[]): void {
+    this.enqueue(ops);
+    if (this.pending.length >= WRITE_BEHIND_OPS_MAX) this.flush().catch(() => undefined); // recorded in `failure`
+    else this.schedule();
+  }
+
+  private schedule(): void {
+    if (this.scheduled) return;
+    this.scheduled = true;
+    setImmediate(() => {
+      this.scheduled = false;
+      this.flush().catch(() => undefined); // recorded in `failure`, reported by the next call
+    });
+  }
+
+  private enqueue(ops: readonly BatchOp[]): void {
     this.assertHealthy();
     checkBatch(ops);
     for (const op of ops) this.pending.push(op);
-    if (options.sync === true) return this.flush({ sync: true });
-    if (this.pending.length >= WRITE_BEHIND_OPS_MAX) return this.flush();
-    if (!this.scheduled) {
-      this.scheduled = true;
-      setImmediate(() => {
-        this.scheduled = false;
-        this.flush().catch(() => undefined); // recorded in `failure`, reported by the next call
-      });
-    }
   }
 
   /** Writes everything queued as one batch and waits for all earlier writes. */

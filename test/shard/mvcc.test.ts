@@ -20,7 +20,7 @@ import {
   ValueProvidedError,
   prefixEnd,
 } from '../../src/shard/index.js';
-import type { Compare, RequestOp, TxnRequest } from '../../src/shard/index.js';
+import type { Compare, PutRequest, PutResult, RequestOp, TxnRequest, WritePlan } from '../../src/shard/index.js';
 import { b, freshStore, keysOf, kvView } from './helpers.js';
 
 const put = (key: string, value = 'v', extra: object = {}): RequestOp => ({
@@ -625,6 +625,75 @@ describe('Txn', () => {
     const dropped = await store.planPut({ key: b('d') }, 202);
     store.discard(dropped);
     assert.equal(store.currentRevision, 200);
+  });
+});
+
+describe('planPutNow', () => {
+  /** A put planned at once when possible, else waited for; the plan is written and committed. */
+  async function putEither(store: MvccStore, req: PutRequest, revision: number, leaseExists?: (id: bigint) => boolean): Promise<{ now: boolean; plan: WritePlan<PutResult> }> {
+    const options = leaseExists === undefined ? {} : { leaseExists };
+    const now = store.planPutNow(req, revision, options);
+    const plan = now ?? (await store.planPut(req, revision, options));
+    await store.engine.write(plan.ops);
+    store.commit(plan);
+    return { now: now !== undefined, plan };
+  }
+
+  test('plans exactly what planPut plans, at once for keys the cache holds', async () => {
+    const a = await freshStore();
+    const w = await freshStore();
+    const leases = (id: bigint): boolean => id === 7n;
+    const reqs: PutRequest[] = [
+      { key: b('a'), value: b('1') },
+      { key: b('a'), value: b('2'), prevKv: true },
+      { key: b('b'), value: b('x'), lease: 7n },
+      { key: b('b'), ignoreValue: true, prevKv: true },
+      { key: b('b'), value: b('y'), ignoreLease: true },
+      { key: b('c'), value: b('') },
+      { key: b('a'), value: b('3'), prevKv: true, lease: 7n },
+    ];
+    let nowCount = 0;
+    for (const req of reqs) {
+      const revision = w.store.currentRevision + 1;
+      const waited = await w.store.planPut(req, revision, { leaseExists: leases });
+      await w.engine.write(waited.ops);
+      w.store.commit(waited);
+      const { now, plan } = await putEither(a.store, req, revision, leases);
+      if (now) nowCount++;
+      assert.deepEqual(plan.ops, waited.ops);
+      assert.deepEqual(plan.result, waited.result);
+      assert.deepEqual([plan.consumed, plan.keysDelta, plan.liveChanges, plan.written], [waited.consumed, waited.keysDelta, waited.liveChanges, waited.written]);
+    }
+    // New keys are answered by the key filter, written keys by the cache.
+    assert.equal(nowCount, reqs.length);
+    assert.deepEqual(kvView((await a.store.range({ key: b('b') })).kvs[0]!), kvView((await w.store.range({ key: b('b') })).kvs[0]!));
+  });
+
+  test('refuses what planPut refuses, with the same errors, and plans nothing then', async () => {
+    const { store } = await freshStore();
+    await putEither(store, { key: b('k'), value: b('1') }, 2);
+    assert.throws(() => store.planPutNow({ key: b('gone'), ignoreValue: true }, 3), KeyNotFoundError);
+    assert.throws(() => store.planPutNow({ key: b('k'), value: b('2'), lease: 5n }, 3, { leaseExists: () => false }), LeaseNotFoundError);
+    assert.throws(() => store.planPutNow({ key: b('k'), value: b('2') }, 2), RevisionNotIncreasingError);
+    assert.throws(() => store.planPutNow({ key: b('k'), value: b('v'), ignoreValue: true }, 3), ValueProvidedError);
+    const plan = store.planPutNow({ key: b('k'), value: b('2') }, 3);
+    assert.ok(plan !== undefined);
+    assert.throws(() => store.planPutNow({ key: b('j'), value: b('2') }, 4), PlanPendingError);
+    store.discard(plan);
+    assert.equal(store.currentRevision, 2);
+  });
+
+  test('a key only the engine holds is left to planPut, with nothing pending', async () => {
+    const { store, engine } = await freshStore();
+    await putEither(store, { key: b('k'), value: b('1') }, 2);
+    const cold = await MvccStore.open(engine, { prefix: b('r1'), keyFilter: false });
+    assert.equal(cold.planPutNow({ key: b('k'), value: b('2') }, 3), undefined);
+    const { now, plan } = await putEither(cold, { key: b('k'), value: b('2') }, 3);
+    assert.equal(now, false);
+    assert.equal(plan.result.revision, 3);
+    assert.deepEqual(kvView((await cold.range({ key: b('k') })).kvs[0]!), { key: 'k', value: '2', create: 2, mod: 3, version: 2, lease: 0n });
+    // Now cached: the next put is planned at once.
+    assert.equal((await putEither(cold, { key: b('k'), value: b('3') }, 4)).now, true);
   });
 });
 

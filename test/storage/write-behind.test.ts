@@ -79,6 +79,24 @@ test('an invalid batch is refused whole and queues nothing', async () => {
   assert.equal(await wb.get(k('ok')), undefined);
 });
 
+test('queue() queues at once, as write() without the wait; an invalid batch throws and queues nothing', async () => {
+  const inner = new CountingEngine();
+  const wb = new WriteBehindEngine(inner);
+  wb.queue([{ type: 'put', key: k('a'), value: k('1') }]);
+  wb.queue([{ type: 'put', key: k('b'), value: k('2') }]);
+  assert.equal(wb.pendingOps, 2);
+  assert.throws(() => wb.queue([{ type: 'put', key: k('c'), value: k('3') }, { type: 'put', key: Buffer.alloc(0), value: k('x') }]), {
+    code: 'INVALID_ARGUMENT',
+  });
+  assert.equal(wb.pendingOps, 2);
+  assert.deepEqual(await wb.get(k('b')), k('2'));
+  wb.queue([{ type: 'put', key: k('c'), value: k('3') }]);
+  await tick();
+  await tick();
+  assert.deepEqual(await inner.get(k('c')), k('3'), 'written on the next macrotask');
+  assert.equal(inner.batches, 2);
+});
+
 test('a failed background write poisons the view', async () => {
   const inner = new MemoryEngine();
   const wb = new WriteBehindEngine(inner);

@@ -36,7 +36,7 @@ import { RECENT_DELETES_MAX, RecentDeletes } from './recent-deletes.js';
 import { RECENT_CHANGES_BYTES_MAX, RECENT_CHANGES_EVENTS_MAX, RecentChanges, type WrittenVersion } from './recent-changes.js';
 import { resolveSpan, type KeySpan } from './span.js';
 import { checkDeleteRangeRequest, checkPutRequest, checkRangeRequest, checkTxnRequest } from './txn-check.js';
-import { checkReadRevision, executeTxn } from './txn.js';
+import { type TxnEnv, type TxnExecution, checkReadRevision, executePutNow, executeTxn } from './txn.js';
 import type {
   ChangesPage,
   ChangesRequest,
@@ -427,11 +427,7 @@ export class MvccStore {
   /** Plans a Put (a one-op txn). */
   async planPut(req: PutRequest, revision: number, options: PlanOptions = {}): Promise<WritePlan<PutResult>> {
     checkPutRequest(req);
-    return this.plan(revision, options, { success: [{ type: 'put', request: req }] }, (r) => {
-      const op = r.responses[0];
-      if (op?.type !== 'put') throw new Error('unreachable: put response missing');
-      return op.response;
-    });
+    return this.plan(revision, options, { success: [{ type: 'put', request: req }] }, putResponseOf);
   }
 
   /** Plans a DeleteRange (a one-op txn); deleting nothing consumes no revision. */
@@ -559,54 +555,75 @@ export class MvccStore {
     req: TxnRequest,
     pick: (r: TxnResult) => T,
   ): Promise<WritePlan<T>> {
-    if (this.pending !== null) throw new PlanPendingError();
-    if (!Number.isSafeInteger(revision) || revision <= this.current) {
-      throw new RevisionNotIncreasingError(revision, this.current);
-    }
+    this.checkPlannable(revision);
     this.pending = PLANNING;
     try {
-      // No snapshot: plans run one at a time, so nothing but compaction
-      // changes this store's data meanwhile, and compaction never removes a
-      // version a read at or above the compacted revision needs.
-      const exec = await executeTxn(
-        {
-          reader: this.engine,
-          codec: this.codec,
-          currentRevision: this.current,
-          compactRevision: this.compacted,
-          writeRevision: revision,
-          cache: this.cache,
-          live: this.deletes,
-          // Always present (maybe undefined), so every env has one shape.
-          leaseExists: options.leaseExists,
-        },
-        req,
-      );
-      const ops = exec.ops;
-      if (exec.consumed) {
-        ops.push({ type: 'put', key: this.codec.metaKey(MetaName.CurrentRevision), value: encodeU64(revision) });
-        if (exec.keysDelta !== 0) ops.push({ type: 'put', key: this.codec.metaKey(MetaName.KeyCount), value: encodeU64(this.keys + exec.keysDelta) });
-        liveIndexOps(this.codec, exec.written, ops);
-        // Before the write: an engine view without a deleted key's Live entry comes after this.
-        if (exec.liveChanges.some((c) => c.delta < 0)) {
-          this.deletes.record(revision, exec.liveChanges.filter((c) => c.delta < 0).map((c) => c.key));
-        }
-      }
-      const plan: WritePlan<T> = {
-        ops,
-        result: pick(exec.result),
-        consumed: exec.consumed,
-        revision,
-        keysDelta: exec.keysDelta,
-        liveChanges: exec.liveChanges,
-        written: exec.written,
-      };
-      this.pending = plan;
-      return plan;
+      return this.planned(revision, await executeTxn(this.txnEnv(revision, options), req), pick);
     } catch (err) {
       this.pending = null;
       throw err;
     }
+  }
+
+  /**
+   * Plans a Put at once when the hot-key cache holds what it reads (see
+   * executePutNow); undefined, with nothing planned, when it does not (then
+   * planPut). Refuses what planPut refuses, with the same errors.
+   */
+  planPutNow(req: PutRequest, revision: number, options: PlanOptions = {}): WritePlan<PutResult> | undefined {
+    checkPutRequest(req);
+    this.checkPlannable(revision);
+    const exec = executePutNow(this.txnEnv(revision, options), req);
+    return exec === undefined ? undefined : this.planned(revision, exec, putResponseOf);
+  }
+
+  private checkPlannable(revision: number): void {
+    if (this.pending !== null) throw new PlanPendingError();
+    if (!Number.isSafeInteger(revision) || revision <= this.current) {
+      throw new RevisionNotIncreasingError(revision, this.current);
+    }
+  }
+
+  private txnEnv(revision: number, options: PlanOptions): TxnEnv {
+    // No snapshot: plans run one at a time, so nothing but compaction
+    // changes this store's data meanwhile, and compaction never removes a
+    // version a read at or above the compacted revision needs.
+    return {
+      reader: this.engine,
+      codec: this.codec,
+      currentRevision: this.current,
+      compactRevision: this.compacted,
+      writeRevision: revision,
+      cache: this.cache,
+      live: this.deletes,
+      // Always present (maybe undefined), so every env has one shape.
+      leaseExists: options.leaseExists,
+    };
+  }
+
+  /** The pending plan of an evaluated txn: its ops plus the store's bookkeeping ops. */
+  private planned<T>(revision: number, exec: TxnExecution, pick: (r: TxnResult) => T): WritePlan<T> {
+    const ops = exec.ops;
+    if (exec.consumed) {
+      ops.push({ type: 'put', key: this.codec.metaKey(MetaName.CurrentRevision), value: encodeU64(revision) });
+      if (exec.keysDelta !== 0) ops.push({ type: 'put', key: this.codec.metaKey(MetaName.KeyCount), value: encodeU64(this.keys + exec.keysDelta) });
+      liveIndexOps(this.codec, exec.written, ops);
+      // Before the write: an engine view without a deleted key's Live entry comes after this.
+      if (exec.liveChanges.some((c) => c.delta < 0)) {
+        this.deletes.record(revision, exec.liveChanges.filter((c) => c.delta < 0).map((c) => c.key));
+      }
+    }
+    const plan: WritePlan<T> = {
+      ops,
+      result: pick(exec.result),
+      consumed: exec.consumed,
+      revision,
+      keysDelta: exec.keysDelta,
+      liveChanges: exec.liveChanges,
+      written: exec.written,
+    };
+    this.pending = plan;
+    return plan;
   }
 
   private apply<T extends object>(
@@ -646,4 +663,11 @@ export class MvccStore {
     this.compaction = next.catch(() => undefined);
     return next;
   }
+}
+
+/** The response of a planned Put: its txn's only op. */
+function putResponseOf(r: TxnResult): PutResult {
+  const op = r.responses[0];
+  if (op?.type !== 'put') throw new Error('unreachable: put response missing');
+  return op.response;
 }

@@ -62,6 +62,9 @@ export interface TxnExecution {
   readonly written: LatestEntry[];
 }
 
+/** A put op's response before the txn's revision is set. */
+type PutResponse = { prevKv?: KeyValue; revision: number };
+
 /** Which branch each txn on the path takes; children follow nested txn ops in order. */
 interface PathNode {
   readonly succeeded: boolean;
@@ -74,17 +77,38 @@ export async function executeTxn(env: TxnEnv, req: TxnRequest): Promise<TxnExecu
   await checkPuts(env, req, path);
   checkRanges(env, req, path);
   const exec = new Executor(env);
-  const result = await exec.runTxn(req, path);
-  const consumed = exec.ops.length > 0;
-  const revision = consumed ? env.writeRevision : env.currentRevision;
-  return {
-    result: finalizeTxn(result, revision),
-    ops: exec.ops,
-    consumed,
-    keysDelta: exec.liveChanges.reduce((n, c) => n + c.delta, 0),
-    liveChanges: exec.liveChanges,
-    written: exec.written(),
-  };
+  return exec.execution(await exec.runTxn(req, path));
+}
+
+/**
+ * Evaluates a Put (a one-op txn, already validated by checkPutRequest) at
+ * once when the env's cache answers what it reads of the key, exactly as
+ * executeTxn would; undefined, having done nothing, when the cache cannot
+ * (then executeTxn). The common apply of a put thus runs without a wait.
+ */
+export function executePutNow(env: TxnEnv, req: PutRequest): TxnExecution | undefined {
+  const cache = env.cache;
+  if (cache === undefined) return undefined;
+  const segment = env.codec.keySegment(req.key);
+  let prev: LatestEntry | null | undefined;
+  let meta: LatestMeta | null | undefined;
+  if (needsPrevious(req)) {
+    prev = cache.lookup(segment, env.currentRevision);
+    if (prev === undefined) return undefined;
+    meta = metaOf(prev);
+  } else {
+    meta = cache.lookupMeta(segment, env.currentRevision);
+    if (meta === undefined) return undefined;
+  }
+  checkPut(env, req, meta !== null);
+  const exec = new Executor(env);
+  const response = exec.putResolved(req, segment, meta, prev ?? undefined);
+  return exec.execution({ succeeded: true, responses: [{ type: 'put', response }], revision: 0 });
+}
+
+/** Whether a put reads its key's previous value (not only its metadata). */
+function needsPrevious(req: PutRequest): boolean {
+  return req.prevKv === true || req.ignoreValue === true;
 }
 
 /** Evaluates one compare against a reader at a revision (etcd's applyCompare). */
@@ -187,13 +211,20 @@ async function checkPuts(env: TxnEnv, req: TxnRequest, path: PathNode): Promise<
   for (const op of pathOps(req, path)) {
     if (op.type !== 'put') continue;
     const put = op.request;
+    let live = true;
     if (put.ignoreValue === true || put.ignoreLease === true) {
       const e = await getLatest(env.reader, env.codec, put.key, env.currentRevision, env.cache);
-      if (e === undefined || isTombstoneRecord(e.record)) throw new KeyNotFoundError();
+      live = e !== undefined && !isTombstoneRecord(e.record);
     }
-    const lease = put.lease ?? 0n;
-    if (lease !== 0n && env.leaseExists !== undefined && !env.leaseExists(lease)) throw new LeaseNotFoundError(lease);
+    checkPut(env, put, live);
   }
+}
+
+/** A put's checks before any op runs (etcd's checkPut): ignore_value/ignore_lease need a live key (`live`), a lease must exist. */
+function checkPut(env: TxnEnv, put: PutRequest, live: boolean): void {
+  if ((put.ignoreValue === true || put.ignoreLease === true) && !live) throw new KeyNotFoundError();
+  const lease = put.lease ?? 0n;
+  if (lease !== 0n && env.leaseExists !== undefined && !env.leaseExists(lease)) throw new LeaseNotFoundError(lease);
 }
 
 function checkRanges(env: TxnEnv, req: TxnRequest, path: PathNode): void {
@@ -250,23 +281,28 @@ class Executor {
     return { ...outcome, revision: 0 };
   }
 
-  private async put(req: PutRequest): Promise<{ prevKv?: KeyValue; revision: number }> {
-    const { codec, writeRevision } = this.env;
+  private async put(req: PutRequest): Promise<PutResponse> {
+    const { codec, reader, currentRevision, cache } = this.env;
     const segment = codec.keySegment(req.key);
-    const id = segment.toString('latin1');
-    // checkTxnRequest makes this unreachable; it guards one version per key and revision.
-    if (this.overlay.has(id)) throw new DuplicateKeyError();
-    const key = Buffer.from(req.key);
     // The previous value is read only when the put returns or keeps it; otherwise its metadata does.
-    let prev: KeyValue | null = null;
-    let meta: LatestMeta | null;
-    if (req.prevKv === true || req.ignoreValue === true) {
-      const e = await getLatest(this.env.reader, codec, req.key, this.env.currentRevision, this.env.cache);
-      prev = e === undefined ? null : toKeyValue(key, e.revision, e.record);
-      meta = metaOf(e);
-    } else {
-      meta = await getLatestMeta(this.env.reader, codec, req.key, this.env.currentRevision, this.env.cache);
+    if (needsPrevious(req)) {
+      const e = await getLatest(reader, codec, req.key, currentRevision, cache);
+      return this.putResolved(req, segment, metaOf(e), e);
     }
+    return this.putResolved(req, segment, await getLatestMeta(reader, codec, req.key, currentRevision, cache), undefined);
+  }
+
+  /**
+   * A put whose key's newest version is known: its metadata (`meta`, null
+   * for no live key) and, when the put needs its previous value, the entry
+   * itself (`previous`).
+   */
+  putResolved(req: PutRequest, segment: Buffer, meta: LatestMeta | null, previous: LatestEntry | undefined): PutResponse {
+    const { writeRevision } = this.env;
+    // checkTxnRequest makes this unreachable; it guards one version per key and revision.
+    if (this.overlay.has(segment.toString('latin1'))) throw new DuplicateKeyError();
+    const key = Buffer.from(req.key);
+    const prev = previous === undefined ? null : toKeyValue(key, previous.revision, previous.record);
     if ((req.ignoreValue === true || req.ignoreLease === true) && meta === null) throw new KeyNotFoundError();
     const value = req.ignoreValue === true && prev !== null ? prev.value : (req.value ?? Buffer.alloc(0));
     const lease = req.ignoreLease === true && meta !== null ? meta.lease : (req.lease ?? 0n);
@@ -315,9 +351,18 @@ class Executor {
     return mergeOverlay(base, own);
   }
 
-  /** The newest version of every key this txn wrote. */
-  written(): LatestEntry[] {
-    return [...this.overlay.values()];
+  /** The outcome of this executor's run, whose result is `result`. */
+  execution(result: TxnResult): TxnExecution {
+    const consumed = this.ops.length > 0;
+    const revision = consumed ? this.env.writeRevision : this.env.currentRevision;
+    return {
+      result: finalizeTxn(result, revision),
+      ops: this.ops,
+      consumed,
+      keysDelta: this.liveChanges.reduce((n, c) => n + c.delta, 0),
+      liveChanges: this.liveChanges,
+      written: [...this.overlay.values()],
+    };
   }
 
   private write(key: Buffer, segment: Buffer, record: Buffer): void {

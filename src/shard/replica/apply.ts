@@ -65,12 +65,13 @@ export type { EntryOutcome } from './outcome.js';
 /**
  * Applies one normal (non-conf-change) entry. `decoded`, when given, is the
  * entry's data already decoded (by the batch's key prefetch), so it is not
- * decoded twice.
+ * decoded twice. The outcome comes at once (no promise) when nothing needs
+ * the engine: a put planned from the hot-key cache, a failure, a no-op.
  */
-export async function applyNormalEntry(state: RangeState, entry: Entry, decoded?: RangeCommand): Promise<EntryOutcome> {
+export function applyNormalEntry(state: RangeState, entry: Entry, decoded?: RangeCommand): EntryOutcome | Promise<EntryOutcome> {
   if (entry.data.length === 0) {
     // A new leader's no-op: only the applied index moves.
-    await writeBatch(state, entry.index, []);
+    writeBatch(state, entry.index, []);
     return entryOutcome(entry, undefined, undefined);
   }
   let cmd: RangeCommand;
@@ -78,17 +79,28 @@ export async function applyNormalEntry(state: RangeState, entry: Entry, decoded?
     cmd = decoded ?? decodeCommand(entry.data);
   } catch (err) {
     // Every replica fails the same way on the same bytes; skip the entry.
-    await writeBatch(state, entry.index, []);
+    writeBatch(state, entry.index, []);
     return entryOutcome(entry, undefined, undefined, asReplicaError(err));
   }
+  // The table knows the ids it holds: a request never seen needs no read.
+  return state.dedupe.mayHold(cmd.requestId) ? applyUnlessKnown(state, entry, cmd) : applyNew(state, entry, cmd);
+}
+
+/** A command whose request id the dedupe table may hold: a retry of an applied request is answered with its stored result. */
+async function applyUnlessKnown(state: RangeState, entry: Entry, cmd: RangeCommand): Promise<EntryOutcome> {
   const known = await state.dedupe.get(cmd.requestId);
   if (known !== undefined) {
-    await writeBatch(state, entry.index, []);
+    writeBatch(state, entry.index, []);
     return entryOutcome(entry, cmd, known.result, undefined, true);
   }
+  return applyNew(state, entry, cmd);
+}
+
+/** A command not applied before. */
+function applyNew(state: RangeState, entry: Entry, cmd: RangeCommand): EntryOutcome | Promise<EntryOutcome> {
   const rejection = checkRouting(state.descriptor, cmd);
   if (rejection !== undefined) {
-    await writeBatch(state, entry.index, []);
+    writeBatch(state, entry.index, []);
     return entryOutcome(entry, cmd, undefined, rejection);
   }
   const staleAuth = staleAuthRevision(state.auth, cmd.authRevision);
@@ -103,7 +115,7 @@ export async function applyNormalEntry(state: RangeState, entry: Entry, decoded?
  * its replicas become the ConfState's, with node ids from the old descriptor
  * or the command in the entry's context, and its conf version is bumped.
  */
-export async function applyConfChangeEntry(state: RangeState, entry: Entry, confState: ConfState): Promise<EntryOutcome> {
+export function applyConfChangeEntry(state: RangeState, entry: Entry, confState: ConfState): EntryOutcome {
   const cc = decodeConfChange(entry.data);
   let cmd: RangeCommand | undefined;
   if (cc.context !== undefined && cc.context.length > 0) {
@@ -119,7 +131,7 @@ export async function applyConfChangeEntry(state: RangeState, entry: Entry, conf
   const ops: BatchOp[] = [{ type: 'put', key: state.keys.descriptor, value: encodeDescriptor(next) }];
   const dedupe = cmd === undefined ? undefined : state.dedupe.add(cmd.requestId, { index: entry.index, result });
   if (dedupe !== undefined) ops.push(...dedupe.ops);
-  await writeBatch(state, entry.index, ops);
+  writeBatch(state, entry.index, ops);
   dedupe?.commit();
   state.descriptor = next;
   return entryOutcome(entry, cmd, result);
@@ -169,7 +181,7 @@ function txnKeys(txn: TxnRequest, out: KeySpan[]): void {
   }
 }
 
-async function applyWrite(state: RangeState, entry: Entry, cmd: RangeCommand): Promise<EntryOutcome> {
+function applyWrite(state: RangeState, entry: Entry, cmd: RangeCommand): EntryOutcome | Promise<EntryOutcome> {
   const body = cmd.body;
   if (body.type === 'compact') return applyCompact(state, entry, cmd, body.request.revision);
   if (body.type === 'leaseGrant') return applyLeaseGrant(state, entry, cmd, body.request, LEASE_IO);
@@ -179,10 +191,32 @@ async function applyWrite(state: RangeState, entry: Entry, cmd: RangeCommand): P
   } catch (err) {
     if (!(err instanceof RevisionRejectedError)) throw err;
     // Not recorded: the proposer retries the same request with a new revision.
-    await writeBatch(state, entry.index, []);
+    writeBatch(state, entry.index, []);
     return entryOutcome(entry, cmd, undefined, err);
   }
   if (body.type === 'leaseRevoke') return applyLeaseRevoke(state, entry, cmd, body.request, revision, LEASE_IO);
+  if (body.type === 'put' && state.leases.size === 0) {
+    // The common put: with no lease in the table there is no attachment to
+    // check or move, and the plan comes from the hot-key cache when it holds
+    // the key (planPutNow), so nothing waits.
+    let plan: WritePlan<unknown> | undefined;
+    try {
+      plan = state.mvcc.planPutNow(body.request, revision, { leaseExists: NO_LEASE });
+    } catch (err) {
+      if (!(err instanceof MvccError)) throw err;
+      return recordFailure(state, entry, cmd, err);
+    }
+    if (plan !== undefined) return commitWrite(state, entry, cmd, plan, putResult, []);
+  }
+  return applyPlanned(state, entry, cmd, revision);
+}
+
+/** An empty lease table's view: no lease exists. */
+const NO_LEASE = (): boolean => false;
+
+/** A put, delete or txn at `revision`, planned with the engine's help where the cache does not hold a key. */
+async function applyPlanned(state: RangeState, entry: Entry, cmd: RangeCommand, revision: number): Promise<EntryOutcome> {
+  const body = cmd.body;
   let plan: WritePlan<unknown>;
   let toResult: (r: unknown) => CommandResult;
   // A put naming a lease needs the lease to exist when it is applied.
@@ -207,20 +241,36 @@ async function applyWrite(state: RangeState, entry: Entry, cmd: RangeCommand): P
         plan = await state.mvcc.planTxn(body.request, revision, { leaseExists });
         toResult = txnResult;
         break;
-      case 'changeReplicas':
-        throw new Error('unreachable: changeReplicas rejected by checkRouting');
-      case 'auth':
-        throw new Error('unreachable: auth commands are applied by applyAuth');
+      default:
+        throw new Error(`unreachable: ${body.type} commands are applied elsewhere`);
     }
   } catch (err) {
     if (!(err instanceof MvccError)) throw err;
     return recordFailure(state, entry, cmd, err);
   }
+  let leaseOps: BatchOp[];
+  try {
+    leaseOps = await leaseAttachmentOps(state, plan);
+  } catch (err) {
+    state.mvcc.discard(plan);
+    throw err;
+  }
+  return commitWrite(state, entry, cmd, plan, toResult, leaseOps);
+}
+
+/** Writes a pending plan with its lease attachment changes and dedupe record, then commits it. */
+function commitWrite(
+  state: RangeState,
+  entry: Entry,
+  cmd: RangeCommand,
+  plan: WritePlan<unknown>,
+  toResult: (r: unknown) => CommandResult,
+  leaseOps: readonly BatchOp[],
+): EntryOutcome {
   const result: ApplyResult = { raftTerm: entry.term, ok: true, result: toResult(plan.result) };
   const dedupe = state.dedupe.add(cmd.requestId, { index: entry.index, result });
   try {
-    const leaseOps = await leaseAttachmentOps(state, plan);
-    await writeBatch(state, entry.index, plan.ops, leaseOps, dedupe.ops);
+    writeBatch(state, entry.index, plan.ops, leaseOps, dedupe.ops);
   } catch (err) {
     state.mvcc.discard(plan);
     throw err;
@@ -234,7 +284,7 @@ const putResult = (r: unknown): CommandResult => ({ type: 'put', response: r as 
 const deleteRangeResult = (r: unknown): CommandResult => ({ type: 'deleteRange', response: r as never });
 const txnResult = (r: unknown): CommandResult => ({ type: 'txn', response: r as never });
 
-async function applyCompact(state: RangeState, entry: Entry, cmd: RangeCommand, revision: number): Promise<EntryOutcome> {
+function applyCompact(state: RangeState, entry: Entry, cmd: RangeCommand, revision: number): EntryOutcome {
   let plan;
   try {
     plan = state.mvcc.planCompact(revision);
@@ -248,7 +298,7 @@ async function applyCompact(state: RangeState, entry: Entry, cmd: RangeCommand, 
     result: { type: 'compact', response: { revision: state.mvcc.currentRevision } },
   };
   const dedupe = state.dedupe.add(cmd.requestId, { index: entry.index, result });
-  await writeBatch(state, entry.index, plan.ops, dedupe.ops);
+  writeBatch(state, entry.index, plan.ops, dedupe.ops);
   // Physical removal runs in the background in bounded chunks (MvccStore).
   const removal = state.mvcc.commitCompact(plan);
   removal.catch(() => undefined); // observed by the proposer if it waits; never unhandled
@@ -257,29 +307,24 @@ async function applyCompact(state: RangeState, entry: Entry, cmd: RangeCommand, 
 }
 
 /** An auth command (src/shard/auth/apply-auth.ts plans it): the new auth state, stored with the applied index. */
-async function applyAuth(state: RangeState, entry: Entry, cmd: RangeCommand, req: AuthRequest): Promise<EntryOutcome> {
+function applyAuth(state: RangeState, entry: Entry, cmd: RangeCommand, req: AuthRequest): EntryOutcome {
   const plan = planAuthCommand(state.auth, req, state.keys.authState);
   if (!plan.ok) return recordFailure(state, entry, cmd, plan.error);
   const token = req.type === 'authenticate' && req.tokenPrefix !== '' ? { token: `${req.tokenPrefix}.${entry.index}` } : {};
   const response = { revision: state.mvcc.currentRevision, authRevision: plan.next.revision, index: entry.index, ...token };
   const result: ApplyResult = { raftTerm: entry.term, ok: true, result: { type: 'auth', response } };
   const dedupe = state.dedupe.add(cmd.requestId, { index: entry.index, result });
-  await writeBatch(state, entry.index, plan.ops, dedupe.ops);
+  writeBatch(state, entry.index, plan.ops, dedupe.ops);
   dedupe.commit();
   state.auth = plan.next;
   return entryOutcome(entry, cmd, result);
 }
 
 /** A command that failed deterministically (an MVCC, auth or lease error): the failure is the result, recorded for retries. */
-async function recordFailure(
-  state: RangeState,
-  entry: Entry,
-  cmd: RangeCommand,
-  err: MvccError | AuthError | LeaseError,
-): Promise<EntryOutcome> {
+function recordFailure(state: RangeState, entry: Entry, cmd: RangeCommand, err: MvccError | AuthError | LeaseError): EntryOutcome {
   const result: ApplyResult = { raftTerm: entry.term, ok: false, error: storedError(err) };
   const dedupe = state.dedupe.add(cmd.requestId, { index: entry.index, result });
-  await writeBatch(state, entry.index, dedupe.ops);
+  writeBatch(state, entry.index, dedupe.ops);
   dedupe.commit();
   return entryOutcome(entry, cmd, result);
 }
@@ -293,13 +338,17 @@ export function storedError(err: MvccError | AuthError | LeaseError): StoredErro
   return e;
 }
 
-/** Writes the ops of entry `index` (in order, from each list in turn) with the new applied index, as one batch. */
-async function writeBatch(state: RangeState, index: number, ...opLists: ReadonlyArray<readonly BatchOp[]>): Promise<void> {
+/**
+ * Queues the ops of entry `index` (in order, from each list in turn) with
+ * the new applied index, as one batch of the range's write-behind view: not
+ * waited for (see the module comment; reads through the view see it).
+ */
+function writeBatch(state: RangeState, index: number, ...opLists: ReadonlyArray<readonly BatchOp[]>): void {
   if (index <= state.appliedIndex) throw new Error(`apply: entry ${index} at or below applied index ${state.appliedIndex}`);
   const ops: BatchOp[] = [];
   for (const list of opLists) for (const op of list) ops.push(op);
   ops.push(state.mvcc.appliedIndexOp(index));
-  await state.engine.write(ops);
+  state.engine.queue(ops);
   state.appliedIndex = index;
 }
 

@@ -78,6 +78,14 @@ export class DedupeTable {
     return v === undefined ? undefined : decodeDedupeRecord(v);
   }
 
+  /**
+   * False when the table holds no record of `id` (the common case, a request
+   * never seen), known without a read; true when `get` must look.
+   */
+  mayHold(id: RequestId): boolean {
+    return this.present.has(this.keys.dedupeRecord(id).toString('latin1'));
+  }
+
   /** The ops that store `record` for `id` and evict the oldest records beyond the bound. */
   add(id: RequestId, record: DedupeRecord): DedupeWrite {
     const recordKey = this.keys.dedupeRecord(id);

@@ -19,9 +19,9 @@ import { entryOutcome, type EntryOutcome } from './outcome.js';
 /** What lease apply needs from apply.ts (passed in, so the modules stay acyclic). */
 export interface ApplyIo {
   /** Writes `ops` with the applied index in one batch. */
-  writeBatch(state: RangeState, index: number, ...opLists: ReadonlyArray<readonly BatchOp[]>): Promise<void>;
+  writeBatch(state: RangeState, index: number, ...opLists: ReadonlyArray<readonly BatchOp[]>): void;
   /** Records a deterministic failure as the command's result. */
-  recordFailure(state: RangeState, entry: Entry, cmd: RangeCommand, err: MvccError | LeaseError | AuthError): Promise<EntryOutcome>;
+  recordFailure(state: RangeState, entry: Entry, cmd: RangeCommand, err: MvccError | LeaseError | AuthError): EntryOutcome;
 }
 
 /**
@@ -46,7 +46,7 @@ export async function applyLeaseGrant(
     result: { type: 'leaseGrant', response: { revision: state.mvcc.currentRevision, id: req.id, ttlSeconds: req.ttlSeconds } },
   };
   const dedupe = state.dedupe.add(cmd.requestId, { index: entry.index, result });
-  await io.writeBatch(state, entry.index, state.leases.grantOps(record), dedupe.ops);
+  io.writeBatch(state, entry.index, state.leases.grantOps(record), dedupe.ops);
   state.leases.commitGrant(record);
   dedupe.commit();
   return entryOutcome(entry, cmd, result);
@@ -89,7 +89,7 @@ export async function applyLeaseRevoke(
   };
   const dedupe = state.dedupe.add(cmd.requestId, { index: entry.index, result });
   try {
-    await io.writeBatch(state, entry.index, plan?.ops ?? [], state.leases.revokeOps(req.id, keys), dedupe.ops);
+    io.writeBatch(state, entry.index, plan?.ops ?? [], state.leases.revokeOps(req.id, keys), dedupe.ops);
   } catch (err) {
     if (plan !== undefined) state.mvcc.discard(plan);
     throw err;

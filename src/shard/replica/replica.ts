@@ -628,9 +628,10 @@ export class Replica implements GroupStateMachine {
       let outcome: EntryOutcome;
       if (entry.type === 'confChange') {
         if (confState === undefined) throw new Error(`apply: conf-change entry ${entry.index} without its ConfState`);
-        outcome = await applyConfChangeEntry(this.state, entry, confState);
+        outcome = applyConfChangeEntry(this.state, entry, confState);
       } else {
-        outcome = await applyNormalEntry(this.state, entry, decoded.get(entry.index));
+        const applied = applyNormalEntry(this.state, entry, decoded.get(entry.index));
+        outcome = applied instanceof Promise ? await applied : applied;
       }
       this.leases.afterApply(outcome);
       this.notifyAuth(outcome);

@@ -106,3 +106,17 @@ test('reload reads the records a snapshot install put in place', async () => {
   assert.deepEqual(await table.get(id('bb', 2)), putRecord(40, 400));
   assert.deepEqual(await familyKeys(engine, keys.legacyDedupeOrderStart, keys.legacyDedupeOrderEnd), []);
 });
+
+test('mayHold answers from the ids held, without a read: false for a new id, true once added, false once evicted', async () => {
+  const engine = new MemoryEngine();
+  const table = await DedupeTable.load(engine, keys, 2);
+  const [a, c, d] = [id('a', 1), id('c', 1), id('d', 1)];
+  assert.equal(table.mayHold(a), false);
+  await add(engine, table, a, putRecord(1, 10));
+  assert.equal(table.mayHold(a), true);
+  assert.equal(table.mayHold(id('a', 2)), false);
+  await add(engine, table, c, putRecord(2, 11));
+  await add(engine, table, d, putRecord(3, 12));
+  assert.deepEqual([table.mayHold(a), table.mayHold(c), table.mayHold(d)], [false, true, true]);
+});
+

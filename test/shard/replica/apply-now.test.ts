@@ -1,0 +1,115 @@
+/**
+ * Applying a put without a wait: with no lease in the range and the key in
+ * the hot-key cache (or known new), applyNormalEntry's outcome comes at
+ * once, and it is the outcome, the state and the engine contents the waited
+ * path produces.
+ */
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { MemoryEngine, type Engine } from '../../../src/storage/index.js';
+import { WriteBehindEngine } from '../../../src/storage/write-behind.js';
+import { MvccStore } from '../../../src/shard/index.js';
+import { applyNormalEntry, type EntryOutcome, type RangeState } from '../../../src/shard/replica/apply.js';
+import { DedupeTable } from '../../../src/shard/replica/dedupe.js';
+import { RangeKeys } from '../../../src/shard/replica/keys.js';
+import { encodeCommand, type CommandBody } from '../../../src/shard/replica/command-codec.js';
+import { LeaseTable } from '../../../src/shard/lease/index.js';
+import { loadAuthState } from '../../../src/shard/auth/index.js';
+import type { Entry } from '../../../src/group/raft/index.js';
+
+const b = (s: string): Buffer => Buffer.from(s);
+
+async function rangeState(inner: Engine, keyFilter = true): Promise<RangeState> {
+  const engine = new WriteBehindEngine(inner);
+  const keys = new RangeKeys(3);
+  const mvcc = await MvccStore.open(engine, { prefix: keys.mvccPrefix, keyFilter });
+  return {
+    engine,
+    keys,
+    mvcc,
+    dedupe: await DedupeTable.load(engine, keys),
+    leases: await LeaseTable.load(engine, keys),
+    descriptor: { rangeId: 3, start: b(''), end: b(''), replicas: [{ nodeId: 1, replicaId: 1, role: 'voter' }], epoch: { confVersion: 1, spanVersion: 1 } },
+    appliedIndex: await mvcc.appliedIndex(),
+    auth: await loadAuthState(engine, keys.authState),
+  };
+}
+
+let seq = 0;
+function entry(index: number, body: CommandBody, proposer = 'p'): Entry {
+  const data = encodeCommand({ requestId: { proposer: b(proposer), seq: ++seq }, epoch: { confVersion: 1, spanVersion: 1 }, body });
+  return { term: 2, index, type: 'normal', data };
+}
+
+const putBody = (key: string, value: string, extra: object = {}): CommandBody => ({
+  type: 'put',
+  request: { key: b(key), value: b(value), ...extra },
+});
+
+/** Applies `e`, reporting whether the outcome came without a promise. */
+async function apply(state: RangeState, e: Entry): Promise<{ now: boolean; outcome: EntryOutcome }> {
+  const r = applyNormalEntry(state, e);
+  return r instanceof Promise ? { now: false, outcome: await r } : { now: true, outcome: r };
+}
+
+async function contents(engine: Engine): Promise<string[]> {
+  const out: string[] = [];
+  for await (const { key, value } of engine.iterate({})) out.push(`${key.toString('hex')}=${value.toString('hex')}`);
+  return out;
+}
+
+test('a put of a cached or new key applies at once, with the outcome and engine state of the waited path', async () => {
+  const fastInner = new MemoryEngine();
+  const slowInner = new MemoryEngine();
+  const fast = await rangeState(fastInner);
+  // No key filter and no cache hits for keys first written elsewhere: every plan here waits.
+  const slow = await rangeState(slowInner, false);
+  const bodies: CommandBody[] = [
+    putBody('a', '1'),
+    putBody('a', '2', { prevKv: true }),
+    putBody('b', 'x'),
+    putBody('b', '', { ignoreValue: true, prevKv: true }),
+    putBody('nokey', '', { ignoreValue: true }),
+    putBody('c', 'v', { lease: 9n }),
+    { type: 'deleteRange', request: { key: b('a') } },
+    putBody('a', '3'),
+  ];
+  const nowFlags: boolean[] = [];
+  for (let i = 0; i < bodies.length; i++) {
+    const e = entry(i + 1, bodies[i]!);
+    const f = await apply(fast, e);
+    const s = await apply(slow, e);
+    nowFlags.push(f.now);
+    assert.deepEqual(f.outcome, s.outcome, `entry ${i + 1}`);
+  }
+  // Puts at once (a failed one too: key not found, lease not found); the delete waits.
+  assert.deepEqual(nowFlags, [true, true, true, true, true, true, false, true]);
+  assert.equal(fast.appliedIndex, bodies.length);
+  assert.equal(fast.mvcc.currentRevision, slow.mvcc.currentRevision);
+  await fast.engine.flush();
+  await slow.engine.flush();
+  assert.deepEqual(await contents(fastInner), await contents(slowInner));
+});
+
+test('a retried put is answered from the dedupe table, not applied again', async () => {
+  const state = await rangeState(new MemoryEngine());
+  const e = entry(1, putBody('k', 'v'));
+  const first = await apply(state, e);
+  assert.equal(first.now, true);
+  const again = await apply(state, { ...e, index: 2 });
+  assert.equal(again.now, false, 'a known id is read from the table');
+  assert.equal(again.outcome.duplicate, true);
+  assert.deepEqual(again.outcome.result, first.outcome.result);
+  assert.equal(state.mvcc.currentRevision, 2);
+  assert.equal(state.appliedIndex, 2);
+});
+
+test('with a lease in the range a put waits (its attachments are read)', async () => {
+  const state = await rangeState(new MemoryEngine());
+  const grant = await apply(state, entry(1, { type: 'leaseGrant', request: { id: 5n, ttlSeconds: 60 } }));
+  assert.equal(grant.outcome.result?.ok, true);
+  const put = await apply(state, entry(2, putBody('k', 'v', { lease: 5n })));
+  assert.equal(put.now, false);
+  assert.equal(put.outcome.result?.ok, true);
+  assert.deepEqual(await state.leases.attachedKeys(state.engine, 5n), [b('k')]);
+});
