@@ -249,35 +249,60 @@ function retryable(err: unknown): err is ReplicaError {
  * becomes a LeaderElsewhereError at once, and the forwarding wrapper sends
  * the whole call to that node.
  */
-export async function routed<T>(
+export function routed<T>(
   router: RangeRouter,
   key: Uint8Array,
   rangeEnd: Uint8Array | undefined,
   send: (target: RangeTarget) => Promise<T>,
   options: RoutedOptions = {},
 ): Promise<T> {
+  // The first attempt runs without an async frame of its own: nearly every request needs no other.
+  const started = Date.now();
+  let target: RangeTarget | undefined;
+  let first: Promise<T>;
+  try {
+    target = router.route(key, rangeEnd);
+    first = send(target);
+  } catch (err) {
+    return retryRouted(router, key, rangeEnd, send, options, started, target, err);
+  }
+  return first.catch((err: unknown) => retryRouted(router, key, rangeEnd, send, options, started, target, err));
+}
+
+/** The attempts after a first one (started at `started`, routed to `target` if routing got that far) failed with `err`. */
+async function retryRouted<T>(
+  router: RangeRouter,
+  key: Uint8Array,
+  rangeEnd: Uint8Array | undefined,
+  send: (target: RangeTarget) => Promise<T>,
+  options: RoutedOptions,
+  started: number,
+  target: RangeTarget | undefined,
+  err: unknown,
+): Promise<T> {
   const attemptsMax = options.attemptsMax ?? ROUTING_ATTEMPTS_MAX;
-  const deadline = Date.now() + (options.deadlineMs ?? ROUTING_DEADLINE_MS);
+  const deadline = started + (options.deadlineMs ?? ROUTING_DEADLINE_MS);
   let backoffMs = ROUTING_BACKOFF_MS_MIN;
   for (let attempt = 1; ; attempt++) {
-    let target: RangeTarget | undefined;
+    if (err instanceof NotLeaderError) {
+      const leader = leaderElsewhere(err, options.scope);
+      if (leader !== undefined) throw new LeaderElsewhereError(leader, { cause: err });
+    }
+    if (!retryable(err) || attempt >= attemptsMax || Date.now() >= deadline || options.signal?.aborted === true) throw err;
+    if (target !== undefined) router.invalidate(target, err);
+    // A stale epoch or span heals with the fresh route at once; a missing
+    // leader or replica needs time (an election, a snapshot).
+    if (err instanceof NotLeaderError || err instanceof RangeNotInitializedError) {
+      const waitMs = Math.min(backoffMs, Math.max(0, deadline - Date.now()));
+      await sleep(waitMs, undefined, options.signal === undefined ? {} : { signal: options.signal }).catch(() => undefined);
+      backoffMs = Math.min(backoffMs * 2, ROUTING_BACKOFF_MS_MAX);
+    }
+    target = undefined;
     try {
       target = router.route(key, rangeEnd);
       return await send(target);
-    } catch (err) {
-      if (err instanceof NotLeaderError) {
-        const leader = leaderElsewhere(err, options.scope);
-        if (leader !== undefined) throw new LeaderElsewhereError(leader, { cause: err });
-      }
-      if (!retryable(err) || attempt >= attemptsMax || Date.now() >= deadline || options.signal?.aborted === true) throw err;
-      if (target !== undefined) router.invalidate(target, err);
-      // A stale epoch or span heals with the fresh route at once; a missing
-      // leader or replica needs time (an election, a snapshot).
-      if (err instanceof NotLeaderError || err instanceof RangeNotInitializedError) {
-        const waitMs = Math.min(backoffMs, Math.max(0, deadline - Date.now()));
-        await sleep(waitMs, undefined, options.signal === undefined ? {} : { signal: options.signal }).catch(() => undefined);
-        backoffMs = Math.min(backoffMs * 2, ROUTING_BACKOFF_MS_MAX);
-      }
+    } catch (next) {
+      err = next;
     }
   }
 }

@@ -134,6 +134,18 @@ export class LatestCache {
     return slot.meta;
   }
 
+  /**
+   * Whether `lookup` (`valueNeeded`) or `lookupMeta` would answer for
+   * `segment` at `revision` without the engine; counts nothing and moves no
+   * key (a prefetch asks before deciding what to read).
+   */
+  holds(segment: Buffer, revision: number, valueNeeded: boolean): boolean {
+    if (revision !== this.revision) return false;
+    const slot = this.slots.get(segment.toString('latin1'));
+    if (slot !== undefined) return slot.entry !== undefined || !valueNeeded;
+    return this.filter?.absent(segment) === true;
+  }
+
   /** Records what a read at `revision` found for `segment`, if `revision` is still current. */
   fill(segment: Buffer, entry: LatestEntry | null, revision: number): void {
     if (revision !== this.revision) return;

@@ -258,19 +258,22 @@ export class MvccStore {
   /**
    * Reads the newest versions of `keys` into the hot-key cache concurrently,
    * so the plans of an apply batch that write them find them in memory
-   * instead of seeking one after another; a key whose plan needs only its
-   * metadata is not read when the cache has that. Only a hint: keys written
+   * instead of seeking one after another; a key the cache already answers
+   * for (its metadata, or its value where the plan needs that) is not read. Only a hint: keys written
    * before their plan runs are simply found in the cache by then.
    */
   async prefetch(keys: readonly PrefetchKey[]): Promise<void> {
     const revision = this.current;
-    await Promise.all(
-      keys.map((k) =>
+    const reads: Promise<unknown>[] = [];
+    for (const k of keys) {
+      if (this.cache.holds(this.codec.keySegment(k.key), revision, k.valueNeeded)) continue;
+      reads.push(
         k.valueNeeded
           ? getLatest(this.engine, this.codec, k.key, revision, this.cache)
           : getLatestMeta(this.engine, this.codec, k.key, revision, this.cache),
-      ),
-    );
+      );
+    }
+    if (reads.length > 0) await Promise.all(reads);
   }
 
   /** Hits and misses of the hot-key cache, and what it holds. */

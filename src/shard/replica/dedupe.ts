@@ -45,6 +45,9 @@ export class DedupeTable {
    * is answered without an engine read.
    */
   private readonly present = new Set<string>();
+  /** The last id asked about and its record key (apply asks mayHold, then add, for the same id object). */
+  private lastId: RequestId | undefined;
+  private lastKey: { readonly recordKey: Buffer; readonly name: string } | undefined;
 
   private constructor(
     private readonly engine: Engine,
@@ -72,8 +75,8 @@ export class DedupeTable {
    * reader (a snapshot) is always asked.
    */
   async get(id: RequestId, reader: EngineReader = this.engine): Promise<DedupeRecord | undefined> {
-    const recordKey = this.keys.dedupeRecord(id);
-    if (reader === this.engine && !this.present.has(recordKey.toString('latin1'))) return undefined;
+    const { recordKey, name } = this.recordKeyOf(id);
+    if (reader === this.engine && !this.present.has(name)) return undefined;
     const v = await reader.get(recordKey);
     return v === undefined ? undefined : decodeDedupeRecord(v);
   }
@@ -83,12 +86,12 @@ export class DedupeTable {
    * never seen), known without a read; true when `get` must look.
    */
   mayHold(id: RequestId): boolean {
-    return this.present.has(this.keys.dedupeRecord(id).toString('latin1'));
+    return this.present.has(this.recordKeyOf(id).name);
   }
 
   /** The ops that store `record` for `id` and evict the oldest records beyond the bound. */
   add(id: RequestId, record: DedupeRecord): DedupeWrite {
-    const recordKey = this.keys.dedupeRecord(id);
+    const { recordKey, name } = this.recordKeyOf(id);
     const ops: BatchOp[] = [{ type: 'put', key: recordKey, value: encodeDedupeRecord(record) }];
     const evictCount = Math.max(0, this.size + 1 - this.recordsMax);
     for (let i = 0; i < evictCount; i++) ops.push({ type: 'del', key: this.order[this.head + i]!.recordKey });
@@ -102,11 +105,20 @@ export class DedupeTable {
           this.order = this.order.slice(this.head);
           this.head = 0;
         }
-        const name = recordKey.toString('latin1');
         this.order.push({ index: record.index, recordKey, name });
         this.present.add(name);
       },
     };
+  }
+
+  /** The record key of `id` and its latin1 name, made once for consecutive calls with one id object. */
+  private recordKeyOf(id: RequestId): { readonly recordKey: Buffer; readonly name: string } {
+    if (id !== this.lastId || this.lastKey === undefined) {
+      const recordKey = this.keys.dedupeRecord(id);
+      this.lastKey = { recordKey, name: recordKey.toString('latin1') };
+      this.lastId = id;
+    }
+    return this.lastKey;
   }
 
   /** Re-reads the order after the range's keys were replaced (snapshot install). */

@@ -105,12 +105,16 @@ export class RangeKeys implements LeaseKeyLayout {
 
   /** Key of the dedupe record of `id`. */
   dedupeRecord(id: RequestId): Buffer {
-    return Buffer.concat([
-      this.start,
-      Buffer.from([LOCAL_TAG, DEDUPE_RECORD_TAG, id.proposer.length]),
-      id.proposer,
-      encodeU64(id.seq),
-    ]);
+    // One allocation: a key is made for every applied request.
+    const n = id.proposer.length;
+    const key = Buffer.allocUnsafe(this.start.length + 3 + n + 8);
+    let at = this.start.copy(key, 0);
+    key[at++] = LOCAL_TAG;
+    key[at++] = DEDUPE_RECORD_TAG;
+    key[at++] = n;
+    key.set(id.proposer, at);
+    writeU64(key, at + n, id.seq);
+    return key;
   }
 
   /** Key of the order entry an earlier version wrote for the record applied at `index` (tests build old layouts with it). */
@@ -132,11 +136,16 @@ export const ALL_RANGES_SPAN = { start: Buffer.from([RANGE_TAG]), end: Buffer.fr
 /** `n` as 8 bytes u64 big-endian (n a non-negative safe integer). */
 
 export function encodeU64(n: number): Buffer {
-  if (!Number.isSafeInteger(n) || n < 0) throw new RangeError(`not a non-negative safe integer: ${n}`);
   const b = Buffer.allocUnsafe(8);
-  b.writeUInt32BE(Math.floor(n / 2 ** 32), 0);
-  b.writeUInt32BE(n >>> 0, 4);
+  writeU64(b, 0, n);
   return b;
+}
+
+/** Writes `n` as u64 big-endian at `offset` of `b` (n a non-negative safe integer). */
+function writeU64(b: Buffer, offset: number, n: number): void {
+  if (!Number.isSafeInteger(n) || n < 0) throw new RangeError(`not a non-negative safe integer: ${n}`);
+  b.writeUInt32BE(Math.floor(n / 2 ** 32), offset);
+  b.writeUInt32BE(n >>> 0, offset + 4);
 }
 
 /** Reads a u64 big-endian at `offset`, checked to be a safe integer. */
@@ -148,5 +157,6 @@ export function readU64(b: Buffer, offset: number): number {
 
 /** A string form of a request id, for in-memory maps. */
 export function requestKey(id: RequestId): string {
-  return `${Buffer.from(id.proposer).toString('hex')}:${id.seq}`;
+  const p = id.proposer;
+  return `${Buffer.from(p.buffer, p.byteOffset, p.byteLength).toString('hex')}:${id.seq}`;
 }

@@ -340,19 +340,19 @@ export class Replica implements GroupStateMachine {
   // ---------------------------------------------------------------- writes
 
   /** etcd Put through raft. */
-  async put(req: PutRequest, options: RequestOptions): Promise<Reply<PutResult>> {
+  put(req: PutRequest, options: RequestOptions): Promise<Reply<PutResult>> {
     return this.write({ type: 'put', request: req }, options, (r) => (r.type === 'put' ? r.response : unexpected(r)));
   }
 
   /** etcd DeleteRange through raft. */
-  async deleteRange(req: DeleteRangeRequest, options: RequestOptions): Promise<Reply<DeleteRangeResult>> {
+  deleteRange(req: DeleteRangeRequest, options: RequestOptions): Promise<Reply<DeleteRangeResult>> {
     return this.write({ type: 'deleteRange', request: req }, options, (r) =>
       r.type === 'deleteRange' ? r.response : unexpected(r),
     );
   }
 
   /** etcd Txn through raft (also a read-only txn: it is ordered like a write). */
-  async txn(req: TxnRequest, options: RequestOptions): Promise<Reply<TxnResult>> {
+  txn(req: TxnRequest, options: RequestOptions): Promise<Reply<TxnResult>> {
     return this.write({ type: 'txn', request: req }, options, (r) => (r.type === 'txn' ? r.response : unexpected(r)));
   }
 
@@ -807,8 +807,9 @@ export class Replica implements GroupStateMachine {
 
   // ---------------------------------------------------------------- internals
 
-  private async write<T>(body: CommandBody, options: RequestOptions, pick: (r: CommandResult) => T): Promise<Reply<T>> {
-    return toReply(await this.submit(body, options), pick);
+  private write<T>(body: CommandBody, options: RequestOptions, pick: (r: CommandResult) => T): Promise<Reply<T>> {
+    // No async frame: submit never throws, it rejects.
+    return this.submit(body, options).then((outcome) => toReply(outcome, pick));
   }
 
   /**
