@@ -7,6 +7,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { setImmediate as tick } from 'node:timers/promises';
 import { LatestCache } from '../../src/shard/mvcc/latest-cache.js';
+import { KeyFilter } from '../../src/shard/mvcc/key-filter.js';
 import { MvccStore } from '../../src/shard/mvcc/index.js';
 import { MemoryEngine } from '../../src/storage/index.js';
 import { TOMBSTONE_RECORD, encodePut } from '../../src/shard/mvcc/value.js';
@@ -61,6 +62,29 @@ test('evicted entries keep their metadata; entries too large for the first tier 
   assert.equal(c.lookupMeta(Buffer.from('k2'), 3), null, 'neither is an absent key');
   const s = c.stats;
   assert.ok(s.metaKeys > 0 && s.metaHits === 2, JSON.stringify(s));
+});
+
+test('holds() says whether a lookup would answer, without counting or reordering anything', () => {
+  const filter = new KeyFilter();
+  filter.markLoaded();
+  const c = new LatestCache(1, 1000, filter);
+  for (let i = 0; i < 20; i++) c.commit(1, [entry(`k${i}`, 1, 100)]);
+  const before = c.stats;
+  assert.equal(c.holds(Buffer.from('k19'), 1, true), true, 'a whole entry answers both');
+  assert.equal(c.holds(Buffer.from('k19'), 1, false), true);
+  assert.equal(c.holds(Buffer.from('k0'), 1, false), true, 'a demoted key answers its metadata');
+  assert.equal(c.holds(Buffer.from('k0'), 1, true), false, 'but not its value');
+  assert.equal(c.holds(Buffer.from('new'), 1, true), true, 'the key filter answers a key never written');
+  assert.equal(c.holds(Buffer.from('k19'), 2, false), false, 'only at the current revision');
+  const whole = Array.from({ length: 20 }, (_, i) => `k${i}`).filter((k) => c.holds(Buffer.from(k), 1, true));
+  assert.ok(whole.length >= 2 && whole.at(-1) === 'k19', whole.join());
+  assert.deepEqual(c.stats, before);
+  // The least recently used whole entry stays so though holds() asked about it: the next commit demotes it.
+  const [oldest, second] = whole as [string, string];
+  assert.equal(c.holds(Buffer.from(oldest), 1, true), true);
+  c.commit(1, [entry('x', 1, 100)]);
+  assert.equal(c.holds(Buffer.from(oldest), 1, true), false);
+  assert.equal(c.holds(Buffer.from(second), 1, true), true);
 });
 
 test('a damaged record read into the cache is not demoted, and its eviction does not fail a commit', () => {

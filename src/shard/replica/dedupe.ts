@@ -28,17 +28,16 @@ export interface DedupeWrite {
   commit(): void;
 }
 
-interface OrderEntry {
-  readonly index: number;
-  readonly recordKey: Buffer;
-  /** The record key as latin1 text: its member of the table's key set. */
-  readonly name: string;
-}
-
 /** The dedupe table of one range. */
 export class DedupeTable {
-  /** Oldest first from `head`: the stored records by applied index (live entries at most recordsMax). */
-  private order: OrderEntry[] = [];
+  /**
+   * Oldest first from `head`: the record keys (latin1) by applied index, at
+   * most recordsMax live. Only the name is kept per record: it is the key
+   * set's member already, and an eviction rebuilds the key's bytes from it
+   * (one small object less per applied request to outlive the young
+   * generation).
+   */
+  private order: string[] = [];
   private head = 0;
   /**
    * Record keys held (latin1), so the common case — a request never seen —
@@ -53,7 +52,7 @@ export class DedupeTable {
     private readonly engine: Engine,
     private readonly keys: RangeKeys,
     private readonly recordsMax: number,
-    order: OrderEntry[],
+    order: string[],
   ) {
     this.reset(order);
   }
@@ -94,18 +93,18 @@ export class DedupeTable {
     const { recordKey, name } = this.recordKeyOf(id);
     const ops: BatchOp[] = [{ type: 'put', key: recordKey, value: encodeDedupeRecord(record) }];
     const evictCount = Math.max(0, this.size + 1 - this.recordsMax);
-    for (let i = 0; i < evictCount; i++) ops.push({ type: 'del', key: this.order[this.head + i]!.recordKey });
+    for (let i = 0; i < evictCount; i++) ops.push({ type: 'del', key: Buffer.from(this.order[this.head + i]!, 'latin1') });
     return {
       ops,
       commit: () => {
-        for (let i = 0; i < evictCount; i++) this.present.delete(this.order[this.head + i]!.name);
+        for (let i = 0; i < evictCount; i++) this.present.delete(this.order[this.head + i]!);
         this.head += evictCount;
         // Drop the evicted prefix once it is as long as what is kept (amortized O(1)).
         if (this.head > 0 && this.head >= this.order.length - this.head) {
           this.order = this.order.slice(this.head);
           this.head = 0;
         }
-        this.order.push({ index: record.index, recordKey, name });
+        this.order.push(name);
         this.present.add(name);
       },
     };
@@ -126,11 +125,11 @@ export class DedupeTable {
     this.reset(await readOrder(this.engine, this.keys));
   }
 
-  private reset(order: OrderEntry[]): void {
+  private reset(order: string[]): void {
     this.order = order;
     this.head = 0;
     this.present.clear();
-    for (const e of order) this.present.add(e.name);
+    for (const name of order) this.present.add(name);
   }
 }
 
@@ -139,15 +138,14 @@ export class DedupeTable {
  * earlier version (which kept one per record) is deleted: the records carry
  * the same order, and nothing maintains those entries any more.
  */
-async function readOrder(engine: Engine, keys: RangeKeys): Promise<OrderEntry[]> {
-  const order: OrderEntry[] = [];
+async function readOrder(engine: Engine, keys: RangeKeys): Promise<string[]> {
+  const order: { readonly index: number; readonly name: string }[] = [];
   for await (const { key, value } of engine.iterate({ gte: keys.dedupeRecordsStart, lt: keys.dedupeRecordsEnd })) {
-    const recordKey = Buffer.from(key);
-    order.push({ index: dedupeRecordIndex(value), recordKey, name: recordKey.toString('latin1') });
+    order.push({ index: dedupeRecordIndex(value), name: Buffer.from(key).toString('latin1') });
   }
   order.sort((a, b) => a.index - b.index);
   if ((await engine.count({ gte: keys.legacyDedupeOrderStart, lt: keys.legacyDedupeOrderEnd, limit: 1 })) > 0) {
     await engine.deleteSpan(keys.legacyDedupeOrderStart, keys.legacyDedupeOrderEnd);
   }
-  return order;
+  return order.map((e) => e.name);
 }
