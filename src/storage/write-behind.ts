@@ -99,9 +99,29 @@ export class WriteBehindEngine implements Engine {
     return this.inner.get(key);
   }
 
-  async *iterate(options: IterateOptions = {}): AsyncIterableIterator<Entry> {
-    await this.flush();
-    yield* this.inner.iterate(options);
+  iterate(options: IterateOptions = {}): AsyncIterableIterator<Entry> {
+    // The engine's own iterator once the queue is written, not a generator around it: every
+    // key of a scan would pass through one more promise.
+    let inner: AsyncIterableIterator<Entry> | undefined;
+    let opening: Promise<AsyncIterableIterator<Entry>> | undefined;
+    let ended = false;
+    const open = (): Promise<AsyncIterableIterator<Entry>> =>
+      (opening ??= this.flush().then(() => (inner = this.inner.iterate(options))));
+    const iterator: AsyncIterableIterator<Entry> = {
+      next: () => {
+        if (inner !== undefined) return inner.next();
+        if (ended) return Promise.resolve({ done: true, value: undefined });
+        return open().then((it) => it.next());
+      },
+      return: async (value?: unknown) => {
+        ended = true;
+        const it = opening === undefined ? undefined : await opening.catch(() => undefined);
+        await it?.return?.();
+        return { done: true, value };
+      },
+      [Symbol.asyncIterator]: () => iterator,
+    };
+    return iterator;
   }
 
   async count(options: IterateOptions = {}): Promise<number> {

@@ -6,7 +6,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { setImmediate as tick } from 'node:timers/promises';
-import { MemoryEngine, type BatchOp } from '../../src/storage/index.js';
+import { MemoryEngine, type BatchOp, type Entry } from '../../src/storage/index.js';
 import { WriteBehindEngine, withoutSuperseded } from '../../src/storage/write-behind.js';
 
 /** A memory engine that counts the batches and ops it is given. */
@@ -95,6 +95,38 @@ test('queue() queues at once, as write() without the wait; an invalid batch thro
   await tick();
   assert.deepEqual(await inner.get(k('c')), k('3'), 'written on the next macrotask');
   assert.equal(inner.batches, 2);
+});
+
+test('iterate() hands out the engine iterator after writing the queue; return() closes it, before the first key too', async () => {
+  let opened = 0;
+  let closed = 0;
+  class TrackingEngine extends CountingEngine {
+    override iterate(options = {}): AsyncIterableIterator<Entry> {
+      opened++;
+      const it = super.iterate(options);
+      const ret = it.return?.bind(it);
+      it.return = async (value?: unknown) => {
+        closed++;
+        return ret === undefined ? { done: true, value } : ret(value);
+      };
+      return it;
+    }
+  }
+  const inner = new TrackingEngine();
+  const wb = new WriteBehindEngine(inner);
+  for (let i = 0; i < 5; i++) wb.queue([{ type: 'put', key: k(`k${i}`), value: k(`${i}`) }]);
+  const unused = wb.iterate();
+  await unused.return?.();
+  assert.deepEqual([opened, inner.batches], [0, 0], 'nothing opened or written for an iterator never read');
+  assert.deepEqual(await unused.next(), { done: true, value: undefined });
+  const seen: string[] = [];
+  for await (const e of wb.iterate({ gte: k('k1') })) {
+    seen.push(e.key.toString());
+    if (seen.length === 2) break;
+  }
+  assert.deepEqual(seen, ['k1', 'k2'], 'queued writes are seen');
+  assert.equal(inner.batches, 1);
+  assert.deepEqual([opened, closed], [1, 1], 'breaking out closes the engine iterator');
 });
 
 test('a failed background write poisons the view', async () => {

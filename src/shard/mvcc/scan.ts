@@ -113,24 +113,29 @@ export const LIVE_LOOKUPS_BEFORE_VERSION_SCAN_MAX = 32;
  * callers skip them. Memory is O(1): one engine iterator at a time (and one
  * point lookup at a time).
  */
-export async function* scanLatest(
+export function scanLatest(
   reader: EngineReader,
   codec: KeyCodec,
   span: KeySpan,
   revision: number,
   options: ScanOptions = {},
 ): AsyncGenerator<LatestEntry> {
-  if (span.kind === 'empty') return;
-  if (span.kind === 'single') {
-    const e = await getLatest(reader, codec, span.key, revision, options.cache);
-    if (e !== undefined) yield e;
-    return;
-  }
+  // The chosen scan itself, not a generator around it: every key of a list passes through
+  // each generator level, one promise per level and key. Choosing the Live family before
+  // the first key is asked for is safe: scanLive checks again once its engine view is taken.
+  if (span.kind === 'empty') return noEntries();
+  if (span.kind === 'single') return singleEntry(reader, codec, span.key, revision, options.cache);
   if (options.live !== undefined && options.live.noDeletesAfter(span, revision)) {
-    yield* scanLive(reader, codec, span, revision, options.live, options.sizeHint);
-  } else {
-    yield* scanVersions(reader, codec, span, revision, options.sizeHint);
+    return scanLive(reader, codec, span, revision, options.live, options.sizeHint);
   }
+  return scanVersions(reader, codec, span, revision, options.sizeHint);
+}
+
+async function* noEntries(): AsyncGenerator<LatestEntry> {}
+
+async function* singleEntry(reader: EngineReader, codec: KeyCodec, key: Uint8Array, revision: number, cache: LatestCache | undefined): AsyncGenerator<LatestEntry> {
+  const e = await getLatest(reader, codec, key, revision, cache);
+  if (e !== undefined) yield e;
 }
 
 /**
