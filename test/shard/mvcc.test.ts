@@ -20,7 +20,7 @@ import {
   ValueProvidedError,
   prefixEnd,
 } from '../../src/shard/index.js';
-import type { Compare, PutRequest, PutResult, RequestOp, TxnRequest, WritePlan } from '../../src/shard/index.js';
+import type { Compare, PutRequest, PutResult, RequestOp, TxnRequest, TxnResult, WritePlan } from '../../src/shard/index.js';
 import { b, freshStore, keysOf, kvView } from './helpers.js';
 
 const put = (key: string, value = 'v', extra: object = {}): RequestOp => ({
@@ -681,6 +681,59 @@ describe('planPutNow', () => {
     assert.throws(() => store.planPutNow({ key: b('j'), value: b('2') }, 4), PlanPendingError);
     store.discard(plan);
     assert.equal(store.currentRevision, 2);
+  });
+
+  test('planTxnNow plans compare-and-puts exactly as planTxn, at once; other txns are left to planTxn', async () => {
+    const a = await freshStore();
+    const w = await freshStore();
+    const cmp = (key: string, target: Compare['target'], result: Compare['result'], v: number | string | bigint): Compare => {
+      const c = { key: b(key), target, result } as Record<string, unknown>;
+      if (target === 'VALUE') c.value = b(String(v));
+      else if (target === 'LEASE') c.lease = BigInt(v);
+      else c[{ VERSION: 'version', CREATE: 'createRevision', MOD: 'modRevision' }[target as 'VERSION' | 'CREATE' | 'MOD']] = Number(v);
+      return c as unknown as Compare;
+    };
+    const txns: TxnRequest[] = [
+      { success: [put('a', '1'), put('b', '1')] },
+      { compare: [cmp('a', 'MOD', 'EQUAL', 2)], success: [put('a', '2', { prevKv: true })], failure: [put('x', 'f')] },
+      { compare: [cmp('a', 'MOD', 'EQUAL', 2)], success: [put('a', '3')], failure: [put('x', 'f')] },
+      { compare: [cmp('a', 'VALUE', 'EQUAL', '2'), cmp('b', 'VERSION', 'GREATER', 0)], success: [put('b', '', { ignoreValue: true })] },
+      { compare: [cmp('nokey', 'CREATE', 'EQUAL', 0), cmp('nokey', 'VALUE', 'NOT_EQUAL', 'z')], success: [put('n', '1')], failure: [put('m', '1')] },
+      { compare: [cmp('a', 'LEASE', 'EQUAL', 0)], success: [put('c', 'v', { lease: 7n })] },
+      { compare: [cmp('a', 'MOD', 'LESS', 1000)], success: [put('gone', '', { ignoreLease: true })] },
+    ];
+    const leases = (id: bigint): boolean => id === 7n;
+    for (const [i, req] of txns.entries()) {
+      const revision = w.store.currentRevision + 1;
+      let waited: WritePlan<TxnResult> | Error;
+      try {
+        waited = await w.store.planTxn(req, revision, { leaseExists: leases });
+      } catch (err) {
+        waited = err as Error;
+      }
+      if (waited instanceof Error) {
+        assert.throws(() => a.store.planTxnNow(req, revision, { leaseExists: leases }), { name: waited.name, message: waited.message }, `txn ${i}`);
+        continue;
+      }
+      await w.engine.write(waited.ops);
+      w.store.commit(waited);
+      const now = a.store.planTxnNow(req, revision, { leaseExists: leases });
+      assert.ok(now !== undefined, `txn ${i} planned at once`);
+      assert.deepEqual([now.ops, now.result, now.consumed, now.liveChanges, now.written], [waited.ops, waited.result, waited.consumed, waited.liveChanges, waited.written], `txn ${i}`);
+      await a.engine.write(now.ops);
+      a.store.commit(now);
+    }
+    assert.equal(a.store.currentRevision, w.store.currentRevision);
+    // Left to planTxn, with nothing pending: a range op, a span compare, a nested txn, a delete.
+    const rev = a.store.currentRevision + 1;
+    assert.equal(a.store.planTxnNow({ compare: [cmp('a', 'MOD', 'EQUAL', 1)], success: [put('a', '9')], failure: [get('a')] }, rev), undefined);
+    assert.equal(a.store.planTxnNow({ compare: [{ ...cmp('a', 'VERSION', 'GREATER', 0), rangeEnd: b('b') }], success: [put('a', '9')] }, rev), undefined);
+    assert.equal(a.store.planTxnNow({ success: [{ type: 'txn', request: { success: [put('a', '9')] } }] }, rev), undefined);
+    assert.equal(a.store.planTxnNow({ success: [del('a')] }, rev), undefined);
+    const plan = a.store.planTxnNow({ compare: [cmp('a', 'MOD', 'EQUAL', 1)], success: [get('a')], failure: [put('a', '9')] }, rev);
+    assert.ok(plan !== undefined, 'the failure branch of puts, taken');
+    assert.equal(plan.result.succeeded, false);
+    a.store.discard(plan);
   });
 
   test('a key only the engine holds is left to planPut, with nothing pending', async () => {

@@ -36,7 +36,7 @@ import { RECENT_DELETES_MAX, RecentDeletes } from './recent-deletes.js';
 import { RECENT_CHANGES_BYTES_MAX, RECENT_CHANGES_EVENTS_MAX, RecentChanges, type WrittenVersion } from './recent-changes.js';
 import { resolveSpan, type KeySpan } from './span.js';
 import { checkDeleteRangeRequest, checkPutRequest, checkRangeRequest, checkTxnRequest } from './txn-check.js';
-import { type TxnEnv, type TxnExecution, checkReadRevision, executePutNow, executeTxn } from './txn.js';
+import { type TxnEnv, type TxnExecution, checkReadRevision, executeTxn, executeTxnNow } from './txn.js';
 import type {
   ChangesPage,
   ChangesRequest,
@@ -570,14 +570,26 @@ export class MvccStore {
 
   /**
    * Plans a Put at once when the hot-key cache holds what it reads (see
-   * executePutNow); undefined, with nothing planned, when it does not (then
+   * executeTxnNow); undefined, with nothing planned, when it does not (then
    * planPut). Refuses what planPut refuses, with the same errors.
    */
   planPutNow(req: PutRequest, revision: number, options: PlanOptions = {}): WritePlan<PutResult> | undefined {
     checkPutRequest(req);
     this.checkPlannable(revision);
-    const exec = executePutNow(this.txnEnv(revision, options), req);
+    const exec = executeTxnNow(this.txnEnv(revision, options), { success: [{ type: 'put', request: req }] });
     return exec === undefined ? undefined : this.planned(revision, exec, putResponseOf);
+  }
+
+  /**
+   * Plans a Txn at once when it is a compare-and-put the hot-key cache
+   * answers (see executeTxnNow); undefined, with nothing planned, otherwise
+   * (then planTxn). Refuses what planTxn refuses, with the same errors.
+   */
+  planTxnNow(req: TxnRequest, revision: number, options: PlanOptions = {}): WritePlan<TxnResult> | undefined {
+    checkTxnRequest(req);
+    this.checkPlannable(revision);
+    const exec = executeTxnNow(this.txnEnv(revision, options), req);
+    return exec === undefined ? undefined : this.planned(revision, exec, (r) => r);
   }
 
   private checkPlannable(revision: number): void {

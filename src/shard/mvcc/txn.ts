@@ -81,29 +81,56 @@ export async function executeTxn(env: TxnEnv, req: TxnRequest): Promise<TxnExecu
 }
 
 /**
- * Evaluates a Put (a one-op txn, already validated by checkPutRequest) at
- * once when the env's cache answers what it reads of the key, exactly as
- * executeTxn would; undefined, having done nothing, when the cache cannot
- * (then executeTxn). The common apply of a put thus runs without a wait.
+ * Evaluates a Txn (already validated) at once when it reads little and the
+ * env's cache answers all of it: compares on single keys and a chosen branch
+ * of puts only — a Put, or the compare-and-put of an optimistic update —
+ * exactly as executeTxn would. Returns undefined, having done nothing, for
+ * any other txn or when the cache lacks a key (then executeTxn); so the
+ * common apply of such a write runs without a wait.
  */
-export function executePutNow(env: TxnEnv, req: PutRequest): TxnExecution | undefined {
+export function executeTxnNow(env: TxnEnv, req: TxnRequest): TxnExecution | undefined {
   const cache = env.cache;
   if (cache === undefined) return undefined;
-  const segment = env.codec.keySegment(req.key);
-  let prev: LatestEntry | null | undefined;
-  let meta: LatestMeta | null | undefined;
-  if (needsPrevious(req)) {
-    prev = cache.lookup(segment, env.currentRevision);
-    if (prev === undefined) return undefined;
-    meta = metaOf(prev);
-  } else {
-    meta = cache.lookupMeta(segment, env.currentRevision);
-    if (meta === undefined) return undefined;
+  const { codec, currentRevision } = env;
+  let succeeded = true;
+  for (const c of req.compare ?? []) {
+    if (c.rangeEnd !== undefined && c.rangeEnd.length > 0) return undefined;
+    const segment = codec.keySegment(c.key);
+    let kv: KeyValue | null;
+    if (c.target === 'VALUE') {
+      const e = cache.lookup(segment, currentRevision);
+      if (e === undefined) return undefined;
+      kv = e === null ? null : toKeyValue(EMPTY, e.revision, e.record);
+    } else {
+      // Every other target is in the key's metadata.
+      const m = cache.lookupMeta(segment, currentRevision);
+      if (m === undefined) return undefined;
+      kv = m === null ? null : { key: EMPTY, value: EMPTY, ...m };
+    }
+    if (!compareLatest(c, kv)) {
+      succeeded = false;
+      break;
+    }
   }
-  checkPut(env, req, meta !== null);
+  const puts: { req: PutRequest; segment: Buffer; meta: LatestMeta | null; previous: LatestEntry | undefined }[] = [];
+  for (const op of branch(req, succeeded)) {
+    if (op.type !== 'put') return undefined;
+    const segment = codec.keySegment(op.request.key);
+    if (needsPrevious(op.request)) {
+      const e = cache.lookup(segment, currentRevision);
+      if (e === undefined) return undefined;
+      puts.push({ req: op.request, segment, meta: metaOf(e), previous: e ?? undefined });
+    } else {
+      const meta = cache.lookupMeta(segment, currentRevision);
+      if (meta === undefined) return undefined;
+      puts.push({ req: op.request, segment, meta, previous: undefined });
+    }
+  }
+  // As executeTxn: every put on the path is checked before any op runs.
+  for (const p of puts) checkPut(env, p.req, p.meta !== null);
   const exec = new Executor(env);
-  const response = exec.putResolved(req, segment, meta, prev ?? undefined);
-  return exec.execution({ succeeded: true, responses: [{ type: 'put', response }], revision: 0 });
+  const responses: ResponseOp[] = puts.map((p) => ({ type: 'put', response: exec.putResolved(p.req, p.segment, p.meta, p.previous) }));
+  return exec.execution({ succeeded, responses, revision: 0 });
 }
 
 /** Whether a put reads its key's previous value (not only its metadata). */
@@ -127,11 +154,16 @@ export async function evaluateCompare(
     const kv = toKeyValue(codec.userKeyOfSegment(e.keySegment), e.revision, e.record);
     if (kv === null || !compareKv(c, kv)) return false;
   }
-  if (any) return true;
+  return any || compareLatest(c, null);
+}
+
+/** A compare against one key's newest version (`kv`; null when the key has no live version). */
+function compareLatest(c: Compare, kv: KeyValue | null): boolean {
+  if (kv !== null) return compareKv(c, kv);
   // No key: a VALUE compare fails (no way to say "missing value"); other
   // targets compare against zero values, so create_revision == 0 means absent.
   if (c.target === 'VALUE') return false;
-  return compareKv(c, { key: Buffer.alloc(0), createRevision: 0, modRevision: 0, version: 0, value: Buffer.alloc(0), lease: 0n });
+  return compareKv(c, { key: EMPTY, createRevision: 0, modRevision: 0, version: 0, value: EMPTY, lease: 0n });
 }
 
 function compareKv(c: Compare, kv: KeyValue): boolean {

@@ -195,18 +195,21 @@ function applyWrite(state: RangeState, entry: Entry, cmd: RangeCommand): EntryOu
     return entryOutcome(entry, cmd, undefined, err);
   }
   if (body.type === 'leaseRevoke') return applyLeaseRevoke(state, entry, cmd, body.request, revision, LEASE_IO);
-  if (body.type === 'put' && state.leases.size === 0) {
-    // The common put: with no lease in the table there is no attachment to
-    // check or move, and the plan comes from the hot-key cache when it holds
-    // the key (planPutNow), so nothing waits.
+  if ((body.type === 'put' || body.type === 'txn') && state.leases.size === 0) {
+    // The common write: with no lease in the table there is no attachment to
+    // check or move, and a put or compare-and-put is planned from the hot-key
+    // cache when it holds the keys (planPutNow, planTxnNow), so nothing waits.
     let plan: WritePlan<unknown> | undefined;
     try {
-      plan = state.mvcc.planPutNow(body.request, revision, { leaseExists: NO_LEASE });
+      plan =
+        body.type === 'put'
+          ? state.mvcc.planPutNow(body.request, revision, { leaseExists: NO_LEASE })
+          : state.mvcc.planTxnNow(body.request, revision, { leaseExists: NO_LEASE });
     } catch (err) {
       if (!(err instanceof MvccError)) throw err;
       return recordFailure(state, entry, cmd, err);
     }
-    if (plan !== undefined) return commitWrite(state, entry, cmd, plan, putResult, []);
+    if (plan !== undefined) return commitWrite(state, entry, cmd, plan, body.type === 'put' ? putResult : txnResult, []);
   }
   return applyPlanned(state, entry, cmd, revision);
 }

@@ -1,7 +1,7 @@
 /**
- * Applying a put without a wait: with no lease in the range and the key in
- * the hot-key cache (or known new), applyNormalEntry's outcome comes at
- * once, and it is the outcome, the state and the engine contents the waited
+ * Applying a put or compare-and-put without a wait: with no lease in the
+ * range and the keys in the hot-key cache (or known new), applyNormalEntry's
+ * outcome comes at once, and it is the outcome, the state and the engine contents the waited
  * path produces.
  */
 import { test } from 'node:test';
@@ -73,6 +73,14 @@ test('a put of a cached or new key applies at once, with the outcome and engine 
     putBody('c', 'v', { lease: 9n }),
     { type: 'deleteRange', request: { key: b('a') } },
     putBody('a', '3'),
+    {
+      type: 'txn',
+      request: {
+        compare: [{ key: b('a'), target: 'MOD', result: 'EQUAL', modRevision: 7 }],
+        success: [{ type: 'put', request: { key: b('a'), value: b('4') } }],
+        failure: [{ type: 'range', request: { key: b('a') } }],
+      },
+    },
   ];
   const nowFlags: boolean[] = [];
   for (let i = 0; i < bodies.length; i++) {
@@ -82,8 +90,8 @@ test('a put of a cached or new key applies at once, with the outcome and engine 
     nowFlags.push(f.now);
     assert.deepEqual(f.outcome, s.outcome, `entry ${i + 1}`);
   }
-  // Puts at once (a failed one too: key not found, lease not found); the delete waits.
-  assert.deepEqual(nowFlags, [true, true, true, true, true, true, false, true]);
+  // Puts and a compare-and-put at once (a failed put too: key not found, lease not found); the delete waits.
+  assert.deepEqual(nowFlags, [true, true, true, true, true, true, false, true, true]);
   assert.equal(fast.appliedIndex, bodies.length);
   assert.equal(fast.mvcc.currentRevision, slow.mvcc.currentRevision);
   await fast.engine.flush();
