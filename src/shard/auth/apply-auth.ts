@@ -45,6 +45,11 @@ export function staleAuthRevision(auth: AuthState, checkedAt: number | undefined
   return checkedAt === auth.revision ? undefined : new AuthError('AUTH_OLD_REVISION');
 }
 
+/** Whether leaseKeysDenied would read a lease's keys: auth is on and the request was authorised (`checkedAt`). */
+export function leaseKeysCheckNeeded(auth: AuthState, checkedAt: number | undefined): boolean {
+  return auth.enabled && checkedAt !== undefined && checkedAt !== 0;
+}
+
 /**
  * etcd's checkLeasePuts, at apply: a Put naming a lease, and a LeaseRevoke,
  * need WRITE on every key already attached to the lease (root always may; a
@@ -61,7 +66,7 @@ export async function leaseKeysDenied(
   attachedKeys: () => Promise<readonly Uint8Array[]>,
 ): Promise<AuthError | undefined> {
   // Checked first: without auth a lease's keys are not read at all (a put with a lease is a hot path).
-  if (!auth.enabled || checkedAt === undefined || checkedAt === 0) return undefined;
+  if (!leaseKeysCheckNeeded(auth, checkedAt)) return undefined;
   // The stale check ran first: the caller is identified at the store's current revision.
   const caller = { user: user ?? '', revision: auth.revision };
   try {

@@ -256,6 +256,14 @@ export class MvccStore {
   }
 
   /**
+   * latestMeta when the hot-key cache answers it, at once; undefined when it
+   * does not (then latestMeta).
+   */
+  latestMetaNow(key: Uint8Array): LatestMeta | null | undefined {
+    return this.cache.lookupMeta(this.codec.keySegment(key), this.current);
+  }
+
+  /**
    * Reads the newest versions of `keys` into the hot-key cache concurrently,
    * so the plans of an apply batch that write them find them in memory
    * instead of seeking one after another; a key the cache already answers

@@ -40,7 +40,7 @@ import type { DedupeTable } from './dedupe.js';
 import type { RangeKeys } from './keys.js';
 import { descriptorAfterConfChange } from './membership.js';
 import { writeRevision } from './revision.js';
-import { AuthError, isAuthErrorCode, leaseKeysDenied, planAuthCommand, staleAuthRevision, type AuthRequest, type AuthState } from '../auth/index.js';
+import { AuthError, isAuthErrorCode, leaseKeysCheckNeeded, leaseKeysDenied, planAuthCommand, staleAuthRevision, type AuthRequest, type AuthState } from '../auth/index.js';
 import { LeaseError, LeaseExistsError, LeaseTtlTooLargeError, type LeaseTable } from '../lease/index.js';
 import { applyLeaseGrant, applyLeaseRevoke, leaseAttachmentOps, type ApplyIo } from './lease-apply.js';
 
@@ -195,27 +195,36 @@ function applyWrite(state: RangeState, entry: Entry, cmd: RangeCommand): EntryOu
     return entryOutcome(entry, cmd, undefined, err);
   }
   if (body.type === 'leaseRevoke') return applyLeaseRevoke(state, entry, cmd, body.request, revision, LEASE_IO);
-  if ((body.type === 'put' || body.type === 'txn') && state.leases.size === 0) {
-    // The common write: with no lease in the table there is no attachment to
-    // check or move, and a put or compare-and-put is planned from the hot-key
-    // cache when it holds the keys (planPutNow, planTxnNow), so nothing waits.
+  if (body.type === 'txn' || (body.type === 'put' && !leaseKeysChecked(state, cmd, body.request.lease))) {
+    // The common write: a put or compare-and-put is planned from the hot-key
+    // cache when it holds the keys (planPutNow, planTxnNow), and so are its
+    // lease attachment changes, so nothing waits.
+    const leaseExists = state.leases.size === 0 ? NO_LEASE : (id: bigint): boolean => state.leases.has(id);
     let plan: WritePlan<unknown> | undefined;
     try {
       plan =
         body.type === 'put'
-          ? state.mvcc.planPutNow(body.request, revision, { leaseExists: NO_LEASE })
-          : state.mvcc.planTxnNow(body.request, revision, { leaseExists: NO_LEASE });
+          ? state.mvcc.planPutNow(body.request, revision, { leaseExists })
+          : state.mvcc.planTxnNow(body.request, revision, { leaseExists });
     } catch (err) {
       if (!(err instanceof MvccError)) throw err;
       return recordFailure(state, entry, cmd, err);
     }
-    if (plan !== undefined) return commitWrite(state, entry, cmd, plan, body.type === 'put' ? putResult : txnResult, []);
+    if (plan !== undefined) return commitWithLeases(state, entry, cmd, plan, body.type === 'put' ? putResult : txnResult);
   }
   return applyPlanned(state, entry, cmd, revision);
 }
 
 /** An empty lease table's view: no lease exists. */
 const NO_LEASE = (): boolean => false;
+
+/**
+ * Whether a put must pass etcd's checkLeasePuts before it is planned: it
+ * names a lease that exists while auth is on for the caller.
+ */
+function leaseKeysChecked(state: RangeState, cmd: RangeCommand, lease: bigint | undefined): boolean {
+  return lease !== undefined && lease !== 0n && state.leases.has(lease) && leaseKeysCheckNeeded(state.auth, cmd.authRevision);
+}
 
 /** A put, delete or txn at `revision`, planned with the engine's help where the cache does not hold a key. */
 async function applyPlanned(state: RangeState, entry: Entry, cmd: RangeCommand, revision: number): Promise<EntryOutcome> {
@@ -224,9 +233,9 @@ async function applyPlanned(state: RangeState, entry: Entry, cmd: RangeCommand, 
   let toResult: (r: unknown) => CommandResult;
   // A put naming a lease needs the lease to exist when it is applied.
   const leaseExists = (id: bigint): boolean => state.leases.has(id);
-  if (body.type === 'put' && body.request.lease !== undefined && body.request.lease !== 0n && state.leases.has(body.request.lease)) {
+  if (body.type === 'put' && leaseKeysChecked(state, cmd, body.request.lease)) {
     // etcd's checkLeasePuts: attaching to a lease needs WRITE on the keys it already holds (the caller could not revoke it otherwise).
-    const lease = body.request.lease;
+    const lease = body.request.lease!;
     const denied = await leaseKeysDenied(state.auth, cmd.authRevision, cmd.authUser, () => state.leases.attachedKeys(state.engine, lease));
     if (denied !== undefined) return recordFailure(state, entry, cmd, denied);
   }
@@ -251,14 +260,32 @@ async function applyPlanned(state: RangeState, entry: Entry, cmd: RangeCommand, 
     if (!(err instanceof MvccError)) throw err;
     return recordFailure(state, entry, cmd, err);
   }
-  let leaseOps: BatchOp[];
+  return commitWithLeases(state, entry, cmd, plan, toResult);
+}
+
+/** commitWrite with the plan's lease attachment changes, at once when the cache holds what they read. */
+function commitWithLeases(
+  state: RangeState,
+  entry: Entry,
+  cmd: RangeCommand,
+  plan: WritePlan<unknown>,
+  toResult: (r: unknown) => CommandResult,
+): EntryOutcome | Promise<EntryOutcome> {
+  let leaseOps: BatchOp[] | Promise<BatchOp[]>;
   try {
-    leaseOps = await leaseAttachmentOps(state, plan);
+    leaseOps = leaseAttachmentOps(state, plan);
   } catch (err) {
     state.mvcc.discard(plan);
     throw err;
   }
-  return commitWrite(state, entry, cmd, plan, toResult, leaseOps);
+  if (Array.isArray(leaseOps)) return commitWrite(state, entry, cmd, plan, toResult, leaseOps);
+  return leaseOps.then(
+    (ops) => commitWrite(state, entry, cmd, plan, toResult, ops),
+    (err: unknown) => {
+      state.mvcc.discard(plan);
+      throw err;
+    },
+  );
 }
 
 /** Writes a pending plan with its lease attachment changes and dedupe record, then commits it. */

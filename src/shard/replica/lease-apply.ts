@@ -104,29 +104,57 @@ export async function applyLeaseRevoke(
  * The attachment changes of a planned put/delete/txn: for every key it
  * writes, detach it from the lease its previous version had and attach it to
  * the lease of its new version (none for a delete). Call while the plan is
- * pending and before its batch is written (the previous versions are read
- * from the engine). With no lease in the table no live key can carry one and
- * no put could have named one, so nothing is read.
+ * pending and before its batch is written. The previous versions come from
+ * the hot-key cache, at once when it holds them all (as it does after a plan
+ * made from it), else from the engine. With no lease in the table no live key
+ * can carry one and no put could have named one, so nothing is read.
  */
-export async function leaseAttachmentOps(state: RangeState, plan: WritePlan<unknown>): Promise<BatchOp[]> {
+export function leaseAttachmentOps(state: RangeState, plan: WritePlan<unknown>): BatchOp[] | Promise<BatchOp[]> {
   if (state.leases.size === 0 || !plan.consumed) return [];
+  const writes = writtenLeases(state, plan);
+  const ops: BatchOp[] = [];
+  for (let i = 0; i < writes.length; i++) {
+    const meta = state.mvcc.latestMetaNow(writes[i]!.userKey);
+    if (meta === undefined) return attachmentOpsRead(state, writes, i, ops);
+    pushAttachmentOps(state, ops, writes[i]!, meta?.lease ?? 0n);
+  }
+  return ops;
+}
+
+/** The rest of leaseAttachmentOps from write `from` on, reading what the cache lacks. */
+async function attachmentOpsRead(state: RangeState, writes: readonly WrittenLease[], from: number, ops: BatchOp[]): Promise<BatchOp[]> {
+  for (let i = from; i < writes.length; i++) {
+    const meta = await state.mvcc.latestMeta(writes[i]!.userKey);
+    pushAttachmentOps(state, ops, writes[i]!, meta?.lease ?? 0n);
+  }
+  return ops;
+}
+
+/** A key a plan writes at its revision and the lease of its new version (0n: none). */
+interface WrittenLease {
+  readonly userKey: Uint8Array;
+  readonly lease: bigint;
+}
+
+function writtenLeases(state: RangeState, plan: WritePlan<unknown>): WrittenLease[] {
   const codec = state.mvcc.codec;
   const dataFamily = codec.familyStart(Family.Data);
-  const ops: BatchOp[] = [];
+  const out: WrittenLease[] = [];
   for (const op of plan.ops) {
     if (op.type !== 'put') continue;
     const key = Buffer.from(op.key);
     if (!key.subarray(0, dataFamily.length).equals(dataFamily)) continue;
     const parts = codec.parseDataKey(key);
     if (parts.revision !== plan.revision) continue;
-    const userKey = codec.userKeyOfSegment(parts.keySegment);
-    const next = leaseOfRecord(Buffer.from(op.value));
-    const prev = (await state.mvcc.latestMeta(userKey))?.lease ?? 0n;
-    if (prev === next) continue;
-    if (prev !== 0n) ops.push(state.leases.detachOp(prev, userKey));
-    if (next !== 0n) ops.push(state.leases.attachOp(next, userKey));
+    out.push({ userKey: codec.userKeyOfSegment(parts.keySegment), lease: leaseOfRecord(Buffer.from(op.value)) });
   }
-  return ops;
+  return out;
+}
+
+function pushAttachmentOps(state: RangeState, ops: BatchOp[], write: WrittenLease, prev: bigint): void {
+  if (prev === write.lease) return;
+  if (prev !== 0n) ops.push(state.leases.detachOp(prev, write.userKey));
+  if (write.lease !== 0n) ops.push(state.leases.attachOp(write.lease, write.userKey));
 }
 
 function leaseOfRecord(record: Buffer): bigint {

@@ -1,7 +1,7 @@
 /**
- * Applying a put or compare-and-put without a wait: with no lease in the
- * range and the keys in the hot-key cache (or known new), applyNormalEntry's
- * outcome comes at once, and it is the outcome, the state and the engine contents the waited
+ * Applying a put or compare-and-put without a wait: with the keys in the
+ * hot-key cache (or known new), applyNormalEntry's outcome comes at once,
+ * lease attachment changes included, and it is the outcome, the state and the engine contents the waited
  * path produces.
  */
 import { test } from 'node:test';
@@ -112,12 +112,46 @@ test('a retried put is answered from the dedupe table, not applied again', async
   assert.equal(state.appliedIndex, 2);
 });
 
-test('with a lease in the range a put waits (its attachments are read)', async () => {
-  const state = await rangeState(new MemoryEngine());
-  const grant = await apply(state, entry(1, { type: 'leaseGrant', request: { id: 5n, ttlSeconds: 60 } }));
-  assert.equal(grant.outcome.result?.ok, true);
-  const put = await apply(state, entry(2, putBody('k', 'v', { lease: 5n })));
-  assert.equal(put.now, false);
-  assert.equal(put.outcome.result?.ok, true);
-  assert.deepEqual(await state.leases.attachedKeys(state.engine, 5n), [b('k')]);
+test('with leases in the range a put or compare-and-put applies at once and moves its attachments as the waited path does', async () => {
+  const fastInner = new MemoryEngine();
+  const slowInner = new MemoryEngine();
+  const fast = await rangeState(fastInner);
+  const slow = await rangeState(slowInner, false);
+  const bodies: CommandBody[] = [
+    { type: 'leaseGrant', request: { id: 5n, ttlSeconds: 60 } },
+    { type: 'leaseGrant', request: { id: 6n, ttlSeconds: 60 } },
+    putBody('k', 'v1', { lease: 5n }),
+    putBody('k', 'v2', { lease: 6n }),
+    putBody('j', 'w', { lease: 6n }),
+    putBody('k', 'v3'),
+    {
+      type: 'txn',
+      request: {
+        compare: [{ key: b('k'), target: 'LEASE', result: 'EQUAL', lease: 0n }],
+        success: [
+          { type: 'put', request: { key: b('k'), value: b('v4'), lease: 5n } },
+          { type: 'put', request: { key: b('j'), value: b('w2') } },
+        ],
+      },
+    },
+    putBody('k', 'v5', { lease: 77n }),
+    { type: 'leaseRevoke', request: { id: 5n } },
+    putBody('k', 'v6', { lease: 6n }),
+  ];
+  const nowFlags: boolean[] = [];
+  for (let i = 0; i < bodies.length; i++) {
+    const e = entry(i + 1, bodies[i]!);
+    const f = await apply(fast, e);
+    const s = await apply(slow, e);
+    nowFlags.push(f.now);
+    assert.deepEqual(f.outcome, s.outcome, `entry ${i + 1}`);
+  }
+  // Grants and the revoke wait; every put and the txn at once (the put naming a missing lease fails at once).
+  assert.deepEqual(nowFlags, [false, false, true, true, true, true, true, true, false, true]);
+  // j left lease 6 in the txn; k was deleted with lease 5 and put again on 6.
+  assert.deepEqual(await fast.leases.attachedKeys(fast.engine, 6n), [b('k')]);
+  assert.equal(fast.leases.has(5n), false);
+  await fast.engine.flush();
+  await slow.engine.flush();
+  assert.deepEqual(await contents(fastInner), await contents(slowInner));
 });
