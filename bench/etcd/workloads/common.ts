@@ -149,26 +149,35 @@ export async function populate(conn: Conn, opts: BenchOptions, prefix: string, v
 
 /** Keys per page when learning revisions. */
 const LEARN_PAGE_KEYS = 10_000;
+/** Pages read at most when learning revisions (other keys may share the key space's range). */
+const LEARN_PAGES_MAX = 1_000;
 
 /**
  * The mod_revision of every key under `prefix` whose index the generator
  * knows, read with keys-only pages before the timed part (as a Kubernetes
  * watch cache starts from a list), so compare-and-put workloads do not start
- * with a conflict on every key. Bounded by the key space (at most
- * {@link SETUP_KEYS_MAX} keys, see {@link populate}).
+ * with a conflict on every key. Only the generator's own keys count: keys of
+ * another length share the range (the warm-up's 16-byte "0000000000000123"
+ * sorts among the 8-byte keys and would read as index 123), so a key is
+ * taken only when it is exactly `keys.keyOf` of its index, and pages are
+ * read until the range ends (at most {@link LEARN_PAGES_MAX}).
  */
-export async function learnRevisions(conn: Conn, prefix: string, keys: KeyGenerator, keySpaceSize: number): Promise<Map<number, number>> {
+export async function learnRevisions(conn: Pick<Conn, 'unary'>, prefix: string, keys: KeyGenerator, keySpaceSize: number): Promise<Map<number, number>> {
   const seen = new Map<number, number>();
   const first = keys.keyOf(0);
   const end = keys.keyOf(keySpaceSize - 1);
   const rangeEnd = Buffer.concat([end, Buffer.from([0])]);
+  const prefixBytes = Buffer.byteLength(prefix);
   let key = first;
-  for (let page = 0; page <= Math.ceil(keySpaceSize / LEARN_PAGE_KEYS); page++) {
+  for (let page = 0; page < LEARN_PAGES_MAX; page++) {
     const res = await conn.unary('etcdserverpb.KV', 'Range', { key, range_end: rangeEnd, keys_only: true, limit: LEARN_PAGE_KEYS });
-    const kvs = res['kvs'] as Array<Record<string, unknown>>;
+    const kvs = (res['kvs'] as Array<Record<string, unknown>> | undefined) ?? [];
     for (const kv of kvs) {
-      const k = (kv['key'] as Buffer).subarray(Buffer.byteLength(prefix)).toString();
-      if (/^\d+$/.test(k)) seen.set(Number(k), kv['mod_revision'] as number);
+      const full = kv['key'] as Buffer;
+      const k = full.subarray(prefixBytes).toString();
+      if (!/^\d+$/.test(k)) continue;
+      const index = Number(k);
+      if (index < keySpaceSize && keys.keyOf(index).equals(full)) seen.set(index, kv['mod_revision'] as number);
     }
     const last = kvs[kvs.length - 1];
     if (res['more'] !== true || last === undefined) break;
