@@ -58,12 +58,32 @@ async function contents(engine: Engine): Promise<string[]> {
   return out;
 }
 
-test('a put of a cached or new key applies at once, with the outcome and engine state of the waited path', async () => {
+/**
+ * Applies `bodies` to a range whose plans can come from the cache and to
+ * one where every plan waits (no key filter; keys first written elsewhere
+ * are never cache hits), asserting equal outcomes entry by entry and equal
+ * engine contents at the end; returns which entries applied at once.
+ */
+async function applyBoth(bodies: readonly CommandBody[]): Promise<{ nowFlags: boolean[]; fast: RangeState; slow: RangeState }> {
   const fastInner = new MemoryEngine();
   const slowInner = new MemoryEngine();
   const fast = await rangeState(fastInner);
-  // No key filter and no cache hits for keys first written elsewhere: every plan here waits.
   const slow = await rangeState(slowInner, false);
+  const nowFlags: boolean[] = [];
+  for (let i = 0; i < bodies.length; i++) {
+    const e = entry(i + 1, bodies[i]!);
+    const f = await apply(fast, e);
+    const s = await apply(slow, e);
+    nowFlags.push(f.now);
+    assert.deepEqual(f.outcome, s.outcome, `entry ${i + 1}`);
+  }
+  await fast.engine.flush();
+  await slow.engine.flush();
+  assert.deepEqual(await contents(fastInner), await contents(slowInner));
+  return { nowFlags, fast, slow };
+}
+
+test('a put of a cached or new key applies at once, with the outcome and engine state of the waited path', async () => {
   const bodies: CommandBody[] = [
     putBody('a', '1'),
     putBody('a', '2', { prevKv: true }),
@@ -82,21 +102,11 @@ test('a put of a cached or new key applies at once, with the outcome and engine 
       },
     },
   ];
-  const nowFlags: boolean[] = [];
-  for (let i = 0; i < bodies.length; i++) {
-    const e = entry(i + 1, bodies[i]!);
-    const f = await apply(fast, e);
-    const s = await apply(slow, e);
-    nowFlags.push(f.now);
-    assert.deepEqual(f.outcome, s.outcome, `entry ${i + 1}`);
-  }
+  const { nowFlags, fast, slow } = await applyBoth(bodies);
   // Puts and a compare-and-put at once (a failed put too: key not found, lease not found); the delete waits.
   assert.deepEqual(nowFlags, [true, true, true, true, true, true, false, true, true]);
   assert.equal(fast.appliedIndex, bodies.length);
   assert.equal(fast.mvcc.currentRevision, slow.mvcc.currentRevision);
-  await fast.engine.flush();
-  await slow.engine.flush();
-  assert.deepEqual(await contents(fastInner), await contents(slowInner));
 });
 
 test('a retried put is answered from the dedupe table, not applied again', async () => {
@@ -113,10 +123,6 @@ test('a retried put is answered from the dedupe table, not applied again', async
 });
 
 test('with leases in the range a put or compare-and-put applies at once and moves its attachments as the waited path does', async () => {
-  const fastInner = new MemoryEngine();
-  const slowInner = new MemoryEngine();
-  const fast = await rangeState(fastInner);
-  const slow = await rangeState(slowInner, false);
   const bodies: CommandBody[] = [
     { type: 'leaseGrant', request: { id: 5n, ttlSeconds: 60 } },
     { type: 'leaseGrant', request: { id: 6n, ttlSeconds: 60 } },
@@ -138,20 +144,10 @@ test('with leases in the range a put or compare-and-put applies at once and move
     { type: 'leaseRevoke', request: { id: 5n } },
     putBody('k', 'v6', { lease: 6n }),
   ];
-  const nowFlags: boolean[] = [];
-  for (let i = 0; i < bodies.length; i++) {
-    const e = entry(i + 1, bodies[i]!);
-    const f = await apply(fast, e);
-    const s = await apply(slow, e);
-    nowFlags.push(f.now);
-    assert.deepEqual(f.outcome, s.outcome, `entry ${i + 1}`);
-  }
+  const { nowFlags, fast } = await applyBoth(bodies);
   // Grants and the revoke wait; every put and the txn at once (the put naming a missing lease fails at once).
   assert.deepEqual(nowFlags, [false, false, true, true, true, true, true, true, false, true]);
   // j left lease 6 in the txn; k was deleted with lease 5 and put again on 6.
   assert.deepEqual(await fast.leases.attachedKeys(fast.engine, 6n), [b('k')]);
   assert.equal(fast.leases.has(5n), false);
-  await fast.engine.flush();
-  await slow.engine.flush();
-  assert.deepEqual(await contents(fastInner), await contents(slowInner));
 });
